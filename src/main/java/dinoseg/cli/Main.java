@@ -1,0 +1,26 @@
+package dinoseg.cli;
+
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+/** The {@code dinoseg} command line: each subcommand parses flags, calls the library, prints. */
+@Command(name = "dinoseg", mixinStandardHelpOptions = true, version = "dinoseg 0.1.0",
+        description = "DINOv2 semantic segmentation: train, evaluate and segment images on CPU or CUDA.",
+        subcommands = {CommandLine.HelpCommand.class})
+public final class Main implements Runnable {
+
+    @Override public void run() {
+        new CommandLine(this).usage(System.out);
+    }
+
+    /** Builds the configured command line (shared by {@link #main} and tests). */
+    public static CommandLine commandLine() {
+        CommandLine cl = new CommandLine(new Main());
+        cl.setExecutionExceptionHandler(new ErrorHandler());
+        return cl;
+    }
+
+    public static void main(String[] args) {
+        System.exit(commandLine().execute(args));
+    }
+}
