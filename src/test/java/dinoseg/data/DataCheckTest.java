@@ -139,6 +139,8 @@ class DataCheckTest {
         MaskIO.writePng(m, mask.toFile());
         Result r = check("--data", ds.toString());
         assertEquals(0, r.exit(), r.out()); // ignored, so still trainable
+        Result voc = check("--data", ds.toString(), "--classes", "voc");
+        assertTrue(voc.out().contains("21 classes; ignore index 255"), voc.out());
         assertTrue(r.outLines().contains("warning: " + mask + ": 5 pixels of unknown colours (first colour (10,11,12)), ignored"), r.out());
         assertTrue(r.out().contains("5 unknown-colour/id pixels in 1 files"), r.out());
         // with a class set that knows none of the colours nothing can be learnt
