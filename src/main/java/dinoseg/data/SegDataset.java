@@ -132,9 +132,4 @@ public final class SegDataset {
             return e.getMessage();
         }
     }
-
-    /** A dataset of the first {@code n} pairs (or all when fewer). */
-    public SegDataset head(int n) {
-        return new SegDataset(name, samples.subList(0, Math.min(n, samples.size())), classes, format, log);
-    }
 }
