@@ -155,12 +155,23 @@ public final class Overlay {
                 d[p] = v;
             }
         }
+        // the deepest pixel; among equally deep ones, the one nearest the region's centroid
         int[] bestPix = new int[k], bestD = new int[k];
+        double[] sx = new double[k], sy = new double[k], bestC = new double[k];
         java.util.Arrays.fill(bestPix, -1);
         for (int p = 0; p < n; p++) {
             int c = mask[p];
             if (c < 0 || c >= k || comp[p] != bestComp[c]) continue;
-            if (d[p] > bestD[c]) { bestD[c] = d[p]; bestPix[c] = p; }
+            sx[c] += p % w;
+            sy[c] += p / w;
+            if (d[p] > bestD[c]) bestD[c] = d[p];
+        }
+        for (int p = 0; p < n; p++) {
+            int c = mask[p];
+            if (c < 0 || c >= k || comp[p] != bestComp[c] || d[p] != bestD[c]) continue;
+            double dx = p % w - sx[c] / bestArea[c], dy = p / w - sy[c] / bestArea[c];
+            double dc = dx * dx + dy * dy;
+            if (bestPix[c] < 0 || dc < bestC[c]) { bestPix[c] = p; bestC[c] = dc; }
         }
         List<LabelSpot> spots = new ArrayList<>();
         for (int c = 0; c < k; c++)
@@ -233,7 +244,7 @@ public final class Overlay {
             right = Math.max(right, e.text().x + e.text().width);
             bottom = Math.max(bottom, e.text().y + e.text().height);
         }
-        Rectangle box = new Rectangle(pad, pad, right + pad - pad, bottom + pad - pad);
+        Rectangle box = new Rectangle(pad, pad, right, bottom); // a margin of pad around the rows
         Object aa = g.getRenderingHint(RenderingHints.KEY_ANTIALIASING);
         g.setRenderingHint(RenderingHints.KEY_ANTIALIASING, RenderingHints.VALUE_ANTIALIAS_OFF);
         g.setColor(new Color(255, 255, 255, 210));
