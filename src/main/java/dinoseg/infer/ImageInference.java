@@ -3,7 +3,7 @@ package dinoseg.infer;
 import javax.imageio.ImageIO;
 import java.awt.image.BufferedImage;
 import java.io.IOException;
-import java.io.PrintStream;
+import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
@@ -110,7 +110,7 @@ public final class ImageInference {
     }
 
     /** Runs over the files: results on {@code out}, one line per failure on {@code err}. */
-    public Summary run(List<Path> files, Path outDir, PrintStream out, PrintStream err) throws IOException {
+    public Summary run(List<Path> files, Path outDir, PrintWriter out, PrintWriter err) throws IOException {
         Files.createDirectories(outDir);
         Map<Path, String> stems = stems(files);
         int ok = 0, failed = 0;
@@ -125,20 +125,23 @@ public final class ImageInference {
                 ok++;
                 out.printf(Locale.ROOT, "%s: %.1f ms (model %.1f ms) -> %s_overlay.png, %s_mask.png%n",
                         f, secs * 1e3, model * 1e3, stems.get(f), stems.get(f));
+                out.flush();
             } catch (IllegalArgumentException | IOException e) {
                 failed++;
                 String m = e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
                 err.println("error: " + (m.contains(f.toString()) ? m : f + ": " + m));
+                err.flush();
             }
         }
         double secs = (System.nanoTime() - t0) / 1e9;
         out.printf(Locale.ROOT, "%d image%s segmented in %.2f s (%.1f ms/image, model %.1f ms/image), %d failed; outputs in %s%n",
                 ok, ok == 1 ? "" : "s", secs, ok == 0 ? 0 : secs * 1e3 / ok, ok == 0 ? 0 : modelTotal * 1e3 / ok, failed, outDir);
+        out.flush();
         return new Summary(ok, failed, secs, modelTotal);
     }
 
     /** Convenience for callers with one path (file or folder). */
-    public Summary run(Path input, Path outDir, PrintStream out, PrintStream err) throws IOException {
+    public Summary run(Path input, Path outDir, PrintWriter out, PrintWriter err) throws IOException {
         return run(new ArrayList<>(inputs(input)), outDir, out, err);
     }
 }

@@ -1,19 +1,19 @@
 package dinoseg.infer;
 
-import java.io.PrintStream;
+import java.io.PrintWriter;
 import java.util.Locale;
 
 /** A one-line progress bar redrawn in place on a stream (stderr), at most a few times a second. */
 public final class ProgressBar {
     private static final int WIDTH = 30;
-    private final PrintStream out;
+    private final PrintWriter out;
     private final String label;
     private final long total;
     private long lastDraw;
     private int lastLength;
 
     /** {@code total} <= 0 when unknown (the bar then shows only the count). */
-    public ProgressBar(PrintStream out, String label, long total) {
+    public ProgressBar(PrintWriter out, String label, long total) {
         this.out = out;
         this.label = label;
         this.total = total;

@@ -16,7 +16,7 @@ import java.awt.Graphics2D;
 import java.awt.RenderingHints;
 import java.awt.image.BufferedImage;
 import java.io.IOException;
-import java.io.PrintStream;
+import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
@@ -51,7 +51,7 @@ public final class VideoSegmenter {
      * Reads {@code input}, writes {@code output} (atomically: a temporary sibling renamed at the end),
      * drawing a progress bar on {@code progress}. Failures are one line naming the file.
      */
-    public Result run(Path input, Path output, PrintStream progress) throws IOException {
+    public Result run(Path input, Path output, PrintWriter progress) throws IOException {
         if (!Files.isRegularFile(input)) throw new IllegalArgumentException(input + ": video file does not exist");
         FFmpegLogCallback.setLevel(avutil.AV_LOG_ERROR);
         Path dir = output.toAbsolutePath().getParent();

@@ -7,9 +7,8 @@ import org.junit.jupiter.api.io.TempDir;
 
 import javax.imageio.ImageIO;
 import java.awt.image.BufferedImage;
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
+import java.io.PrintWriter;
+import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -41,15 +40,12 @@ class ImageInferenceTest {
         Files.writeString(in.resolve(".hidden"), "skipped");
 
         Predictor p = new Predictor(be, new FakeModels.PatchModel(be), Predictor.Options.plain(42, 28).withScales(1.0).withFlip(true));
-        ByteArrayOutputStream o = new ByteArrayOutputStream(), e = new ByteArrayOutputStream();
-        ImageInference.Summary s;
-        try (PrintStream po = new PrintStream(o, true, StandardCharsets.UTF_8); PrintStream pe = new PrintStream(e, true, StandardCharsets.UTF_8)) {
-            s = new ImageInference(p, LABELS, 0.5f).run(in, out, po, pe);
-        }
+        StringWriter o = new StringWriter(), e = new StringWriter();
+        ImageInference.Summary s = new ImageInference(p, LABELS, 0.5f).run(in, out, new PrintWriter(o), new PrintWriter(e));
         assertEquals(2, s.succeeded());
         assertEquals(3, s.failed());
         assertFalse(s.ok());
-        String err = e.toString(StandardCharsets.UTF_8), std = o.toString(StandardCharsets.UTF_8);
+        String err = e.toString(), std = o.toString();
         List<String> errLines = err.lines().toList();
         assertEquals(3, errLines.size(), err);
         assertTrue(errLines.get(0).contains("broken.png"), err);

@@ -12,9 +12,8 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.awt.image.BufferedImage;
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
+import java.io.PrintWriter;
+import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 
@@ -52,15 +51,12 @@ class VideoSegmenterTest {
         Path in = dir.resolve("clip.mp4"), out = dir.resolve("out/seg.mp4");
         writeTestVideo(in, 64, 48, 12, 10);
         Predictor p = new Predictor(be, new FakeModels.PatchModel(be), Predictor.Options.plain(56, 42));
-        ByteArrayOutputStream err = new ByteArrayOutputStream();
-        VideoSegmenter.Result r;
-        try (PrintStream ps = new PrintStream(err, true, StandardCharsets.UTF_8)) {
-            r = new VideoSegmenter(p, threeLabels(), 0.5f).run(in, out, ps);
-        }
+        StringWriter err = new StringWriter();
+        VideoSegmenter.Result r = new VideoSegmenter(p, threeLabels(), 0.5f).run(in, out, new PrintWriter(err));
         assertEquals(12, r.frames());
         assertEquals(10.0, r.frameRate(), 1e-9);
         assertTrue(r.averageFps() > 0);
-        String bar = err.toString(StandardCharsets.UTF_8);
+        String bar = err.toString();
         assertTrue(bar.contains("12/12"), "progress bar: " + bar);
         // no temporary file left beside the output
         try (var s = Files.list(out.getParent())) { assertEquals(1, s.count()); }
@@ -104,13 +100,13 @@ class VideoSegmenterTest {
         VideoSegmenter v = new VideoSegmenter(p, threeLabels(), 0.5f);
         Path out = dir.resolve("o.mp4");
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                () -> v.run(bad, out, new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8)));
+                () -> v.run(bad, out, new PrintWriter(new StringWriter())));
         assertTrue(e.getMessage().contains(bad.toString()), e.getMessage());
         assertFalse(e.getMessage().contains("\n"));
         assertFalse(Files.exists(out));
         try (var s = Files.list(dir)) { assertEquals(1, s.count(), "temporary output left behind"); }
         IllegalArgumentException missing = assertThrows(IllegalArgumentException.class,
-                () -> v.run(dir.resolve("nope.mp4"), out, System.err));
+                () -> v.run(dir.resolve("nope.mp4"), out, new PrintWriter(new StringWriter())));
         assertTrue(missing.getMessage().contains("nope.mp4"));
     }
 }
