@@ -250,7 +250,7 @@ public final class Safetensors {
         head.putLong(json.length + pad).put(json);
         for (int i = 0; i < pad; i++) head.put((byte) ' ');
         head.flip();
-        AtomicFiles.write(file, ch -> {
+        AtomicFiles.writeChannel(file, ch -> {
             while (head.hasRemaining()) ch.write(head);
             ByteBuffer buf = ByteBuffer.allocate(1 << 20).order(ByteOrder.LITTLE_ENDIAN);
             for (HostTensor t : tensors.values()) {
