@@ -1,5 +1,8 @@
 package dinoseg.infer;
 
+import dinoseg.data.ClassSet;
+import dinoseg.data.MaskIO;
+
 import javax.imageio.ImageIO;
 import java.awt.image.BufferedImage;
 import java.io.IOException;
@@ -27,10 +30,10 @@ public final class ImageInference {
     }
 
     private final Predictor predictor;
-    private final Overlay.Labels labels;
+    private final ClassSet labels;
     private final float alpha;
 
-    public ImageInference(Predictor predictor, Overlay.Labels labels, float alpha) {
+    public ImageInference(Predictor predictor, ClassSet labels, float alpha) {
         if (labels.size() != predictor.numClasses())
             throw new IllegalArgumentException("model predicts " + predictor.numClasses() + " classes but "
                     + labels.size() + " class names were given");
@@ -104,8 +107,8 @@ public final class ImageInference {
         int[] mask = predictor.predict(Images.normalisedChw(rgb, w, h), w, h);
         double model = (System.nanoTime() - m0) / 1e9;
         BufferedImage overlay = Overlay.render(rgb, w, h, mask, labels, alpha);
-        MaskPng.write(outDir.resolve(stem + "_mask.png"), mask, w, h, labels.colors());
-        MaskPng.writeRgb(outDir.resolve(stem + "_overlay.png"), overlay);
+        MaskIO.writeIndexPng(outDir.resolve(stem + "_mask.png").toFile(), mask, w, h, labels.palette());
+        MaskIO.writePng(overlay, outDir.resolve(stem + "_overlay.png").toFile());
         return model;
     }
 

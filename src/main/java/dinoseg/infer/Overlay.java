@@ -1,5 +1,7 @@
 package dinoseg.infer;
 
+import dinoseg.data.ClassSet;
+
 import java.awt.BasicStroke;
 import java.awt.Color;
 import java.awt.Font;
@@ -24,18 +26,6 @@ import java.util.List;
 public final class Overlay {
     private Overlay() { }
 
-    /** Class names and their colours (packed 0xRRGGBB), indexed by class id. */
-    public record Labels(String[] names, int[] colors) {
-        public Labels {
-            if (names.length != colors.length)
-                throw new IllegalArgumentException("labels: " + names.length + " names but " + colors.length + " colours");
-            names = names.clone();
-            colors = colors.clone();
-        }
-
-        public int size() { return names.length; }
-    }
-
     /** One legend row: where its swatch and its text are drawn. */
     public record LegendEntry(int classId, Rectangle swatch, Rectangle text) { }
 
@@ -52,7 +42,7 @@ public final class Overlay {
     }
 
     /** Renders the overlay of {@code mask} (class ids, row-major w*h) on packed RGB pixels. */
-    public static BufferedImage render(int[] rgb, int w, int h, int[] mask, Labels labels, float alpha) {
+    public static BufferedImage render(int[] rgb, int w, int h, int[] mask, ClassSet labels, float alpha) {
         if (mask.length != w * h || rgb.length != w * h)
             throw new IllegalArgumentException("overlay: image " + w + "x" + h + " has " + rgb.length + " pixels, mask " + mask.length);
         if (!(alpha >= 0 && alpha <= 1)) throw new IllegalArgumentException("--alpha must be in [0, 1], got " + alpha);
@@ -60,7 +50,7 @@ public final class Overlay {
         int k = labels.size();
         for (int i = 0; i < out.length; i++) {
             int c = mask[i];
-            out[i] = c >= 0 && c < k ? blend(rgb[i], labels.colors()[c], alpha) : rgb[i];
+            out[i] = c >= 0 && c < k ? blend(rgb[i], labels.color(c), alpha) : rgb[i];
         }
         BufferedImage img = Images.fromRgb(out, w, h);
         Graphics2D g = img.createGraphics();
@@ -68,7 +58,7 @@ public final class Overlay {
             g.setRenderingHint(RenderingHints.KEY_TEXT_ANTIALIASING, RenderingHints.VALUE_TEXT_ANTIALIAS_ON);
             g.setRenderingHint(RenderingHints.KEY_ANTIALIASING, RenderingHints.VALUE_ANTIALIAS_ON);
             Font font = new Font(Font.SANS_SERIF, Font.BOLD, fontSize(w, h));
-            for (LabelSpot s : labelSpots(mask, w, h, k)) drawCentred(g, font, labels.names()[s.classId()], s.x(), s.y(), w, h);
+            for (LabelSpot s : labelSpots(mask, w, h, k)) drawCentred(g, font, labels.name(s.classId()), s.x(), s.y(), w, h);
             drawLegend(g, font, legend(g, font, present(mask, k), labels), labels);
         } finally {
             g.dispose();
@@ -206,7 +196,7 @@ public final class Overlay {
     }
 
     /** The legend's layout for the given classes, in the top-left corner. */
-    public static List<LegendEntry> legend(Graphics2D g, Font font, int[] classes, Labels labels) {
+    public static List<LegendEntry> legend(Graphics2D g, Font font, int[] classes, ClassSet labels) {
         FontMetrics fm = g.getFontMetrics(font);
         int pad = 4, gap = 4;
         int sw = fm.getAscent();
@@ -214,7 +204,7 @@ public final class Overlay {
         List<LegendEntry> out = new ArrayList<>();
         int y = pad + pad;
         for (int c : classes) {
-            int tw = fm.stringWidth(labels.names()[c]);
+            int tw = fm.stringWidth(labels.name(c));
             Rectangle swatch = new Rectangle(pad + pad, y + (row - sw) / 2, sw, sw);
             Rectangle text = new Rectangle(swatch.x + sw + gap, y, tw, row);
             out.add(new LegendEntry(c, swatch, text));
@@ -224,7 +214,7 @@ public final class Overlay {
     }
 
     /** The legend's layout for an image of this size (for tests and callers that draw around it). */
-    public static List<LegendEntry> legend(int w, int h, int[] classes, Labels labels) {
+    public static List<LegendEntry> legend(int w, int h, int[] classes, ClassSet labels) {
         BufferedImage scratch = new BufferedImage(1, 1, BufferedImage.TYPE_INT_RGB);
         Graphics2D g = scratch.createGraphics();
         try {
@@ -236,7 +226,7 @@ public final class Overlay {
         }
     }
 
-    private static void drawLegend(Graphics2D g, Font font, List<LegendEntry> entries, Labels labels) {
+    private static void drawLegend(Graphics2D g, Font font, List<LegendEntry> entries, ClassSet labels) {
         if (entries.isEmpty()) return;
         int pad = 4;
         int right = 0, bottom = 0;
@@ -256,7 +246,7 @@ public final class Overlay {
         g.setFont(font);
         for (LegendEntry e : entries) {
             Rectangle s = e.swatch();
-            g.setColor(new Color(labels.colors()[e.classId()]));
+            g.setColor(new Color(labels.color(e.classId())));
             g.fillRect(s.x, s.y, s.width, s.height);
             g.setColor(Color.BLACK);
             g.drawRect(s.x - 1, s.y - 1, s.width + 1, s.height + 1);
@@ -266,7 +256,7 @@ public final class Overlay {
         for (LegendEntry e : entries) {
             Rectangle t = e.text();
             int baseline = t.y + (t.height - fm.getHeight()) / 2 + fm.getAscent();
-            g.drawString(labels.names()[e.classId()], t.x, baseline);
+            g.drawString(labels.name(e.classId()), t.x, baseline);
         }
     }
 }

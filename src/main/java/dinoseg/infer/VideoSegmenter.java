@@ -1,5 +1,6 @@
 package dinoseg.infer;
 
+import dinoseg.data.ClassSet;
 import org.bytedeco.ffmpeg.global.avcodec;
 import org.bytedeco.ffmpeg.global.avutil;
 import org.bytedeco.javacv.FFmpegFrameGrabber;
@@ -33,10 +34,10 @@ public final class VideoSegmenter {
     public record Result(int frames, double frameRate, double averageFps, double seconds) { }
 
     private final Predictor predictor;
-    private final Overlay.Labels labels;
+    private final ClassSet labels;
     private final float alpha;
 
-    public VideoSegmenter(Predictor predictor, Overlay.Labels labels, float alpha) {
+    public VideoSegmenter(Predictor predictor, ClassSet labels, float alpha) {
         this.predictor = predictor;
         this.labels = labels;
         this.alpha = alpha;

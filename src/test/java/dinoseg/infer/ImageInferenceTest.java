@@ -2,6 +2,7 @@ package dinoseg.infer;
 
 import dinoseg.backend.Backend;
 import dinoseg.backend.Backends;
+import dinoseg.data.ClassSet;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -22,8 +23,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class ImageInferenceTest {
     private final Backend be = Backends.cpu();
 
-    static final Overlay.Labels LABELS = new Overlay.Labels(new String[] {"sky", "grass", "ball"},
-            new int[] {MaskPng.vocColor(1), MaskPng.vocColor(2), MaskPng.vocColor(3)});
+    static final ClassSet LABELS = new ClassSet(List.of("sky", "grass", "ball"), new int[] {0x87CEEB, 0x228B22, 0xFF4500}, 255);
 
     static void writeImage(Path f, String format, int w, int h, long seed) throws Exception {
         BufferedImage img = Images.fromRgb(FakeModels.testImage(w, h, seed), w, h);
@@ -68,6 +68,12 @@ class ImageInferenceTest {
         int[] want = p.predict(Images.normalisedChw(odd), 37, 23);
         int[] got = ImageIO.read(out.resolve("odd_mask.png").toFile()).getRaster().getPixels(0, 0, 37, 23, (int[]) null);
         assertArrayEquals(want, got);
+        // VOC-style: palettized, the palette holds the class colours, 255 the boundary colour
+        BufferedImage maskImg = ImageIO.read(out.resolve("odd_mask.png").toFile());
+        assertTrue(maskImg.getColorModel() instanceof java.awt.image.IndexColorModel, "mask is not palettized");
+        java.awt.image.IndexColorModel cm = (java.awt.image.IndexColorModel) maskImg.getColorModel();
+        assertEquals(0x228B22, cm.getRGB(1) & 0xFFFFFF);
+        assertEquals(0xE0E0C0, cm.getRGB(255) & 0xFFFFFF);
         try (var files = Files.list(out)) { assertEquals(4, files.count()); }
     }
 
@@ -86,7 +92,7 @@ class ImageInferenceTest {
 
     @Test void classNamesMustMatchTheModel() {
         Predictor p = new Predictor(be, new FakeModels.PixelModel(be), Predictor.Options.plain(28, 28));
-        Overlay.Labels two = new Overlay.Labels(new String[] {"a", "b"}, new int[] {0, 0x800000});
+        ClassSet two = new ClassSet(List.of("a", "b"), null, 255);
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new ImageInference(p, two, 0.5f));
         assertTrue(e.getMessage().contains("3 classes"), e.getMessage());
     }

@@ -1,13 +1,10 @@
 package dinoseg.infer;
 
+import dinoseg.data.ClassSet;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
-import javax.imageio.ImageIO;
 import java.awt.Rectangle;
 import java.awt.image.BufferedImage;
-import java.awt.image.IndexColorModel;
-import java.nio.file.Path;
 import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -16,9 +13,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class OverlayTest {
-    static final Overlay.Labels LABELS = new Overlay.Labels(
-            new String[] {"background", "cat", "dog", "car"},
-            new int[] {MaskPng.vocColor(0), MaskPng.vocColor(1), MaskPng.vocColor(2), MaskPng.vocColor(3)});
+    static final ClassSet LABELS = new ClassSet(List.of("background", "cat", "dog", "car"), null, 255);
 
     /** 160x120: class 1 on the left half, class 3 in the bottom-right block, 0 elsewhere; never class 2. */
     static int[] knownMask(int w, int h) {
@@ -51,7 +46,7 @@ class OverlayTest {
             // every pixel of the swatch is the class colour, unblended
             for (int y = s.y; y < s.y + s.height; y++)
                 for (int x = s.x; x < s.x + s.width; x++)
-                    assertEquals(LABELS.colors()[e.classId()], ov.getRGB(x, y) & 0xFFFFFF,
+                    assertEquals(LABELS.color(e.classId()), ov.getRGB(x, y) & 0xFFFFFF,
                             "swatch of class " + e.classId() + " at " + x + "," + y);
             // the name is written: dark text pixels inside its box
             Rectangle t = e.text();
@@ -63,9 +58,9 @@ class OverlayTest {
         // legend rows go down in class order
         assertTrue(legend.get(0).swatch().y < legend.get(1).swatch().y && legend.get(1).swatch().y < legend.get(2).swatch().y);
         // away from the legend and the labels, pixels are the image blended with the class colour
-        assertEquals(Overlay.blend(0x808080, LABELS.colors()[1], 0.5f), ov.getRGB(3, h - 3) & 0xFFFFFF);
-        assertEquals(Overlay.blend(0x808080, LABELS.colors()[0], 0.5f), ov.getRGB(w - 3, 2) & 0xFFFFFF);
-        assertEquals(Overlay.blend(0x808080, LABELS.colors()[3], 0.5f), ov.getRGB(w - 2, h - 2) & 0xFFFFFF);
+        assertEquals(Overlay.blend(0x808080, LABELS.color(1), 0.5f), ov.getRGB(3, h - 3) & 0xFFFFFF);
+        assertEquals(Overlay.blend(0x808080, LABELS.color(0), 0.5f), ov.getRGB(w - 3, 2) & 0xFFFFFF);
+        assertEquals(Overlay.blend(0x808080, LABELS.color(3), 0.5f), ov.getRGB(w - 2, h - 2) & 0xFFFFFF);
     }
 
     @Test void eachClassNameIsWrittenInsideItsLargestRegion() {
@@ -117,28 +112,6 @@ class OverlayTest {
         }
         assertThrows(IllegalArgumentException.class, () -> Overlay.render(new int[4], 2, 2, new int[3], LABELS, 0.5f));
         assertThrows(IllegalArgumentException.class, () -> Overlay.render(new int[4], 2, 2, new int[4], LABELS, 1.5f));
-    }
-
-    @Test void masksArePalettizedPngsThatReadBackAsIds(@TempDir Path dir) throws Exception {
-        int w = 37, h = 23;
-        int[] mask = new int[w * h];
-        for (int i = 0; i < mask.length; i++) mask[i] = (i * 7) % 4;
-        mask[5] = 255; // an ignore value survives too
-        Path f = dir.resolve("m_mask.png");
-        MaskPng.write(f, mask, w, h, LABELS.colors());
-        BufferedImage back = ImageIO.read(f.toFile());
-        assertEquals(w, back.getWidth());
-        assertEquals(h, back.getHeight());
-        assertTrue(back.getColorModel() instanceof IndexColorModel, "not palettized: " + back.getColorModel());
-        int[] ids = back.getRaster().getPixels(0, 0, w, h, (int[]) null);
-        assertArrayEquals(mask, ids);
-        IndexColorModel cm = (IndexColorModel) back.getColorModel();
-        assertEquals(0x800000, cm.getRGB(1) & 0xFFFFFF);
-        assertEquals(0x008000, cm.getRGB(2) & 0xFFFFFF);
-        assertEquals(0xE0E0C0, cm.getRGB(255) & 0xFFFFFF);
-        assertEquals(0x808000, MaskPng.vocColor(3));
-        assertEquals(0x000080, MaskPng.vocColor(4));
-        assertEquals(0x400000, MaskPng.vocColor(8));
     }
 
     static int luma(int rgb) {

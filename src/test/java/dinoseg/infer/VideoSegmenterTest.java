@@ -8,6 +8,7 @@ import org.bytedeco.javacv.FFmpegFrameGrabber;
 import org.bytedeco.javacv.FFmpegFrameRecorder;
 import org.bytedeco.javacv.Frame;
 import org.bytedeco.javacv.Java2DFrameConverter;
+import dinoseg.data.ClassSet;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -88,9 +89,8 @@ class VideoSegmenterTest {
         }
     }
 
-    private static Overlay.Labels threeLabels() {
-        return new Overlay.Labels(new String[] {"sky", "grass", "ball"},
-                new int[] {MaskPng.vocColor(1), MaskPng.vocColor(2), MaskPng.vocColor(3)});
+    private static ClassSet threeLabels() {
+        return new ClassSet(java.util.List.of("sky", "grass", "ball"), new int[] {0x800000, 0x008000, 0x808000}, 255);
     }
 
     @Test void aFileThatIsNotAVideoGivesOneLineNamingIt(@TempDir Path dir) throws Exception {
