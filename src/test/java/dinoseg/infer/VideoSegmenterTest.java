@@ -23,11 +23,11 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-class VideoSegmenterTest {
+public class VideoSegmenterTest {
     private final Backend be = Backends.cpu();
 
     /** Writes a small H.264 MP4: a bright square moving over a gradient. */
-    static void writeTestVideo(Path file, int w, int h, int frames, double fps) throws Exception {
+    public static void writeTestVideo(Path file, int w, int h, int frames, double fps) throws Exception {
         try (FFmpegFrameRecorder r = new FFmpegFrameRecorder(file.toFile(), w, h, 0)) {
             r.setFormat("mp4");
             r.setVideoCodec(avcodec.AV_CODEC_ID_H264);
