@@ -17,7 +17,7 @@ final class PredictOptions {
     @Option(names = "--checkpoint", required = true, paramLabel = "FILE", description = "A checkpoint written by dinoseg train.")
     Path checkpoint;
 
-    @Option(names = "--imgsz", arity = "1..2", paramLabel = "W H",
+    @Option(names = "--imgsz", arity = "1..2", paramLabel = "W [H]", hideParamSyntax = true,
             description = "Inference size (one value for a square; default: the checkpoint's training size). "
                     + "Sizes that are not multiples of 14 are padded and cropped back.")
     int[] imgsz;
@@ -28,7 +28,7 @@ final class PredictOptions {
     @Option(names = "--flip", description = "Also average horizontally flipped views.")
     boolean flip;
 
-    @Option(names = "--slide", arity = "2", paramLabel = "CROP STRIDE",
+    @Option(names = "--slide", arity = "2", paramLabel = "CROP STRIDE", hideParamSyntax = true,
             description = "Sliding window: CROP x CROP tiles every STRIDE pixels of the rescaled image, overlaps averaged.")
     int[] slide;
 
@@ -68,7 +68,9 @@ final class PredictOptions {
             throw new IllegalArgumentException(e.getMessage() != null && e.getMessage().contains(checkpoint.toString())
                     ? e.getMessage() : checkpoint + ": checkpoint does not exist");
         } catch (IOException e) {
-            throw new IllegalArgumentException(checkpoint + ": not a readable dinoseg checkpoint (" + e.getMessage() + ")");
+            String m = String.valueOf(e.getMessage());
+            if (m.startsWith(checkpoint + ": ")) m = m.substring(checkpoint.toString().length() + 2);
+            throw new IllegalArgumentException(checkpoint + ": not a readable dinoseg checkpoint (" + m + ")");
         }
         if (expected != null && !expected.names().equals(l.classes().names()))
             throw new IllegalArgumentException(checkpoint + ": trained for " + l.classes().size() + " classes " + l.classes().names()
