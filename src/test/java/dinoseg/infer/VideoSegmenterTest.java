@@ -89,6 +89,44 @@ public class VideoSegmenterTest {
         }
     }
 
+    @Test void anFfv1MatroskaInputBecomesAnH264Mp4WithItsFramesRateAndSize(@TempDir Path dir) throws Exception {
+        Path in = dir.resolve("clip.mkv"), out = dir.resolve("clip.mp4");
+        int inW, inH;
+        try (FFmpegFrameRecorder r = new FFmpegFrameRecorder(in.toFile(), 63, 47, 0)) {
+            r.setFormat("matroska");
+            r.setVideoCodec(avcodec.AV_CODEC_ID_FFV1);
+            r.setPixelFormat(avutil.AV_PIX_FMT_YUV444P);
+            r.setFrameRate(12.5);
+            r.start();
+            Java2DFrameConverter conv = new Java2DFrameConverter();
+            for (int i = 0; i < 7; i++) {
+                BufferedImage img = new BufferedImage(63, 47, BufferedImage.TYPE_3BYTE_BGR);
+                for (int y = 0; y < 47; y++) for (int x = 0; x < 63; x++) img.setRGB(x, y, ((x * 4) << 16) | ((y * 5) << 8) | (i * 30));
+                r.record(conv.convert(img));
+            }
+            r.stop();
+        }
+        try (FFmpegFrameGrabber g = new FFmpegFrameGrabber(in.toFile())) {
+            g.start();
+            assertEquals("ffv1", g.getVideoCodecName());
+            inW = g.getImageWidth(); // JavaCV's recorder rounds the size up to even
+            inH = g.getImageHeight();
+        }
+        Predictor p = new Predictor(be, new FakeModels.PixelModel(be), Predictor.Options.plain(42, 28));
+        VideoSegmenter.Result res = new VideoSegmenter(p, threeLabels(), 0.5f).run(in, out, new PrintWriter(new StringWriter()));
+        assertEquals(7, res.frames());
+        try (FFmpegFrameGrabber g = new FFmpegFrameGrabber(out.toFile())) {
+            g.start();
+            assertEquals("h264", g.getVideoCodecName());
+            assertEquals(inW, g.getImageWidth());
+            assertEquals(inH, g.getImageHeight());
+            assertEquals(12.5, g.getVideoFrameRate(), 1e-6);
+            int n = 0;
+            while (g.grabImage() != null) n++;
+            assertEquals(7, n);
+        }
+    }
+
     private static ClassSet threeLabels() {
         return new ClassSet(java.util.List.of("sky", "grass", "ball"), new int[] {0x800000, 0x008000, 0x808000}, 255);
     }
