@@ -57,7 +57,9 @@ public final class VideoSegmenter {
         FFmpegLogCallback.setLevel(avutil.AV_LOG_ERROR);
         Path dir = output.toAbsolutePath().getParent();
         if (dir != null) Files.createDirectories(dir);
-        Path tmp = Files.createTempFile(dir, "." + output.getFileName() + ".", ".mp4");
+        // a fresh sibling name that FFmpeg creates itself (ordinary permissions, unlike createTempFile's 0600)
+        Path tmp = dir.resolve("." + output.getFileName() + "." + Long.toHexString(System.nanoTime())
+                + Integer.toHexString(java.util.concurrent.ThreadLocalRandom.current().nextInt()) + ".tmp.mp4");
         long t0 = System.nanoTime();
         int frames = 0;
         double modelSeconds = 0;
