@@ -23,6 +23,8 @@ import java.util.List;
  */
 public final class Predictor {
     public static final int PATCH = 14;
+    /** Sliding-window crops sent through the model together. */
+    static final int TILE_BATCH = 8;
 
     /**
      * Inference settings. {@code scales} null or empty means no multi-scale TTA (scale 1 only);
@@ -160,17 +162,17 @@ public final class Predictor {
     static int padTo14(int n) { return (n + PATCH - 1) / PATCH * PATCH; }
 
     /**
-     * Logits [1,K,h,w] of one window x [1,3,h,w]: padded (centred, zeros) to multiples of 14, run
+     * Logits [n,K,h,w] of windows x [n,3,h,w]: padded (centred, zeros) to multiples of 14, run
      * through the model at the padded size, the padding's logits cropped away.
      */
     Tensor windowLogits(Tensor x) {
-        int h = x.dim(2), w = x.dim(3);
+        int n = x.dim(0), h = x.dim(2), w = x.dim(3);
         int hp = padTo14(h), wp = padTo14(w);
         int top = (hp - h) / 2, left = (wp - w) / 2;
         Tensor padded = x;
         if (hp != h || wp != w) {
-            padded = be.zeros(Shape.of(1, 3, hp, wp));
-            for (int c = 0; c < 3; c++)
+            padded = be.zeros(Shape.of(n, 3, hp, wp));
+            for (int c = 0; c < n * 3; c++)
                 be.copyBlocks(x, (long) c * h * w, w, padded, (long) c * hp * wp + (long) top * wp + left, wp, h, w, false);
         }
         Tensor full;
@@ -180,12 +182,12 @@ public final class Predictor {
             if (padded != x) padded.close();
         }
         int k = model.numClasses();
-        Shape want = Shape.of(1, k, hp, wp);
+        Shape want = Shape.of(n, k, hp, wp);
         if (!full.shape().equals(want))
             throw new IllegalStateException("model returned logits " + full.shape() + ", expected " + want);
         if (padded == x) return full;
-        Tensor out = be.empty(Shape.of(1, k, h, w));
-        for (int c = 0; c < k; c++)
+        Tensor out = be.empty(Shape.of(n, k, h, w));
+        for (int c = 0; c < n * k; c++)
             be.copyBlocks(full, (long) c * hp * wp + (long) top * wp + left, wp, out, (long) c * h * w, w, h, w, false);
         full.close();
         return out;
@@ -201,7 +203,7 @@ public final class Predictor {
         return starts.stream().mapToInt(Integer::intValue).toArray();
     }
 
-    /** Logits [1,K,h,w] of x [1,3,h,w] from overlapping crops, averaged where they overlap. */
+    /** Logits [1,K,h,w] of x [1,3,h,w] from overlapping crops (in batches of {@link #TILE_BATCH}), averaged where they overlap. */
     private Tensor slidingLogits(Tensor x) {
         int h = x.dim(2), w = x.dim(3);
         int crop = opt.slideCrop(), stride = opt.slideStride();
@@ -211,17 +213,25 @@ public final class Predictor {
         int k = model.numClasses();
         Tensor sum = be.zeros(Shape.of(1, k, h, w));
         int[] count = new int[h * w];
-        try (Tensor tile = be.empty(Shape.of(1, 3, ch, cw))) {
-            for (int y0 : ys) {
-                for (int x0 : xs) {
+        List<int[]> origins = new ArrayList<>();
+        for (int y0 : ys) for (int x0 : xs) origins.add(new int[] {y0, x0});
+        for (int first = 0; first < origins.size(); first += TILE_BATCH) {
+            List<int[]> batch = origins.subList(first, Math.min(origins.size(), first + TILE_BATCH));
+            int n = batch.size();
+            try (Tensor tiles = be.empty(Shape.of(n, 3, ch, cw))) {
+                for (int t = 0; t < n; t++) {
+                    int y0 = batch.get(t)[0], x0 = batch.get(t)[1];
                     for (int c = 0; c < 3; c++)
-                        be.copyBlocks(x, (long) c * h * w + (long) y0 * w + x0, w, tile, (long) c * ch * cw, cw, ch, cw, false);
-                    try (Tensor lt = windowLogits(tile)) {
+                        be.copyBlocks(x, (long) c * h * w + (long) y0 * w + x0, w, tiles, (long) (t * 3 + c) * ch * cw, cw, ch, cw, false);
+                }
+                try (Tensor lt = windowLogits(tiles)) {
+                    for (int t = 0; t < n; t++) {
+                        int y0 = batch.get(t)[0], x0 = batch.get(t)[1];
                         for (int c = 0; c < k; c++)
-                            be.copyBlocks(lt, (long) c * ch * cw, cw, sum, (long) c * h * w + (long) y0 * w + x0, w, ch, cw, true);
+                            be.copyBlocks(lt, (long) (t * k + c) * ch * cw, cw, sum, (long) c * h * w + (long) y0 * w + x0, w, ch, cw, true);
+                        for (int y = y0; y < y0 + ch; y++)
+                            for (int xx = x0; xx < x0 + cw; xx++) count[y * w + xx]++;
                     }
-                    for (int y = y0; y < y0 + ch; y++)
-                        for (int xx = x0; xx < x0 + cw; xx++) count[y * w + xx]++;
                 }
             }
         }

@@ -32,7 +32,7 @@ final class FakeModels {
         @Override public Tensor logits(Tensor images, int outH, int outW) {
             int b = images.dim(0), h = images.dim(2), w = images.dim(3);
             if (h % 14 != 0 || w % 14 != 0) throw new AssertionError("input " + images.shape() + " is not a multiple of 14");
-            calls.add(new int[] {h, w});
+            calls.add(new int[] {b, h, w});
             float[] x = be.toFloats(images);
             int n = h * w;
             float[] y = new float[b * K * n];
@@ -66,7 +66,7 @@ final class FakeModels {
             if (h % 14 != 0 || w % 14 != 0) throw new AssertionError("input " + images.shape() + " is not a multiple of 14");
             float[] x = be.toFloats(images);
             inputs.add(x);
-            shapes.add(new int[] {h, w});
+            shapes.add(new int[] {b, h, w});
             int gh = h / 14, gw = w / 14, n = h * w;
             float[] y = new float[b * K * gh * gw];
             float[] l = new float[K];

@@ -64,7 +64,7 @@ class PredictorTest {
             int[] mask = new Predictor(be, m, o).predict(x, w, h);
             assertEquals(w * h, mask.length);
             for (int v : mask) assertTrue(v >= 0 && v < FakeModels.K);
-            for (int[] s : m.shapes) assertTrue(s[0] % 14 == 0 && s[1] % 14 == 0);
+            for (int[] s : m.shapes) assertTrue(s[1] % 14 == 0 && s[2] % 14 == 0);
         }
     }
 
@@ -96,7 +96,7 @@ class PredictorTest {
         FakeModels.PatchModel m = new FakeModels.PatchModel(be);
         float[] s = scores(new Predictor(be, m, Predictor.Options.plain(w, h)), x, w, h);
         assertEquals(1, m.inputs.size());
-        assertArrayEquals(new int[] {28, 28}, m.shapes.get(0));
+        assertArrayEquals(new int[] {1, 28, 28}, m.shapes.get(0));
         float[] in = m.inputs.get(0);
         int top = (28 - 17) / 2, left = (28 - 20) / 2;
         for (int c = 0; c < 3; c++)
@@ -183,9 +183,10 @@ class PredictorTest {
         float[] plain = scores(new Predictor(be, new FakeModels.PixelModel(be), o), x, w, h);
         FakeModels.PixelModel m = new FakeModels.PixelModel(be);
         float[] slid = scores(new Predictor(be, m, o.withSlide(30, 17)), x, w, h);
-        // 70 = 0,17,34,40 ; 50 = 0,17,20 -> 4 x 3 windows of 30x30 (padded to 42x42)
-        assertEquals(12, m.calls.size());
-        for (int[] c : m.calls) assertArrayEquals(new int[] {42, 42}, c);
+        // 70 = 0,17,34,40 ; 50 = 0,17,20 -> 4 x 3 windows of 30x30 (padded to 42x42), in batches of 8
+        assertEquals(2, m.calls.size());
+        assertArrayEquals(new int[] {Predictor.TILE_BATCH, 42, 42}, m.calls.get(0));
+        assertArrayEquals(new int[] {12 - Predictor.TILE_BATCH, 42, 42}, m.calls.get(1));
         assertClose(plain, slid, 2e-5);
     }
 
@@ -195,7 +196,7 @@ class PredictorTest {
         float[] x = chw(w, h, 9);
         FakeModels.PatchModel m = new FakeModels.PatchModel(be);
         float[] slid = scores(new Predictor(be, m, Predictor.Options.plain(w, h).withSlide(14, 7)), x, w, h);
-        assertEquals(3, m.shapes.size()); // origins 0, 7, 14
+        assertArrayEquals(new int[] {3, 14, 14}, m.shapes.get(0)); // origins 0, 7, 14, one batch
         float[][] win = new float[3][];
         for (int t = 0; t < 3; t++) {
             float[] in = new float[3 * 14 * 14];
