@@ -26,7 +26,14 @@ import java.util.Locale;
 /**
  * Segments every frame of a video and writes the overlays as an H.264 MP4 (yuv420p) with the
  * input's frame count and frame rate. Decoding and encoding go through FFmpeg (JavaCV); the
- * FPS of the model step is written on each frame.
+ * FPS of the model step is written on each frame. Audio is not copied.
+ *
+ * <p>Why FFmpeg through JavaCV rather than JCodec: the videos people have are mostly H.264 High
+ * profile (phones, cameras, screen recorders), HEVC or VP9; FFmpeg decodes all of them (and AV1,
+ * MPEG-4, MJPEG, FFV1...), while JCodec's pure-Java decoder is reliable only for baseline/main
+ * H.264. The encoder here is OpenH264 (built into the bytedeco FFmpeg), which writes Constrained
+ * Baseline H.264 in yuv420p: the most widely playable kind. Only the linux-x86_64 natives are
+ * bundled (about 25 MB of the jar), not the all-platform packages.
  */
 public final class VideoSegmenter {
 
