@@ -103,8 +103,8 @@ public final class Dinov2Segmentation extends Module {
                 new int[]{batch, layers.length * c, h0, w0}, backbone.parameterCount(false), bt));
         rows.add(new SummaryRow(2, "backbone.patch_embed", "PatchEmbed", new int[]{batch, 3, h, w}, new int[]{batch, np, c},
                 backbone.patchEmbed.parameterCount(false), bt));
-        String tokNames = "cls_token, pos_embed" + (backbone.registerTokens != null ? ", register_tokens" : "") + ", mask_token";
-        rows.add(new SummaryRow(2, "backbone.{" + tokNames + "}", "Tokens+PosEmbed", new int[]{batch, np, c}, new int[]{batch, tokens, c},
+        String tokNames = "cls+pos" + (backbone.registerTokens != null ? "+registers" : "") + "+mask";
+        rows.add(new SummaryRow(2, "backbone.tokens", "Tokens " + tokNames, new int[]{batch, np, c}, new int[]{batch, tokens, c},
                 backbone.tokenParameterCount(), bt));
         int last = layers[layers.length - 1];
         for (int i = 0; i < backbone.depth(); i++) {
