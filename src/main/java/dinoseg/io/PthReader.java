@@ -8,7 +8,6 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.Enumeration;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
@@ -223,7 +222,4 @@ public final class PthReader {
             else if (v instanceof Map<?, ?> inner) flatten(k + ".", inner, out);
         }
     }
-
-    /** The keys of a list, for messages. */
-    static List<String> names(Map<String, HostTensor> m) { return new ArrayList<>(m.keySet()); }
 }
