@@ -65,7 +65,8 @@ public final class FeaturesCommand implements Callable<Integer> {
     @Option(names = "--seed", paramLabel = "N", defaultValue = "0", description = "Seed of the random initialisation when no --weights are given.")
     long seed;
 
-    @Override public Integer call() throws Exception {
+    @Override @SuppressWarnings("try")
+    public Integer call() throws Exception {
         PrintWriter outw = spec.commandLine().getOut(), err = spec.commandLine().getErr();
         BackboneConfig cfg = BackboneConfig.parse(backbone);
         if (!Files.isRegularFile(input)) throw new IllegalArgumentException(input + ": input file does not exist");
