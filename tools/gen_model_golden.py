@@ -27,6 +27,8 @@ Writes under src/test/resources/golden/ (each file well under 1 MB):
   wrapped.pth / wrapped_expected.safetensors
                             a checkpoint {"teacher": {"backbone.*": ...}} with float32, float16,
                             bfloat16 and non-contiguous tensors, and the float32 values it holds.
+  wrapped_converted.safetensors
+                            wrapped.pth as tools/convert_pth.py converts it (official names).
 Weights are random and non-trivial: LayerScale, norms and BatchNorm statistics are perturbed.
 """
 import math
@@ -175,6 +177,9 @@ def wrapped_case():
     torch.save({"teacher": sd, "iteration": 3, "note": "wrapped"}, os.path.join(OUT, "wrapped.pth"))
     st_io.write(os.path.join(OUT, "wrapped_expected.safetensors"),
                 OrderedDict((k, v.float()) for k, v in sd.items()))
+    import convert_pth
+    st_io.write(os.path.join(OUT, "wrapped_converted.safetensors"),
+                convert_pth.to_official(convert_pth.load(os.path.join(OUT, "wrapped.pth"))))
 
 
 def main():

@@ -32,6 +32,12 @@ class PthReaderTest {
         assertEquals(java.util.Set.of("a", "b", "c", "d", "e"), WeightNames.toOfficialBackbone(pth.tensors()).keySet());
     }
 
+    @Test void convertPthScriptWritesTheSameTensors() throws IOException {
+        Map<String, HostTensor> java = WeightNames.toOfficialBackbone(PthReader.read(Golden.path("wrapped.pth")).tensors());
+        StateDict py = Safetensors.read(Golden.path("wrapped_converted.safetensors"));
+        assertEquals(java, py.tensors());
+    }
+
     Path zip(String name, byte[] pickle, Map<String, byte[]> extra) throws IOException {
         Path f = dir.resolve(name);
         try (OutputStream os = Files.newOutputStream(f); ZipOutputStream z = new ZipOutputStream(os)) {

@@ -17,7 +17,7 @@ import static org.junit.jupiter.api.Assertions.*;
  * after any augmentation, marker-coloured pixels carry label 1 or lie next to one (within the blur of
  * bilinear interpolation, i.e. about one input pixel), label-1 pixels are marker-coloured, the ignored area is exactly the black uncovered area, and nothing else appears.
  */
-class AugmentAlignmentProperties {
+class AugmentAlignmentPropertyTest {
 
     @Property(tries = 120)
     void imageAndMaskStayAligned(@ForAll @IntRange(min = 40, max = 64) int w, @ForAll @IntRange(min = 40, max = 64) int h,
