@@ -240,13 +240,13 @@ public final class CpuBackend implements Backend {
             int len = (int) tl, rows = n / len;
             int chunks = (int) Math.max(1, Math.min(Parallel.THREADS, (long) n / Parallel.MIN_WORK));
             double[][] part = new double[chunks][];
-            Parallel.forChunks(rows, chunks, (s, e) -> {
+            Parallel.forChunks(rows, chunks, (Parallel.Chunk) (id, s, e) -> {
                 double[] acc = new double[len];
                 for (int r = s; r < e; r++) {
                     int base = r * len;
                     for (int j = 0; j < len; j++) acc[j] += a[base + j];
                 }
-                part[(int) ((long) s * chunks / rows)] = acc;
+                part[id] = acc;
             });
             for (int j = 0; j < len; j++) {
                 double sum = 0;
@@ -275,7 +275,7 @@ public final class CpuBackend implements Backend {
         int n = a.length;
         int chunks = (int) Math.max(1, Math.min(Parallel.THREADS * 4L, n / (4 * Parallel.MIN_WORK)));
         double[] part = new double[chunks];
-        Parallel.forChunks(n, chunks, (s, e) -> {
+        Parallel.forChunks(n, chunks, (Parallel.Chunk) (id, s, e) -> {
             double sum = 0;
             // blocks of float partial sums keep the inner loop fast; each block is added in double
             for (int i0 = s; i0 < e; i0 += 256) {
@@ -285,7 +285,7 @@ public final class CpuBackend implements Backend {
                 else for (int i = i0; i < i1; i++) blk += a[i];
                 sum += blk;
             }
-            part[(int) ((long) s * chunks / n)] = sum;
+            part[id] = sum;
         });
         double total = 0;
         for (double p : part) total += p;
@@ -502,11 +502,10 @@ public final class CpuBackend implements Backend {
                 double sq = 0;
                 for (int j = 0; j < c; j++) { double dv = a[base + j] - m; sq += dv * dv; }
                 double rsd = 1.0 / Math.sqrt(sq / c + eps);
-                float mf = (float) m, rf = (float) rsd;
-                mu[r] = mf;
-                rs[r] = rf;
+                mu[r] = (float) m;
+                rs[r] = (float) rsd;
                 for (int j = 0; j < c; j++) {
-                    float v = (a[base + j] - mf) * rf;
+                    float v = (float) ((a[base + j] - m) * rsd);
                     if (g != null) v *= g[j];
                     if (bt != null) v += bt[j];
                     o[base + j] = v;
@@ -532,7 +531,7 @@ public final class CpuBackend implements Backend {
         boolean wantParams = ggamma != null || gbeta != null;
         int chunks = wantParams ? (int) Math.max(1, Math.min(Parallel.THREADS, (long) rows * c / Parallel.MIN_WORK)) : 1;
         double[][] pg = new double[chunks][], pb = new double[chunks][];
-        Parallel.Range body = (s, e) -> {
+        Parallel.Chunk body = (id, s, e) -> {
             double[] accG = wantParams ? new double[c] : null, accB = wantParams ? new double[c] : null;
             for (int r = s; r < e; r++) {
                 int base = r * c;
@@ -554,13 +553,11 @@ public final class CpuBackend implements Backend {
                 }
             }
             if (wantParams) {
-                int id = rows == 0 ? 0 : (int) ((long) s * chunks / rows);
                 pg[id] = accG;
                 pb[id] = accB;
             }
         };
-        if (chunks <= 1) body.run(0, rows);
-        else if (!wantParams) Parallel.forRange(rows, 8L * c, body);
+        if (!wantParams) Parallel.forRange(rows, 8L * c, (s, e) -> body.run(0, s, e));
         else Parallel.forChunks(rows, chunks, body);
         if (ggamma != null) reduceInto(pg, floats(ggamma), c);
         if (gbeta != null) reduceInto(pb, floats(gbeta), c);
@@ -965,7 +962,7 @@ public final class CpuBackend implements Backend {
         final double norm = wsum == 0 ? 0.0 : 1.0 / wsum;
         int chunks = (int) Math.max(1, Math.min(Parallel.THREADS * 4L, (long) pixels * k * 8 / Parallel.MIN_WORK));
         double[] part = new double[chunks];
-        Parallel.forChunks(pixels, chunks, (s, e) -> {
+        Parallel.forChunks(pixels, chunks, (Parallel.Chunk) (id, s, e) -> {
             double acc = 0;
             for (int t = s; t < e; t++) {
                 int bi = t / inner, i = t % inner;
@@ -991,7 +988,7 @@ public final class CpuBackend implements Backend {
                     }
                 }
             }
-            part[pixels == 0 ? 0 : (int) ((long) s * chunks / pixels)] = acc;
+            part[id] = acc;
         });
         double total = 0;
         for (double p : part) total += p;

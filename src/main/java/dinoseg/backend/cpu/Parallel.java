@@ -17,6 +17,10 @@ final class Parallel {
     @FunctionalInterface
     interface Range { void run(int from, int to); }
 
+    /** A body over piece {@code chunk} of a split, covering [from, to). */
+    @FunctionalInterface
+    interface Chunk { void run(int chunk, int from, int to); }
+
     static final int THREADS = Math.max(1, Runtime.getRuntime().availableProcessors());
 
     /** Below this many estimated flops/element-operations a loop runs serially. */
@@ -51,10 +55,20 @@ final class Parallel {
 
     /** Runs body over exactly {@code chunks} near-equal pieces of [0, n) in the pool. */
     static void forChunks(int n, int chunks, Range body) {
+        forChunks(n, chunks, (Chunk) (c, from, to) -> body.run(from, to));
+    }
+
+    /**
+     * Splits [0, n) into exactly {@code chunks} near-equal pieces (chunks clamped to [1, n]) and runs
+     * them in the pool; piece c covers [n*c/chunks, n*(c+1)/chunks). Per-piece partial results can
+     * be stored at index c. Returns the number of pieces.
+     */
+    static int forChunks(int n, int chunks, Chunk body) {
         chunks = Math.max(1, Math.min(chunks, n));
         if (chunks == 1 || inPool()) {
-            body.run(0, n);
-            return;
+            final int c = chunks;
+            for (int t = 0; t < c; t++) body.run(t, (int) ((long) n * t / c), (int) ((long) n * (t + 1) / c));
+            return c;
         }
         final int c = chunks;
         POOL.invoke(new RecursiveAction() {
@@ -62,10 +76,12 @@ final class Parallel {
                 ForkJoinTask<?>[] tasks = new ForkJoinTask<?>[c];
                 for (int t = 0; t < c; t++) {
                     final int from = (int) ((long) n * t / c), to = (int) ((long) n * (t + 1) / c);
-                    tasks[t] = ForkJoinTask.adapt(() -> body.run(from, to));
+                    final int id = t;
+                    tasks[t] = ForkJoinTask.adapt(() -> body.run(id, from, to));
                 }
                 invokeAll(tasks);
             }
         });
+        return c;
     }
 }
