@@ -41,6 +41,8 @@ class CudaAvailabilityTest {
     @Test
     void fatbinHoldsEveryKernelTheBackendLaunches() throws IOException {
         byte[] fatbin = resource(CudaKernels.FATBIN);
+        if (fatbin == null && Boolean.getBoolean("dinoseg.cuda.require"))
+            throw new AssertionError("dinoseg.cuda.require is set but the jar has no " + CudaKernels.FATBIN);
         Assumptions.assumeTrue(fatbin != null, "built without nvcc: no " + CudaKernels.FATBIN);
         List<String> missing = new ArrayList<>();
         for (String name : CudaKernels.NAMES) {

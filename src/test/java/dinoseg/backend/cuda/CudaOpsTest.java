@@ -15,7 +15,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.Random;
 
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
@@ -35,7 +34,7 @@ class CudaOpsTest {
 
     @BeforeEach
     void gpuPresent() {
-        Assumptions.assumeTrue(CudaTestSupport.available(), CudaTestSupport::reason);
+        CudaTestSupport.assumeGpu();
     }
 
     private static Shape s(int... d) { return Shape.of(d); }

@@ -16,7 +16,7 @@ import dinoseg.tensor.Tensor;
  * backends and compare results with stated tolerances.
  *
  * <pre>
- *   &#64;BeforeAll static void gpu() { Assumptions.assumeTrue(CudaTestSupport.available(), CudaTestSupport.reason()); }
+ *   &#64;BeforeEach void gpu() { CudaTestSupport.assumeGpu(); }
  *   Pair x = CudaTestSupport.randn(rnd, Shape.of(2, 3));   // same values on CPU and GPU
  *   ... run the op on x.cpu() with cpu() and on x.gpu() with gpu() ...
  *   CudaTestSupport.assertClose("op", outCpu, outGpu, 1e-5, 1e-6);
@@ -41,6 +41,16 @@ public final class CudaTestSupport {
             }
         }
         return backend != null;
+    }
+
+    /**
+     * Skips the calling test when CUDA is unavailable, or fails it when the system property
+     * {@code dinoseg.cuda.require=true} is set (tools/gpu_check.sh sets it, so a GPU run cannot pass by skipping).
+     */
+    public static void assumeGpu() {
+        if (available()) return;
+        if (Boolean.getBoolean("dinoseg.cuda.require")) fail("dinoseg.cuda.require is set but " + reason());
+        org.junit.jupiter.api.Assumptions.assumeTrue(false, reason());
     }
 
     /** Why CUDA is unavailable (for assumption messages); null when it is available. */
