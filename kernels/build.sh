@@ -13,7 +13,7 @@ if ! command -v "$NVCC" >/dev/null 2>&1; then
 fi
 mkdir -p "$out"
 fatbin="$out/dinoseg.fatbin"
-if [ -f "$fatbin" ] && [ -f "$out/kernels.txt" ] && [ -z "$(find "$here" -newer "$fatbin" \( -name '*.cu' -o -name '*.cuh' -o -name build.sh \) | head -1)" ]; then
+if [ -f "$fatbin" ] && [ -f "$out/kernels.txt" ] && [ -f "$out/nvcc.txt" ] && [ -z "$(find "$here" -newer "$fatbin" \( -name '*.cu' -o -name '*.cuh' -o -name build.sh \) | head -1)" ]; then
   echo "[kernels] dinoseg.fatbin is up to date"
   exit 0
 fi
@@ -32,5 +32,7 @@ start=$(date +%s)
   -gencode arch=compute_90,code=compute_90 \
   -o "$tmp/dinoseg.fatbin" "$tmp/all_kernels.cu"
 grep -ho 'extern "C" __global__ void [A-Za-z0-9_]*' "$here"/*.cu | awk '{print $5}' | sort > "$out/kernels.txt"
+# the release (e.g. "13.0") tells the backend which minimum driver the fatbin needs, for its error messages
+"$NVCC" --version | sed -n 's/.*release \([0-9.]*\).*/\1/p' > "$out/nvcc.txt"
 mv "$tmp/dinoseg.fatbin" "$fatbin"
 echo "[kernels] $(wc -l < "$out/kernels.txt") kernels -> $fatbin ($(stat -c %s "$fatbin") bytes, $(( $(date +%s) - start ))s)"

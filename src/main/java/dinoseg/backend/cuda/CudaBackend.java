@@ -6,6 +6,7 @@ import static jcuda.driver.JCudaDriver.cuDeviceGetAttribute;
 import static jcuda.driver.JCudaDriver.cuDeviceGetCount;
 import static jcuda.driver.JCudaDriver.cuDeviceGetName;
 import static jcuda.driver.JCudaDriver.cuDevicePrimaryCtxRelease;
+import static jcuda.driver.JCudaDriver.cuDriverGetVersion;
 import static jcuda.driver.JCudaDriver.cuDevicePrimaryCtxRetain;
 import static jcuda.driver.JCudaDriver.cuDeviceTotalMem;
 import static jcuda.driver.JCudaDriver.cuInit;
@@ -149,6 +150,9 @@ public final class CudaBackend implements Backend {
         String gpu = new String(nameBytes, java.nio.charset.StandardCharsets.US_ASCII).trim().replace("\0", "");
         long[] mem = new long[1];
         cuDeviceTotalMem(mem, cuDevice);
+        int[] driver = new int[1];
+        cuDriverGetVersion(driver);
+        String driverVersion = driver[0] / 1000 + "." + driver[0] % 1000 / 10;
         if (major < 8) {
             cuDevicePrimaryCtxRelease(cuDevice);
             throw new UnavailableException("GPU " + gpu + " has compute capability " + major + "." + minor
@@ -160,7 +164,8 @@ public final class CudaBackend implements Backend {
         } catch (CudaException e) {
             cuDevicePrimaryCtxRelease(cuDevice);
             throw new UnavailableException("the CUDA kernels in the jar cannot be loaded on " + gpu + " (sm_" + major + minor
-                    + "): " + oneLine(e.getMessage()));
+                    + ", driver CUDA " + driverVersion + "; they are built by nvcc " + CudaKernels.nvccVersion()
+                    + " and need a driver at least that new): " + oneLine(e.getMessage()));
         }
         if (!missing.isEmpty()) {
             kernels.unload();
@@ -172,8 +177,8 @@ public final class CudaBackend implements Backend {
         cublas = CublasGemm.tryCreate(stream);
         String gemmPath = cublas != null ? "cuBLAS" : "dinoseg sgemm kernel (cuBLAS unavailable: " + CublasGemm.failure() + ")";
         if (GEMM_LOGGED.compareAndSet(false, true)) LOG.log(System.Logger.Level.INFO, "CUDA GEMM path: " + gemmPath);
-        name = String.format("cuda:%d (%s, sm_%d%d, %.0f GiB, gemm: %s)", ordinal, gpu, major, minor,
-                mem[0] / 1073741824.0, cublas != null ? "cuBLAS" : "dinoseg kernel");
+        name = String.format("cuda:%d (%s, sm_%d%d, %.0f GiB, driver CUDA %s, gemm: %s)", ordinal, gpu, major, minor,
+                mem[0] / 1073741824.0, driverVersion, cublas != null ? "cuBLAS" : "dinoseg kernel");
         scratch = empty(Shape.of(4 * PARTIALS + 16));
     }
 
@@ -367,7 +372,7 @@ public final class CudaBackend implements Backend {
         if (m == 0 || n == 0 || batch == 0) return;
         bind();
         CUdeviceptr pa = ptr(a, offA), pb = ptr(b, offB), pc = ptr(c, offC);
-        if (cublas != null) {
+        if (cublas != null && k > 0) {   // cuBLAS rejects the leading dimensions of empty operands
             cublas.sgemm(transA, transB, m, n, k, alpha, pa, lda, strideA, pb, ldb, strideB, beta, pc, ldc, strideC, batch);
             return;
         }

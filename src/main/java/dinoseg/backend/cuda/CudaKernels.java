@@ -49,6 +49,15 @@ final class CudaKernels {
         }
     }
 
+    /** The nvcc release that built the fatbin (from kernels/nvcc.txt), or "unknown". */
+    static String nvccVersion() {
+        try (InputStream in = CudaKernels.class.getResourceAsStream("/kernels/nvcc.txt")) {
+            return in == null ? "unknown" : new String(in.readAllBytes(), java.nio.charset.StandardCharsets.US_ASCII).trim();
+        } catch (IOException e) {
+            return "unknown";
+        }
+    }
+
     /** Loads the module and looks up every kernel; returns the names the module lacks. */
     List<String> load(byte[] fatbin) {
         cuModuleLoadData(module, fatbin);
