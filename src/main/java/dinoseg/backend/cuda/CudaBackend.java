@@ -422,8 +422,7 @@ public final class CudaBackend implements Backend {
         if (b.shape().equals(a.shape())) {
             launchN(same, n, args);
         } else {
-            long[][] d = Dims.collapse(Dims.toLong(a.shape().dims()), Dims.broadcastStrides(a.shape().dims(), b.shape().dims()));
-            launchN(bcast, n, args.dims(Dims.pack(op, d)));
+            launchN(bcast, n, args.dims(Dims.broadcast(op, a.shape(), b.shape())));
         }
     }
 
@@ -458,21 +457,8 @@ public final class CudaBackend implements Backend {
         Checks.check(!sameStorage(x, out), "sumTo", "out must not be x " + x.shape());
         bind();
         if (out.numel() == x.numel()) { copy(x, out); return; }
-        int[] xd = x.shape().dims(), od = out.shape().dims();
-        int off = xd.length - od.length;
-        long[] xs = x.shape().strides();
-        int rank = xd.length;
-        long[] keptD = new long[rank], keptS = new long[rank], redD = new long[rank], redS = new long[rank];
-        for (int i = 0; i < rank; i++) {
-            int o = i < off ? 1 : od[i - off];
-            boolean reduced = o == 1 && xd[i] != 1;
-            keptD[i] = reduced ? 1 : xd[i];
-            keptS[i] = xs[i];
-            redD[i] = reduced ? xd[i] : 1;
-            redS[i] = xs[i];
-        }
-        long[] kept = Dims.pack("sumTo", Dims.collapse(keptD, keptS));
-        long[] red = Dims.pack("sumTo", Dims.collapse(redD, redS));
+        long[][] desc = Dims.sumTo("sumTo", x.shape(), out.shape());
+        long[] kept = desc[0], red = desc[1];
         long nOut = out.numel(), r = nOut == 0 ? 0 : x.numel() / nOut;
         if (nOut == 0) return;
         KernelArgs args = new KernelArgs().ptr(ptr(x)).ptr(ptr(out)).l(nOut).l(r).dims(kept).dims(red);
@@ -834,22 +820,18 @@ public final class CudaBackend implements Backend {
         Checks.check(perm.length == r, op, "perm " + java.util.Arrays.toString(perm) + " does not match rank of " + x.shape());
         boolean[] seen = new boolean[r];
         int[] od = new int[r];
-        long[] xs = x.shape().strides();
-        long[] dims = new long[r], strides = new long[r];
         for (int i = 0; i < r; i++) {
             int p = perm[i];
             Checks.check(p >= 0 && p < r && !seen[p], op, "invalid perm " + java.util.Arrays.toString(perm));
             seen[p] = true;
             od[i] = x.dim(p);
-            dims[i] = od[i];
-            strides[i] = xs[p];
         }
         Checks.shape(op, "out", out, Shape.of(od));
         Checks.check(x.dtype() == out.dtype(), op, "dtypes differ: " + x.dtype() + " vs " + out.dtype());
         Checks.check(!sameStorage(x, out), op, "out must not be x " + x.shape());
         bind();
         launchN("permute_u32", x.numel(), new KernelArgs().ptr(ptr(x)).ptr(ptr(out)).l(x.numel())
-                .dims(Dims.pack(op, Dims.collapse(dims, strides))));
+                .dims(Dims.permute(op, x.shape(), perm)));
     }
 
     // ------------------------------------------------------------------ resampling

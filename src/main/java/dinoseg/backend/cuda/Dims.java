@@ -3,6 +3,8 @@ package dinoseg.backend.cuda;
 import java.util.ArrayList;
 import java.util.List;
 
+import dinoseg.tensor.Shape;
+
 /**
  * Index-space descriptors for the broadcasting, reduction and permutation kernels: a list of
  * dims with the other operand's stride along each, simplified by dropping size-1 dims and merging
@@ -58,6 +60,52 @@ final class Dims {
             acc *= bDims[i];
         }
         return s;
+    }
+
+    /** Descriptor for add/mul: a's dims with b's broadcast strides. */
+    static long[] broadcast(String op, Shape a, Shape b) {
+        return pack(op, collapse(toLong(a.dims()), broadcastStrides(a.dims(), b.dims())));
+    }
+
+    /**
+     * Descriptors for sumTo: {kept, reduced}. Output element o and reduced index r read x at
+     * offset(kept, o) + offset(reduced, r); out's layout is row-major over the kept dims.
+     */
+    static long[][] sumTo(String op, Shape x, Shape out) {
+        int[] xd = x.dims(), od = out.dims();
+        int off = xd.length - od.length;
+        long[] xs = x.strides();
+        int rank = xd.length;
+        long[] keptD = new long[rank], redD = new long[rank];
+        for (int i = 0; i < rank; i++) {
+            int o = i < off ? 1 : od[i - off];
+            boolean reduced = o == 1 && xd[i] != 1;
+            keptD[i] = reduced ? 1 : xd[i];
+            redD[i] = reduced ? xd[i] : 1;
+        }
+        return new long[][]{pack(op, collapse(keptD, xs)), pack(op, collapse(redD, xs))};
+    }
+
+    /** Descriptor for permute: out's dims with x's strides along the permuted dims. */
+    static long[] permute(String op, Shape x, int[] perm) {
+        long[] xs = x.strides();
+        long[] dims = new long[perm.length], strides = new long[perm.length];
+        for (int i = 0; i < perm.length; i++) {
+            dims[i] = x.dim(perm[i]);
+            strides[i] = xs[perm[i]];
+        }
+        return pack(op, collapse(dims, strides));
+    }
+
+    /** What the kernels' ds_offset computes (for tests). */
+    static long offset(long[] packed, long i) {
+        long off = 0;
+        for (int k = (int) packed[0] - 1; k >= 0; k--) {
+            long dim = packed[1 + k];
+            off += (i % dim) * packed[1 + MAX_RANK + k];
+            i /= dim;
+        }
+        return off;
     }
 
     static long[] toLong(int[] d) {
