@@ -1,0 +1,596 @@
+package dinoseg.autograd;
+
+import dinoseg.backend.Backend;
+import dinoseg.backend.Checks;
+import dinoseg.tensor.DType;
+import dinoseg.tensor.Shape;
+import dinoseg.tensor.Tensor;
+
+import java.util.List;
+
+/**
+ * The differentiable op set. Each method computes its forward on the backend and, when an input
+ * requires a gradient and the tape is recording, records how to send the output's gradient back to
+ * its inputs. Model code calls these and never asks which backend runs them.
+ */
+public final class Ops {
+    public final Backend be;
+    public final Tape tape;
+
+    public Ops(Backend be) { this(be, new Tape(be)); }
+
+    public Ops(Backend be, Tape tape) {
+        this.be = be;
+        this.tape = tape;
+    }
+
+    /** A no-grad scope on this Ops' tape. */
+    public Tape.Scope noGrad() { return tape.noGrad(); }
+
+    /** Back-propagates from a one-element loss. */
+    public void backward(Var loss) { tape.backward(loss); }
+
+    // ------------------------------------------------------------------ plumbing
+
+    private boolean needs(Var... vs) {
+        if (!tape.recording()) return false;
+        for (Var v : vs) if (v != null && v.requiresGrad()) return true;
+        return false;
+    }
+
+    private Var result(Tensor t, boolean grad) { return new Var(t, grad, true); }
+
+    private void record(Var out, java.util.function.Consumer<Tensor> back) {
+        tape.record(new Tape.Node() {
+            @Override public Var output() { return out; }
+            @Override public void backward(Tensor g) { back.accept(g); }
+        });
+    }
+
+    private static boolean wants(Var v) { return v != null && v.requiresGrad(); }
+
+    /** Adds g into v's gradient; g must be owned by the caller (freshly computed, not shared). */
+    private void acc(Var v, Tensor g) { tape.accumulate(v, g); }
+
+    /** Adds a gradient that is shared with someone else (copied on first use). */
+    private void accShared(Var v, Tensor g) {
+        if (!wants(v)) return;
+        if (v.grad == null) {
+            Tensor c = be.empty(v.shape());
+            be.copy(g, c);
+            v.grad = c;
+        } else {
+            be.axpy(1f, g, v.grad);
+        }
+    }
+
+    /** The gradient buffer of v for a GEMM that writes it: returns beta (1 to accumulate, 0 to overwrite). */
+    private float gradBeta(Var v) {
+        if (v.grad == null) { v.grad = be.empty(v.shape()); return 0f; }
+        return 1f;
+    }
+
+    // ------------------------------------------------------------------ linear algebra
+
+    /** PyTorch's Linear: x [..., K], w [N, K], b [N] or null -> [..., N]. */
+    public Var linear(Var x, Var w, Var b) {
+        String op = "linear";
+        Checks.rank(op, "weight", w.value(), 2);
+        int k = w.dim(1), n = w.dim(0);
+        if (x.rank() < 1 || x.dim(-1) != k) throw Checks.error(op, "input and weight do not match:", x.value(), w.value());
+        if (b != null && (b.rank() != 1 || b.dim(0) != n)) throw Checks.error(op, "bias does not match weight:", b.value(), w.value());
+        int rows = (int) (x.value().numel() / k);
+        int[] od = x.shape().dims();
+        od[od.length - 1] = n;
+        Tensor y = be.empty(Shape.of(od));
+        be.gemm(false, true, rows, n, k, 1f, x.value(), 0, k, 0, w.value(), 0, k, 0, 0f, y, 0, n, 0, 1);
+        if (b != null) be.add(y, b.value(), 1f, y);
+        boolean g = needs(x, w, b);
+        Var out = result(y, g);
+        if (g) record(out, gy -> {
+            if (wants(x)) {
+                Tensor gx = be.empty(x.shape());
+                be.gemm(false, false, rows, k, n, 1f, gy, 0, n, 0, w.value(), 0, k, 0, 0f, gx, 0, k, 0, 1);
+                acc(x, gx);
+            }
+            if (wants(w)) {
+                float beta = gradBeta(w);
+                be.gemm(true, false, n, k, rows, 1f, gy, 0, n, 0, x.value(), 0, k, 0, beta, w.grad, 0, k, 0, 1);
+            }
+            if (wants(b)) {
+                Tensor gb = be.empty(b.shape());
+                be.sumTo(gy, gb);
+                acc(b, gb);
+            }
+        });
+        return out;
+    }
+
+    /**
+     * Batched matrix product of the last two dimensions: op(a) [..., M, K] times op(b) [..., K, N]
+     * -> [..., M, N], where op transposes the stored matrix when asked. b may be rank 2 (one matrix
+     * for every batch entry) or have a's leading dimensions.
+     */
+    public Var matmul(Var a, boolean transA, Var b, boolean transB) {
+        String op = "matmul";
+        if (a.rank() < 2 || b.rank() < 2) throw Checks.error(op, "needs rank >= 2:", a.value(), b.value());
+        int ar = a.dim(-2), ac = a.dim(-1), br = b.dim(-2), bc = b.dim(-1);
+        int m = transA ? ac : ar, k = transA ? ar : ac;
+        int kb = transB ? bc : br, n = transB ? br : bc;
+        if (k != kb) throw Checks.error(op, "inner dimensions differ" + (transA ? " (a transposed)" : "") + (transB ? " (b transposed)" : "") + ":", a.value(), b.value());
+        int batch = (int) a.shape().prod(0, a.rank() - 2);
+        boolean bShared = b.rank() == 2;
+        if (!bShared) {
+            if (b.rank() != a.rank() || b.shape().prod(0, b.rank() - 2) != batch)
+                throw Checks.error(op, "batch dimensions differ:", a.value(), b.value());
+        }
+        int[] od = a.shape().dims();
+        od[od.length - 2] = m;
+        od[od.length - 1] = n;
+        Tensor c = be.empty(Shape.of(od));
+        long sa = (long) ar * ac, sb = bShared ? 0 : (long) br * bc, sc = (long) m * n;
+        be.gemm(transA, transB, m, n, k, 1f, a.value(), 0, ac, sa, b.value(), 0, bc, sb, 0f, c, 0, n, sc, batch);
+        boolean g = needs(a, b);
+        Var out = result(c, g);
+        if (g) record(out, gc -> {
+            if (wants(a)) {
+                Tensor ga = be.empty(a.shape());
+                if (!transA) be.gemm(false, !transB, m, k, n, 1f, gc, 0, n, sc, b.value(), 0, bc, sb, 0f, ga, 0, ac, sa, batch);
+                else be.gemm(transB, true, k, m, n, 1f, b.value(), 0, bc, sb, gc, 0, n, sc, 0f, ga, 0, ac, sa, batch);
+                acc(a, ga);
+            }
+            if (wants(b)) {
+                if (!bShared) {
+                    Tensor gb = be.empty(b.shape());
+                    if (!transB) be.gemm(!transA, false, k, n, m, 1f, a.value(), 0, ac, sa, gc, 0, n, sc, 0f, gb, 0, bc, sb, batch);
+                    else be.gemm(true, transA, n, k, m, 1f, gc, 0, n, sc, a.value(), 0, ac, sa, 0f, gb, 0, bc, sb, batch);
+                    acc(b, gb);
+                } else {
+                    float beta = gradBeta(b);
+                    for (int i = 0; i < batch; i++) {
+                        if (!transB) be.gemm(!transA, false, k, n, m, 1f, a.value(), i * sa, ac, 0, gc, i * sc, n, 0, beta, b.grad, 0, bc, 0, 1);
+                        else be.gemm(true, transA, n, k, m, 1f, gc, i * sc, n, 0, a.value(), i * sa, ac, 0, beta, b.grad, 0, bc, 0, 1);
+                        beta = 1f;
+                    }
+                }
+            }
+        });
+        return out;
+    }
+
+    // ------------------------------------------------------------------ elementwise
+
+    /** a + b with b broadcasting to a (or a to b). */
+    public Var add(Var a, Var b) {
+        if (!a.shape().broadcastsFrom(b.shape()) && b.shape().broadcastsFrom(a.shape())) { Var t = a; a = b; b = t; }
+        Checks.broadcasts("add", a.value(), b.value());
+        Tensor y = be.empty(a.shape());
+        be.add(a.value(), b.value(), 1f, y);
+        boolean g = needs(a, b);
+        Var out = result(y, g);
+        final Var fa = a, fb = b;
+        if (g) record(out, gy -> {
+            if (wants(fb)) {
+                if (fb.shape().equals(gy.shape())) accShared(fb, gy);
+                else { Tensor gb = be.empty(fb.shape()); be.sumTo(gy, gb); acc(fb, gb); }
+            }
+            accShared(fa, gy);
+        });
+        return out;
+    }
+
+    /** a * b with b broadcasting to a (LayerScale, per-channel factors). */
+    public Var mul(Var a, Var b) {
+        if (!a.shape().broadcastsFrom(b.shape()) && b.shape().broadcastsFrom(a.shape())) { Var t = a; a = b; b = t; }
+        Checks.broadcasts("mul", a.value(), b.value());
+        Tensor y = be.empty(a.shape());
+        be.mul(a.value(), b.value(), y);
+        boolean g = needs(a, b);
+        Var out = result(y, g);
+        final Var fa = a, fb = b;
+        if (g) record(out, gy -> {
+            if (wants(fa)) {
+                Tensor ga = be.empty(fa.shape());
+                be.mul(gy, fb.value(), ga);
+                acc(fa, ga);
+            }
+            if (wants(fb)) {
+                Tensor prod = be.empty(fa.shape());
+                be.mul(gy, fa.value(), prod);
+                if (fb.shape().equals(fa.shape())) acc(fb, prod);
+                else { Tensor gb = be.empty(fb.shape()); be.sumTo(prod, gb); acc(fb, gb); }
+            }
+        });
+        return out;
+    }
+
+    /** s * x. */
+    public Var scale(Var x, float s) {
+        Tensor y = be.empty(x.shape());
+        be.scale(x.value(), s, y);
+        boolean g = needs(x);
+        Var out = result(y, g);
+        if (g) record(out, gy -> {
+            Tensor gx = be.empty(x.shape());
+            be.scale(gy, s, gx);
+            acc(x, gx);
+        });
+        return out;
+    }
+
+    /** Exact (erf) GELU. */
+    public Var gelu(Var x) {
+        Tensor y = be.empty(x.shape());
+        be.gelu(x.value(), y);
+        boolean g = needs(x);
+        Var out = result(y, g);
+        if (g) record(out, gy -> {
+            Tensor gx = be.empty(x.shape());
+            be.geluBackward(x.value(), gy, gx);
+            acc(x, gx);
+        });
+        return out;
+    }
+
+    public Var relu(Var x) {
+        Tensor y = be.empty(x.shape());
+        be.relu(x.value(), y);
+        boolean g = needs(x);
+        Var out = result(y, g);
+        if (g) record(out, gy -> {
+            Tensor gx = be.empty(x.shape());
+            be.reluBackward(x.value(), gy, gx);
+            acc(x, gx);
+        });
+        return out;
+    }
+
+    /** silu(x[..., :H]) * x[..., H:] for x [..., 2H] (DINOv2's SwiGLU FFN). */
+    public Var swiglu(Var x12) {
+        int two = x12.dim(-1);
+        Checks.check(two % 2 == 0, "swiglu", "last dimension must be even, got shape " + x12.shape());
+        int[] od = x12.shape().dims();
+        od[od.length - 1] = two / 2;
+        Tensor y = be.empty(Shape.of(od));
+        be.swiglu(x12.value(), y);
+        boolean g = needs(x12);
+        Var out = result(y, g);
+        if (g) record(out, gy -> {
+            Tensor gx = be.empty(x12.shape());
+            be.swigluBackward(x12.value(), gy, gx);
+            acc(x12, gx);
+        });
+        return out;
+    }
+
+    // ------------------------------------------------------------------ normalisation
+
+    /** LayerNorm over the last dimension. */
+    public Var layerNorm(Var x, Var gamma, Var beta, float eps) {
+        int c = x.dim(-1);
+        Checks.shape("layerNorm", "gamma", gamma.value(), Shape.of(c));
+        Checks.shape("layerNorm", "beta", beta.value(), Shape.of(c));
+        int rows = (int) (x.value().numel() / c);
+        Tensor y = be.empty(x.shape()), mean = be.empty(Shape.of(rows)), rstd = be.empty(Shape.of(rows));
+        be.layerNorm(x.value(), gamma.value(), beta.value(), eps, y, mean, rstd);
+        boolean g = needs(x, gamma, beta);
+        Var out = result(y, g);
+        if (g) record(out, gy -> {
+            Tensor gx = be.empty(x.shape());
+            Tensor gg = wants(gamma) ? be.empty(gamma.shape()) : null;
+            Tensor gb = wants(beta) ? be.empty(beta.shape()) : null;
+            be.layerNormBackward(gy, x.value(), gamma.value(), mean, rstd, gx, gg, gb);
+            acc(x, gx);
+            if (gg != null) acc(gamma, gg);
+            if (gb != null) acc(beta, gb);
+        });
+        return out;
+    }
+
+    /** BatchNorm2d over x [B, C, H, W]; in training mode the running statistics are updated. */
+    public Var batchNorm2d(Var x, Var gamma, Var beta, Tensor runningMean, Tensor runningVar,
+                           boolean training, float momentum, float eps) {
+        Checks.rank("batchNorm2d", "input", x.value(), 4);
+        int c = x.dim(1);
+        Checks.shape("batchNorm2d", "weight", gamma.value(), Shape.of(c));
+        Tensor y = be.empty(x.shape()), sm = be.empty(Shape.of(c)), sr = be.empty(Shape.of(c));
+        be.batchNorm(x.value(), gamma.value(), beta.value(), runningMean, runningVar, training, momentum, eps, y, sm, sr);
+        boolean g = needs(x, gamma, beta);
+        Var out = result(y, g);
+        if (g) record(out, gy -> {
+            Tensor gx = be.empty(x.shape());
+            Tensor gg = wants(gamma) ? be.empty(gamma.shape()) : null;
+            Tensor gb = wants(beta) ? be.empty(beta.shape()) : null;
+            be.batchNormBackward(gy, x.value(), gamma.value(), sm, sr, training, gx, gg, gb);
+            acc(x, gx);
+            if (gg != null) acc(gamma, gg);
+            if (gb != null) acc(beta, gb);
+        });
+        return out;
+    }
+
+    // ------------------------------------------------------------------ attention
+
+    /**
+     * Fused multi-head self-attention core on DINOv2's packed qkv [B, N, 3*C] -> [B, N, C]
+     * (C = heads * headDim), scale 1/sqrt(headDim).
+     */
+    public Var attention(Var qkv, int heads) {
+        String op = "attention";
+        Checks.rank(op, "qkv", qkv.value(), 3);
+        int three = qkv.dim(2);
+        Checks.check(three % (3 * heads) == 0, op, "last dimension " + three + " is not 3 * heads(" + heads + ") * headDim, shape " + qkv.shape());
+        int bsz = qkv.dim(0), n = qkv.dim(1), c = three / 3, d = c / heads;
+        float scale = (float) (1.0 / Math.sqrt(d));
+        Tensor y = be.empty(Shape.of(bsz, n, c)), lse = be.empty(Shape.of(bsz, heads, n));
+        be.attention(qkv.value(), heads, scale, y, lse);
+        boolean g = needs(qkv);
+        Var out = result(y, g);
+        if (g) record(out, gy -> {
+            Tensor gq = be.empty(qkv.shape());
+            be.attentionBackward(qkv.value(), y, lse, gy, heads, scale, gq);
+            acc(qkv, gq);
+        });
+        return out;
+    }
+
+    // ------------------------------------------------------------------ convolutions
+
+    /**
+     * Non-overlapping patch embedding (a p×p, stride-p conv) returning tokens: x [B, 3, H, W],
+     * w [C, 3, p, p], b [C] -> [B, (H/p)*(W/p), C], the layout of DINOv2's proj(x).flatten(2).transpose(1, 2).
+     */
+    public Var patchEmbed(Var x, Var w, Var b, int patch) {
+        String op = "patchEmbed";
+        Checks.rank(op, "input", x.value(), 4);
+        Checks.rank(op, "weight", w.value(), 4);
+        int bsz = x.dim(0), cin = x.dim(1), h = x.dim(2), wd = x.dim(3), cout = w.dim(0);
+        if (w.dim(1) != cin || w.dim(2) != patch || w.dim(3) != patch)
+            throw Checks.error(op, "weight does not match input channels and patch " + patch + ":", x.value(), w.value());
+        if (h % patch != 0 || wd % patch != 0)
+            throw Checks.error(op, "image size is not a multiple of the patch size " + patch + ":", x.value());
+        int np = (h / patch) * (wd / patch), kk = cin * patch * patch;
+        Tensor cols = be.empty(Shape.of(bsz, np, kk));
+        be.im2col(x.value(), patch, patch, patch, 0, cols);
+        Tensor y = be.empty(Shape.of(bsz, np, cout));
+        int rows = bsz * np;
+        be.gemm(false, true, rows, cout, kk, 1f, cols, 0, kk, 0, w.value(), 0, kk, 0, 0f, y, 0, cout, 0, 1);
+        if (b != null) be.add(y, b.value(), 1f, y);
+        boolean g = needs(x, w, b);
+        Var out = result(y, g);
+        if (g) record(out, gy -> {
+            if (wants(w)) {
+                float beta = gradBeta(w);
+                be.gemm(true, false, cout, kk, rows, 1f, gy, 0, cout, 0, cols, 0, kk, 0, beta, w.grad, 0, kk, 0, 1);
+            }
+            if (wants(b)) { Tensor gb = be.empty(b.shape()); be.sumTo(gy, gb); acc(b, gb); }
+            if (wants(x)) {
+                Tensor gcols = be.empty(cols.shape());
+                be.gemm(false, false, rows, kk, cout, 1f, gy, 0, cout, 0, w.value(), 0, kk, 0, 0f, gcols, 0, kk, 0, 1);
+                Tensor gx = be.empty(x.shape());
+                be.col2im(gcols, patch, patch, patch, 0, gx);
+                acc(x, gx);
+            }
+        });
+        return out;
+    }
+
+    /** 2-D convolution x [B, Cin, H, W], w [Cout, Cin, kh, kw], b [Cout] or null -> [B, Cout, OH, OW]. */
+    public Var conv2d(Var x, Var w, Var b, int stride, int pad) {
+        String op = "conv2d";
+        Checks.rank(op, "input", x.value(), 4);
+        Checks.rank(op, "weight", w.value(), 4);
+        int bsz = x.dim(0), cin = x.dim(1), h = x.dim(2), wd = x.dim(3);
+        int cout = w.dim(0), kh = w.dim(2), kw = w.dim(3);
+        if (w.dim(1) != cin) throw Checks.error(op, "weight input channels do not match input:", x.value(), w.value());
+        if (b != null && (b.rank() != 1 || b.dim(0) != cout)) throw Checks.error(op, "bias does not match weight:", b.value(), w.value());
+        int oh = (h + 2 * pad - kh) / stride + 1, ow = (wd + 2 * pad - kw) / stride + 1;
+        Checks.check(oh > 0 && ow > 0, op, "kernel larger than padded input: input " + x.shape() + ", weight " + w.shape());
+        int p = oh * ow, kk = cin * kh * kw;
+        boolean direct = kh == 1 && kw == 1 && stride == 1 && pad == 0;
+        Tensor cols = null;
+        Tensor y = be.empty(Shape.of(bsz, cout, oh, ow));
+        if (direct) {
+            // y_b [Cout, HW] = W [Cout, Cin] @ x_b [Cin, HW]
+            be.gemm(false, false, cout, p, cin, 1f, w.value(), 0, cin, 0, x.value(), 0, p, (long) cin * p, 0f, y, 0, p, (long) cout * p, bsz);
+        } else {
+            cols = be.empty(Shape.of(bsz, p, kk));
+            be.im2col(x.value(), kh, kw, stride, pad, cols);
+            // y_b [Cout, P] = W [Cout, KK] @ cols_b^T [KK, P]
+            be.gemm(false, true, cout, p, kk, 1f, w.value(), 0, kk, 0, cols, 0, kk, (long) p * kk, 0f, y, 0, p, (long) cout * p, bsz);
+        }
+        if (b != null) be.add(y, b.value().reshape(cout, 1, 1), 1f, y);
+        boolean g = needs(x, w, b);
+        Var out = result(y, g);
+        final Tensor fcols = cols;
+        if (g) record(out, gy -> {
+            if (wants(w)) {
+                float beta = gradBeta(w);
+                for (int i = 0; i < bsz; i++) {
+                    if (direct) // gW [Cout, Cin] += gy_b [Cout, P] @ x_b^T [P, Cin]
+                        be.gemm(false, true, cout, cin, p, 1f, gy, (long) i * cout * p, p, 0, x.value(), (long) i * cin * p, p, 0, beta, w.grad, 0, cin, 0, 1);
+                    else // gW [Cout, KK] += gy_b [Cout, P] @ cols_b [P, KK]
+                        be.gemm(false, false, cout, kk, p, 1f, gy, (long) i * cout * p, p, 0, fcols, (long) i * p * kk, kk, 0, beta, w.grad, 0, kk, 0, 1);
+                    beta = 1f;
+                }
+            }
+            if (wants(b)) { Tensor gb = be.empty(Shape.of(cout, 1, 1)); be.sumTo(gy, gb); acc(b, gb.reshape(cout)); }
+            if (wants(x)) {
+                Tensor gx = be.empty(x.shape());
+                if (direct) { // gx_b [Cin, P] = W^T [Cin, Cout] @ gy_b [Cout, P]
+                    be.gemm(true, false, cin, p, cout, 1f, w.value(), 0, cin, 0, gy, 0, p, (long) cout * p, 0f, gx, 0, p, (long) cin * p, bsz);
+                } else { // gcols_b [P, KK] = gy_b^T [P, Cout] @ W [Cout, KK]
+                    Tensor gcols = be.empty(fcols.shape());
+                    be.gemm(true, false, p, kk, cout, 1f, gy, 0, p, (long) cout * p, w.value(), 0, kk, 0, 0f, gcols, 0, kk, (long) p * kk, bsz);
+                    be.col2im(gcols, kh, kw, stride, pad, gx);
+                }
+                acc(x, gx);
+            }
+        });
+        return out;
+    }
+
+    // ------------------------------------------------------------------ layout
+
+    /** A view with another shape; the gradient is reshaped back. */
+    public Var reshape(Var x, int... dims) {
+        Tensor y = x.value().reshape(dims);
+        boolean g = needs(x);
+        Var out = result(y, g);
+        if (g) record(out, gy -> accShared(x, gy.reshape(x.shape())));
+        return out;
+    }
+
+    /** Dimensions permuted: out.dim(i) = x.dim(perm[i]). */
+    public Var permute(Var x, int... perm) {
+        Checks.check(perm.length == x.rank(), "permute", "permutation " + java.util.Arrays.toString(perm) + " does not fit shape " + x.shape());
+        int[] od = new int[perm.length];
+        boolean[] seen = new boolean[perm.length];
+        for (int i = 0; i < perm.length; i++) {
+            int p = perm[i];
+            Checks.check(p >= 0 && p < perm.length && !seen[p], "permute", "invalid permutation " + java.util.Arrays.toString(perm) + " for shape " + x.shape());
+            seen[p] = true;
+            od[i] = x.dim(p);
+        }
+        Tensor y = be.empty(Shape.of(od));
+        be.permute(x.value(), perm, y);
+        boolean g = needs(x);
+        Var out = result(y, g);
+        if (g) record(out, gy -> {
+            int[] inv = new int[perm.length];
+            for (int i = 0; i < perm.length; i++) inv[perm[i]] = i;
+            Tensor gx = be.empty(x.shape());
+            be.permute(gy, inv, gx);
+            acc(x, gx);
+        });
+        return out;
+    }
+
+    /** Concatenation along {@code axis}; all other dimensions must agree. */
+    public Var concat(List<Var> xs, int axis) {
+        Checks.check(!xs.isEmpty(), "concat", "nothing to concatenate");
+        Shape s0 = xs.get(0).shape();
+        int ax = s0.axis(axis);
+        int total = 0;
+        for (Var v : xs) {
+            Shape s = v.shape();
+            boolean ok = s.rank() == s0.rank();
+            for (int i = 0; ok && i < s.rank(); i++) if (i != ax && s.dim(i) != s0.dim(i)) ok = false;
+            if (!ok) throw Checks.error("concat", "shapes differ outside axis " + ax + ":", s0, s);
+            total += s.dim(ax);
+        }
+        Shape os = s0.with(ax, total);
+        int outer = (int) s0.prod(0, ax);
+        long inner = s0.prod(ax + 1, s0.rank());
+        long dstStride = total * inner;
+        Tensor y = be.empty(os);
+        long off = 0;
+        long[] offs = new long[xs.size()];
+        for (int i = 0; i < xs.size(); i++) {
+            long len = xs.get(i).dim(ax) * inner;
+            offs[i] = off;
+            be.copyBlocks(xs.get(i).value(), 0, len, y, off, dstStride, outer, len, false);
+            off += len;
+        }
+        boolean g = needs(xs.toArray(new Var[0]));
+        Var out = result(y, g);
+        if (g) record(out, gy -> {
+            for (int i = 0; i < xs.size(); i++) {
+                Var v = xs.get(i);
+                if (!wants(v)) continue;
+                long len = v.dim(ax) * inner;
+                Tensor gv = be.empty(v.shape());
+                be.copyBlocks(gy, offs[i], dstStride, gv, 0, len, outer, len, false);
+                acc(v, gv);
+            }
+        });
+        return out;
+    }
+
+    /** Elements [start, start+len) along {@code axis}. */
+    public Var slice(Var x, int axis, int start, int len) {
+        Shape s = x.shape();
+        int ax = s.axis(axis);
+        Checks.check(start >= 0 && len >= 0 && start + len <= s.dim(ax), "slice",
+                "range [" + start + ", " + (start + len) + ") outside axis " + ax + " of shape " + s);
+        int outer = (int) s.prod(0, ax);
+        long inner = s.prod(ax + 1, s.rank());
+        long srcStride = s.dim(ax) * inner, rowLen = len * inner;
+        Tensor y = be.empty(s.with(ax, len));
+        be.copyBlocks(x.value(), start * inner, srcStride, y, 0, rowLen, outer, rowLen, false);
+        boolean g = needs(x);
+        Var out = result(y, g);
+        if (g) record(out, gy -> {
+            Tensor gx = be.zeros(s);
+            be.copyBlocks(gy, 0, rowLen, gx, start * inner, srcStride, outer, rowLen, false);
+            acc(x, gx);
+        });
+        return out;
+    }
+
+    // ------------------------------------------------------------------ resampling
+
+    /** Bilinear resize of x [B, C, H, W] to [B, C, oh, ow] (align_corners=false, PyTorch semantics). */
+    public Var resizeBilinear(Var x, int oh, int ow) {
+        Checks.rank("resizeBilinear", "input", x.value(), 4);
+        Checks.check(oh > 0 && ow > 0, "resizeBilinear", "output size " + oh + "x" + ow + " must be positive for input " + x.shape());
+        if (x.dim(2) == oh && x.dim(3) == ow) return x;
+        Tensor y = be.empty(Shape.of(x.dim(0), x.dim(1), oh, ow));
+        be.resizeBilinear(x.value(), y);
+        boolean g = needs(x);
+        Var out = result(y, g);
+        if (g) record(out, gy -> {
+            Tensor gx = be.empty(x.shape());
+            be.resizeBilinearBackward(gy, gx);
+            acc(x, gx);
+        });
+        return out;
+    }
+
+    // ------------------------------------------------------------------ reductions and loss
+
+    /** Sum of all elements (one-element result of shape []). */
+    public Var sum(Var x) {
+        Tensor y = be.empty(Shape.scalar());
+        be.sumAll(x.value(), y);
+        boolean g = needs(x);
+        Var out = result(y, g);
+        if (g) record(out, gy -> {
+            Tensor gx = be.zeros(x.shape());
+            be.add(gx, gy, 1f, gx);
+            acc(x, gx);
+        });
+        return out;
+    }
+
+    /** Mean of all elements. */
+    public Var mean(Var x) {
+        return scale(sum(x), (float) (1.0 / x.value().numel()));
+    }
+
+    /**
+     * Softmax cross-entropy of logits [B, K, ...] against int labels [B, ...]; pixels labelled
+     * {@code ignoreIndex} (or out of range) are left out; optional class weights [K]. Returns the
+     * mean loss (shape []).
+     */
+    public Var crossEntropy(Var logits, Tensor labels, Tensor classWeights, int ignoreIndex) {
+        String op = "crossEntropy";
+        Checks.dtype(op, "labels", labels, DType.I32);
+        Shape ls = logits.shape();
+        boolean ok = ls.rank() >= 2 && labels.rank() == ls.rank() - 1 && labels.dim(0) == ls.dim(0);
+        for (int i = 2; ok && i < ls.rank(); i++) ok = labels.dim(i - 1) == ls.dim(i);
+        if (!ok) throw Checks.error(op, "labels do not match logits [B, K, ...]:", logits.value(), labels);
+        if (classWeights != null) Checks.shape(op, "class weights", classWeights, Shape.of(ls.dim(1)));
+        boolean g = needs(logits);
+        Tensor loss = be.empty(Shape.scalar());
+        Tensor glog = g ? be.empty(ls) : null;
+        be.softmaxCrossEntropy(logits.value(), labels, classWeights, ignoreIndex, loss, glog);
+        Var out = result(loss, g);
+        if (g) record(out, gy -> {
+            // gy is one element: scale the saved dloss/dlogits by it without leaving the device
+            be.mul(glog, gy, glog);
+            acc(logits, glog);
+        });
+        return out;
+    }
+}
