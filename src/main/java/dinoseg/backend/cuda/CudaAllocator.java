@@ -57,9 +57,17 @@ final class CudaAllocator {
             p = tryMalloc(size);
         }
         if (p == null) {
-            // Unreachable tensors may still hold blocks: let the Cleaner return them, then retry once.
+            // Unreachable tensors may still hold blocks: collect them, give the Cleaner up to a second
+            // to return their blocks (until the cache stops growing), then retry once.
+            long before = cachedBytes();
             System.gc();
-            try { Thread.sleep(100); } catch (InterruptedException e) { Thread.currentThread().interrupt(); }
+            long last = -1;
+            for (int i = 0; i < 50; i++) {
+                try { Thread.sleep(20); } catch (InterruptedException e) { Thread.currentThread().interrupt(); break; }
+                long now = cachedBytes();
+                if (now > before && now == last) break;
+                last = now;
+            }
             b = reuse(size);
             if (b != null) return b;
             emptyCache();

@@ -48,7 +48,6 @@ import jcuda.driver.JCudaDriver;
  * call it, the context is made current on first use.
  */
 public final class CudaBackend implements Backend {
-    private static final System.Logger LOG = System.getLogger("dinoseg.cuda");
     private static final AtomicBoolean GEMM_LOGGED = new AtomicBoolean();
     private static final int THREADS = 256;
     private static final int PARTIALS = 256;   // blocks of the two-stage reductions
@@ -176,7 +175,7 @@ public final class CudaBackend implements Backend {
         staging = new PinnedStaging(stream);
         cublas = CublasGemm.tryCreate(stream);
         String gemmPath = cublas != null ? "cuBLAS" : "dinoseg sgemm kernel (cuBLAS unavailable: " + CublasGemm.failure() + ")";
-        if (GEMM_LOGGED.compareAndSet(false, true)) LOG.log(System.Logger.Level.INFO, "CUDA GEMM path: " + gemmPath);
+        if (GEMM_LOGGED.compareAndSet(false, true)) System.err.println("dinoseg: CUDA GEMM path: " + gemmPath);
         name = String.format("cuda:%d (%s, sm_%d%d, %.0f GiB, driver CUDA %s, gemm: %s)", ordinal, gpu, major, minor,
                 mem[0] / 1073741824.0, driverVersion, cublas != null ? "cuBLAS" : "dinoseg kernel");
         scratch = empty(Shape.of(4 * PARTIALS + 16));

@@ -91,6 +91,14 @@ class CudaOpsTest {
         assertTrue(b.liveBytes() <= live, "the Cleaner returns unreachable blocks");
     }
 
+    @Test
+    void outOfMemorySaysHowMuch() {
+        IllegalStateException e = assertThrows(IllegalStateException.class, () -> gpu().empty(s(1 << 20, 1 << 20)));   // 4 TiB
+        assertTrue(e.getMessage().startsWith("CUDA out of memory: cannot allocate 4194304.0 MiB"), e.getMessage());
+        assertTrue(e.getMessage().contains("free of"), e.getMessage());
+        try (Tensor t = gpu().empty(s(1000))) { gpu().fill(t, 1f); assertEquals(1f, gpu().toFloats(t)[999]); }   // still usable
+    }
+
     // ------------------------------------------------------------------ gemm
 
     private static void gemmCase(boolean kernelPath, boolean ta, boolean tb, int m, int n, int k, int batch,
