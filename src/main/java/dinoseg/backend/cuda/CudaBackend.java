@@ -176,7 +176,7 @@ public final class CudaBackend implements Backend {
         cublas = CublasGemm.tryCreate(stream);
         String gemmPath = cublas != null ? "cuBLAS" : "dinoseg sgemm kernel (cuBLAS unavailable: " + CublasGemm.failure() + ")";
         if (GEMM_LOGGED.compareAndSet(false, true)) System.err.println("dinoseg: CUDA GEMM path: " + gemmPath);
-        name = String.format("cuda:%d (%s, sm_%d%d, %.0f GiB, driver CUDA %s, gemm: %s)", ordinal, gpu, major, minor,
+        name = String.format(java.util.Locale.ROOT, "cuda:%d (%s, sm_%d%d, %.0f GiB, driver CUDA %s, gemm: %s)", ordinal, gpu, major, minor,
                 mem[0] / 1073741824.0, driverVersion, cublas != null ? "cuBLAS" : "dinoseg kernel");
         scratch = empty(Shape.of(4 * PARTIALS + 16));
     }
