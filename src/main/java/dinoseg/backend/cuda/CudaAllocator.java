@@ -76,7 +76,7 @@ final class CudaAllocator {
         if (p == null) {
             long[] freeMem = new long[1], total = new long[1];
             try { cuMemGetInfo(freeMem, total); } catch (CudaException ignored) { /* report what we know */ }
-            throw new IllegalStateException(String.format(java.util.Locale.ROOT, 
+            throw new IllegalStateException(String.format(java.util.Locale.ROOT,
                     "CUDA out of memory: cannot allocate %s (bucket %s); live tensors hold %s, device has %s free of %s",
                     mib(bytes), mib(size), mib(liveBytes()), mib(freeMem[0]), mib(total[0])));
         }

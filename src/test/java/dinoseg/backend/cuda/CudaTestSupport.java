@@ -68,6 +68,12 @@ public final class CudaTestSupport {
     /** The CPU reference backend. */
     public static Backend cpu() { return Backends.cpu(); }
 
+    /** A copy on the GPU of a tensor of any backend (e.g. a CPU model's parameter). */
+    public static Tensor toGpu(Tensor t, dinoseg.backend.Backend owner) { return gpu().adopt(t, owner); }
+
+    /** A copy on the CPU of a GPU tensor. */
+    public static Tensor toCpu(Tensor gpuTensor) { return cpu().adopt(gpuTensor, gpu()); }
+
     /** A tensor with the same contents on the CPU and on the GPU. */
     public record Pair(Tensor cpu, Tensor gpu) {
         public Shape shape() { return cpu.shape(); }
