@@ -60,9 +60,12 @@ static DsDims dims(std::vector<long long> d, std::vector<long long> s) {
 static void test_gemm() {
     for (int ta = 0; ta < 2; ta++)
         for (int tb = 0; tb < 2; tb++)
-            for (int variant = 0; variant < 3; variant++) {
-                int M = variant == 0 ? 67 : variant == 1 ? 5 : 64, N = variant == 0 ? 45 : variant == 1 ? 70 : 64;
-                int K = variant == 0 ? 33 : variant == 1 ? 17 : 16, batch = variant == 2 ? 3 : 2, pad = variant;
+            for (int variant = 0; variant < 4; variant++) {
+                // several tiles in both directions, odd sizes, padded leading dims, shared B (variant 2)
+                int M = variant == 0 ? 67 : variant == 1 ? 5 : variant == 2 ? 64 : 130;
+                int N = variant == 0 ? 45 : variant == 1 ? 70 : variant == 2 ? 64 : 259;
+                int K = variant == 0 ? 33 : variant == 1 ? 17 : variant == 2 ? 16 : 21;
+                int batch = variant == 2 ? 3 : variant == 3 ? 1 : 2, pad = variant;
                 float alpha = variant == 1 ? 0.5f : 1.f, beta = variant == 1 ? 1.5f : 0.f;
                 int lda = (ta ? M : K) + pad, ldb = (tb ? K : N) + pad, ldc = N + pad;
                 long long sA = (long long)(ta ? K : M) * lda + 1, sB = variant == 2 ? 0 : (long long)(tb ? N : K) * ldb;
@@ -83,7 +86,7 @@ static void test_gemm() {
                             double& c = ref[z * sC + (long long)i * ldc + j];
                             c = beta == 0 ? alpha * s : alpha * s + beta * c;
                         }
-                emu_launch(sgemm_batched, d1((N + 63) / 64, (M + 63) / 64, batch), d1(256), 0, ta, tb, M, N, K, alpha,
+                emu_launch(sgemm_batched, d1((N + 127) / 128, (M + 127) / 128, batch), d1(256), 0, ta, tb, M, N, K, alpha,
                            A.data(), lda, sA, B.data(), ldb, sB, beta, C.data(), ldc, sC, 0LL);
                 // NaN padding stays NaN on both sides
                 for (size_t i = 0; i < ref.size(); i++) if (std::isnan(ref[i]) && std::isnan(C[i])) { ref[i] = 0; C[i] = 0; }

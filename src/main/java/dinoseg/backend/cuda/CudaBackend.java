@@ -382,7 +382,7 @@ public final class CudaBackend implements Backend {
     void kernelGemm(boolean transA, boolean transB, int m, int n, int k, float alpha,
                     CUdeviceptr pa, int lda, long strideA, CUdeviceptr pb, int ldb, long strideB,
                     float beta, CUdeviceptr pc, int ldc, long strideC, int batch) {
-        int gx = (n + 63) / 64, gy = (m + 63) / 64;
+        int gx = (n + 127) / 128, gy = (m + 127) / 128;   // 128x128 tiles (gemm.cu)
         for (int z0 = 0; z0 < batch; z0 += 65535) {
             int nz = Math.min(65535, batch - z0);
             launch("sgemm_batched", gx, gy, nz, 256, 0, new KernelArgs()
