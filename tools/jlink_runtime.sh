@@ -3,7 +3,8 @@
 # GPU machine that has no JDK (unpack there with: tar -xJf jre.tar.xz, which recreates .jre/).
 # Modules: java.base; java.desktop (ImageIO, AWT image classes used by the data/overlay code);
 # java.logging (System.Logger output); jdk.unsupported (sun.misc.Unsafe, used by some libraries);
-# java.xml and java.management (JUnit's console launcher, for tools/gpu_check.sh).
+# java.xml and java.management (JUnit's console launcher, for tools/gpu_check.sh); java.sql and
+# java.compiler (referenced by Gson and picocli, per `jdeps --print-module-deps target/dinoseg.jar`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 JLINK="${JLINK:-$(command -v jlink || true)}"
@@ -15,7 +16,7 @@ if [ -z "$JLINK" ] || [ ! -x "$JLINK" ]; then
   exit 1
 fi
 rm -rf .jre
-"$JLINK" --add-modules java.base,java.desktop,java.logging,jdk.unsupported,java.xml,java.management \
+"$JLINK" --add-modules java.base,java.desktop,java.logging,jdk.unsupported,java.xml,java.management,java.sql,java.compiler \
   --strip-debug --no-man-pages --no-header-files --compress=2 --output .jre
 mkdir -p target
 tar -cJf target/jre.tar.xz .jre
