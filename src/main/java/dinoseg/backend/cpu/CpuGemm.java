@@ -134,30 +134,7 @@ final class CpuGemm {
      * indexed by the bare loop counter, the form C2's superword pass vectorises.
      */
     static void rowKernel(float[] ap, int ao, float[][] bRows, int kc, int nc, float[] acc, float[] c, int ci) {
-        int p = 0;
-        if (kc >= 4) {
-            set4(acc, bRows[0], bRows[1], bRows[2], bRows[3], ap[ao], ap[ao + 1], ap[ao + 2], ap[ao + 3], nc);
-            p = 4;
-        } else {
-            java.util.Arrays.fill(acc, 0, nc, 0f);
-        }
-        for (; p + 4 <= kc; p += 4)
-            add4(acc, bRows[p], bRows[p + 1], bRows[p + 2], bRows[p + 3], ap[ao + p], ap[ao + p + 1], ap[ao + p + 2], ap[ao + p + 3], nc);
-        for (; p < kc; p++) add1(acc, bRows[p], ap[ao + p], nc);
+        RowOps.setRows(acc, bRows, 0, ap, ao, kc, nc);
         for (int j = 0; j < nc; j++) c[ci + j] += acc[j];
-    }
-
-    private static void set4(float[] acc, float[] b0, float[] b1, float[] b2, float[] b3,
-                             float x0, float x1, float x2, float x3, int n) {
-        for (int j = 0; j < n; j++) acc[j] = x0 * b0[j] + x1 * b1[j] + x2 * b2[j] + x3 * b3[j];
-    }
-
-    private static void add4(float[] acc, float[] b0, float[] b1, float[] b2, float[] b3,
-                             float x0, float x1, float x2, float x3, int n) {
-        for (int j = 0; j < n; j++) acc[j] += x0 * b0[j] + x1 * b1[j] + x2 * b2[j] + x3 * b3[j];
-    }
-
-    private static void add1(float[] acc, float[] b0, float x0, int n) {
-        for (int j = 0; j < n; j++) acc[j] += x0 * b0[j];
     }
 }
