@@ -84,10 +84,10 @@ final class CpuAttention {
                 RowOps.setRows(sr, kT, 0, q[r], 0, d, cols); // scaled scores q·kᵀ
                 float mx = m[r];
                 for (int c = 0; c < cols; c++) mx = Math.max(mx, sr[c]);
-                float corr = (float) Math.exp(m[r] - mx); // exp(-inf) = 0 on the first block
+                float corr = FastExp.exp(m[r] - mx); // exp(-inf) = 0 on the first block
                 float sum = 0f;
                 for (int c = 0; c < cols; c++) {
-                    float p = (float) Math.exp(sr[c] - mx);
+                    float p = FastExp.exp(sr[c] - mx);
                     sr[c] = p;
                     sum += p;
                 }
@@ -163,7 +163,7 @@ final class CpuAttention {
                     RowOps.setRows(pr, vT, 0, dO[r], 0, d, cols); // dP = dO·vᵀ
                     float lr = lse[lbase + r0 + r], di = dRowAll[r0 + r];
                     for (int c = 0; c < cols; c++) {
-                        float p = (float) Math.exp(sr[c] * scale - lr);
+                        float p = FastExp.exp(sr[c] * scale - lr);
                         sr[c] = p;                               // P
                         pr[c] = p * (pr[c] - di) * scale;        // dS, scaled for the inputs of the scores
                     }
