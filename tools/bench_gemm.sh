@@ -15,17 +15,18 @@ import sys, time
 import numpy as np
 reps = int(sys.argv[1])
 rng = np.random.default_rng(0)
-def bench(name, m, n, k, trans_b):
-    a = rng.standard_normal((m, k), dtype=np.float32)
+def bench(name, m, n, k, trans_b, trans_a=False):
+    a = rng.standard_normal((k, m) if trans_a else (m, k), dtype=np.float32)
     b = rng.standard_normal((n, k) if trans_b else (k, n), dtype=np.float32)
     best = float("inf")
     for _ in range(reps + 1):
         t = time.perf_counter()
-        _ = a @ (b.T if trans_b else b)
+        _ = (a.T if trans_a else a) @ (b.T if trans_b else b)
         best = min(best, time.perf_counter() - t)
     print(f"{'gemm ' + name + f' {m}x{n}x{k}':34s} {2.0*m*n*k/best/1e9:8.1f} GFLOP/s  ({best:.3f} s)")
 bench("NN", 2048, 2048, 2048, False)
 bench("qkv  x·Wᵀ", 2117, 1152, 384, True)
 bench("fc1  x·Wᵀ", 2117, 1536, 384, True)
 bench("fc2  x·Wᵀ", 2117, 384, 1536, True)
+bench("dWfc1 gᵀ·x", 1536, 384, 2117, False, True)
 PY

@@ -112,10 +112,15 @@ final class CpuGemm {
                 System.arraycopy(b, src, bRows[p], 0, nc);
             }
         } else {
-            // B stored n×k: op(B)[p][j] = B[j][p]
-            for (int j = 0; j < nc; j++) {
-                int src = Math.toIntExact(offB + (long) (jc + j) * ldb + pc);
-                for (int p = 0; p < kc; p++) bRows[p][j] = b[src + p];
+            // B stored n×k: op(B)[p][j] = B[j][p]; 16 columns at a time so reads stream along 16 rows of B
+            for (int j0 = 0; j0 < nc; j0 += 16) {
+                int j1 = Math.min(nc, j0 + 16);
+                int src0 = Math.toIntExact(offB + (long) (jc + j0) * ldb + pc);
+                for (int p = 0; p < kc; p++) {
+                    float[] dst = bRows[p];
+                    int src = src0 + p;
+                    for (int j = j0; j < j1; j++, src += ldb) dst[j] = b[src];
+                }
             }
         }
     }
@@ -129,10 +134,13 @@ final class CpuGemm {
                 for (int p = 0; p < kc; p++) ap[dst + p] = alpha * a[src + p];
             }
         } else {
-            // A stored k×m: op(A)[i][p] = A[p][i]
-            for (int p = 0; p < kc; p++) {
-                int src = Math.toIntExact(offA + (long) (pc + p) * lda + ic);
-                for (int i = 0; i < mc; i++) ap[i * kc + p] = alpha * a[src + i];
+            // A stored k×m: op(A)[i][p] = A[p][i]; 16 rows of op(A) at a time
+            for (int i0 = 0; i0 < mc; i0 += 16) {
+                int i1 = Math.min(mc, i0 + 16);
+                for (int p = 0; p < kc; p++) {
+                    int src = Math.toIntExact(offA + (long) (pc + p) * lda + ic);
+                    for (int i = i0; i < i1; i++) ap[i * kc + p] = alpha * a[src + i];
+                }
             }
         }
     }

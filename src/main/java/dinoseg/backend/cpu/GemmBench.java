@@ -39,21 +39,22 @@ public final class GemmBench {
                 what, flops / bestWall / 1e9, bestWall, flops / bestCpu / 1e9);
     }
 
-    private static void gemm(CpuBackend be, String name, boolean transB, int m, int n, int k, int repeats) {
+    private static void gemm(CpuBackend be, String name, boolean transA, boolean transB, int m, int n, int k, int repeats) {
         Tensor a = random(be, m * k, 1), b = random(be, k * n, 2), c = be.zeros(Shape.of(m * n));
-        int ldb = transB ? k : n;
+        int lda = transA ? m : k, ldb = transB ? k : n;
         report(String.format("gemm %s %dx%dx%d", name, m, n, k), 2.0 * m * n * k,
-                () -> be.gemm(false, transB, m, n, k, 1f, a, 0, k, 0, b, 0, ldb, 0, 0f, c, 0, n, 0, 1), repeats);
+                () -> be.gemm(transA, transB, m, n, k, 1f, a, 0, lda, 0, b, 0, ldb, 0, 0f, c, 0, n, 0, 1), repeats);
     }
 
     public static void main(String[] args) {
         int repeats = args.length > 0 ? Integer.parseInt(args[0]) : 5;
         CpuBackend be = new CpuBackend();
         System.out.println("cpu backend, " + Parallel.THREADS + " threads");
-        gemm(be, "NN", false, 2048, 2048, 2048, repeats);
-        gemm(be, "qkv  x·Wᵀ", true, 2117, 1152, 384, repeats);
-        gemm(be, "fc1  x·Wᵀ", true, 2117, 1536, 384, repeats);
-        gemm(be, "fc2  x·Wᵀ", true, 2117, 384, 1536, repeats);
+        gemm(be, "NN", false, false, 2048, 2048, 2048, repeats);
+        gemm(be, "qkv  x·Wᵀ", false, true, 2117, 1152, 384, repeats);
+        gemm(be, "fc1  x·Wᵀ", false, true, 2117, 1536, 384, repeats);
+        gemm(be, "fc2  x·Wᵀ", false, true, 2117, 384, 1536, repeats);
+        gemm(be, "dWfc1 gᵀ·x", true, false, 1536, 384, 2117, repeats);
         int n = 2117, h = 6, d = 64;
         Tensor qkv = random(be, n * 3 * h * d, 3).reshape(1, n, 3 * h * d);
         Tensor out = be.empty(Shape.of(1, n, h * d)), lse = be.empty(Shape.of(1, h, n));
