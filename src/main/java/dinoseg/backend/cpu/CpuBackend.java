@@ -307,8 +307,9 @@ public final class CpuBackend implements Backend {
         float[] a = floats(x), o = floats(out);
         Parallel.forRange(a.length, 20, (s, e) -> {
             for (int i = s; i < e; i++) {
-                double v = a[i];
-                o[i] = (float) (0.5 * v * (1.0 + Erf.erf(v * INV_SQRT2)));
+                double v = a[i], av = Math.abs(v);
+                // x·Φ(x) = (x + |x|·erf(|x|/√2)) / 2
+                o[i] = (float) (0.5 * (v + av * Erf.erfAbs(av * INV_SQRT2)));
             }
         });
     }
@@ -320,8 +321,11 @@ public final class CpuBackend implements Backend {
         Parallel.forRange(a.length, 30, (s, e) -> {
             for (int i = s; i < e; i++) {
                 double v = a[i];
-                double cdf = 0.5 * (1.0 + Erf.erf(v * INV_SQRT2));
-                double pdf = INV_SQRT_2PI * Math.exp(-0.5 * v * v);
+                double av = Math.abs(v);
+                // GELU'(x) = Φ(x) + x·φ(x)
+                double erfv = Erf.erfAbs(av * INV_SQRT2);
+                double cdf = 0.5 + 0.5 * Math.copySign(erfv, v);
+                double pdf = INV_SQRT_2PI * FastExp.exp((float) (-0.5 * v * v));
                 o[i] = (float) (g[i] * (cdf + v * pdf));
             }
         });
