@@ -19,9 +19,23 @@ import static dinoseg.backend.cpu.CpuStorage.ints;
  */
 public final class CpuBackend implements Backend {
 
-    public CpuBackend() { }
+    /** Whether gemm runs the Vector API micro-kernel ({@link VectorGemm}) or the scalar one. */
+    private final boolean vectorGemm;
 
-    @Override public String name() { return "cpu"; }
+    /** The backend with the fastest GEMM kernel this JVM can run (see {@link #gemmKernel()}). */
+    public CpuBackend() { this(CpuGemm.VECTOR_AVAILABLE); }
+
+    /** Package-private: a backend pinned to one GEMM kernel (tests run both). */
+    CpuBackend(boolean vectorGemm) {
+        if (vectorGemm && !CpuGemm.VECTOR_AVAILABLE)
+            throw new IllegalStateException("cpu backend: the Vector API GEMM kernel needs --add-modules " + CpuGemm.VECTOR_MODULE);
+        this.vectorGemm = vectorGemm;
+    }
+
+    /** The GEMM micro-kernel in use, e.g. "vector 6x32 (512-bit)" or "scalar 4-row". */
+    public String gemmKernel() { return CpuGemm.kernelName(vectorGemm); }
+
+    @Override public String name() { return "cpu (gemm: " + gemmKernel() + ")"; }
 
     @Override public Device device() { return Device.CPU; }
 
@@ -105,7 +119,7 @@ public final class CpuBackend implements Backend {
         checkMatrix(op, "B", b, fb.length, offB, ldb, strideB, bRows, bCols, batch, k > 0);
         checkMatrix(op, "C", c, fc.length, offC, ldc, strideC, m, n, batch, true);
         CpuGemm.gemm(transA, transB, m, n, k, alpha, fa, offA, lda, strideA, fb, offB, ldb, strideB,
-                beta, fc, offC, ldc, strideC, batch);
+                beta, fc, offC, ldc, strideC, batch, vectorGemm);
     }
 
     private static void checkMatrix(String op, String name, Tensor t, int len, long off, int ld, long stride,

@@ -1,14 +1,20 @@
 package dinoseg.backend.cpu;
 
 /**
- * Blocked, packed single-precision GEMM in plain Java loops that C2 vectorises.
+ * Blocked, packed single-precision GEMM with two micro-kernels.
+ *
+ * <p>When the JVM runs with {@code --add-modules jdk.incubator.vector} (the CLI relaunches itself
+ * so; Maven's tests and {@code tools/bench_gemm.sh} pass it) tiles go to {@link VectorGemm}, a
+ * 6×(2 vectors) register-blocked Vector API kernel. Otherwise the scalar kernel below runs; it is
+ * kept as the fallback and is tested as much as the vector one ({@code CpuGemmScalarTest}).
+ * {@link #kernelName()} says which is active.
  *
  * <p>Work is split into tiles of C (batch × row chunks × column chunks), one pool task per few
  * tiles. Inside a tile, columns are cut into NC-wide panels and k into KC-deep slabs; the slab of
  * op(B) is packed as KC separate row arrays and alpha·op(A) (MC×KC) row-major, so the kernel reads
  * both contiguously whatever the transposes, leading dimensions and offsets.
  *
- * <p>The micro-kernel builds one row of C in an NC-float accumulator, four k-steps per pass:
+ * <p>The scalar micro-kernel builds one row of C in an NC-float accumulator, four k-steps per pass:
  * {@code acc[j] += a0*b0[j] + a1*b1[j] + a2*b2[j] + a3*b3[j]}. C2 (JDK 17) only vectorises a loop
  * whose arrays are all indexed by the bare counter and whose body is small enough to unroll, which
  * rules out register tiles over several rows; this 5-load form is the largest that still becomes
@@ -21,6 +27,35 @@ package dinoseg.backend.cpu;
  */
 final class CpuGemm {
     private CpuGemm() { }
+
+    /** Name of the incubating Vector API module that {@link VectorGemm} needs. */
+    static final String VECTOR_MODULE = "jdk.incubator.vector";
+
+    /**
+     * True when the Vector API kernel ({@link VectorGemm}) can run: its module is in the boot layer
+     * (the JVM was started with {@code --add-modules jdk.incubator.vector}) and the class links.
+     * The property {@code dinoseg.gemm.scalar=true} forces the scalar kernel.
+     */
+    static final boolean VECTOR_AVAILABLE = probeVector();
+
+    private static boolean probeVector() {
+        if (Boolean.getBoolean("dinoseg.gemm.scalar")) return false;
+        if (ModuleLayer.boot().findModule(VECTOR_MODULE).isEmpty()) return false;
+        try {
+            // loads and initialises VectorGemm only now that the module is known to be there
+            return VectorGemm.L >= 4;
+        } catch (LinkageError | RuntimeException e) {
+            return false;
+        }
+    }
+
+    /** Which micro-kernel {@code gemm(..., vector)} uses: the Vector API one or the scalar fallback. */
+    static String kernelName(boolean vector) {
+        return vector ? VectorGemm.description() : "scalar " + ROWS + "-row";
+    }
+
+    /** The kernel the default CPU backend uses. */
+    static String kernelName() { return kernelName(VECTOR_AVAILABLE); }
 
     /** Rows of A packed per block. */
     static final int MC = Integer.getInteger("dinoseg.gemm.mc", 128);
@@ -45,6 +80,16 @@ final class CpuGemm {
                      float[] a, long offA, int lda, long strideA,
                      float[] b, long offB, int ldb, long strideB,
                      float beta, float[] c, long offC, int ldc, long strideC, int batch) {
+        gemm(transA, transB, m, n, k, alpha, a, offA, lda, strideA, b, offB, ldb, strideB,
+                beta, c, offC, ldc, strideC, batch, VECTOR_AVAILABLE);
+    }
+
+    /** As above with the kernel chosen explicitly; {@code vector} requires {@link #VECTOR_AVAILABLE}. */
+    static void gemm(boolean transA, boolean transB, int m, int n, int k, float alpha,
+                     float[] a, long offA, int lda, long strideA,
+                     float[] b, long offB, int ldb, long strideB,
+                     float beta, float[] c, long offC, int ldc, long strideC, int batch, boolean vector) {
+        if (vector && !VECTOR_AVAILABLE) throw new IllegalStateException("gemm: the Vector API kernel is not available");
         if (m == 0 || n == 0 || batch == 0) return;
         // Split into tiles: batch × row chunks × column chunks, enough for every core when the work is large.
         long flops = 2L * m * n * Math.max(k, 1) * batch;
@@ -58,27 +103,36 @@ final class CpuGemm {
             nt = Math.min((perBatch + mt - 1) / mt, Math.max(1, (n + 63) / 64));
         }
         final int fmt = mt, fnt = nt;
+        // row cuts on multiples of the register tile's height, so only the last tile has a ragged edge
+        final int align = vector ? VectorGemm.MR : 1, alignN = vector ? VectorGemm.NR : 1;
         final int tiles = batch * mt * nt;
         Parallel.Range body = (t0, t1) -> {
-            Buffers buf = BUFFERS.get();
+            Buffers buf = vector ? null : BUFFERS.get();
             for (int t = t0; t < t1; t++) {
                 int bi = t / (fmt * fnt);
                 int r = t % (fmt * fnt);
                 int mi = r / fnt, ni = r % fnt;
-                int i0 = (int) ((long) m * mi / fmt), i1 = (int) ((long) m * (mi + 1) / fmt);
-                int j0 = (int) ((long) n * ni / fnt), j1 = (int) ((long) n * (ni + 1) / fnt);
+                int i0 = cut(m, mi, fmt, align), i1 = cut(m, mi + 1, fmt, align);
+                int j0 = cut(n, ni, fnt, alignN), j1 = cut(n, ni + 1, fnt, alignN);
                 tile(transA, transB, i0, i1, j0, j1, k, alpha,
                         a, offA + bi * strideA, lda, b, offB + bi * strideB, ldb,
-                        beta, c, offC + bi * strideC, ldc, buf);
+                        beta, c, offC + bi * strideC, ldc, buf, vector);
             }
         };
         if (tiles == 1) body.run(0, 1);
         else Parallel.forChunks(tiles, Math.min(tiles, threads * 3), body);
     }
 
+    /** Start of piece {@code i} of {@code parts} of [0, m), rounded down to a multiple of align (piece parts ends at m). */
+    static int cut(int m, int i, int parts, int align) {
+        if (i >= parts) return m;
+        int x = (int) ((long) m * i / parts);
+        return x / align * align;
+    }
+
     private static void tile(boolean transA, boolean transB, int i0, int i1, int j0, int j1, int k, float alpha,
                              float[] a, long offA, int lda, float[] b, long offB, int ldb,
-                             float beta, float[] c, long offC, int ldc, Buffers buf) {
+                             float beta, float[] c, long offC, int ldc, Buffers buf, boolean vector) {
         int w = j1 - j0;
         if (w <= 0 || i1 <= i0) return;
         // C = beta * C (C not read when beta == 0)
@@ -88,6 +142,10 @@ final class CpuGemm {
             else if (beta != 1f) for (int j = 0; j < w; j++) c[base + j] *= beta;
         }
         if (k == 0 || alpha == 0f) return;
+        if (vector) {
+            VectorGemm.tile(transA, transB, i0, i1, j0, j1, k, alpha, a, offA, lda, b, offB, ldb, c, offC, ldc);
+            return;
+        }
         for (int jc = j0; jc < j1; jc += NC) {
             int nc = Math.min(NC, j1 - jc);
             for (int pc = 0; pc < k; pc += KC) {

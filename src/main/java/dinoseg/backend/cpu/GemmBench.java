@@ -12,7 +12,9 @@ import java.util.SplittableRandom;
  * N=2117, H=6, D=64. Prints the best of several runs, wall-clock GFLOP/s and GFLOP per CPU-second
  * of this process (the latter is stable when other programs share the cores).
  *
- * <pre>java -cp target/classes dinoseg.backend.cpu.GemmBench [repeats]</pre>
+ * <pre>java --add-modules jdk.incubator.vector -cp target/classes dinoseg.backend.cpu.GemmBench [repeats [name-filter]]</pre>
+ * Without {@code --add-modules jdk.incubator.vector} the scalar GEMM kernel runs; the first line
+ * names the kernel.
  */
 public final class GemmBench {
     private GemmBench() { }
@@ -27,7 +29,11 @@ public final class GemmBench {
         return be.fromFloats(a, Shape.of(n));
     }
 
+    /** Only benchmarks whose name contains this (second argument), or all. */
+    private static String only = "";
+
     private static void report(String what, double flops, Runnable op, int repeats) {
+        if (!what.contains(only)) return;
         double bestWall = Double.MAX_VALUE, bestCpu = Double.MAX_VALUE;
         for (int i = 0; i < repeats; i++) {
             long t0 = System.nanoTime(), c0 = OS.getProcessCpuTime();
@@ -48,8 +54,9 @@ public final class GemmBench {
 
     public static void main(String[] args) {
         int repeats = args.length > 0 ? Integer.parseInt(args[0]) : 5;
+        if (args.length > 1) only = args[1];
         CpuBackend be = new CpuBackend();
-        System.out.println("cpu backend, " + Parallel.THREADS + " threads");
+        System.out.println(be.name() + ", " + Parallel.THREADS + " threads");
         gemm(be, "NN", false, false, 2048, 2048, 2048, repeats);
         gemm(be, "qkv  x·Wᵀ", false, true, 2117, 1152, 384, repeats);
         gemm(be, "fc1  x·Wᵀ", false, true, 2117, 1536, 384, repeats);

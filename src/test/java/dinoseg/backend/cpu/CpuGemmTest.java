@@ -8,8 +8,19 @@ import java.util.SplittableRandom;
 
 import static org.junit.jupiter.api.Assertions.*;
 
+/**
+ * GEMM against a double-precision reference with the default kernel (the Vector API one when the
+ * JVM has jdk.incubator.vector, as under Maven); {@link CpuGemmScalarTest} reruns every case on the
+ * scalar fallback.
+ */
 class CpuGemmTest {
-    private final CpuBackend be = new CpuBackend();
+    final CpuBackend be = backend();
+
+    /** The backend under test. */
+    CpuBackend backend() { return new CpuBackend(); }
+
+    /** Whether {@link #backend()} should run the Vector API kernel. */
+    boolean expectVector() { return ModuleLayer.boot().findModule("jdk.incubator.vector").isPresent(); }
 
     private static float[] random(int n, long seed) {
         SplittableRandom r = new SplittableRandom(seed);
@@ -82,6 +93,33 @@ class CpuGemmTest {
         for (boolean ta : new boolean[] {false, true})
             for (boolean tb : new boolean[] {false, true})
                 check(ta, tb, 5, CpuGemm.NC + 77, CpuGemm.KC + 13, 1f, 0.25f, 1, 1, 2, 3, 4, 5, 6, false, false, false);
+    }
+
+    @Test void moreThanOneVectorBlockInEveryDimension() {
+        // VectorGemm: MC=240 rows, KC=256 deep, NC=1024 wide (AVX-512); ragged 6×32 edges everywhere
+        for (boolean ta : new boolean[] {false, true})
+            for (boolean tb : new boolean[] {false, true})
+                check(ta, tb, 247, 1024 + 45, 256 + 13, 0.75f, 0.5f, 1, 2, 1, 3, 1, 2, 3, false, false, false);
+    }
+
+    @Test void kernelIsTheExpectedOneAndNamed() {
+        String kernel = be.gemmKernel();
+        assertTrue(kernel.startsWith(expectVector() ? "vector 6x" : "scalar"), kernel);
+        assertTrue(be.name().contains(kernel), be.name());
+    }
+
+    @Test void rowCutsAreAlignedAndCoverEveryRow() {
+        for (int m : new int[] {1, 5, 6, 7, 100, 2048, 2117})
+            for (int parts : new int[] {1, 2, 3, 6, 7})
+                for (int align : new int[] {1, 6, 32}) {
+                    assertEquals(0, CpuGemm.cut(m, 0, parts, align));
+                    assertEquals(m, CpuGemm.cut(m, parts, parts, align));
+                    for (int i = 1; i < parts; i++) {
+                        int x = CpuGemm.cut(m, i, parts, align);
+                        assertEquals(0, x % align, m + " " + parts + " " + align);
+                        assertTrue(x >= CpuGemm.cut(m, i - 1, parts, align) && x <= m, m + " " + parts + " " + align);
+                    }
+                }
     }
 
     @Test void offsetsLeadingDimsAlphaBeta() {
