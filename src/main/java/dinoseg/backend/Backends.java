@@ -33,7 +33,7 @@ public final class Backends {
         String d = device == null ? "auto" : device.toLowerCase(java.util.Locale.ROOT);
         switch (d) {
             case "cpu":
-                log.accept("device: cpu (" + Runtime.getRuntime().availableProcessors() + " threads)");
+                log.accept("device: cpu (" + Runtime.getRuntime().availableProcessors() + " threads, gemm: " + cpu().gemmKernel() + ")");
                 return cpu();
             case "cuda":
                 return loadCuda();
@@ -43,7 +43,7 @@ public final class Backends {
                     log.accept("device: " + b.name());
                     return b;
                 } catch (UnavailableException e) {
-                    log.accept("device: cpu (CUDA not used: " + e.getMessage() + ")");
+                    log.accept("device: cpu (CUDA not used: " + e.getMessage() + "; gemm: " + cpu().gemmKernel() + ")");
                     return cpu();
                 }
             default:

@@ -22,6 +22,9 @@ public final class Main implements Runnable {
     }
 
     public static void main(String[] args) {
+        // java -jar cannot add the Vector API module the fast CPU GEMM needs: rerun in a JVM that has it
+        int relaunched = Relaunch.runInVectorJvm(args);
+        if (relaunched >= 0) System.exit(relaunched);
         System.exit(commandLine().execute(args));
     }
 }
