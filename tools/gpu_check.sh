@@ -19,8 +19,10 @@ echo "[gpu_check] java: $("$JAVA" -version 2>&1 | head -1)"
 if command -v nvidia-smi >/dev/null 2>&1; then nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader; else echo "[gpu_check] nvidia-smi not found"; fi
 
 CP="target/dinoseg.jar:target/test-classes:target/test-lib/*"
+# the CPU reference side uses the Vector API GEMM kernel when the runtime has its module
+VEC=(); if "$JAVA" --list-modules 2>/dev/null | grep -q '^jdk.incubator.vector'; then VEC=(--add-modules jdk.incubator.vector); fi
 mkdir -p target/gpu-check
-"$JAVA" -Xmx16g -Ddinoseg.cuda.require=true -cp "$CP" org.junit.platform.console.ConsoleLauncher execute \
+"$JAVA" "${VEC[@]}" -Xmx16g -Ddinoseg.cuda.require=true -cp "$CP" org.junit.platform.console.ConsoleLauncher execute \
   --disable-banner --details=tree --fail-if-no-tests \
   --select-package dinoseg.backend.cuda --exclude-classname ".*KernelEmulationTest" \
   --reports-dir target/gpu-check/reports

@@ -4,7 +4,8 @@
 # Modules: java.base; java.desktop (ImageIO, AWT image classes used by the data/overlay code);
 # java.logging (System.Logger output); jdk.unsupported (sun.misc.Unsafe, used by some libraries);
 # java.xml and java.management (JUnit's console launcher, for tools/gpu_check.sh); java.sql and
-# java.compiler (referenced by Gson and picocli, per `jdeps --print-module-deps target/dinoseg.jar`).
+# java.compiler (referenced by Gson and picocli, per `jdeps --print-module-deps target/dinoseg.jar`);
+# jdk.incubator.vector (the CPU backend's Vector API GEMM kernel; the CLI relaunches itself with it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 JLINK="${JLINK:-$(command -v jlink || true)}"
@@ -16,7 +17,7 @@ if [ -z "$JLINK" ] || [ ! -x "$JLINK" ]; then
   exit 1
 fi
 rm -rf .jre
-"$JLINK" --add-modules java.base,java.desktop,java.logging,jdk.unsupported,java.xml,java.management,java.sql,java.compiler \
+"$JLINK" --add-modules java.base,java.desktop,java.logging,jdk.unsupported,java.xml,java.management,java.sql,java.compiler,jdk.incubator.vector \
   --strip-debug --no-man-pages --no-header-files --compress=2 --output .jre
 mkdir -p target
 tar -cJf target/jre.tar.xz .jre

@@ -73,8 +73,13 @@ final class Relaunch {
      */
     static int runInVectorJvm(String[] args) {
         if (!wanted()) return -1;
-        List<String> cmd = command(System.getProperty("java.home"),
-                ManagementFactory.getRuntimeMXBean().getInputArguments(),
+        List<String> jvmOptions;
+        try {
+            jvmOptions = ManagementFactory.getRuntimeMXBean().getInputArguments();
+        } catch (LinkageError | RuntimeException e) {
+            return -1; // a runtime without java.management: stay in this JVM
+        }
+        List<String> cmd = command(System.getProperty("java.home"), jvmOptions,
                 System.getProperty("java.class.path"), Main.class.getName(), args);
         ProcessBuilder pb = new ProcessBuilder(cmd)
                 .redirectInput(ProcessBuilder.Redirect.INHERIT)
