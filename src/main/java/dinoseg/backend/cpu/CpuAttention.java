@@ -91,19 +91,9 @@ final class CpuAttention {
             // scores, key-major: sT[c][r] = Σ_x k[c][x]·qT[x][r] (q already scaled)
             for (int c = 0; c < cols; c++) RowOps.setRows(sT[c], qT, 0, k[c], 0, d, rows);
             System.arraycopy(m, 0, mNew, 0, rows);
-            for (int c = 0; c < cols; c++) {
-                float[] sc2 = sT[c];
-                for (int r = 0; r < rows; r++) mNew[r] = Math.max(mNew[r], sc2[r]);
-            }
+            for (int c = 0; c < cols; c++) RowOps.maxInto(mNew, sT[c], rows);
             Arrays.fill(sum, 0, rows, 0f);
-            for (int c = 0; c < cols; c++) {
-                float[] sc2 = sT[c];
-                for (int r = 0; r < rows; r++) {
-                    float p = FastExp.exp(sc2[r] - mNew[r]);
-                    sc2[r] = p;
-                    sum[r] += p;
-                }
-            }
+            for (int c = 0; c < cols; c++) RowOps.expSubSum(sT[c], mNew, sum, rows);
             for (int r = 0; r < rows; r++) {
                 corr[r] = FastExp.exp(m[r] - mNew[r]); // 0 on the first block (m = -inf)
                 l[r] = l[r] * corr[r] + sum[r];
@@ -176,12 +166,8 @@ final class CpuAttention {
                     float[] sr = s[r], pr = dP[r];
                     RowOps.setRows(sr, kT, 0, q[r0 + r], 0, d, cols);  // unscaled q·kᵀ
                     RowOps.setRows(pr, vT, 0, dO[r0 + r], 0, d, cols); // dP = dO·vᵀ
-                    float lr = lse[lbase + r0 + r], di = dRow[r0 + r];
-                    for (int c = 0; c < cols; c++) {
-                        float p = FastExp.exp(sr[c] * scale - lr);
-                        sr[c] = p;                               // P
-                        pr[c] = p * (pr[c] - di) * scale;        // dS, times scale for the inputs of the scores
-                    }
+                    // P into s; dS (times scale, for the inputs of the scores) into dP
+                    RowOps.probsAndGrads(sr, pr, scale, lse[lbase + r0 + r], dRow[r0 + r], cols);
                 }
                 float[][] qTb = qT[qb], dOTb = dOT[qb], dQTb = dQT[qb];
                 for (int x = 0; x < d; x++) {
