@@ -6,7 +6,10 @@
  *       arrays ({@link dinoseg.backend.cpu.CpuStorage}).</li>
  *   <li>{@code Parallel}: the one pool of daemon threads (one per core) and chunked loops; small
  *       work stays on the calling thread, loops started inside the pool run serially.</li>
- *   <li>{@code CpuGemm}: blocked, packed GEMM; {@code RowOps}: the loop shapes C2 vectorises;
+ *   <li>{@code CpuGemm}: blocked, packed GEMM; {@code VectorGemm}: its 6×(2 vectors) Vector API
+ *       micro-kernel, used when the JVM has {@code jdk.incubator.vector} (else CpuGemm's scalar
+ *       kernel runs); {@code RowOps}: the loop shapes C2 vectorises, with {@code VectorRowOps} as
+ *       their Vector API form for attention;
  *       {@code CpuAttention}: flash-attention forward and FlashAttention-2 backward over packed qkv.</li>
  *   <li>{@code Erf} (table + Taylor step, ~1e-12) and {@code FastExp} (3e-7 relative) for GELU and
  *       softmax-heavy loops.</li>
