@@ -1,5 +1,7 @@
 package dinoseg.backend.cpu;
 
+import java.lang.management.ManagementFactory;
+
 /**
  * Blocked, packed single-precision GEMM with two micro-kernels.
  *
@@ -32,15 +34,35 @@ final class CpuGemm {
     static final String VECTOR_MODULE = "jdk.incubator.vector";
 
     /**
+     * Whether the JIT emits fused multiply-adds (HotSpot's UseFMA: the CPU has FMA and AVX is on).
+     * Without them a Vector API {@code fma} falls back to a slow software path, so the vector
+     * kernels are not used. (A multiply-then-add variant of the kernel is no way out on JDK 17:
+     * the extra bytecode pushes the kernel past C2's inlining budget and its vectors get boxed.)
+     * Assumed true when the flag cannot be read.
+     */
+    static final boolean HARDWARE_FMA = probeFma();
+
+    /**
      * True when the Vector API kernel ({@link VectorGemm}) can run: its module is in the boot layer
-     * (the JVM was started with {@code --add-modules jdk.incubator.vector}) and the class links.
+     * (the JVM was started with {@code --add-modules jdk.incubator.vector}), the JIT emits FMA
+     * instructions ({@link #HARDWARE_FMA}) and the class links.
      * The property {@code dinoseg.gemm.scalar=true} forces the scalar kernel.
      */
     static final boolean VECTOR_AVAILABLE = probeVector();
 
+    private static boolean probeFma() {
+        try {
+            return !"false".equals(ManagementFactory.getPlatformMXBean(com.sun.management.HotSpotDiagnosticMXBean.class)
+                    .getVMOption("UseFMA").getValue());
+        } catch (LinkageError | RuntimeException e) {
+            return true;
+        }
+    }
+
     private static boolean probeVector() {
         if (Boolean.getBoolean("dinoseg.gemm.scalar")) return false;
         if (ModuleLayer.boot().findModule(VECTOR_MODULE).isEmpty()) return false;
+        if (!HARDWARE_FMA) return false;
         try {
             // loads and initialises VectorGemm only now that the module is known to be there
             return VectorGemm.L >= 4;
