@@ -1,0 +1,130 @@
+package dinoseg.backend.cpu;
+
+import dinoseg.tensor.Shape;
+import dinoseg.tensor.Tensor;
+import org.junit.jupiter.api.Test;
+
+import java.util.SplittableRandom;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/** Fused attention against softmax(Q Kᵀ · scale) V and its gradients computed naively in double. */
+class CpuAttentionTest {
+    private final CpuBackend be = new CpuBackend();
+
+    private static float[] random(int n, long seed, double amp) {
+        SplittableRandom r = new SplittableRandom(seed);
+        float[] a = new float[n];
+        for (int i = 0; i < n; i++) a[i] = (float) ((r.nextDouble() * 2 - 1) * amp);
+        return a;
+    }
+
+    /** Returns {out [B,N,H*D], lse [B,H,N], gqkv [B,N,3HD]} in double. */
+    private static double[][] naive(float[] qkv, float[] gout, int b, int n, int h, int d, double scale) {
+        int hd = h * d, row = 3 * hd;
+        double[] out = new double[b * n * hd], lse = new double[b * h * n], g = new double[qkv.length];
+        for (int bi = 0; bi < b; bi++)
+            for (int hi = 0; hi < h; hi++) {
+                double[][] q = new double[n][d], k = new double[n][d], v = new double[n][d], dO = new double[n][d];
+                for (int i = 0; i < n; i++)
+                    for (int x = 0; x < d; x++) {
+                        int base = (bi * n + i) * row + hi * d + x;
+                        q[i][x] = qkv[base];
+                        k[i][x] = qkv[base + hd];
+                        v[i][x] = qkv[base + 2 * hd];
+                        dO[i][x] = gout[(bi * n + i) * hd + hi * d + x];
+                    }
+                double[][] p = new double[n][n];
+                for (int i = 0; i < n; i++) {
+                    double mx = Double.NEGATIVE_INFINITY;
+                    for (int j = 0; j < n; j++) {
+                        double s = 0;
+                        for (int x = 0; x < d; x++) s += q[i][x] * k[j][x];
+                        p[i][j] = s * scale;
+                        mx = Math.max(mx, p[i][j]);
+                    }
+                    double sum = 0;
+                    for (int j = 0; j < n; j++) sum += Math.exp(p[i][j] - mx);
+                    double l = mx + Math.log(sum);
+                    lse[(bi * h + hi) * n + i] = l;
+                    for (int j = 0; j < n; j++) p[i][j] = Math.exp(p[i][j] - l);
+                    for (int x = 0; x < d; x++) {
+                        double o = 0;
+                        for (int j = 0; j < n; j++) o += p[i][j] * v[j][x];
+                        out[(bi * n + i) * hd + hi * d + x] = o;
+                    }
+                }
+                // backward
+                for (int i = 0; i < n; i++) {
+                    double[] dp = new double[n];
+                    double dot = 0;
+                    for (int j = 0; j < n; j++) {
+                        double s = 0;
+                        for (int x = 0; x < d; x++) s += dO[i][x] * v[j][x];
+                        dp[j] = s;
+                        dot += s * p[i][j];
+                    }
+                    for (int j = 0; j < n; j++) {
+                        double ds = p[i][j] * (dp[j] - dot) * scale;
+                        for (int x = 0; x < d; x++) {
+                            g[(bi * n + i) * row + hi * d + x] += ds * k[j][x];
+                            g[(bi * n + j) * row + hd + hi * d + x] += ds * q[i][x];
+                            g[(bi * n + j) * row + 2 * hd + hi * d + x] += p[i][j] * dO[i][x];
+                        }
+                    }
+                }
+            }
+        return new double[][] {out, lse, g};
+    }
+
+    private void check(int b, int n, int h, int d, double amp) {
+        int hd = h * d;
+        float scale = (float) (1 / Math.sqrt(d));
+        float[] qkvA = random(b * n * 3 * hd, 7 + n * 13L + h, amp), goutA = random(b * n * hd, 11 + n, 1);
+        double[][] ref = naive(qkvA, goutA, b, n, h, d, scale);
+        Tensor qkv = be.fromFloats(qkvA, Shape.of(b, n, 3 * hd));
+        Tensor out = be.empty(Shape.of(b, n, hd)), lse = be.empty(Shape.of(b, h, n));
+        be.attention(qkv, h, scale, out, lse);
+        String what = "B=" + b + " N=" + n + " H=" + h + " D=" + d;
+        assertClose(ref[0], be.toFloats(out), 2e-5, what + " out");
+        assertClose(ref[1], be.toFloats(lse), 2e-5, what + " lse");
+        Tensor gqkv = be.full(Shape.of(b, n, 3 * hd), Float.NaN);
+        be.attentionBackward(qkv, out, lse, be.fromFloats(goutA, Shape.of(b, n, hd)), h, scale, gqkv);
+        assertClose(ref[2], be.toFloats(gqkv), 5e-5, what + " gqkv");
+    }
+
+    private static void assertClose(double[] expect, float[] got, double tol, String what) {
+        assertEquals(expect.length, got.length, what);
+        for (int i = 0; i < got.length; i++)
+            assertEquals(expect[i], got[i], tol * (1 + Math.abs(expect[i])), what + " at " + i);
+    }
+
+    @Test void singleToken() { check(1, 1, 1, 8, 1); }
+
+    @Test void smallOddTokenCounts() {
+        check(1, 7, 2, 8, 1);
+        check(2, 37, 3, 16, 1);
+    }
+
+    @Test void tokenCountsAcrossBlockBoundaries() {
+        check(1, CpuAttention.BQ, 1, 8, 1);
+        check(2, CpuAttention.BK + 1, 2, 4, 1);
+        check(1, 2 * CpuAttention.BQ + 5, 3, 16, 1);
+    }
+
+    @Test void largeScoresStayStable() {
+        check(1, 70, 2, 8, 6);
+    }
+
+    @Test void dinoHeadSize() { check(1, 97, 2, 64, 0.5); }
+
+    @Test void shapeErrorsNameTheOp() {
+        Tensor qkv = be.zeros(Shape.of(1, 5, 24));
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> be.attention(qkv, 2, 1f, be.zeros(Shape.of(1, 5, 6)), be.zeros(Shape.of(1, 2, 5))));
+        assertTrue(e.getMessage().startsWith("attention:") && e.getMessage().contains("[1, 5, 6]"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class,
+                () -> be.attention(qkv, 5, 1f, be.zeros(Shape.of(1, 5, 8)), be.zeros(Shape.of(1, 5, 5))));
+        assertTrue(e.getMessage().startsWith("attention:") && e.getMessage().contains("[1, 5, 24]"), e.getMessage());
+    }
+}
