@@ -1,0 +1,189 @@
+package dinoseg.data;
+
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.List;
+import java.util.NoSuchElementException;
+import java.util.SplittableRandom;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.ThreadFactory;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * Parallel, deterministic batch loader. Worker threads decode and augment samples straight into the
+ * batch arrays; at most {@code prefetch} batches are in flight ahead of the consumer.
+ *
+ * <p>Determinism: the epoch's order is a shuffle seeded by (seed, epoch), and each sample's augmentation
+ * draws from a random source seeded by (seed, epoch, dataset index), so the same seed gives the same
+ * batches in the same order whatever the number of workers.
+ */
+public final class DataLoader implements AutoCloseable {
+
+    /**
+     * Loader settings.
+     *
+     * @param batchSize samples per batch
+     * @param shuffle   shuffle the order every epoch
+     * @param dropLast  drop a final batch smaller than batchSize
+     * @param seed      seed of order and augmentation
+     * @param workers   worker threads (0 or less: all cores)
+     * @param prefetch  batches prepared ahead of the consumer (at least 1)
+     * @param augment   augmentation ({@link Augment#none()} for validation)
+     * @param preprocess target size
+     */
+    public record Options(int batchSize, boolean shuffle, boolean dropLast, long seed, int workers, int prefetch,
+                          Augment augment, Preprocess preprocess) {
+        /** Training defaults: shuffle, drop-last, all cores, prefetch 2. */
+        public static Options train(int batchSize, long seed, Augment augment, Preprocess pre) {
+            return new Options(batchSize, true, true, seed, 0, 2, augment, pre);
+        }
+
+        /** Validation defaults: fixed order, keep the last batch, no augmentation. */
+        public static Options valid(int batchSize, Preprocess pre) {
+            return new Options(batchSize, false, false, 0, 0, 2, Augment.none(), pre);
+        }
+    }
+
+    private final SegDataset dataset;
+    private final Options opt;
+    private final ExecutorService pool;
+    private final int workers;
+
+    /** Starts the worker threads (daemon threads; {@link #close()} stops them). */
+    public DataLoader(SegDataset dataset, Options options) {
+        if (options.batchSize() <= 0) throw new IllegalArgumentException("batch size must be positive, got " + options.batchSize());
+        this.dataset = dataset;
+        this.opt = options;
+        this.workers = options.workers() > 0 ? options.workers() : Runtime.getRuntime().availableProcessors();
+        AtomicInteger n = new AtomicInteger();
+        ThreadFactory tf = r -> {
+            Thread t = new Thread(r, "dinoseg-loader-" + n.incrementAndGet());
+            t.setDaemon(true);
+            return t;
+        };
+        this.pool = Executors.newFixedThreadPool(workers, tf);
+    }
+
+    /** Worker threads in use. */
+    public int workers() { return workers; }
+
+    /** The dataset. */
+    public SegDataset dataset() { return dataset; }
+
+    /** Batches per epoch (respecting drop-last). */
+    public int batchesPerEpoch() {
+        int n = dataset.size(), b = opt.batchSize();
+        return opt.dropLast() ? n / b : (n + b - 1) / b;
+    }
+
+    /** The sample order of an epoch: dataset indices, shuffled by (seed, epoch) when shuffling. */
+    public int[] order(int epoch) {
+        int n = dataset.size();
+        int[] idx = new int[n];
+        for (int i = 0; i < n; i++) idx[i] = i;
+        if (opt.shuffle()) {
+            SplittableRandom r = new SplittableRandom(mix(opt.seed(), epoch, -1));
+            for (int i = n - 1; i > 0; i--) {
+                int j = r.nextInt(i + 1);
+                int t = idx[i]; idx[i] = idx[j]; idx[j] = t;
+            }
+        }
+        return idx;
+    }
+
+    /** The random source of one sample in one epoch. */
+    public static SplittableRandom sampleRandom(long seed, int epoch, int index) {
+        return new SplittableRandom(mix(seed, epoch, index));
+    }
+
+    /** The batches of epoch {@code epoch} (0-based), produced in the background as they are consumed. */
+    public Iterator<Batch> epoch(int epoch) {
+        int[] order = order(epoch);
+        int nb = batchesPerEpoch(), b = opt.batchSize();
+        return new Iterator<>() {
+            private final ArrayDeque<Pending> queue = new ArrayDeque<>();
+            private int submitted = 0;
+
+            private void fill() {
+                while (submitted < nb && queue.size() < Math.max(1, opt.prefetch())) {
+                    int start = submitted * b, end = Math.min(order.length, start + b);
+                    queue.add(submit(epoch, order, start, end));
+                    submitted++;
+                }
+            }
+
+            @Override public boolean hasNext() {
+                return !queue.isEmpty() || submitted < nb;
+            }
+
+            @Override public Batch next() {
+                if (!hasNext()) throw new NoSuchElementException();
+                fill();
+                Pending p = queue.poll();
+                fill();
+                return p.await();
+            }
+        };
+    }
+
+    /** Every batch of an epoch, in order (handy for validation and tests). */
+    public List<Batch> all(int epoch) {
+        List<Batch> out = new ArrayList<>();
+        epoch(epoch).forEachRemaining(out::add);
+        return out;
+    }
+
+    private record Pending(Batch batch, List<Future<?>> parts) {
+        Batch await() {
+            try {
+                for (Future<?> f : parts) f.get();
+            } catch (ExecutionException e) {
+                for (Future<?> f : parts) f.cancel(false);
+                Throwable c = e.getCause();
+                if (c instanceof RuntimeException re) throw re;
+                throw new IllegalStateException(ImageIOUtil.oneLine(c), c);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IllegalStateException("data loader interrupted");
+            }
+            return batch;
+        }
+    }
+
+    private Pending submit(int epoch, int[] order, int start, int end) {
+        int n = end - start, h = opt.preprocess().height(), w = opt.preprocess().width();
+        float[] images = new float[n * 3 * h * w];
+        int[] labels = new int[n * h * w];
+        List<String> ids = new ArrayList<>(n);
+        List<Future<?>> parts = new ArrayList<>(n);
+        int ignore = dataset.classes().ignoreIndex();
+        for (int k = 0; k < n; k++) {
+            int index = order[start + k];
+            int slot = k;
+            ids.add(dataset.sample(index).id());
+            parts.add(pool.submit(() -> {
+                SegDataset.Item item = dataset.load(index);
+                opt.preprocess().apply(item.image(), item.mask().labels(), ignore, opt.augment(),
+                        sampleRandom(opt.seed(), epoch, index), images, slot * 3 * h * w, labels, slot * h * w);
+            }));
+        }
+        return new Pending(new Batch(images, labels, n, h, w, List.copyOf(ids)), parts);
+    }
+
+    /** SplitMix64-style mixing of (seed, epoch, index) into one well-spread seed. */
+    static long mix(long seed, int epoch, int index) {
+        long z = seed * 0x9E3779B97F4A7C15L + epoch * 0xBF58476D1CE4E5B9L + (index + 1L) * 0x94D049BB133111EBL;
+        z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L;
+        z = (z ^ (z >>> 27)) * 0x94D049BB133111EBL;
+        return z ^ (z >>> 31);
+    }
+
+    /** Stops the workers. */
+    @Override public void close() {
+        pool.shutdownNow();
+    }
+}

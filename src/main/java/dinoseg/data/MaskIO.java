@@ -1,0 +1,168 @@
+package dinoseg.data;
+
+import javax.imageio.ImageIO;
+import java.awt.image.BufferedImage;
+import java.awt.image.IndexColorModel;
+import java.awt.image.Raster;
+import java.awt.image.WritableRaster;
+import java.io.File;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+
+/**
+ * Reading masks into class-id maps and writing them as palettized (index) or colour-coded (RGB) PNGs.
+ *
+ * <p>Palettized PNGs are read through javax ImageIO's {@link IndexColorModel} raster, so the raw
+ * palette index is the class id in index mode, and the palette colour is looked up in rgb mode.
+ */
+public final class MaskIO {
+    private MaskIO() {}
+
+    /** The format {@code auto} picks for a decoded mask: palettized or grey means index, colour means rgb. */
+    public static MaskFormat detect(BufferedImage img) {
+        if (img.getColorModel() instanceof IndexColorModel) return MaskFormat.INDEX;
+        return img.getRaster().getNumBands() <= 2 ? MaskFormat.INDEX : MaskFormat.RGB;
+    }
+
+    /** Short description of a mask's PNG type ("palettized", "grey", "RGB"), for notices. */
+    public static String describeType(BufferedImage img) {
+        if (img.getColorModel() instanceof IndexColorModel) return "palettized";
+        return img.getRaster().getNumBands() <= 2 ? "grey" : "RGB";
+    }
+
+    /** Reads and decodes a mask file; see {@link #decode}. */
+    public static LabelMap read(Path file, ClassSet classes, MaskFormat format) {
+        return decode(ImageIOUtil.read(file), file, classes, format);
+    }
+
+    /**
+     * Decodes a mask into class ids. Ignored pixels (the ignore index, VOC's boundary colour, colours
+     * no class has, ids outside 0..K-1) become {@code classes.ignoreIndex()}; unknown colours and
+     * out-of-range ids are counted in the result.
+     */
+    public static LabelMap decode(BufferedImage img, Path file, ClassSet classes, MaskFormat format) {
+        MaskFormat f = format == MaskFormat.AUTO ? detect(img) : format;
+        int w = img.getWidth(), h = img.getHeight(), n = w * h;
+        int[] out = new int[n];
+        int k = classes.size(), ignore = classes.ignoreIndex();
+        long unknown = 0;
+        int firstUnknown = -1;
+        Raster raster = img.getRaster();
+        if (f == MaskFormat.INDEX) {
+            int[] v;
+            if (img.getColorModel() instanceof IndexColorModel || raster.getNumBands() <= 2) {
+                v = raster.getSamples(0, 0, w, h, 0, new int[n]);
+            } else {
+                v = greyFromRgb(img, file);
+            }
+            for (int i = 0; i < n; i++) {
+                int id = v[i];
+                if (id == ignore) {
+                    out[i] = ignore;
+                } else if (id >= 0 && id < k) {
+                    out[i] = id;
+                } else {
+                    out[i] = ignore;
+                    if (unknown++ == 0) firstUnknown = id;
+                }
+            }
+        } else {
+            int[] rgb = img.getRGB(0, 0, w, h, null, 0, w);
+            int lastColor = -1, lastId = ignore;
+            boolean lastUnknown = false;
+            for (int i = 0; i < n; i++) {
+                int c = rgb[i] & 0xFFFFFF;
+                if (c != lastColor) {
+                    lastColor = c;
+                    int id = classes.classOfColor(c);
+                    if (id >= 0) {
+                        lastId = id;
+                        lastUnknown = false;
+                    } else {
+                        lastId = ignore;
+                        lastUnknown = c != Palette.VOC_BOUNDARY_RGB;
+                    }
+                }
+                out[i] = lastId;
+                if (lastUnknown && unknown++ == 0) firstUnknown = c;
+            }
+        }
+        return new LabelMap(out, w, h, f, unknown, firstUnknown);
+    }
+
+    private static int[] greyFromRgb(BufferedImage img, Path file) {
+        int w = img.getWidth(), h = img.getHeight();
+        int[] rgb = img.getRGB(0, 0, w, h, null, 0, w);
+        int[] v = new int[rgb.length];
+        for (int i = 0; i < rgb.length; i++) {
+            int r = (rgb[i] >> 16) & 255, g = (rgb[i] >> 8) & 255, b = rgb[i] & 255;
+            if (r != g || g != b)
+                throw new IllegalArgumentException(file + ": colour mask read with --mask-format index (pixel "
+                        + (i % w) + "," + (i / w) + " is " + Palette.format(rgb[i]) + "); use --mask-format rgb or auto");
+            v[i] = r;
+        }
+        return v;
+    }
+
+    /**
+     * Writes class ids as an 8-bit palettized PNG (the pixel value is the id, the palette gives the
+     * colours), atomically (temp file, then rename). Ids must be 0..255.
+     */
+    public static void writeIndexPng(File file, int[] ids, int w, int h, Palette palette) throws IOException {
+        checkSize("writeIndexPng", ids, w, h);
+        BufferedImage img = new BufferedImage(w, h, BufferedImage.TYPE_BYTE_INDEXED, palette.colorModel());
+        WritableRaster r = img.getRaster();
+        for (int i = 0; i < ids.length; i++)
+            if (ids[i] < 0 || ids[i] > 255)
+                throw new IllegalArgumentException(file + ": class id " + ids[i] + " does not fit an 8-bit palettized PNG");
+        r.setSamples(0, 0, w, h, 0, ids);
+        writePng(img, file);
+    }
+
+    /** Writes class ids as a colour-coded RGB PNG through the palette, atomically. */
+    public static void writeRgbPng(File file, int[] ids, int w, int h, Palette palette) throws IOException {
+        checkSize("writeRgbPng", ids, w, h);
+        BufferedImage img = new BufferedImage(w, h, BufferedImage.TYPE_INT_RGB);
+        int[] rgb = new int[ids.length];
+        for (int i = 0; i < ids.length; i++) rgb[i] = palette.rgb(ids[i]);
+        img.setRGB(0, 0, w, h, rgb, 0, w);
+        writePng(img, file);
+    }
+
+    /** Writes a grey 8-bit PNG whose pixel value is the id (ids 0..255), atomically. */
+    public static void writeGreyPng(File file, int[] ids, int w, int h) throws IOException {
+        checkSize("writeGreyPng", ids, w, h);
+        BufferedImage img = new BufferedImage(w, h, BufferedImage.TYPE_BYTE_GRAY);
+        for (int i = 0; i < ids.length; i++)
+            if (ids[i] < 0 || ids[i] > 255)
+                throw new IllegalArgumentException(file + ": class id " + ids[i] + " does not fit an 8-bit grey PNG");
+        img.getRaster().setSamples(0, 0, w, h, 0, ids);
+        writePng(img, file);
+    }
+
+    /** Writes any image as PNG atomically: a temp file in the same folder, then a rename. */
+    public static void writePng(BufferedImage img, File file) throws IOException {
+        writeAtomic(img, "png", file);
+    }
+
+    static void writeAtomic(BufferedImage img, String format, File file) throws IOException {
+        Path target = file.toPath().toAbsolutePath();
+        Path dir = target.getParent();
+        if (dir != null) Files.createDirectories(dir);
+        Path tmp = Files.createTempFile(dir, "." + target.getFileName(), ".tmp");
+        try {
+            if (!ImageIO.write(img, format, tmp.toFile()))
+                throw new IOException(file + ": no ImageIO writer for " + format);
+            Files.move(tmp, target, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+        } finally {
+            Files.deleteIfExists(tmp);
+        }
+    }
+
+    private static void checkSize(String op, int[] ids, int w, int h) {
+        if (w <= 0 || h <= 0 || ids.length != w * h)
+            throw new IllegalArgumentException(op + ": " + ids.length + " ids for a " + w + "x" + h + " mask");
+    }
+}

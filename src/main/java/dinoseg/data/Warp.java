@@ -1,0 +1,135 @@
+package dinoseg.data;
+
+import boofcv.abst.distort.FDistort;
+import boofcv.alg.interpolate.InterpolationType;
+import boofcv.struct.border.BorderType;
+import boofcv.struct.distort.PixelTransform;
+import boofcv.struct.image.GrayF32;
+import boofcv.struct.image.Planar;
+import georegression.struct.point.Point2D_F32;
+
+/**
+ * An affine map from output pixel coordinates to input pixel coordinates (pixel centres at integer
+ * coordinates): {@code xIn = a*x + b*y + c, yIn = d*x + e*y + f}. One warp moves an image (bilinear,
+ * through BoofCV's {@link FDistort}) and its mask (nearest neighbour) with the same geometry, so the two
+ * stay aligned; output pixels that map outside the input are black in the image and ignored in the mask.
+ */
+public record Warp(double a, double b, double c, double d, double e, double f) {
+
+    /** The identity. */
+    public static Warp identity() {
+        return new Warp(1, 0, 0, 0, 1, 0);
+    }
+
+    /** Resize inW x inH to outW x outH, pixel-centre aligned (PyTorch's align_corners=False). */
+    public static Warp resize(int inW, int inH, int outW, int outH) {
+        double sx = (double) inW / outW, sy = (double) inH / outH;
+        return new Warp(sx, 0, 0.5 * sx - 0.5, 0, sy, 0.5 * sy - 0.5);
+    }
+
+    /** Scale by a factor (output = input * s) about the origin, pixel-centre aligned. */
+    public static Warp scale(double s) {
+        double inv = 1.0 / s;
+        return new Warp(inv, 0, 0.5 * inv - 0.5, 0, inv, 0.5 * inv - 0.5);
+    }
+
+    /** Horizontal flip of a {@code width}-wide image. */
+    public static Warp flipX(int width) {
+        return new Warp(-1, 0, width - 1, 0, 1, 0);
+    }
+
+    /** Translation: output (x, y) reads input (x + dx, y + dy) (a crop at dx, dy). */
+    public static Warp shift(double dx, double dy) {
+        return new Warp(1, 0, dx, 0, 1, dy);
+    }
+
+    /** Rotation by {@code degrees} about the centre of a width x height image. */
+    public static Warp rotate(double degrees, int width, int height) {
+        double t = Math.toRadians(degrees), cos = Math.cos(t), sin = Math.sin(t);
+        double cx = (width - 1) / 2.0, cy = (height - 1) / 2.0;
+        // in = R(-t) (out - c) + c
+        return new Warp(cos, sin, cx - cos * cx - sin * cy, -sin, cos, cy + sin * cx - cos * cy);
+    }
+
+    /**
+     * Chains a later stage after this one: {@code this} maps stage-1 output to the input, {@code later}
+     * maps the final output to stage-1 output; the result maps the final output to the input.
+     */
+    public Warp then(Warp later) {
+        return new Warp(a * later.a + b * later.d, a * later.b + b * later.e, a * later.c + b * later.f + c,
+                d * later.a + e * later.d, d * later.b + e * later.e, d * later.c + e * later.f + f);
+    }
+
+    /** Input x of output pixel (x, y). */
+    public double mapX(double x, double y) { return a * x + b * y + c; }
+
+    /** Input y of output pixel (x, y). */
+    public double mapY(double x, double y) { return d * x + e * y + f; }
+
+    /**
+     * Warps an RGB planar image bilinearly into an outW x outH image (reused when {@code out} has that
+     * size). Output pixels whose source lies outside the input are set to 0.
+     */
+    public Planar<GrayF32> applyImage(Planar<GrayF32> in, int outW, int outH, Planar<GrayF32> out) {
+        if (out == null || out.width != outW || out.height != outH || out.getNumBands() != in.getNumBands())
+            out = new Planar<>(GrayF32.class, outW, outH, in.getNumBands());
+        new FDistort(in, out).interp(InterpolationType.BILINEAR).border(BorderType.EXTENDED)
+                .transform(pixelTransform()).apply();
+        zeroOutside(out, in.width, in.height);
+        return out;
+    }
+
+    /** Sets to 0 the pixels of a warped image whose source lies outside the inW x inH input. */
+    public void zeroOutside(Planar<GrayF32> out, int inW, int inH) {
+        int outW = out.width, outH = out.height;
+        if (coversOutput(inW, inH, outW, outH)) return;
+        for (int y = 0; y < outH; y++)
+            for (int x = 0; x < outW; x++)
+                if (outside(x, y, inW, inH))
+                    for (int band = 0; band < out.getNumBands(); band++) out.getBand(band).unsafe_set(x, y, 0f);
+    }
+
+    /**
+     * Warps a label map nearest-neighbour into {@code out[offset .. offset+outW*outH)}; pixels whose
+     * source lies outside the input get {@code fill}.
+     */
+    public void applyLabels(int[] in, int inW, int inH, int[] out, int offset, int outW, int outH, int fill) {
+        if (in.length != inW * inH) throw new IllegalArgumentException("Warp.applyLabels: " + in.length + " labels for " + inW + "x" + inH);
+        for (int y = 0; y < outH; y++) {
+            double sx = b * y + c, sy = e * y + f;
+            int row = offset + y * outW;
+            for (int x = 0; x < outW; x++) {
+                double xi = a * x + sx, yi = d * x + sy;
+                int ix = (int) Math.floor(xi + 0.5), iy = (int) Math.floor(yi + 0.5);
+                out[row + x] = (ix < 0 || iy < 0 || ix >= inW || iy >= inH) ? fill : in[iy * inW + ix];
+            }
+        }
+    }
+
+    /** Whether output pixel (x, y) maps outside an inW x inH input (beyond half a pixel). */
+    public boolean outside(int x, int y, int inW, int inH) {
+        double xi = mapX(x, y), yi = mapY(x, y);
+        return xi < -0.5 || yi < -0.5 || xi >= inW - 0.5 || yi >= inH - 0.5;
+    }
+
+    /** True when all four output corners map inside the input, so no output pixel is uncovered. */
+    boolean coversOutput(int inW, int inH, int outW, int outH) {
+        return !outside(0, 0, inW, inH) && !outside(outW - 1, 0, inW, inH)
+                && !outside(0, outH - 1, inW, inH) && !outside(outW - 1, outH - 1, inW, inH);
+    }
+
+    /** This warp as a BoofCV output-to-input pixel transform. */
+    public PixelTransform<Point2D_F32> pixelTransform() {
+        final float fa = (float) a, fb = (float) b, fc = (float) c, fd = (float) d, fe = (float) e, ff = (float) f;
+        return new PixelTransform<>() {
+            @Override public void compute(int x, int y, Point2D_F32 p) {
+                p.x = fa * x + fb * y + fc;
+                p.y = fd * x + fe * y + ff;
+            }
+
+            @Override public PixelTransform<Point2D_F32> copyConcurrent() {
+                return this;
+            }
+        };
+    }
+}
