@@ -1,0 +1,100 @@
+package dinoseg.io;
+
+import dinoseg.backend.Backend;
+import dinoseg.nn.Module;
+import dinoseg.nn.Parameter;
+import dinoseg.tensor.DType;
+import dinoseg.tensor.Shape;
+
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Moves state dicts between files and modules. Loading is strict: every parameter and buffer of
+ * the module must be present with its exact shape and nothing else may be there; otherwise one
+ * error lists the missing, unexpected and wrongly shaped names.
+ *
+ * <p>File conventions: a backbone-only file holds the official backbone names without prefix
+ * ({@code cls_token}, {@code blocks.0.attn.qkv.weight}, ...); a full segmentation model file holds
+ * {@code backbone.*} and {@code head.*}.
+ */
+public final class StateDicts {
+    private StateDicts() { }
+
+    /** The module's parameters and buffers copied to host memory, in registration order. */
+    public static Map<String, HostTensor> of(Module m) {
+        Backend be = m.backend();
+        Map<String, HostTensor> out = new LinkedHashMap<>();
+        for (var e : m.namedParameters().entrySet()) {
+            Parameter p = e.getValue();
+            if (p.value().dtype() != DType.F32) continue;
+            out.put(e.getKey(), new HostTensor(p.shape(), be.toFloats(p.value())));
+        }
+        return out;
+    }
+
+    /** What a strict load would complain about. */
+    public record Mismatch(List<String> missing, List<String> unexpected, List<String> wrongShape) {
+        public boolean ok() { return missing.isEmpty() && unexpected.isEmpty() && wrongShape.isEmpty(); }
+
+        /** One line: counts and (up to 8 of) the names in each group. */
+        public String describe() {
+            List<String> parts = new ArrayList<>();
+            if (!missing.isEmpty()) parts.add(missing.size() + " missing (" + head(missing) + ")");
+            if (!unexpected.isEmpty()) parts.add(unexpected.size() + " unexpected (" + head(unexpected) + ")");
+            if (!wrongShape.isEmpty()) parts.add(wrongShape.size() + " wrongly shaped (" + head(wrongShape) + ")");
+            return String.join("; ", parts);
+        }
+
+        private static String head(List<String> l) {
+            int n = Math.min(8, l.size());
+            String s = String.join(", ", l.subList(0, n));
+            return l.size() > n ? s + ", ... " + (l.size() - n) + " more" : s;
+        }
+    }
+
+    public static Mismatch compare(Module m, Map<String, HostTensor> sd) {
+        Map<String, Parameter> params = m.namedParameters();
+        List<String> missing = new ArrayList<>(), unexpected = new ArrayList<>(), wrong = new ArrayList<>();
+        for (var e : params.entrySet()) {
+            HostTensor t = sd.get(e.getKey());
+            if (t == null) missing.add(e.getKey());
+            else if (!t.shape().equals(e.getValue().shape()))
+                wrong.add(e.getKey() + " " + t.shape() + " in file, " + e.getValue().shape() + " in model");
+        }
+        for (String k : sd.keySet()) if (!params.containsKey(k)) unexpected.add(k);
+        return new Mismatch(missing, unexpected, wrong);
+    }
+
+    /**
+     * Loads strictly: throws {@link IllegalArgumentException} "{@code source}: weights do not match
+     * the model: ..." listing every problem, and changes nothing in that case.
+     */
+    public static void loadStrict(Module m, Map<String, HostTensor> sd, String source) {
+        Mismatch mm = compare(m, sd);
+        if (!mm.ok()) throw new IllegalArgumentException(source + ": weights do not match the model: " + mm.describe());
+        Backend be = m.backend();
+        for (var e : m.namedParameters().entrySet()) {
+            HostTensor t = sd.get(e.getKey());
+            e.getValue().setValue(be.fromFloats(t.data(), t.shape()));
+        }
+    }
+
+    /** Keeps the entries under {@code prefix} with the prefix removed. */
+    public static Map<String, HostTensor> withoutPrefix(Map<String, HostTensor> sd, String prefix) {
+        Map<String, HostTensor> out = new LinkedHashMap<>();
+        for (var e : sd.entrySet()) if (e.getKey().startsWith(prefix)) out.put(e.getKey().substring(prefix.length()), e.getValue());
+        return out;
+    }
+
+    /** Every entry with {@code prefix} prepended. */
+    public static Map<String, HostTensor> withPrefix(Map<String, HostTensor> sd, String prefix) {
+        Map<String, HostTensor> out = new LinkedHashMap<>();
+        for (var e : sd.entrySet()) out.put(prefix + e.getKey(), e.getValue());
+        return out;
+    }
+
+    static Shape shapeOf(int... d) { return Shape.of(d); }
+}

@@ -1,0 +1,179 @@
+package dinoseg.model;
+
+import com.google.gson.JsonElement;
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParseException;
+import com.google.gson.JsonParser;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * The hyper-parameters of a DINOv2 backbone. Presets mirror the official hub models (patch 14,
+ * position embeddings for a 37×37 grid, qkv bias, LayerNorm eps 1e-6, MLP ratio 4, LayerScale);
+ * {@link #parse} also accepts a JSON file for small custom sizes.
+ *
+ * @param name          preset name or the JSON file name
+ * @param embedDim      token width C
+ * @param depth         number of blocks
+ * @param heads         attention heads
+ * @param registers     register tokens (0 or 4 for the presets)
+ * @param swiglu        SwiGLU feed-forward ({@code mlp.w12}, {@code mlp.w3}) instead of the GELU MLP
+ * @param patch         patch size in pixels
+ * @param mlpRatio      hidden width of the feed-forward as a multiple of embedDim
+ * @param posGrid       side of the square grid the position embeddings were trained for
+ * @param layerScaleInit initial LayerScale value for random initialisation
+ */
+public record BackboneConfig(String name, int embedDim, int depth, int heads, int registers, boolean swiglu,
+                             int patch, double mlpRatio, int posGrid, float layerScaleInit) {
+
+    public BackboneConfig {
+        if (embedDim <= 0 || depth <= 0 || heads <= 0 || registers < 0 || patch <= 0 || mlpRatio <= 0 || posGrid <= 0)
+            throw new IllegalArgumentException("backbone " + name + ": sizes must be positive (embed_dim " + embedDim
+                    + ", depth " + depth + ", heads " + heads + ", registers " + registers + ", patch " + patch
+                    + ", mlp_ratio " + mlpRatio + ", pos_grid " + posGrid + ")");
+        if (embedDim % heads != 0)
+            throw new IllegalArgumentException("backbone " + name + ": embed_dim " + embedDim + " is not divisible by heads " + heads);
+    }
+
+    /** Official preset names. */
+    public static final Set<String> PRESETS = Set.of("small", "base", "large", "giant",
+            "small_reg", "base_reg", "large_reg", "giant_reg");
+
+    /** The official register models interpolate with antialias and no offset; the plain ones with the 0.1 offset. */
+    public boolean interpolateAntialias() { return registers > 0; }
+
+    /** The offset the official code adds to the target grid before dividing (0.1 plain, 0 for register models). */
+    public double interpolateOffset() { return registers > 0 ? 0.0 : 0.1; }
+
+    /** Hidden width of the feed-forward (SwiGLU's is derived as in SwiGLUFFNFused). */
+    public int ffnHidden() {
+        int h = (int) (embedDim * mlpRatio);
+        return swiglu ? dinoseg.nn.SwiGluFfn.fusedHidden(h) : h;
+    }
+
+    /** Official default layers for the segmentation heads: the last four blocks. */
+    public int[] defaultLayers() {
+        int n = Math.min(4, depth);
+        int[] l = new int[n];
+        for (int i = 0; i < n; i++) l[i] = depth - n + i;
+        return l;
+    }
+
+    /** A preset by name ({@code small}, {@code base}, {@code large}, {@code giant}, each optionally {@code _reg}). */
+    public static BackboneConfig preset(String name) {
+        String n = name.toLowerCase(Locale.ROOT);
+        boolean reg = n.endsWith("_reg");
+        String base = reg ? n.substring(0, n.length() - 4) : n;
+        int r = reg ? 4 : 0;
+        return switch (base) {
+            case "small", "vits14", "s" -> new BackboneConfig(n, 384, 12, 6, r, false, 14, 4.0, 37, 1f);
+            case "base", "vitb14", "b" -> new BackboneConfig(n, 768, 12, 12, r, false, 14, 4.0, 37, 1f);
+            case "large", "vitl14", "l" -> new BackboneConfig(n, 1024, 24, 16, r, false, 14, 4.0, 37, 1f);
+            case "giant", "vitg14", "g" -> new BackboneConfig(n, 1536, 40, 24, r, true, 14, 4.0, 37, 1f);
+            default -> throw new IllegalArgumentException("unknown backbone '" + name
+                    + "' (use small, base, large, giant, their _reg variants, or a JSON file)");
+        };
+    }
+
+    /**
+     * A preset name, or a path to a JSON file with {@code embed_dim}, {@code depth}, {@code heads},
+     * {@code registers}, {@code ffn} ("mlp" or "swiglu") and optionally {@code patch},
+     * {@code mlp_ratio}, {@code pos_grid}, {@code layerscale_init}.
+     */
+    public static BackboneConfig parse(String spec) {
+        if (spec == null || spec.isBlank()) throw new IllegalArgumentException("--backbone is empty");
+        Path p = Path.of(spec);
+        if (!PRESETS.contains(spec.toLowerCase(Locale.ROOT)) && (spec.toLowerCase(Locale.ROOT).endsWith(".json") || Files.isRegularFile(p)))
+            return fromJsonFile(p);
+        return preset(spec);
+    }
+
+    public static BackboneConfig fromJsonFile(Path p) {
+        String text;
+        try {
+            if (Files.size(p) > 1 << 20) throw new IllegalArgumentException(p + ": backbone JSON is larger than 1 MiB");
+            text = Files.readString(p, StandardCharsets.UTF_8);
+        } catch (IOException e) {
+            throw new IllegalArgumentException(p + ": cannot read backbone JSON (" + e.getMessage() + ")");
+        }
+        return fromJson(p.getFileName().toString(), text, p.toString());
+    }
+
+    /** Parses the JSON text of a custom backbone; {@code where} names it in errors. */
+    public static BackboneConfig fromJson(String name, String text, String where) {
+        JsonObject o;
+        try {
+            JsonElement e = JsonParser.parseString(text);
+            if (!e.isJsonObject()) throw new IllegalArgumentException(where + ": backbone JSON must be an object");
+            o = e.getAsJsonObject();
+        } catch (JsonParseException e) {
+            throw new IllegalArgumentException(where + ": invalid backbone JSON (" + e.getMessage() + ")");
+        }
+        Set<String> known = Set.of("embed_dim", "depth", "heads", "registers", "ffn", "patch", "mlp_ratio", "pos_grid", "layerscale_init", "name");
+        for (String k : o.keySet())
+            if (!known.contains(k)) throw new IllegalArgumentException(where + ": unknown backbone key '" + k + "' (known: " + new java.util.TreeSet<>(known) + ")");
+        String ffn = str(o, "ffn", "mlp", where).toLowerCase(Locale.ROOT);
+        if (!ffn.equals("mlp") && !ffn.equals("swiglu"))
+            throw new IllegalArgumentException(where + ": ffn must be \"mlp\" or \"swiglu\", got \"" + ffn + "\"");
+        String nm = str(o, "name", name, where);
+        try {
+            return new BackboneConfig(nm, integer(o, "embed_dim", null, where), integer(o, "depth", null, where),
+                    integer(o, "heads", null, where), integer(o, "registers", 0, where), ffn.equals("swiglu"),
+                    integer(o, "patch", 14, where), number(o, "mlp_ratio", 4.0, where), integer(o, "pos_grid", 37, where),
+                    (float) number(o, "layerscale_init", 1.0, where));
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException(where + ": " + e.getMessage());
+        }
+    }
+
+    private static String str(JsonObject o, String k, String def, String where) {
+        if (!o.has(k)) return def;
+        JsonElement e = o.get(k);
+        if (!e.isJsonPrimitive() || !e.getAsJsonPrimitive().isString()) throw new IllegalArgumentException(where + ": " + k + " must be a string");
+        return e.getAsString();
+    }
+
+    private static int integer(JsonObject o, String k, Integer def, String where) {
+        if (!o.has(k)) {
+            if (def == null) throw new IllegalArgumentException(where + ": backbone JSON lacks \"" + k + "\"");
+            return def;
+        }
+        double v = number(o, k, 0, where);
+        if (v != Math.rint(v) || v < 0 || v > 1 << 20) throw new IllegalArgumentException(where + ": " + k + " must be a non-negative integer, got " + o.get(k));
+        return (int) v;
+    }
+
+    private static double number(JsonObject o, String k, double def, String where) {
+        if (!o.has(k)) return def;
+        JsonElement e = o.get(k);
+        if (!e.isJsonPrimitive() || !e.getAsJsonPrimitive().isNumber()) throw new IllegalArgumentException(where + ": " + k + " must be a number, got " + e);
+        return e.getAsDouble();
+    }
+
+    /** The JSON form (what {@link #fromJson} reads), e.g. for a checkpoint's metadata. */
+    public String toJson() {
+        JsonObject o = new JsonObject();
+        o.addProperty("name", name);
+        o.addProperty("embed_dim", embedDim);
+        o.addProperty("depth", depth);
+        o.addProperty("heads", heads);
+        o.addProperty("registers", registers);
+        o.addProperty("ffn", swiglu ? "swiglu" : "mlp");
+        o.addProperty("patch", patch);
+        o.addProperty("mlp_ratio", mlpRatio);
+        o.addProperty("pos_grid", posGrid);
+        o.addProperty("layerscale_init", layerScaleInit);
+        return o.toString();
+    }
+
+    /** Map form of the key numbers, for logs. */
+    public Map<String, Object> describe() {
+        return Map.of("embed_dim", embedDim, "depth", depth, "heads", heads, "registers", registers, "ffn", swiglu ? "swiglu" : "mlp");
+    }
+}

@@ -1,0 +1,215 @@
+package dinoseg.model;
+
+import dinoseg.autograd.Ops;
+import dinoseg.autograd.Var;
+import dinoseg.backend.Backend;
+import dinoseg.nn.Block;
+import dinoseg.nn.Init;
+import dinoseg.nn.LayerNorm;
+import dinoseg.nn.Mlp;
+import dinoseg.nn.Module;
+import dinoseg.nn.ModuleList;
+import dinoseg.nn.Parameter;
+import dinoseg.nn.PatchEmbed;
+import dinoseg.nn.SwiGluFfn;
+import dinoseg.tensor.Shape;
+import dinoseg.tensor.Tensor;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+
+/**
+ * The DINOv2 vision transformer, with the official state-dict names: {@code cls_token} [1,1,C],
+ * {@code pos_embed} [1, 1+G², C], {@code register_tokens} [1,R,C] (register models),
+ * {@code mask_token} [1,C] (only used in pre-training, kept so official checkpoints load strictly),
+ * {@code patch_embed.proj.*}, {@code blocks.N.*}, {@code norm.*}.
+ *
+ * <p>Tokens are built as the official {@code prepare_tokens_with_masks}: patch tokens, the class
+ * token in front, position embeddings added (interpolated to the input's grid, see
+ * {@link #positionEmbedding}), then the register tokens inserted after the class token.
+ */
+public final class DinoVisionTransformer extends Module {
+    public final BackboneConfig cfg;
+    public final Parameter clsToken, posEmbed, registerTokens, maskToken;
+    public final PatchEmbed patchEmbed;
+    public final ModuleList<Block> blocks;
+    public final LayerNorm norm;
+    /** Side of the position-embedding grid (37 for the presets). */
+    public final int grid;
+    private final Map<Long, Var[]> interpCache = new HashMap<>();
+
+    /** A randomly initialised backbone (trunc-normal 0.02 weights as the official init). */
+    public DinoVisionTransformer(Backend be, BackboneConfig cfg, long seed) {
+        super(be);
+        this.cfg = cfg;
+        this.grid = cfg.posGrid();
+        SplittableRandom rng = new SplittableRandom(seed);
+        int c = cfg.embedDim();
+        this.clsToken = param("cls_token", new Parameter(Init.truncNormal(be, rng, Shape.of(1, 1, c), 1e-6)));
+        this.posEmbed = param("pos_embed", new Parameter(Init.truncNormal(be, rng, Shape.of(1, 1 + grid * grid, c), 0.02)));
+        this.registerTokens = cfg.registers() > 0
+                ? param("register_tokens", new Parameter(Init.truncNormal(be, rng, Shape.of(1, cfg.registers(), c), 1e-6))) : null;
+        this.maskToken = param("mask_token", new Parameter(be.zeros(Shape.of(1, c))));
+        this.patchEmbed = child("patch_embed", new PatchEmbed(be, 3, c, cfg.patch(), rng));
+        this.blocks = child("blocks", new ModuleList<>(be));
+        for (int i = 0; i < cfg.depth(); i++) {
+            Module ffn = cfg.swiglu() ? new SwiGluFfn(be, c, cfg.ffnHidden(), rng) : new Mlp(be, c, cfg.ffnHidden(), rng);
+            blocks.add(new Block(be, c, cfg.heads(), ffn, cfg.layerScaleInit(), rng));
+        }
+        this.norm = child("norm", new LayerNorm(be, c, 1e-6f));
+        // mask_token takes no part in the forward pass and never receives a gradient.
+        maskToken.setRequiresGrad(false);
+    }
+
+    public int embedDim() { return cfg.embedDim(); }
+
+    public int patch() { return cfg.patch(); }
+
+    public int numRegisters() { return cfg.registers(); }
+
+    public int depth() { return cfg.depth(); }
+
+    @Override public void setRequiresGrad(boolean r) {
+        super.setRequiresGrad(r);
+        maskToken.setRequiresGrad(false);
+    }
+
+    // ------------------------------------------------------------------ tokens
+
+    /** Checks an image batch [B, 3, H, W] with H and W multiples of the patch size. */
+    public void checkInput(Var x) {
+        if (x.rank() != 4 || x.dim(1) != 3)
+            throw new IllegalArgumentException("backbone: expected images [B, 3, H, W], got " + x.shape());
+        int p = cfg.patch();
+        if (x.dim(2) % p != 0 || x.dim(3) % p != 0 || x.dim(2) == 0 || x.dim(3) == 0)
+            throw new IllegalArgumentException("backbone: image size " + x.dim(2) + "x" + x.dim(3)
+                    + " is not a positive multiple of the patch size " + p + " (resize or pad to " + roundUp(x.dim(2), p) + "x" + roundUp(x.dim(3), p) + ")");
+    }
+
+    /** The next multiple of {@code m} at or above {@code v}. */
+    public static int roundUp(int v, int m) { return Math.max(m, (v + m - 1) / m * m); }
+
+    /** [B, 1 + R + HW/p², C]: class token, registers, patch tokens with position embeddings. */
+    public Var prepareTokens(Ops ops, Var x) {
+        checkInput(x);
+        int b = x.dim(0), h0 = x.dim(2) / cfg.patch(), w0 = x.dim(3) / cfg.patch();
+        Var t = patchEmbed.forward(ops, x);
+        t = ops.concat(List.of(expand(ops, clsToken, b), t), 1);
+        t = ops.add(t, positionEmbedding(ops, h0, w0));
+        if (registerTokens != null) {
+            int n = t.dim(1);
+            t = ops.concat(List.of(ops.slice(t, 1, 0, 1), expand(ops, registerTokens, b), ops.slice(t, 1, 1, n - 1)), 1);
+        }
+        return t;
+    }
+
+    /** A [1, n, C] parameter repeated to [b, n, C] (gradients sum back). */
+    private Var expand(Ops ops, Var v, int b) {
+        if (b == 1) return v;
+        return ops.add(Var.constant(be.zeros(Shape.of(b, v.dim(1), v.dim(2)))), v);
+    }
+
+    /**
+     * Position embeddings [1, 1 + h0*w0, C] for an h0×w0 patch grid: {@code pos_embed} itself when
+     * the grid is the trained square one, else the class entry followed by the patch entries
+     * resampled bicubically (see {@link PosEmbedInterpolation}) as two matrix products, so
+     * gradients reach {@code pos_embed} when fine-tuning.
+     */
+    public Var positionEmbedding(Ops ops, int h0, int w0) {
+        int m = grid, c = cfg.embedDim();
+        if (h0 == m && w0 == m) return posEmbed;
+        Var[] mats = interpolationMatrices(h0, w0);
+        Var cls = ops.slice(posEmbed, 1, 0, 1);
+        Var patches = ops.reshape(ops.slice(posEmbed, 1, 1, m * m), m, m * c);
+        Var rows = ops.reshape(ops.matmul(mats[0], false, patches, false), h0, m, c);   // Wy · P
+        Var both = ops.matmul(mats[1], false, rows, false);                               // (Wy · P) · Wxᵀ per row
+        return ops.concat(List.of(cls, ops.reshape(both, 1, h0 * w0, c)), 1);
+    }
+
+    /** {Wy [h0, G], Wx repeated [h0, w0, G]} as constants on this backend, cached per grid. */
+    private synchronized Var[] interpolationMatrices(int h0, int w0) {
+        long key = ((long) h0 << 32) | w0;
+        Var[] cached = interpCache.get(key);
+        if (cached != null) return cached;
+        int m = grid;
+        float[] wy = PosEmbedInterpolation.official(m, h0, cfg.interpolateAntialias(), cfg.interpolateOffset());
+        float[] wx = PosEmbedInterpolation.official(m, w0, cfg.interpolateAntialias(), cfg.interpolateOffset());
+        float[] rep = new float[h0 * w0 * m];
+        for (int i = 0; i < h0; i++) System.arraycopy(wx, 0, rep, i * w0 * m, w0 * m);
+        Var[] mats = {Var.constant(be.fromFloats(wy, Shape.of(h0, m))), Var.constant(be.fromFloats(rep, Shape.of(h0, w0, m)))};
+        if (interpCache.size() > 64) interpCache.clear();
+        interpCache.put(key, mats);
+        return mats;
+    }
+
+    // ------------------------------------------------------------------ outputs
+
+    /** One requested block's output: features [B,C,h0,w0] (or tokens [B,h0*w0,C]) and the class token [B,C] or null. */
+    public record LayerOutput(int block, Var features, Var classToken) { }
+
+    /** The block indices of the last {@code n} blocks. */
+    public int[] lastBlocks(int n) {
+        if (n < 1 || n > cfg.depth()) throw new IllegalArgumentException("backbone: cannot take the last " + n + " of " + cfg.depth() + " blocks");
+        int[] r = new int[n];
+        for (int i = 0; i < n; i++) r[i] = cfg.depth() - n + i;
+        return r;
+    }
+
+    /**
+     * The official {@code get_intermediate_layers}: runs the blocks, keeps the outputs of the
+     * requested ones (in block order), applies the final {@code norm} to each when asked, removes
+     * the class and register tokens and, when {@code reshape}, lays the patch tokens out as
+     * [B, C, H/p, W/p]; otherwise they stay [B, HW/p², C]. The class token is returned when asked.
+     */
+    public List<LayerOutput> getIntermediateLayers(Ops ops, Var x, int[] blockIndices, boolean reshape,
+                                                   boolean norm, boolean returnClassToken) {
+        int[] take = sortedBlocks(blockIndices);
+        int b = x.dim(0), h0 = x.dim(2) / cfg.patch(), w0 = x.dim(3) / cfg.patch();
+        Var t = prepareTokens(ops, x);
+        int skip = 1 + cfg.registers();
+        List<LayerOutput> out = new ArrayList<>();
+        int next = 0;
+        for (int i = 0; i <= take[take.length - 1]; i++) {
+            t = blocks.get(i).forward(ops, t);
+            if (i != take[next]) continue;
+            next++;
+            Var o = norm ? this.norm.forward(ops, t) : t;
+            Var cls = returnClassToken ? ops.reshape(ops.slice(o, 1, 0, 1), b, cfg.embedDim()) : null;
+            Var patches = ops.slice(o, 1, skip, h0 * w0);
+            if (reshape) patches = ops.permute(ops.reshape(patches, b, h0, w0, cfg.embedDim()), 0, 3, 1, 2);
+            out.add(new LayerOutput(i, patches, cls));
+        }
+        return out;
+    }
+
+    private int[] sortedBlocks(int[] blockIndices) {
+        if (blockIndices == null || blockIndices.length == 0) throw new IllegalArgumentException("backbone: no blocks requested");
+        int[] s = Arrays.stream(blockIndices).sorted().distinct().toArray();
+        if (s[0] < 0 || s[s.length - 1] >= cfg.depth())
+            throw new IllegalArgumentException("backbone: block indices " + Arrays.toString(blockIndices) + " outside 0.." + (cfg.depth() - 1));
+        return s;
+    }
+
+    /** All tokens after every block and the final norm: [B, 1 + R + HW/p², C] (the official forward_features' x_norm). */
+    public Var forwardFeatures(Ops ops, Var x) {
+        Var t = prepareTokens(ops, x);
+        for (Block blk : blocks.items()) t = blk.forward(ops, t);
+        return norm.forward(ops, t);
+    }
+
+    /** Copies the value of the parameters into a fresh tensor map (for tests and summaries). */
+    public long tokenParameterCount() {
+        long n = clsToken.value().numel() + posEmbed.value().numel() + maskToken.value().numel();
+        if (registerTokens != null) n += registerTokens.value().numel();
+        return n;
+    }
+
+    /** Convenience for callers holding a raw tensor. */
+    public List<LayerOutput> getIntermediateLayers(Ops ops, Tensor x, int[] blockIndices) {
+        return getIntermediateLayers(ops, Var.constant(x), blockIndices, true, true, false);
+    }
+}
