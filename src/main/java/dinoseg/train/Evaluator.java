@@ -7,7 +7,7 @@ import dinoseg.model.Dinov2Segmentation;
 import dinoseg.tensor.Shape;
 import dinoseg.tensor.Tensor;
 
-import java.io.PrintStream;
+import java.io.PrintWriter;
 import java.util.Iterator;
 
 /**
@@ -36,7 +36,7 @@ public final class Evaluator {
      * @param sink     receives predictions, or null
      */
     public static Result evaluate(Dinov2Segmentation model, Backend be, Iterator<FeedBatch> batches, int total, int ignore,
-                                  PrintStream progress, String phase, PredictionSink sink) {
+                                  PrintWriter progress, String phase, PredictionSink sink) {
         int k = model.numClasses();
         ConfusionMatrix cm = new ConfusionMatrix(k);
         double lossSum = 0;

@@ -1,6 +1,6 @@
 package dinoseg.train;
 
-import java.io.PrintStream;
+import java.io.PrintWriter;
 import java.util.Locale;
 
 /**
@@ -12,7 +12,7 @@ import java.util.Locale;
 public final class ProgressBar implements AutoCloseable {
     private static final int WIDTH = 24;
 
-    private final PrintStream out;
+    private final PrintWriter out;
     private final String phase;
     private final int total;
     private final boolean interactive;
@@ -23,11 +23,11 @@ public final class ProgressBar implements AutoCloseable {
     private String suffix = "";
     private boolean closed;
 
-    public ProgressBar(PrintStream out, String phase, int total) {
+    public ProgressBar(PrintWriter out, String phase, int total) {
         this(out, phase, total, System.console() != null);
     }
 
-    public ProgressBar(PrintStream out, String phase, int total, boolean interactive) {
+    public ProgressBar(PrintWriter out, String phase, int total, boolean interactive) {
         this.out = out;
         this.phase = phase;
         this.total = Math.max(0, total);
@@ -49,7 +49,7 @@ public final class ProgressBar implements AutoCloseable {
             int decile = total == 0 ? 10 : (int) (10L * done / total);
             if (decile != lastDecile && (decile > lastDecile)) {
                 lastDecile = decile;
-                if (done < total) out.println(line());
+                if (done < total) { out.println(line()); out.flush(); }
             }
         }
     }
