@@ -7,7 +7,9 @@ import picocli.CommandLine.Command;
 @Command(name = "dinoseg", mixinStandardHelpOptions = true, version = "dinoseg 0.1.0",
         description = "DINOv2 semantic segmentation: train, evaluate and segment images on CPU or CUDA.",
         subcommands = {CommandLine.HelpCommand.class, DataCommand.class, DemoDataCommand.class,
-                TrainCommand.class})
+                TrainCommand.class,
+                EvalCommand.class,
+                BenchCommand.class})
 public final class Main implements Runnable {
 
     @Override public void run() {
