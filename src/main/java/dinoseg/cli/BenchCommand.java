@@ -52,8 +52,16 @@ public final class BenchCommand implements Callable<Integer> {
 
     @Override public Integer call() {
         CommandLine cl = spec.commandLine();
-        Bench.Config c = new Bench.Config(device.toLowerCase(java.util.Locale.ROOT), Bench.Mode.parse(mode), backbone, imgsz, batch,
-                precision, warmup, iters, classes);
+        Bench.Config c;
+        try {
+            c = new Bench.Config(device.toLowerCase(java.util.Locale.ROOT), Bench.Mode.parse(mode), backbone, imgsz, batch,
+                    precision, warmup, iters, classes);
+        } catch (IllegalArgumentException e) {
+            throw new CommandLine.ParameterException(cl, e.getMessage());
+        }
+        if (!c.precision().equals("fp32")) // the engine has no reduced-precision kernels
+            throw new CommandLine.ParameterException(cl, "--precision " + c.precision() + " is not supported on " + c.device()
+                    + " (this engine computes in fp32)");
         try (Backend be = Backends.create(c.device(), cl.getErr()::println)) {
             cl.getOut().println(Bench.run(c, be).toString());
             cl.getOut().flush();

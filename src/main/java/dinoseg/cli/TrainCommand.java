@@ -122,8 +122,12 @@ public final class TrainCommand implements Callable<Integer> {
         }
         TrainConfig cfg = demo ? demoConfig(pr) : fromFlags();
         if (cfg.outDir == null) cfg.outDir = defaultOutDir(cfg.demo);
+        try {
+            cfg.validate();
+        } catch (IllegalArgumentException e) {
+            throw new CommandLine.ParameterException(cl, e.getMessage());
+        }
         if (cfg.demo) ensureDemoData(cfg, out);
-        cfg.validate();
         try (Backend be = Backends.create(cfg.device, err::println)) {
             new Trainer(cfg, be, out, err).run();
         }
