@@ -6,7 +6,8 @@ import picocli.CommandLine.Command;
 /** The {@code dinoseg} command line: each subcommand parses flags, calls the library, prints. */
 @Command(name = "dinoseg", mixinStandardHelpOptions = true, version = "dinoseg 0.1.0",
         description = "DINOv2 semantic segmentation: train, evaluate and segment images on CPU or CUDA.",
-        subcommands = {CommandLine.HelpCommand.class, DataCommand.class, DemoDataCommand.class,
+        subcommands = {CommandLine.HelpCommand.class, DataCommand.class, DemoDataCommand.class, SummaryCommand.class,
+                FeaturesCommand.class, InferCommand.class, InferVideoCommand.class,
                 TrainCommand.class,
                 EvalCommand.class,
                 BenchCommand.class})

@@ -20,6 +20,9 @@ import java.util.concurrent.atomic.AtomicInteger;
  * <p>Determinism: the epoch's order is a shuffle seeded by (seed, epoch), and each sample's augmentation
  * draws from a random source seeded by (seed, epoch, dataset index), so the same seed gives the same
  * batches in the same order whatever the number of workers.
+ *
+ * <p>The loader parallelises across samples, so it turns BoofCV's own per-image threading off
+ * ({@code BoofConcurrency.USE_CONCURRENT = false}, a process-wide switch) to avoid oversubscribing cores.
  */
 public final class DataLoader implements AutoCloseable {
 
@@ -58,6 +61,7 @@ public final class DataLoader implements AutoCloseable {
         if (options.batchSize() <= 0) throw new IllegalArgumentException("batch size must be positive, got " + options.batchSize());
         this.dataset = dataset;
         this.opt = options;
+        boofcv.concurrency.BoofConcurrency.USE_CONCURRENT = false;
         this.workers = options.workers() > 0 ? options.workers() : Runtime.getRuntime().availableProcessors();
         AtomicInteger n = new AtomicInteger();
         ThreadFactory tf = r -> {

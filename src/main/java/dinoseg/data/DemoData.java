@@ -47,13 +47,21 @@ public final class DemoData {
      * masks) and {@code out/classes.json}; existing files of the same names are replaced.
      */
     public static Summary generate(Path out, long seed) throws IOException {
+        return generate(out, seed, TRAIN, VALID);
+    }
+
+    /**
+     * As {@link #generate(Path, long)} with other image counts; image i of a split is the same whatever
+     * the counts (each image has its own random stream from seed, split and index).
+     */
+    public static Summary generate(Path out, long seed, int train, int valid) throws IOException {
         ClassSet classes = classes();
         Palette palette = classes.palette();
         for (String split : List.of("train", "valid")) {
             Path images = out.resolve(split + "_images"), labels = out.resolve(split + "_labels");
             Files.createDirectories(images);
             Files.createDirectories(labels);
-            int count = split.equals("train") ? TRAIN : VALID;
+            int count = split.equals("train") ? train : valid;
             for (int i = 0; i < count; i++) {
                 SplittableRandom rng = new SplittableRandom(DataLoader.mix(seed, split.equals("train") ? 1 : 2, i));
                 int[] rgb = new int[SIZE * SIZE];
@@ -67,7 +75,7 @@ public final class DemoData {
             }
         }
         classes.write(out.resolve("classes.json"));
-        return new Summary(out, TRAIN, VALID, SIZE, classes);
+        return new Summary(out, train, valid, SIZE, classes);
     }
 
     /** Draws one image and its mask: a textured background, then one shape per class plus 0-2 extras. */

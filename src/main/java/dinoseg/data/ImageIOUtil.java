@@ -12,7 +12,9 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Iterator;
+import java.util.List;
 
 /**
  * Reading images: checked decoding with one-line errors naming the file, RGB images as BoofCV planar
@@ -44,14 +46,28 @@ public final class ImageIOUtil {
             throw new IllegalArgumentException(file + ": cannot read (" + e.getMessage() + ")");
         }
         if (size == 0) throw new IllegalArgumentException(file + ": empty file (0 bytes)");
-        BufferedImage img;
-        try {
-            img = ImageIO.read(file.toFile());
+        try (ImageInputStream in = ImageIO.createImageInputStream(file.toFile())) {
+            Iterator<ImageReader> readers = in == null ? null : ImageIO.getImageReaders(in);
+            if (readers == null || !readers.hasNext())
+                throw new IllegalArgumentException(file + ": not an image in a known format (PNG, JPEG)");
+            ImageReader r = readers.next();
+            try {
+                List<String> warnings = new ArrayList<>(1);
+                r.addIIOReadWarningListener((source, warning) -> warnings.add(warning));
+                r.setInput(in, true, true);
+                BufferedImage img = r.read(0);
+                // a truncated JPEG decodes with a warning ("Premature end of JPEG file") and grey rows: corrupt
+                if (!warnings.isEmpty())
+                    throw new IllegalArgumentException(file + ": corrupt image (" + warnings.get(0) + ")");
+                return img;
+            } finally {
+                r.dispose();
+            }
         } catch (IOException | RuntimeException e) {
+            if (e instanceof IllegalArgumentException iae && iae.getMessage() != null && iae.getMessage().startsWith(file.toString()))
+                throw iae;
             throw new IllegalArgumentException(file + ": corrupt or unreadable image (" + oneLine(e) + ")");
         }
-        if (img == null) throw new IllegalArgumentException(file + ": not an image in a known format (PNG, JPEG)");
-        return img;
     }
 
     /** Width and height from the file header, without decoding the pixels. */

@@ -10,10 +10,18 @@ import java.util.Iterator;
  * <pre>java -cp target/dinoseg.jar dinoseg.data.LoaderBench [--data DIR] [--size 644] [--augment tutorial]
  *     [--workers N] [--batch 8] [--epochs 3]</pre>
  * Without {@code --data} it generates the demo data (seed 0) in a temporary folder. The first epoch is
- * warm-up; the rate printed is over the remaining epochs.
+ * warm-up; the rate printed is over the remaining epochs, with images per CPU-second (process CPU
+ * time), which stays meaningful on a machine shared with other work.
  */
 public final class LoaderBench {
     private LoaderBench() {}
+
+    /** CPU time of the whole process (all threads, GC and JIT included). */
+    private static long processCpuNanos() {
+        java.lang.management.OperatingSystemMXBean os = java.lang.management.ManagementFactory.getOperatingSystemMXBean();
+        if (os instanceof com.sun.management.OperatingSystemMXBean sun) return sun.getProcessCpuTime();
+        return 0;
+    }
 
     public static void main(String[] args) throws Exception {
         Path data = null;
@@ -42,9 +50,12 @@ public final class LoaderBench {
             DataLoader.Options opt = new DataLoader.Options(batch, true, true, 1, workers, 4, Augment.of(mode), Preprocess.of(size, System.err::println));
             try (DataLoader dl = new DataLoader(o.train(), opt)) {
                 int images = 0;
-                long start = 0;
+                long start = 0, cpuStart = 0;
                 for (int e = 0; e < epochs; e++) {
-                    if (e == 1) start = System.nanoTime();
+                    if (e == 1) {
+                        start = System.nanoTime();
+                        cpuStart = processCpuNanos();
+                    }
                     Iterator<Batch> it = dl.epoch(e);
                     while (it.hasNext()) {
                         Batch b = it.next();
@@ -52,9 +63,12 @@ public final class LoaderBench {
                     }
                 }
                 double s = (System.nanoTime() - start) / 1e9;
-                System.out.printf(java.util.Locale.ROOT, "loader: %.1f images/s at %dx%d, augment %s, %d workers, batch %d (%d images in %.2f s)%n",
+                double cpu = (processCpuNanos() - cpuStart) / 1e9;
+                System.out.printf(java.util.Locale.ROOT, "loader: %.1f images/s at %dx%d, augment %s, %d workers, batch %d (%d images in %.2f s; "
+                                + "%.1f images per CPU-second, %d cores, load average %.1f)%n",
                         images / s, opt.preprocess().width(), opt.preprocess().height(), mode.name().toLowerCase(java.util.Locale.ROOT),
-                        dl.workers(), batch, images, s);
+                        dl.workers(), batch, images, s, images / cpu, Runtime.getRuntime().availableProcessors(),
+                        java.lang.management.ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage());
             }
         } finally {
             if (tmp != null) try (var w = Files.walk(tmp)) {

@@ -24,6 +24,9 @@ public final class Preprocess {
 
     private final int width, height;
 
+    /** Per-thread warp output, reused across samples (loader workers would otherwise allocate 3*H*W floats each). */
+    private static final ThreadLocal<Planar<GrayF32>> SCRATCH = new ThreadLocal<>();
+
     private Preprocess(int width, int height) {
         this.width = width;
         this.height = height;
@@ -73,7 +76,8 @@ public final class Preprocess {
         if (mask.length != inW * inH)
             throw new IllegalArgumentException("Preprocess.apply: mask of " + mask.length + " pixels for a " + inW + "x" + inH + " image");
         Augment.Plan plan = augment.plan(inW, inH, width, height, mask, ignore, rng);
-        Planar<GrayF32> out = plan.warp().applyImage(image, width, height, null);
+        Planar<GrayF32> out = plan.warp().applyImage(image, width, height, SCRATCH.get());
+        SCRATCH.set(out);
         if (plan.photometric() != Augment.Photometric.NONE) {
             plan.photometric().apply(out);
             plan.warp().zeroOutside(out, inW, inH);

@@ -1,7 +1,7 @@
 package dinoseg.data;
 
-import boofcv.abst.distort.FDistort;
-import boofcv.alg.interpolate.InterpolationType;
+import boofcv.alg.interpolate.InterpolatePixelS;
+import boofcv.factory.interpolate.FactoryInterpolation;
 import boofcv.struct.border.BorderType;
 import boofcv.struct.distort.PixelTransform;
 import boofcv.struct.image.GrayF32;
@@ -11,7 +11,7 @@ import georegression.struct.point.Point2D_F32;
 /**
  * An affine map from output pixel coordinates to input pixel coordinates (pixel centres at integer
  * coordinates): {@code xIn = a*x + b*y + c, yIn = d*x + e*y + f}. One warp moves an image (bilinear,
- * through BoofCV's {@link FDistort}) and its mask (nearest neighbour) with the same geometry, so the two
+ * through BoofCV's interpolation) and its mask (nearest neighbour) with the same geometry, so the two
  * stay aligned; output pixels that map outside the input are black in the image and ignored in the mask.
  */
 public record Warp(double a, double b, double c, double d, double e, double f) {
@@ -67,15 +67,38 @@ public record Warp(double a, double b, double c, double d, double e, double f) {
     public double mapY(double x, double y) { return d * x + e * y + f; }
 
     /**
-     * Warps an RGB planar image bilinearly into an outW x outH image (reused when {@code out} has that
-     * size). Output pixels whose source lies outside the input are set to 0.
+     * Warps a planar image bilinearly (BoofCV's bilinear interpolation, edge pixels extended) into an
+     * outW x outH image (reused when {@code out} has that size and band count). Output pixels whose
+     * source lies outside the input are set to 0.
      */
     public Planar<GrayF32> applyImage(Planar<GrayF32> in, int outW, int outH, Planar<GrayF32> out) {
-        if (out == null || out.width != outW || out.height != outH || out.getNumBands() != in.getNumBands())
-            out = new Planar<>(GrayF32.class, outW, outH, in.getNumBands());
-        new FDistort(in, out).interp(InterpolationType.BILINEAR).border(BorderType.EXTENDED)
-                .transform(pixelTransform()).apply();
-        zeroOutside(out, in.width, in.height);
+        int bands = in.getNumBands();
+        if (out == null || out.width != outW || out.height != outH || out.getNumBands() != bands)
+            out = new Planar<>(GrayF32.class, outW, outH, bands);
+        @SuppressWarnings("unchecked")
+        InterpolatePixelS<GrayF32>[] interp = new InterpolatePixelS[bands];
+        GrayF32[] dst = new GrayF32[bands];
+        for (int k = 0; k < bands; k++) {
+            interp[k] = FactoryInterpolation.bilinearPixelS(GrayF32.class, BorderType.EXTENDED);
+            interp[k].setImage(in.getBand(k));
+            dst[k] = out.getBand(k);
+        }
+        int inW = in.width, inH = in.height;
+        // one coordinate per output pixel for all bands; the fast path away from the input's edges
+        for (int y = 0; y < outH; y++) {
+            double rowX = b * y + c, rowY = e * y + f;
+            for (int x = 0; x < outW; x++) {
+                double dx = a * x + rowX, dy = d * x + rowY; // the same arithmetic as applyLabels and outside()
+                float xi = (float) dx, yi = (float) dy;
+                if (dx < -0.5 || dy < -0.5 || dx >= inW - 0.5 || dy >= inH - 0.5) {
+                    for (int k = 0; k < bands; k++) dst[k].data[dst[k].startIndex + y * dst[k].stride + x] = 0f;
+                } else if (xi >= 0 && yi >= 0 && xi < inW - 1 && yi < inH - 1) {
+                    for (int k = 0; k < bands; k++) dst[k].data[dst[k].startIndex + y * dst[k].stride + x] = interp[k].get_fast(xi, yi);
+                } else {
+                    for (int k = 0; k < bands; k++) dst[k].data[dst[k].startIndex + y * dst[k].stride + x] = interp[k].get(xi, yi);
+                }
+            }
+        }
         return out;
     }
 
@@ -108,7 +131,7 @@ public record Warp(double a, double b, double c, double d, double e, double f) {
 
     /** Whether output pixel (x, y) maps outside an inW x inH input (beyond half a pixel). */
     public boolean outside(int x, int y, int inW, int inH) {
-        double xi = mapX(x, y), yi = mapY(x, y);
+        double xi = a * x + (b * y + c), yi = d * x + (e * y + f);
         return xi < -0.5 || yi < -0.5 || xi >= inW - 0.5 || yi >= inH - 0.5;
     }
 

@@ -39,11 +39,7 @@ public final class AtomicFiles {
         if (dir != null) Files.createDirectories(dir);
         Path tmp = Files.createTempFile(dir, "." + abs.getFileName() + ".", ".tmp");
         try {
-            try { // temp files are created owner-only; the result should read like any other output file
-                Files.setPosixFilePermissions(tmp, java.nio.file.attribute.PosixFilePermissions.fromString("rw-r--r--"));
-            } catch (UnsupportedOperationException e) {
-                // not a POSIX file system: keep the default
-            }
+            ordinaryPermissions(tmp);
             try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
                 body.write(ch);
                 ch.force(false);
@@ -56,6 +52,15 @@ public final class AtomicFiles {
         } finally {
             Files.deleteIfExists(tmp);
         }
+    }
+
+    /**
+     * createTempFile makes owner-only (0600) files; give the temporary file the permissions of an
+     * ordinarily created one (0666 less the usual umask 022) so outputs are readable like any other.
+     */
+    private static void ordinaryPermissions(Path tmp) throws IOException {
+        if (tmp.getFileSystem().supportedFileAttributeViews().contains("posix"))
+            Files.setPosixFilePermissions(tmp, java.nio.file.attribute.PosixFilePermissions.fromString("rw-r--r--"));
     }
 
     public static void write(Path file, byte[] bytes) throws IOException {

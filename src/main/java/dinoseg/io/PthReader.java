@@ -8,7 +8,6 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.Enumeration;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
@@ -155,6 +154,8 @@ public final class PthReader {
     /** Gathers a strided view of a storage into a dense tensor, checking every index stays inside. */
     private static HostTensor view(float[] data, long offset, List<Object> size, List<Object> stride) throws Unpickler.PickleException {
         if (size.size() != stride.size()) throw new Unpickler.PickleException("tensor size and stride ranks differ");
+        if (size.size() > 16) throw new Unpickler.PickleException("tensor rank " + size.size() + " is more than 16");
+        if (offset < 0 || offset > data.length) throw new Unpickler.PickleException("tensor offset " + offset + " outside its storage of " + data.length + " elements");
         int r = size.size();
         int[] dims = new int[r];
         long[] st = new long[r];
@@ -164,11 +165,13 @@ public final class PthReader {
             if (!(stride.get(i) instanceof Long s) || s < 0) throw new Unpickler.PickleException("invalid tensor stride " + stride);
             dims[i] = (int) (long) d;
             st[i] = s;
-            numel = Math.multiplyExact(numel, d);
-            if (d > 0) maxIndex += (d - 1) * s;
+            numel *= d; // both factors < 2^31 and numel is kept below 2^31: no overflow
+            if (numel > Integer.MAX_VALUE) throw new Unpickler.PickleException("tensor too large: " + size);
+            if (s > Integer.MAX_VALUE) throw new Unpickler.PickleException("invalid tensor stride " + stride);
+            if (d > 0) maxIndex += (d - 1) * s; // < 2^62 added to < 2^31: no overflow
+            if (maxIndex > data.length) maxIndex = data.length; // already out of range; keep it from growing
         }
-        if (numel > Integer.MAX_VALUE) throw new Unpickler.PickleException("tensor too large: " + size);
-        if (offset < 0 || (numel > 0 && maxIndex >= data.length))
+        if (numel > 0 && maxIndex >= data.length)
             throw new Unpickler.PickleException("tensor view " + size + " at offset " + offset + " reaches past its storage of " + data.length + " elements");
         float[] out = new float[(int) numel];
         boolean contiguous = true;
@@ -219,7 +222,4 @@ public final class PthReader {
             else if (v instanceof Map<?, ?> inner) flatten(k + ".", inner, out);
         }
     }
-
-    /** The keys of a list, for messages. */
-    static List<String> names(Map<String, HostTensor> m) { return new ArrayList<>(m.keySet()); }
 }

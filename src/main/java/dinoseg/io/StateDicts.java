@@ -4,7 +4,6 @@ import dinoseg.backend.Backend;
 import dinoseg.nn.Module;
 import dinoseg.nn.Parameter;
 import dinoseg.tensor.DType;
-import dinoseg.tensor.Shape;
 
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -95,6 +94,4 @@ public final class StateDicts {
         for (var e : sd.entrySet()) out.put(prefix + e.getKey(), e.getValue());
         return out;
     }
-
-    static Shape shapeOf(int... d) { return Shape.of(d); }
 }

@@ -10,7 +10,6 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Locale;
-import java.util.Map;
 import java.util.Set;
 
 /**
@@ -170,10 +169,5 @@ public record BackboneConfig(String name, int embedDim, int depth, int heads, in
         o.addProperty("pos_grid", posGrid);
         o.addProperty("layerscale_init", layerScaleInit);
         return o.toString();
-    }
-
-    /** Map form of the key numbers, for logs. */
-    public Map<String, Object> describe() {
-        return Map.of("embed_dim", embedDim, "depth", depth, "heads", heads, "registers", registers, "ffn", swiglu ? "swiglu" : "mlp");
     }
 }

@@ -201,7 +201,7 @@ public final class DinoVisionTransformer extends Module {
         return norm.forward(ops, t);
     }
 
-    /** Copies the value of the parameters into a fresh tensor map (for tests and summaries). */
+    /** Elements of cls_token, pos_embed, register_tokens and mask_token (for summaries). */
     public long tokenParameterCount() {
         long n = clsToken.value().numel() + posEmbed.value().numel() + maskToken.value().numel();
         if (registerTokens != null) n += registerTokens.value().numel();

@@ -6,6 +6,8 @@ import dinoseg.autograd.Var;
 import dinoseg.backend.Backend;
 import dinoseg.nn.Block;
 import dinoseg.nn.Module;
+import dinoseg.tensor.Shape;
+import dinoseg.tensor.Tensor;
 
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -82,6 +84,53 @@ public final class Dinov2Segmentation extends Module {
     /** Logits at the image size. */
     public Var forward(Ops ops, Var images) { return forward(ops, images, images.dim(2), images.dim(3)); }
 
+    // ------------------------------------------------------------------ any-size inference
+
+    /** Where an h×w image sits inside its padded, patch-aligned canvas. */
+    public record Padding(int height, int width, int top, int left) { }
+
+    /** The centred padding of an h×w image to the next multiples of the patch size. */
+    public Padding padding(int h, int w) {
+        int p = backbone.patch();
+        int ph = DinoVisionTransformer.roundUp(h, p), pw = DinoVisionTransformer.roundUp(w, p);
+        return new Padding(ph, pw, (ph - h) / 2, (pw - w) / 2);
+    }
+
+    /**
+     * Inference at any size, without a tape: images [B, 3, H, W] (normalised) are padded centred
+     * with zeros (the mean colour) to multiples of the patch size, the logits are computed at the
+     * padded size and cropped back to [B, K, H, W].
+     */
+    @SuppressWarnings("try")
+    public Tensor predictPadded(Ops ops, Tensor images) {
+        if (images.rank() != 4 || images.dim(1) != 3)
+            throw new IllegalArgumentException("predict: expected images [B, 3, H, W], got " + images.shape());
+        int b = images.dim(0), h = images.dim(2), w = images.dim(3), k = numClasses();
+        Padding pad = padding(h, w);
+        try (Tape.Scope s = ops.noGrad()) {
+            Tensor x = images;
+            if (pad.height() != h || pad.width() != w) {
+                x = be.zeros(Shape.of(b, 3, pad.height(), pad.width()));
+                place(images, x, b * 3, h, w, pad, false);
+            }
+            Tensor logits = forward(ops, Var.constant(x), pad.height(), pad.width()).value();
+            if (x == images) return logits;
+            Tensor out = be.empty(Shape.of(b, k, h, w));
+            place(logits, out, b * k, h, w, pad, true);
+            return out;
+        }
+    }
+
+    /** Copies planes between an h×w tensor and its padded canvas (crop: canvas -> small). */
+    private void place(Tensor from, Tensor to, int planes, int h, int w, Padding pad, boolean crop) {
+        long small = (long) h * w, big = (long) pad.height() * pad.width();
+        long inner = (long) pad.top() * pad.width() + pad.left();
+        for (int i = 0; i < planes; i++) {
+            if (crop) be.copyBlocks(from, i * big + inner, pad.width(), to, i * small, w, h, w, false);
+            else be.copyBlocks(from, i * small, w, to, i * big + inner, pad.width(), h, w, false);
+        }
+    }
+
     // ------------------------------------------------------------------ summary
 
     /** One line of a torchinfo-like table. */
@@ -103,8 +152,8 @@ public final class Dinov2Segmentation extends Module {
                 new int[]{batch, layers.length * c, h0, w0}, backbone.parameterCount(false), bt));
         rows.add(new SummaryRow(2, "backbone.patch_embed", "PatchEmbed", new int[]{batch, 3, h, w}, new int[]{batch, np, c},
                 backbone.patchEmbed.parameterCount(false), bt));
-        String tokNames = "cls_token, pos_embed" + (backbone.registerTokens != null ? ", register_tokens" : "") + ", mask_token";
-        rows.add(new SummaryRow(2, "backbone.{" + tokNames + "}", "Tokens+PosEmbed", new int[]{batch, np, c}, new int[]{batch, tokens, c},
+        String tokNames = "cls+pos" + (backbone.registerTokens != null ? "+registers" : "") + "+mask";
+        rows.add(new SummaryRow(2, "backbone.tokens", "Tokens " + tokNames, new int[]{batch, np, c}, new int[]{batch, tokens, c},
                 backbone.tokenParameterCount(), bt));
         int last = layers[layers.length - 1];
         for (int i = 0; i < backbone.depth(); i++) {

@@ -317,12 +317,18 @@ public final class Trainer {
         o.addProperty("valid_miou", row.validMiou());
         o.addProperty("valid_pixacc", row.validPixAcc());
         o.add("train_config", cfg.toJsonObject());
+        // what a head-only file needs to rebuild its backbone: the weights it was trained on, or the seed of a random one
+        if (cfg.weights != null) o.addProperty("backbone_weights", Path.of(cfg.weights).toAbsolutePath().toString());
+        else o.add("backbone_weights", com.google.gson.JsonNull.INSTANCE);
+        o.addProperty("seed", cfg.seed);
         return o;
     }
 
     private void saveModel(Path dir, String name, Dinov2Segmentation model, ClassSet classes, JsonObject extra) throws IOException {
         ModelCheckpoint.save(dir.resolve(name + ".safetensors"), model, classes, cfg.imgWidth, cfg.imgHeight, extra, false);
-        ModelCheckpoint.save(dir.resolve(name + "_head.safetensors"), model, classes, cfg.imgWidth, cfg.imgHeight, extra, true);
+        // a head-only file restores the model only when the backbone is the one it started from (frozen)
+        if (!cfg.fineTune)
+            ModelCheckpoint.save(dir.resolve(name + "_head.safetensors"), model, classes, cfg.imgWidth, cfg.imgHeight, extra, true);
     }
 
     private DivergedException diverged(String phase, double loss, int epoch, int step, int steps, double lr, Path dir, int startEpoch,

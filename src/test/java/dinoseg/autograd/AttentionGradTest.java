@@ -7,7 +7,7 @@ import org.junit.jupiter.api.Test;
 class AttentionGradTest {
     private static void check(long seed, int b, int n, int heads, int d) {
         GradCheck g = GradCheck.of("attention B=" + b + " N=" + n + " H=" + heads + " D=" + d, seed);
-        g.input("qkv", DTensor.random(g.rng(), -1.5, 1.5, b, n, 3 * heads * d), true)
+        g.input("qkv", DTensor.uniform(g.rng(), -1.5, 1.5, b, n, 3 * heads * d), true)
                 .run((ops, v) -> ops.attention(v.get(0), heads), r -> Ref.attention(r.get(0), heads, 1 / Math.sqrt(d)));
     }
 

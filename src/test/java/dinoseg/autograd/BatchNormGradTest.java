@@ -16,7 +16,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 class BatchNormGradTest {
     private final Backend be = Backends.cpu();
 
-    private static DTensor positive(SplittableRandom rng, int c) { return DTensor.random(rng, 0.5, 1.5, c); }
+    private static DTensor positive(SplittableRandom rng, int c) { return DTensor.uniform(rng, 0.5, 1.5, c); }
 
     @Test
     void trainingUsesBatchStatsAndUpdatesRunningStats() {

@@ -31,11 +31,11 @@ class CrossEntropyGradTest {
         int n = 1;
         for (int d : ls) n *= d;
         int[] y = labels(rng, n, k);
-        DTensor w = weighted ? DTensor.random(rng, 0.2, 2.0, k) : null;
+        DTensor w = weighted ? DTensor.uniform(rng, 0.2, 2.0, k) : null;
         Tensor yt = be.fromInts(y, Shape.of(ls));
         Tensor wt = w == null ? null : be.fromFloats(w.toFloats(), Shape.of(k));
         GradCheck g = GradCheck.of("crossEntropy", seed);
-        g.input("logits", DTensor.random(g.rng(), -3, 3, logitShape), true)
+        g.input("logits", DTensor.uniform(g.rng(), -3, 3, logitShape), true)
                 .run((ops, v) -> ops.crossEntropy(v.get(0), yt, wt, IGNORE), r -> Ref.crossEntropy(r.get(0), y, w, IGNORE));
     }
 

@@ -27,8 +27,8 @@ class CrossEntropyProperties {
         int[] y = new int[b * h * w];
         for (int i = 0; i < y.length; i++) y[i] = switch (rng.nextInt(3)) { case 0 -> IGNORE; case 1 -> -1; default -> k + rng.nextInt(3); };
         Ops ops = new Ops(be);
-        Var logits = new Var(be.fromFloats(DTensor.random(rng, -3, 3, b, k, h, w).toFloats(), Shape.of(b, k, h, w)), true);
-        Tensor wt = weighted ? be.fromFloats(DTensor.random(rng, 0.5, 2, k).toFloats(), Shape.of(k)) : null;
+        Var logits = new Var(be.fromFloats(DTensor.uniform(rng, -3, 3, b, k, h, w).toFloats(), Shape.of(b, k, h, w)), true);
+        Tensor wt = weighted ? be.fromFloats(DTensor.uniform(rng, 0.5, 2, k).toFloats(), Shape.of(k)) : null;
         Var loss = ops.crossEntropy(logits, be.fromInts(y, Shape.of(b, h, w)), wt, IGNORE);
         assertEquals(0f, be.toFloats(loss.value())[0], 0f);
         ops.backward(loss);
@@ -45,11 +45,11 @@ class CrossEntropyProperties {
         int[] y = new int[n];
         for (int i = 0; i < n; i++) y[i] = rng.nextInt(100) < ignorePercent ? IGNORE : rng.nextInt(k);
         y[rng.nextInt(n)] = rng.nextInt(k); // at least one kept pixel
-        DTensor wts = weighted ? DTensor.random(rng, 0.5, 2, k) : null;
+        DTensor wts = weighted ? DTensor.uniform(rng, 0.5, 2, k) : null;
         Tensor wt = wts == null ? null : be.fromFloats(wts.toFloats(), Shape.of(k));
         Tensor yt = be.fromInts(y, Shape.of(b, h, w));
         GradCheck g = GradCheck.of("crossEntropy", seed);
-        g.input("logits", DTensor.random(g.rng(), -3, 3, b, k, h, w), true);
+        g.input("logits", DTensor.uniform(g.rng(), -3, 3, b, k, h, w), true);
         g.run((ops, v) -> ops.crossEntropy(v.get(0), yt, wt, IGNORE), r -> Ref.crossEntropy(r.get(0), y, wts, IGNORE));
 
         // the same number from only the kept pixels, gathered into [M, K] with no ignore at all

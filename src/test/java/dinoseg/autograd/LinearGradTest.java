@@ -22,4 +22,12 @@ class LinearGradTest {
         GradCheck.of("linear", 3).input("x", 4, 3).constant("w", 6, 3).constant("b", 6)
                 .run((ops, v) -> ops.linear(v.get(0), v.get(1), v.get(2)), r -> Ref.linear(r.get(0), r.get(1), r.get(2)));
     }
+
+    @Test
+    void sharedWeightAccumulatesBothUses() {
+        // y = W (W x + b) + b: the weight and bias gradients sum two contributions
+        GradCheck.of("linear tied", 4).input("x", 3, 4).input("w", 4, 4).input("b", 4)
+                .run((ops, v) -> ops.linear(ops.linear(v.get(0), v.get(1), v.get(2)), v.get(1), v.get(2)),
+                        r -> Ref.linear(Ref.linear(r.get(0), r.get(1), r.get(2)), r.get(1), r.get(2)));
+    }
 }

@@ -26,4 +26,12 @@ class MatmulGradTest {
         GradCheck.of("matmul", 20).input("a", 2, 2, 3, 4).input("b", 2, 2, 4, 2)
                 .run((ops, v) -> ops.matmul(v.get(0), false, v.get(1), false), r -> Ref.matmul(r.get(0), false, r.get(1), false));
     }
+
+    @Test
+    void sharedMatrixUsedTwice() {
+        // (a @ m) @ m with a shared [3, 3] m: both uses add into m's gradient
+        GradCheck.of("matmul tied", 21).input("a", 2, 2, 3).input("m", 3, 3)
+                .run((ops, v) -> ops.matmul(ops.matmul(v.get(0), false, v.get(1), false), false, v.get(1), true),
+                        r -> Ref.matmul(Ref.matmul(r.get(0), false, r.get(1), false), false, r.get(1), true));
+    }
 }

@@ -32,6 +32,7 @@ class TapeTest {
     }
 
     @Test
+    @SuppressWarnings("try") // the scopes are used only for their open/close effect
     void noGradScopeRecordsNothingAndGivesNoGrads() {
         Ops ops = new Ops(be);
         Parameter w = param(4, 3), b = param(4), g = param(4);

@@ -18,13 +18,13 @@ public final class DTensor {
     public static DTensor zeros(int... shape) { return new DTensor(new double[(int) numel(shape)], shape); }
 
     /** Uniform values in [lo, hi) rounded to float, so float and double code see identical inputs. */
-    public static DTensor random(SplittableRandom rng, double lo, double hi, int... shape) {
+    public static DTensor uniform(SplittableRandom rng, double lo, double hi, int... shape) {
         double[] d = new double[(int) numel(shape)];
         for (int i = 0; i < d.length; i++) d[i] = (float) (lo + (hi - lo) * rng.nextDouble());
         return new DTensor(d, shape);
     }
 
-    public static DTensor random(SplittableRandom rng, int... shape) { return random(rng, -1, 1, shape); }
+    public static DTensor random(SplittableRandom rng, int... shape) { return uniform(rng, -1, 1, shape); }
 
     public static DTensor fromFloats(float[] f, int... shape) {
         double[] d = new double[f.length];

@@ -3,21 +3,35 @@ package dinoseg.backend.cpu;
 /**
  * Blocked, packed single-precision GEMM in plain Java loops that C2 vectorises.
  *
- * <p>For each output tile a thread owns, the k dimension is cut into KC-deep slabs and the columns
- * into NC-wide panels; the B panel (KC×NC) is packed row-major and alpha·A (MC×KC) is packed
- * row-major, so the micro-kernel reads both contiguously whatever the transposes and leading
- * dimensions. The micro-kernel updates 4 rows of C at a time with 4 k-steps fused per pass over
- * the C rows, which keeps the 4 C rows (NC floats each) in L1 while the B panel streams from L2.
+ * <p>Work is split into tiles of C (batch × row chunks × column chunks), one pool task per few
+ * tiles. Inside a tile, columns are cut into NC-wide panels and k into KC-deep slabs; the slab of
+ * op(B) is packed as KC separate row arrays and alpha·op(A) (MC×KC) row-major, so the kernel reads
+ * both contiguously whatever the transposes, leading dimensions and offsets.
+ *
+ * <p>The micro-kernel builds one row of C in an NC-float accumulator, four k-steps per pass:
+ * {@code acc[j] += a0*b0[j] + a1*b1[j] + a2*b2[j] + a3*b3[j]}. C2 (JDK 17) only vectorises a loop
+ * whose arrays are all indexed by the bare counter and whose body is small enough to unroll, which
+ * rules out register tiles over several rows; this 5-load form is the largest that still becomes
+ * AVX2/AVX-512 code. The accumulator is added to C once per slab.
  */
 final class CpuGemm {
     private CpuGemm() { }
 
-    static final int MC = 64;
-    static final int KC = 256;
-    static final int NC = 512;
+    /** Rows of A packed per block. */
+    static final int MC = Integer.getInteger("dinoseg.gemm.mc", 128);
+    /** Depth of a packed slab: KC rows of B, each NC wide, stay in L1/L2 while a block of A streams by. */
+    static final int KC = Integer.getInteger("dinoseg.gemm.kc", 128);
+    /** Width of a packed B panel. */
+    static final int NC = Integer.getInteger("dinoseg.gemm.nc", 1024);
 
-    private static final ThreadLocal<float[]> PACK_A = ThreadLocal.withInitial(() -> new float[MC * KC]);
-    private static final ThreadLocal<float[]> PACK_B = ThreadLocal.withInitial(() -> new float[KC * NC]);
+    /** Per-thread packing buffers: B slab as separate row arrays, packed A block, one C row accumulator. */
+    private static final class Buffers {
+        final float[][] bRows = new float[KC][NC];
+        final float[] ap = new float[MC * KC];
+        final float[] acc = new float[NC];
+    }
+
+    private static final ThreadLocal<Buffers> BUFFERS = ThreadLocal.withInitial(Buffers::new);
 
     static void gemm(boolean transA, boolean transB, int m, int n, int k, float alpha,
                      float[] a, long offA, int lda, long strideA,
@@ -38,7 +52,7 @@ final class CpuGemm {
         final int fmt = mt, fnt = nt;
         final int tiles = batch * mt * nt;
         Parallel.Range body = (t0, t1) -> {
-            float[] ap = PACK_A.get(), bp = PACK_B.get();
+            Buffers buf = BUFFERS.get();
             for (int t = t0; t < t1; t++) {
                 int bi = t / (fmt * fnt);
                 int r = t % (fmt * fnt);
@@ -47,7 +61,7 @@ final class CpuGemm {
                 int j0 = (int) ((long) n * ni / fnt), j1 = (int) ((long) n * (ni + 1) / fnt);
                 tile(transA, transB, i0, i1, j0, j1, k, alpha,
                         a, offA + bi * strideA, lda, b, offB + bi * strideB, ldb,
-                        beta, c, offC + bi * strideC, ldc, ap, bp);
+                        beta, c, offC + bi * strideC, ldc, buf);
             }
         };
         if (tiles == 1) body.run(0, 1);
@@ -56,7 +70,7 @@ final class CpuGemm {
 
     private static void tile(boolean transA, boolean transB, int i0, int i1, int j0, int j1, int k, float alpha,
                              float[] a, long offA, int lda, float[] b, long offB, int ldb,
-                             float beta, float[] c, long offC, int ldc, float[] ap, float[] bp) {
+                             float beta, float[] c, long offC, int ldc, Buffers buf) {
         int w = j1 - j0;
         if (w <= 0 || i1 <= i0) return;
         // C = beta * C (C not read when beta == 0)
@@ -66,32 +80,33 @@ final class CpuGemm {
             else if (beta != 1f) for (int j = 0; j < w; j++) c[base + j] *= beta;
         }
         if (k == 0 || alpha == 0f) return;
-        for (int pc = 0; pc < k; pc += KC) {
-            int kc = Math.min(KC, k - pc);
-            for (int jc = j0; jc < j1; jc += NC) {
-                int nc = Math.min(NC, j1 - jc);
-                packB(transB, b, offB, ldb, pc, kc, jc, nc, bp);
+        for (int jc = j0; jc < j1; jc += NC) {
+            int nc = Math.min(NC, j1 - jc);
+            for (int pc = 0; pc < k; pc += KC) {
+                int kc = Math.min(KC, k - pc);
+                packB(transB, b, offB, ldb, pc, kc, jc, nc, buf.bRows);
                 for (int ic = i0; ic < i1; ic += MC) {
                     int mc = Math.min(MC, i1 - ic);
-                    packA(transA, a, offA, lda, ic, mc, pc, kc, alpha, ap);
-                    kernel(ap, bp, mc, nc, kc, c, Math.toIntExact(offC + (long) ic * ldc + jc), ldc);
+                    packA(transA, a, offA, lda, ic, mc, pc, kc, alpha, buf.ap);
+                    for (int i = 0; i < mc; i++)
+                        rowKernel(buf.ap, i * kc, buf.bRows, kc, nc, buf.acc, c, Math.toIntExact(offC + (long) (ic + i) * ldc + jc));
                 }
             }
         }
     }
 
-    /** bp[p*nc + j] = op(B)[pc+p][jc+j]. */
-    private static void packB(boolean transB, float[] b, long offB, int ldb, int pc, int kc, int jc, int nc, float[] bp) {
+    /** bRows[p][j] = op(B)[pc+p][jc+j]. */
+    private static void packB(boolean transB, float[] b, long offB, int ldb, int pc, int kc, int jc, int nc, float[][] bRows) {
         if (!transB) {
             for (int p = 0; p < kc; p++) {
                 int src = Math.toIntExact(offB + (long) (pc + p) * ldb + jc);
-                System.arraycopy(b, src, bp, p * nc, nc);
+                System.arraycopy(b, src, bRows[p], 0, nc);
             }
         } else {
             // B stored n×k: op(B)[p][j] = B[j][p]
             for (int j = 0; j < nc; j++) {
                 int src = Math.toIntExact(offB + (long) (jc + j) * ldb + pc);
-                for (int p = 0; p < kc; p++) bp[p * nc + j] = b[src + p];
+                for (int p = 0; p < kc; p++) bRows[p][j] = b[src + p];
             }
         }
     }
@@ -113,53 +128,36 @@ final class CpuGemm {
         }
     }
 
-    /** C[ci + i*ldc + j] += sum_p ap[i*kc+p] * bp[p*nc+j] for i < mc, j < nc. */
-    static void kernel(float[] ap, float[] bp, int mc, int nc, int kc, float[] c, int ci, int ldc) {
-        int i = 0;
-        for (; i + 4 <= mc; i += 4) {
-            int a0 = i * kc, a1 = a0 + kc, a2 = a1 + kc, a3 = a2 + kc;
-            int c0 = ci + i * ldc, c1 = c0 + ldc, c2 = c1 + ldc, c3 = c2 + ldc;
-            int p = 0;
-            for (; p + 4 <= kc; p += 4) {
-                float x00 = ap[a0 + p], x01 = ap[a0 + p + 1], x02 = ap[a0 + p + 2], x03 = ap[a0 + p + 3];
-                float x10 = ap[a1 + p], x11 = ap[a1 + p + 1], x12 = ap[a1 + p + 2], x13 = ap[a1 + p + 3];
-                float x20 = ap[a2 + p], x21 = ap[a2 + p + 1], x22 = ap[a2 + p + 2], x23 = ap[a2 + p + 3];
-                float x30 = ap[a3 + p], x31 = ap[a3 + p + 1], x32 = ap[a3 + p + 2], x33 = ap[a3 + p + 3];
-                int b0 = p * nc, b1 = b0 + nc, b2 = b1 + nc, b3 = b2 + nc;
-                for (int j = 0; j < nc; j++) {
-                    float y0 = bp[b0 + j], y1 = bp[b1 + j], y2 = bp[b2 + j], y3 = bp[b3 + j];
-                    c[c0 + j] += x00 * y0 + x01 * y1 + x02 * y2 + x03 * y3;
-                    c[c1 + j] += x10 * y0 + x11 * y1 + x12 * y2 + x13 * y3;
-                    c[c2 + j] += x20 * y0 + x21 * y1 + x22 * y2 + x23 * y3;
-                    c[c3 + j] += x30 * y0 + x31 * y1 + x32 * y2 + x33 * y3;
-                }
-            }
-            for (; p < kc; p++) {
-                float x0 = ap[a0 + p], x1 = ap[a1 + p], x2 = ap[a2 + p], x3 = ap[a3 + p];
-                int b0 = p * nc;
-                for (int j = 0; j < nc; j++) {
-                    float y = bp[b0 + j];
-                    c[c0 + j] += x0 * y;
-                    c[c1 + j] += x1 * y;
-                    c[c2 + j] += x2 * y;
-                    c[c3 + j] += x3 * y;
-                }
-            }
+    /**
+     * One row of C: c[ci + j] += sum_p ap[ao + p] * bRows[p][j] for j < nc. The sum runs in the
+     * row accumulator {@code acc}, four k-steps per pass; every array in the inner loops is
+     * indexed by the bare loop counter, the form C2's superword pass vectorises.
+     */
+    static void rowKernel(float[] ap, int ao, float[][] bRows, int kc, int nc, float[] acc, float[] c, int ci) {
+        int p = 0;
+        if (kc >= 4) {
+            set4(acc, bRows[0], bRows[1], bRows[2], bRows[3], ap[ao], ap[ao + 1], ap[ao + 2], ap[ao + 3], nc);
+            p = 4;
+        } else {
+            java.util.Arrays.fill(acc, 0, nc, 0f);
         }
-        for (; i < mc; i++) {
-            int a0 = i * kc, c0 = ci + i * ldc;
-            int p = 0;
-            for (; p + 4 <= kc; p += 4) {
-                float x0 = ap[a0 + p], x1 = ap[a0 + p + 1], x2 = ap[a0 + p + 2], x3 = ap[a0 + p + 3];
-                int b0 = p * nc, b1 = b0 + nc, b2 = b1 + nc, b3 = b2 + nc;
-                for (int j = 0; j < nc; j++)
-                    c[c0 + j] += x0 * bp[b0 + j] + x1 * bp[b1 + j] + x2 * bp[b2 + j] + x3 * bp[b3 + j];
-            }
-            for (; p < kc; p++) {
-                float x0 = ap[a0 + p];
-                int b0 = p * nc;
-                for (int j = 0; j < nc; j++) c[c0 + j] += x0 * bp[b0 + j];
-            }
-        }
+        for (; p + 4 <= kc; p += 4)
+            add4(acc, bRows[p], bRows[p + 1], bRows[p + 2], bRows[p + 3], ap[ao + p], ap[ao + p + 1], ap[ao + p + 2], ap[ao + p + 3], nc);
+        for (; p < kc; p++) add1(acc, bRows[p], ap[ao + p], nc);
+        for (int j = 0; j < nc; j++) c[ci + j] += acc[j];
+    }
+
+    private static void set4(float[] acc, float[] b0, float[] b1, float[] b2, float[] b3,
+                             float x0, float x1, float x2, float x3, int n) {
+        for (int j = 0; j < n; j++) acc[j] = x0 * b0[j] + x1 * b1[j] + x2 * b2[j] + x3 * b3[j];
+    }
+
+    private static void add4(float[] acc, float[] b0, float[] b1, float[] b2, float[] b3,
+                             float x0, float x1, float x2, float x3, int n) {
+        for (int j = 0; j < n; j++) acc[j] += x0 * b0[j] + x1 * b1[j] + x2 * b2[j] + x3 * b3[j];
+    }
+
+    private static void add1(float[] acc, float[] b0, float x0, int n) {
+        for (int j = 0; j < n; j++) acc[j] += x0 * b0[j];
     }
 }

@@ -78,6 +78,12 @@ class CpuGemmTest {
                 check(ta, tb, 211, 600, 530, 0.5f, 0f, 1, 0, 0, 0, 0, 0, 0, false, false, false);
     }
 
+    @Test void widerThanOnePanelAndDeeperThanOneSlab() {
+        for (boolean ta : new boolean[] {false, true})
+            for (boolean tb : new boolean[] {false, true})
+                check(ta, tb, 5, CpuGemm.NC + 77, CpuGemm.KC + 13, 1f, 0.25f, 1, 1, 2, 3, 4, 5, 6, false, false, false);
+    }
+
     @Test void offsetsLeadingDimsAlphaBeta() {
         for (boolean ta : new boolean[] {false, true})
             for (boolean tb : new boolean[] {false, true})

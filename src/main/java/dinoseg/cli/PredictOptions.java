@@ -1,0 +1,92 @@
+package dinoseg.cli;
+
+import dinoseg.backend.Backend;
+import dinoseg.backend.Backends;
+import dinoseg.data.ClassSet;
+import dinoseg.infer.ModelAdapter;
+import dinoseg.infer.Predictor;
+import dinoseg.io.ModelCheckpoint;
+import picocli.CommandLine.Option;
+
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.file.Path;
+
+/** The flags {@code infer} and {@code infer-video} share: the checkpoint, sizes, TTA, sliding window, overlay, device. */
+final class PredictOptions {
+    @Option(names = "--checkpoint", required = true, paramLabel = "FILE", description = "A checkpoint written by dinoseg train.")
+    Path checkpoint;
+
+    @Option(names = "--imgsz", arity = "1..2", paramLabel = "W [H]", hideParamSyntax = true,
+            description = "Inference size (one value for a square; default: the checkpoint's training size). "
+                    + "Sizes that are not multiples of 14 are padded and cropped back.")
+    int[] imgsz;
+
+    @Option(names = "--tta", split = ",", paramLabel = "S", description = "Test-time scales, e.g. 1.0,1.5,2.0: softmax averaged over them.")
+    double[] tta;
+
+    @Option(names = "--flip", description = "Also average horizontally flipped views.")
+    boolean flip;
+
+    @Option(names = "--slide", arity = "2", paramLabel = "CROP STRIDE", hideParamSyntax = true,
+            description = "Sliding window: CROP x CROP tiles every STRIDE pixels of the rescaled image, overlaps averaged.")
+    int[] slide;
+
+    @Option(names = "--alpha", defaultValue = "0.5", paramLabel = "A", description = "Opacity of the class colours (default: ${DEFAULT-VALUE}).")
+    float alpha;
+
+    @Option(names = "--classes", paramLabel = "FILE|voc",
+            description = "Expected classes (a class file or 'voc'); the run stops if the checkpoint's differ.")
+    String classes;
+
+    @Option(names = "--device", defaultValue = "auto", paramLabel = "auto|cpu|cuda", description = "Backend (default: ${DEFAULT-VALUE}).")
+    String device;
+
+    @Option(names = "--verbose", description = "Print stack traces of errors.")
+    boolean verbose;
+
+    /** A loaded model ready to predict, with its classes. */
+    record Ready(Backend backend, Predictor predictor, ClassSet classes, ModelCheckpoint.Loaded loaded) { }
+
+    void validate() {
+        if (!(alpha >= 0 && alpha <= 1)) throw new IllegalArgumentException("--alpha must be in [0, 1], got " + alpha);
+        if (imgsz != null) for (int v : imgsz) if (v < 1) throw new IllegalArgumentException("--imgsz must be positive, got " + v);
+        if (tta != null && tta.length == 0) throw new IllegalArgumentException("--tta needs at least one scale");
+        if (slide != null && (slide[0] < 1 || slide[1] < 1 || slide[1] > slide[0]))
+            throw new IllegalArgumentException("--slide needs CROP >= STRIDE >= 1, got " + slide[0] + " " + slide[1]);
+    }
+
+    /** Checks the flags, picks the backend, loads the checkpoint and checks its classes against --classes. */
+    Ready load(PrintWriter err) throws IOException {
+        validate();
+        ClassSet expected = classes == null ? null : ClassSet.resolve(classes);
+        Backend be = Backends.create(device, line -> { err.println(line); err.flush(); });
+        ModelCheckpoint.Loaded l;
+        try {
+            l = ModelCheckpoint.load(checkpoint, be);
+        } catch (java.nio.file.NoSuchFileException e) {
+            throw new IllegalArgumentException(e.getMessage() != null && e.getMessage().contains(checkpoint.toString())
+                    ? e.getMessage() : checkpoint + ": checkpoint does not exist");
+        } catch (IOException e) {
+            String m = String.valueOf(e.getMessage());
+            if (m.startsWith(checkpoint + ": ")) m = m.substring(checkpoint.toString().length() + 2);
+            throw new IllegalArgumentException(checkpoint + ": not a readable dinoseg checkpoint (" + m + ")");
+        }
+        if (expected != null && !expected.names().equals(l.classes().names()))
+            throw new IllegalArgumentException(checkpoint + ": trained for " + l.classes().size() + " classes " + l.classes().names()
+                    + " but --classes " + classes + " gives " + expected.size() + " classes " + expected.names());
+        int w = imgsz == null ? l.imgW() : imgsz[0];
+        int h = imgsz == null ? l.imgH() : imgsz.length > 1 ? imgsz[1] : imgsz[0];
+        Predictor.Options o = new Predictor.Options(w, h, tta, flip, slide == null ? 0 : slide[0], slide == null ? 0 : slide[1]);
+        return new Ready(be, new Predictor(be, new ModelAdapter(be, l.model()), o), l.classes(), l);
+    }
+
+    /** One line describing the inference settings. */
+    static String describe(Predictor.Options o) {
+        StringBuilder sb = new StringBuilder("inference at ").append(o.width()).append('x').append(o.height());
+        if (o.scales() != null) sb.append(", scales ").append(java.util.Arrays.toString(o.scales()));
+        if (o.flip()) sb.append(", + flips");
+        if (o.slideCrop() > 0) sb.append(", sliding window ").append(o.slideCrop()).append(" stride ").append(o.slideStride());
+        return sb.toString();
+    }
+}

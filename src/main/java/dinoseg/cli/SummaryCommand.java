@@ -1,0 +1,106 @@
+package dinoseg.cli;
+
+import dinoseg.model.BackboneConfig;
+import dinoseg.model.Dinov2Segmentation;
+import dinoseg.model.SegmentationHead;
+import dinoseg.model.ShapeOnlyBackend;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+import java.io.PrintWriter;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+import java.util.stream.Collectors;
+
+/** {@code dinoseg summary}: the layer table of a segmentation model, like torchinfo's, with totals. */
+@Command(name = "summary", mixinStandardHelpOptions = true,
+        description = "Print the layers of a DINOv2 segmentation model (name, type, input and output shape, parameters, trainable) and the totals.")
+public final class SummaryCommand implements Callable<Integer> {
+    @Spec CommandSpec spec;
+
+    @Option(names = "--backbone", paramLabel = "B", defaultValue = "small",
+            description = "Preset (small, base, large, giant, or *_reg) or a JSON file (default: ${DEFAULT-VALUE}).")
+    String backbone;
+
+    @Option(names = "--imgsz", arity = "1..2", paramLabel = "N", defaultValue = "644",
+            description = "Input width and height in pixels (one value: square); rounded up to a multiple of the patch size (default: ${DEFAULT-VALUE}).")
+    int[] imgsz;
+
+    @Option(names = "--classes", paramLabel = "K", defaultValue = "21", description = "Number of classes (default: ${DEFAULT-VALUE}).")
+    int classes;
+
+    @Option(names = "--head", paramLabel = "KIND", defaultValue = "linear", description = "Head: linear, bn or conv (default: ${DEFAULT-VALUE}).")
+    String head;
+
+    @Option(names = "--layers", paramLabel = "I,J,...", split = ",", description = "Backbone blocks feeding the head (default: the last four).")
+    int[] layers;
+
+    @Option(names = "--batch", paramLabel = "N", defaultValue = "1", description = "Batch size shown in the shapes (default: ${DEFAULT-VALUE}).")
+    int batch;
+
+    @Option(names = "--fine-tune", description = "Count the backbone as trainable (default: frozen, only the head trains).")
+    boolean fineTune;
+
+    @Override public Integer call() {
+        BackboneConfig cfg = BackboneConfig.parse(backbone);
+        if (classes < 1) throw new IllegalArgumentException("--classes must be at least 1, got " + classes);
+        if (batch < 1) throw new IllegalArgumentException("--batch must be at least 1, got " + batch);
+        int w = imgsz[0], h = imgsz.length > 1 ? imgsz[1] : imgsz[0];
+        if (w < 1 || h < 1) throw new IllegalArgumentException("--imgsz must be positive, got " + w + "x" + h);
+        PrintWriter out = spec.commandLine().getOut(), err = spec.commandLine().getErr();
+        int p = cfg.patch();
+        int w14 = (w + p - 1) / p * p, h14 = (h + p - 1) / p * p;
+        if (w14 != w || h14 != h) err.println("note: image size " + w + "x" + h + " rounded up to " + w14 + "x" + h14 + " (multiple of patch size " + p + ")");
+        Dinov2Segmentation m = Dinov2Segmentation.create(ShapeOnlyBackend.create(), cfg, SegmentationHead.Kind.parse(head), classes, layers, 0);
+        m.setFineTune(fineTune);
+        out.print(render(m, batch, h14, w14, cfg));
+        out.flush();
+        err.flush();
+        return 0;
+    }
+
+    static String shape(int[] s) { return Arrays.stream(s).mapToObj(Integer::toString).collect(Collectors.joining(", ", "[", "]")); }
+
+    static String n(long v) { return String.format(Locale.ROOT, "%,d", v); }
+
+    /** The table and totals as text. */
+    public static String render(Dinov2Segmentation m, int batch, int h, int w, BackboneConfig cfg) {
+        List<Dinov2Segmentation.SummaryRow> rows = m.summary(batch, h, w);
+        StringBuilder sb = new StringBuilder();
+        String fmt = "%-58s %-22s %-22s %14s  %s%n";
+        sb.append("Model: DINOv2 ").append(cfg.name()).append(" (embed ").append(cfg.embedDim()).append(", depth ").append(cfg.depth())
+                .append(", heads ").append(cfg.heads()).append(", registers ").append(cfg.registers()).append(", ffn ")
+                .append(cfg.swiglu() ? "swiglu" : "mlp").append(", patch ").append(cfg.patch()).append(") + ").append(m.head.kind.id())
+                .append(" head over blocks ").append(Arrays.toString(m.layers())).append(", ").append(m.numClasses()).append(" classes\n");
+        String header = String.format(Locale.ROOT, fmt, "Layer (type)", "Input shape", "Output shape", "Param #", "Trainable");
+        String rule = "=".repeat(header.length() - 1) + "\n";
+        sb.append(rule).append(header).append(rule);
+        for (var r : rows) {
+            String indent = r.depth() == 0 ? "" : "  ".repeat(r.depth() - 1) + "└─";
+            String name = r.name().isEmpty() ? r.type() : indent + r.name() + " (" + r.type() + ")";
+            String trainable = r.depth() == 0 ? (m.parameterCount(true) == m.parameterCount(false) ? "True" : m.parameterCount(true) == 0 ? "False" : "Partial")
+                    : (r.params() == 0 ? "--" : r.trainable() ? "True" : "False");
+            sb.append(String.format(Locale.ROOT, fmt, name, shape(r.input()), shape(r.output()), n(r.params()), trainable));
+        }
+        sb.append(rule);
+        long total = m.parameterCount(false), trainable = m.parameterCount(true), headParams = m.head.parameterCount(false);
+        int[] grid = rows.stream().filter(r -> r.name().equals("head")).findFirst().orElseThrow().output();
+        sb.append("Total params: ").append(n(total)).append('\n');
+        sb.append("Trainable params: ").append(n(trainable)).append('\n');
+        sb.append("Non-trainable params: ").append(n(total - trainable)).append('\n');
+        sb.append("Backbone params: ").append(n(m.backbone.parameterCount(false))).append('\n');
+        sb.append("Head params: ").append(n(headParams)).append('\n');
+        sb.append("Head output: ").append(grid[1]).append('x').append(grid[2]).append('x').append(grid[3])
+                .append(" per image (logits at the patch grid; upsampled bilinearly to the label size, ")
+                .append(h).append('x').append(w).append(" here)\n");
+        long stateFloats = m.namedParameters().values().stream().mapToLong(p -> p.value().numel()).sum();
+        sb.append(String.format(Locale.ROOT, "Input size (MB): %.2f%n", 4.0 * batch * 3 * h * w / 1e6));
+        sb.append(String.format(Locale.ROOT, "Params size (MB): %.2f%n", 4.0 * stateFloats / 1e6));
+        sb.append(rule);
+        return sb.toString();
+    }
+}

@@ -1,0 +1,33 @@
+package dinoseg.infer;
+
+import dinoseg.autograd.Ops;
+import dinoseg.autograd.Tape;
+import dinoseg.autograd.Var;
+import dinoseg.backend.Backend;
+import dinoseg.model.Dinov2Segmentation;
+import dinoseg.tensor.Tensor;
+
+/**
+ * The DINOv2 segmentation model as a {@link SegModel}: evaluation mode (BatchNorm heads use their
+ * running statistics), no tape, logits upsampled by the model to the requested size.
+ */
+public final class ModelAdapter implements SegModel {
+    private final Dinov2Segmentation model;
+    private final Ops ops;
+
+    public ModelAdapter(Backend be, Dinov2Segmentation model) {
+        this.model = model;
+        this.ops = new Ops(be);
+        model.train(false);
+    }
+
+    @Override public int numClasses() { return model.numClasses(); }
+
+    @Override
+    @SuppressWarnings("try")
+    public Tensor logits(Tensor images, int outH, int outW) {
+        try (Tape.Scope s = ops.noGrad()) {
+            return model.forward(ops, Var.constant(images), outH, outW).value();
+        }
+    }
+}

@@ -1,0 +1,245 @@
+package dinoseg.infer;
+
+import dinoseg.backend.Backend;
+import dinoseg.tensor.DType;
+import dinoseg.tensor.Shape;
+import dinoseg.tensor.Tensor;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+
+/**
+ * Turns an image at its original size into a class mask at the same size.
+ *
+ * <p>The pipeline, all on the backend: the normalised image [1,3,H0,W0] is resized (bilinear) to the
+ * inference size (scaled by each TTA scale); a size that is not a multiple of 14 is padded (centred,
+ * with zeros, i.e. the mean colour after normalisation) and the logits of the padding are cropped
+ * away; the logits of the image region are upsampled (bilinear) to the original size, and argmax
+ * gives the mask. With TTA (several scales and/or horizontal flips) the softmax probabilities at
+ * the original size are averaged before the argmax. With a sliding window, the rescaled image is
+ * tiled with overlapping crops (the last one aligned to the edge) and the logits of the overlaps
+ * are averaged.
+ */
+public final class Predictor {
+    public static final int PATCH = 14;
+    /** Sliding-window crops sent through the model together. */
+    static final int TILE_BATCH = 8;
+
+    /**
+     * Inference settings. {@code scales} null or empty means no multi-scale TTA (scale 1 only);
+     * {@code slideCrop} 0 means no sliding window.
+     */
+    public record Options(int width, int height, double[] scales, boolean flip, int slideCrop, int slideStride) {
+        public Options {
+            if (width < 1 || height < 1)
+                throw new IllegalArgumentException("inference size must be positive, got " + width + "x" + height);
+            if (scales != null) {
+                scales = scales.clone();
+                for (double s : scales)
+                    if (!(s > 0) || Double.isInfinite(s))
+                        throw new IllegalArgumentException("TTA scales must be positive, got " + Arrays.toString(scales));
+            }
+            if (slideCrop < 0 || (slideCrop > 0 && (slideStride < 1 || slideStride > slideCrop)))
+                throw new IllegalArgumentException("sliding window needs CROP >= STRIDE >= 1, got crop " + slideCrop
+                        + " stride " + slideStride);
+        }
+
+        /** Plain inference at the given size. */
+        public static Options plain(int width, int height) { return new Options(width, height, null, false, 0, 0); }
+
+        public Options withScales(double... s) { return new Options(width, height, s, flip, slideCrop, slideStride); }
+
+        public Options withFlip(boolean f) { return new Options(width, height, scales, f, slideCrop, slideStride); }
+
+        public Options withSlide(int crop, int stride) { return new Options(width, height, scales, flip, crop, stride); }
+
+        /** True when probabilities are averaged (several views); false for a single plain forward. */
+        public boolean tta() { return flip || (scales != null && scales.length > 0); }
+
+        double[] scaleList() { return scales == null || scales.length == 0 ? new double[] {1.0} : scales.clone(); }
+    }
+
+    private final Backend be;
+    private final SegModel model;
+    private final Options opt;
+
+    public Predictor(Backend be, SegModel model, Options options) {
+        this.be = be;
+        this.model = model;
+        this.opt = options;
+    }
+
+    public Options options() { return opt; }
+
+    public int numClasses() { return model.numClasses(); }
+
+    /** The class mask [h0*w0] of a normalised CHW image (see {@link Images#normalisedChw}). */
+    public int[] predict(float[] chw, int w0, int h0) {
+        try (Tensor scores = scores(chw, w0, h0)) {
+            try (Tensor mask = be.empty(Shape.of(1, h0, w0), DType.I32)) {
+                be.argmax(scores, mask);
+                return be.toInts(mask);
+            }
+        }
+    }
+
+    /**
+     * Per-class scores [1, K, h0, w0] at the original size: upsampled logits for plain inference,
+     * averaged softmax probabilities with TTA. The caller closes the result.
+     */
+    public Tensor scores(float[] chw, int w0, int h0) {
+        if (chw.length != 3 * w0 * h0)
+            throw new IllegalArgumentException("predict: image has " + chw.length + " values, expected 3x" + h0 + "x" + w0);
+        try (Tensor image = be.fromFloats(chw, Shape.of(1, 3, h0, w0))) {
+            if (!opt.tta()) return viewLogits(image, 1.0, false);
+            double[] scales = opt.scaleList();
+            Tensor sum = null;
+            int views = 0;
+            for (double s : scales) {
+                for (int f = 0; f < (opt.flip() ? 2 : 1); f++) {
+                    Tensor logits = viewLogits(image, s, f == 1);
+                    be.softmax(logits, 1, logits);
+                    if (sum == null) {
+                        sum = logits;
+                    } else {
+                        be.add(sum, logits, 1f, sum);
+                        logits.close();
+                    }
+                    views++;
+                }
+            }
+            be.scale(sum, 1f / views, sum);
+            return sum;
+        }
+    }
+
+    /** The inference size of the image at TTA scale s: (width, height). */
+    int[] scaledSize(double s) {
+        int w = Math.max(1, (int) Math.round(opt.width() * s));
+        int h = Math.max(1, (int) Math.round(opt.height() * s));
+        return new int[] {w, h};
+    }
+
+    /** Logits [1,K,h0,w0] of one view: the image rescaled by s (and flipped), back at the original size. */
+    private Tensor viewLogits(Tensor image, double s, boolean flip) {
+        int h0 = image.dim(2), w0 = image.dim(3);
+        int[] wh = scaledSize(s);
+        int w = wh[0], h = wh[1];
+        Tensor x = resize(image, h, w);
+        if (flip) {
+            Tensor f = be.empty(x.shape());
+            be.flipLastDim(x, f);
+            if (x != image) x.close();
+            x = f;
+        }
+        Tensor logits;
+        try {
+            logits = opt.slideCrop() > 0 ? slidingLogits(x) : windowLogits(x);
+        } finally {
+            if (x != image) x.close();
+        }
+        if (flip) {
+            Tensor f = be.empty(logits.shape());
+            be.flipLastDim(logits, f);
+            logits.close();
+            logits = f;
+        }
+        Tensor out = resize(logits, h0, w0);
+        if (out != logits) logits.close();
+        return out;
+    }
+
+    /** x resized to h x w (bilinear, align_corners=false), or x itself when it already has that size. */
+    private Tensor resize(Tensor x, int h, int w) {
+        if (x.dim(2) == h && x.dim(3) == w) return x;
+        Tensor out = be.empty(Shape.of(x.dim(0), x.dim(1), h, w));
+        be.resizeBilinear(x, out);
+        return out;
+    }
+
+    /** Smallest multiple of the patch size that holds n. */
+    static int padTo14(int n) { return (n + PATCH - 1) / PATCH * PATCH; }
+
+    /**
+     * Logits [n,K,h,w] of windows x [n,3,h,w]: padded (centred, zeros) to multiples of 14, run
+     * through the model at the padded size, the padding's logits cropped away.
+     */
+    Tensor windowLogits(Tensor x) {
+        int n = x.dim(0), h = x.dim(2), w = x.dim(3);
+        int hp = padTo14(h), wp = padTo14(w);
+        int top = (hp - h) / 2, left = (wp - w) / 2;
+        Tensor padded = x;
+        if (hp != h || wp != w) {
+            padded = be.zeros(Shape.of(n, 3, hp, wp));
+            for (int c = 0; c < n * 3; c++)
+                be.copyBlocks(x, (long) c * h * w, w, padded, (long) c * hp * wp + (long) top * wp + left, wp, h, w, false);
+        }
+        Tensor full;
+        try {
+            full = model.logits(padded, hp, wp);
+        } finally {
+            if (padded != x) padded.close();
+        }
+        int k = model.numClasses();
+        Shape want = Shape.of(n, k, hp, wp);
+        if (!full.shape().equals(want))
+            throw new IllegalStateException("model returned logits " + full.shape() + ", expected " + want);
+        if (padded == x) return full;
+        Tensor out = be.empty(Shape.of(n, k, h, w));
+        for (int c = 0; c < n * k; c++)
+            be.copyBlocks(full, (long) c * hp * wp + (long) top * wp + left, wp, out, (long) c * h * w, w, h, w, false);
+        full.close();
+        return out;
+    }
+
+    /** Window origins along a side of length n for crops of length c: every stride, the last one flush with the edge. */
+    static int[] tileStarts(int n, int c, int stride) {
+        if (c >= n) return new int[] {0};
+        List<Integer> starts = new ArrayList<>();
+        for (int p = 0; p + c < n; p += stride) starts.add(p);
+        int last = n - c;
+        if (starts.get(starts.size() - 1) != last) starts.add(last);
+        return starts.stream().mapToInt(Integer::intValue).toArray();
+    }
+
+    /** Logits [1,K,h,w] of x [1,3,h,w] from overlapping crops (in batches of {@link #TILE_BATCH}), averaged where they overlap. */
+    private Tensor slidingLogits(Tensor x) {
+        int h = x.dim(2), w = x.dim(3);
+        int crop = opt.slideCrop(), stride = opt.slideStride();
+        if (crop >= h && crop >= w) return windowLogits(x);
+        int ch = Math.min(crop, h), cw = Math.min(crop, w);
+        int[] ys = tileStarts(h, ch, stride), xs = tileStarts(w, cw, stride);
+        int k = model.numClasses();
+        Tensor sum = be.zeros(Shape.of(1, k, h, w));
+        int[] count = new int[h * w];
+        List<int[]> origins = new ArrayList<>();
+        for (int y0 : ys) for (int x0 : xs) origins.add(new int[] {y0, x0});
+        for (int first = 0; first < origins.size(); first += TILE_BATCH) {
+            List<int[]> batch = origins.subList(first, Math.min(origins.size(), first + TILE_BATCH));
+            int n = batch.size();
+            try (Tensor tiles = be.empty(Shape.of(n, 3, ch, cw))) {
+                for (int t = 0; t < n; t++) {
+                    int y0 = batch.get(t)[0], x0 = batch.get(t)[1];
+                    for (int c = 0; c < 3; c++)
+                        be.copyBlocks(x, (long) c * h * w + (long) y0 * w + x0, w, tiles, (long) (t * 3 + c) * ch * cw, cw, ch, cw, false);
+                }
+                try (Tensor lt = windowLogits(tiles)) {
+                    for (int t = 0; t < n; t++) {
+                        int y0 = batch.get(t)[0], x0 = batch.get(t)[1];
+                        for (int c = 0; c < k; c++)
+                            be.copyBlocks(lt, (long) (t * k + c) * ch * cw, cw, sum, (long) c * h * w + (long) y0 * w + x0, w, ch, cw, true);
+                        for (int y = y0; y < y0 + ch; y++)
+                            for (int xx = x0; xx < x0 + cw; xx++) count[y * w + xx]++;
+                    }
+                }
+            }
+        }
+        float[] inv = new float[h * w];
+        for (int i = 0; i < inv.length; i++) inv[i] = 1f / count[i];
+        try (Tensor invT = be.fromFloats(inv, Shape.of(1, 1, h, w))) {
+            be.mul(sum, invT, sum);
+        }
+        return sum;
+    }
+}

@@ -1,0 +1,53 @@
+package dinoseg.cli;
+
+import org.junit.jupiter.api.Test;
+import picocli.CommandLine;
+
+import java.io.PrintWriter;
+import java.io.StringWriter;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/** {@code dinoseg summary}: the ViT-S/14 + linear head numbers from the issue, and other presets. */
+class SummaryCommandTest {
+    record Run(int code, String out, String err) { }
+
+    static Run run(String... args) {
+        CommandLine cl = Main.commandLine();
+        StringWriter out = new StringWriter(), err = new StringWriter();
+        cl.setOut(new PrintWriter(out));
+        cl.setErr(new PrintWriter(err));
+        int code = cl.execute(args);
+        return new Run(code, out.toString(), err.toString());
+    }
+
+    @Test void smallLinearAt644() {
+        Run r = run("summary", "--backbone", "small", "--imgsz", "644", "644", "--classes", "21", "--head", "linear");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("Total params: 22,088,853"), r.out());
+        assertTrue(r.out().contains("Head params: 32,277"), r.out());
+        assertTrue(r.out().contains("Trainable params: 32,277"), r.out());
+        assertTrue(r.out().contains("Head output: 21x46x46"), r.out());
+        assertTrue(r.out().matches("(?s).*head\\.conv \\(Conv2d\\)\\s+\\[1, 1536, 46, 46\\]\\s+\\[1, 21, 46, 46\\]\\s+32,277\\s+True.*"), r.out());
+        assertTrue(r.out().contains("backbone.blocks.11 (Block)"), r.out());
+        assertEquals("", r.err());
+    }
+
+    @Test void otherPresetsHeadsAndRounding() {
+        Run base = run("summary", "--backbone", "base_reg", "--imgsz", "640", "--classes", "2", "--head", "bn", "--fine-tune");
+        assertEquals(0, base.code(), base.err());
+        assertTrue(base.err().contains("rounded up to 644x644"), base.err());
+        // ViT-B/14 with registers: 86,583,552 backbone parameters (86,580,480 for the plain ViT-B + 4 registers of 768)
+        assertTrue(base.out().contains("Backbone params: 86,583,552"), base.out());
+        // bn head over 4*768 channels: BatchNorm weight+bias (buffers not counted) + 1x1 conv to 2 classes
+        assertTrue(base.out().contains("Head params: " + String.format("%,d", 2 * 3072 + 3072 * 2 + 2)), base.out());
+        // fine-tuning trains everything but mask_token (pre-training only, never in the forward pass)
+        assertTrue(base.out().contains("Non-trainable params: 768"), base.out());
+        Run giant = run("summary", "--backbone", "giant", "--imgsz", "518", "--head", "conv");
+        assertEquals(0, giant.code(), giant.err());
+        assertTrue(giant.out().contains("Backbone params: 1,136,480,768"), giant.out());
+        Run bad = run("summary", "--backbone", "huge");
+        assertEquals(1, bad.code());
+        assertTrue(bad.err().startsWith("error: unknown backbone 'huge'"), bad.err());
+    }
+}

@@ -1,0 +1,38 @@
+package dinoseg.io;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermission;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+class AtomicFilesTest {
+    @TempDir Path dir;
+
+    @Test
+    void failedWriteLeavesTheOldFileAndNoTemporary() throws Exception {
+        Path f = dir.resolve("model.safetensors");
+        AtomicFiles.writeString(f, "good");
+        assertThrows(IOException.class, () -> AtomicFiles.write(f, out -> {
+            out.write("half".getBytes());
+            throw new IOException("disk full");
+        }));
+        assertEquals("good", Files.readString(f));
+        try (var s = Files.list(dir)) { assertEquals(1, s.count(), "no temporary file left behind"); }
+    }
+
+    @Test
+    void outputsAreReadableByOthersLikeOrdinaryFiles() throws Exception {
+        Path f = dir.resolve("mask.png");
+        AtomicFiles.writeString(f, "x");
+        if (f.getFileSystem().supportedFileAttributeViews().contains("posix")) {
+            var perms = Files.getPosixFilePermissions(f);
+            assertTrue(perms.contains(PosixFilePermission.OTHERS_READ), perms.toString());
+            assertTrue(perms.contains(PosixFilePermission.GROUP_READ), perms.toString());
+        }
+    }
+}
