@@ -86,6 +86,7 @@ class TrainerTest {
             else headChanged++;
         }
         assertEquals(2, headChanged);
+        assertFalse(Files.exists(tmp.resolve("fine/final_model_head.safetensors")), "a head-only file cannot restore a fine-tuned backbone");
         // every trained backbone tensor moves; mask_token gets no gradient (no masking in segmentation)
         long trainable = before.keySet().stream().filter(k -> k.startsWith("backbone.") && !k.endsWith("mask_token")).count();
         assertEquals(trainable, backboneChanged);
@@ -216,8 +217,15 @@ class TrainerTest {
         assertEquals(56, back.imgWidth);
         assertEquals(32, back.backboneConfig.get("embed_dim").getAsInt());
         assertEquals(3, back.dataset.getAsJsonObject("classes").getAsJsonArray("classes").size());
-        // head-only files hold only head tensors
+        // head-only files hold only head tensors, and rebuild the whole model (random frozen backbone: from the seed)
         assertTrue(read(d.resolve("final_model_head.safetensors")).keySet().stream().allMatch(k -> k.startsWith("head.")));
+        var full = dinoseg.io.ModelCheckpoint.load(d.resolve("final_model.safetensors"), BE);
+        var head = dinoseg.io.ModelCheckpoint.load(d.resolve("final_model_head.safetensors"), BE);
+        Map<String, HostTensor> a = dinoseg.io.StateDicts.of(full.model()), b = dinoseg.io.StateDicts.of(head.model());
+        assertEquals(a.keySet(), b.keySet());
+        for (var e : a.entrySet()) assertArrayEquals(e.getValue().data(), b.get(e.getKey()).data(), 0f, e.getKey());
+        assertEquals(56, full.imgW());
+        assertEquals(List.of("background", "box", "disc"), full.classes().names());
         assertTrue(Files.readString(d.resolve("metrics.csv")).lines().count() == 3);
     }
 }
