@@ -104,6 +104,25 @@ class TrainEvalBenchCommandTest {
     }
 
     @Test
+    void resumeContinuesARunInItsFolder() throws Exception {
+        Path out = tmp.resolve("resume");
+        Run a = run("train", "--data", data.toString(), "--backbone", backbone.toString(), "--epochs", "1", "--imgsz", "28",
+                "--batch", "16", "--lr", "1e-3", "--device", "cpu", "--out-dir", out.toString());
+        assertEquals(0, a.code(), a.err());
+        Run b = run("train", "--resume", out.toString(), "--epochs", "2");
+        assertEquals(0, b.code(), b.err());
+        assertTrue(b.out().contains("resuming") && b.out().contains("Epoch 2/2") && !b.out().contains("Epoch 1/2"), b.out());
+        assertEquals(3, Files.readAllLines(out.resolve("metrics.csv")).size());
+        Run c = run("train", "--resume", out.resolve("last_state.safetensors").toString());
+        assertEquals(1, c.code());
+        assertTrue(c.err().lines().anyMatch(l -> l.startsWith("error: ") && l.contains("already finished")), c.err());
+        Run d = run("train", "--resume", tmp.resolve("nowhere").toString());
+        assertEquals(1, d.code());
+        assertTrue(d.err().contains("error: ") && d.err().contains("nowhere"), d.err());
+        assertFalse(d.err().contains("\tat "));
+    }
+
+    @Test
     void hugeLearningRateStopsTheRunWithOneClearLine() throws Exception {
         Path out = tmp.resolve("nan");
         Run t = run("train", "--data", data.toString(), "--backbone", backbone.toString(), "--epochs", "2", "--imgsz", "28",
