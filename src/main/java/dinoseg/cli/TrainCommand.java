@@ -34,7 +34,7 @@ public final class TrainCommand implements Callable<Integer> {
 
     @Mixin DatasetOptions dataset;
 
-    @Option(names = "--demo", description = "The built-in demo: procedural data in input/demo (generated if missing), a small model, a few minutes on a CPU.")
+    @Option(names = "--demo", description = "The built-in demo: procedural data in input/demo (generated if missing), a small model, about a minute on a 2-core CPU.")
     boolean demo;
 
     @Option(names = "--backbone", paramLabel = "NAME|FILE", defaultValue = "small",
@@ -120,6 +120,8 @@ public final class TrainCommand implements Callable<Integer> {
             }
             return 0;
         }
+        if (imgsz != null && imgsz.length > 2)
+            throw new CommandLine.ParameterException(cl, "--imgsz takes a width and a height (or one side), got " + imgsz.length + " values");
         TrainConfig cfg = demo ? demoConfig(pr) : fromFlags();
         if (cfg.outDir == null) cfg.outDir = defaultOutDir(cfg.demo);
         try {

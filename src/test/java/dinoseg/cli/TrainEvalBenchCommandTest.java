@@ -63,6 +63,7 @@ class TrainEvalBenchCommandTest {
         assertOneLineUsageError(run("bench", "--mode", "train"), "--mode");
         assertOneLineUsageError(run("bench", "--imgsz", "100"), "multiple of 14");
         assertOneLineUsageError(run("eval"), "--checkpoint");
+        assertOneLineUsageError(run("train", "--imgsz", "224", "224", "--imgsz", "448"), "--imgsz");
     }
 
     @Test
