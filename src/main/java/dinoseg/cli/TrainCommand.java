@@ -113,9 +113,16 @@ public final class TrainCommand implements Callable<Integer> {
         CommandLine.ParseResult pr = cl.getParseResult();
         if (resume != null) {
             if (demo) throw new CommandLine.ParameterException(cl, "--resume and --demo cannot be combined (the state holds the settings)");
+            java.util.List<String> ignored = new java.util.ArrayList<>();
+            for (CommandLine.Model.OptionSpec o : pr.matchedOptions())
+                if (!java.util.Set.of("--resume", "--epochs", "--device", "--workers", "--verbose").contains(o.longestName()))
+                    ignored.add(o.longestName());
+            if (!ignored.isEmpty())
+                err.println("note: --resume continues with the run's own settings; ignoring " + String.join(", ", ignored));
             String device = pr.hasMatchedOption("--device") ? this.device : TrainConfigPeek.device(resume);
             try (Backend be = Backends.create(device, err::println)) {
                 Trainer t = Trainer.resume(resume, pr.hasMatchedOption("--epochs") ? epochs : null, be, out, err);
+                if (pr.hasMatchedOption("--workers")) t.config().workers = workers;
                 t.run();
             }
             return 0;

@@ -110,8 +110,9 @@ class TrainEvalBenchCommandTest {
         Run a = run("train", "--data", data.toString(), "--backbone", backbone.toString(), "--epochs", "1", "--imgsz", "28",
                 "--batch", "16", "--lr", "1e-3", "--device", "cpu", "--out-dir", out.toString());
         assertEquals(0, a.code(), a.err());
-        Run b = run("train", "--resume", out.toString(), "--epochs", "2");
+        Run b = run("train", "--resume", out.toString(), "--epochs", "2", "--lr", "5");
         assertEquals(0, b.code(), b.err());
+        assertTrue(b.err().contains("ignoring --lr"), b.err());
         assertTrue(b.out().contains("resuming") && b.out().contains("Epoch 2/2") && !b.out().contains("Epoch 1/2"), b.out());
         assertEquals(3, Files.readAllLines(out.resolve("metrics.csv")).size());
         Run c = run("train", "--resume", out.resolve("last_state.safetensors").toString());
