@@ -7,6 +7,7 @@ import dinoseg.data.DatasetSpec;
 import dinoseg.data.Datasets;
 import dinoseg.data.SegDataset;
 import dinoseg.io.ModelCheckpoint;
+import dinoseg.train.DatasetSettings;
 import dinoseg.train.EvalReport;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -23,7 +24,7 @@ import java.util.concurrent.Callable;
 @Command(name = "eval", mixinStandardHelpOptions = true, sortOptions = false,
         description = {"Evaluate a checkpoint on the validation split of a dataset: one confusion matrix over every pixel, "
                 + "pixel accuracy, per-class IoU = TP/(TP+FP+FN), mIoU over the classes present in ground truth or prediction; "
-                + "ignored pixels are left out.",
+                + "ignored pixels are left out. Without dataset flags: the dataset the checkpoint was trained on.",
                 "Prints a per-class table, writes JSON (pixel_accuracy, miou, per_class_iou by class name, confusion_matrix) "
                         + "and a confusion-matrix PNG beside it."})
 public final class EvalCommand implements Callable<Integer> {
@@ -63,7 +64,15 @@ public final class EvalCommand implements Callable<Integer> {
             throw new CommandLine.ParameterException(cl, "--split: '" + split + "' is not one of valid, train");
         try (Backend be = Backends.create(device, err::println)) {
             ModelCheckpoint.Loaded ck = ModelCheckpoint.load(checkpoint, be);
+            CommandLine.ParseResult pr = cl.getParseResult();
+            boolean given = pr.hasMatchedOption("--data") || pr.hasMatchedOption("--train-images") || pr.hasMatchedOption("--valid-images")
+                    || pr.hasMatchedOption("--train-masks") || pr.hasMatchedOption("--valid-masks");
             DatasetSpec ds = dataset.toSpec();
+            if (!given && ck.config().has("train_config") && ck.config().getAsJsonObject("train_config").has("dataset")) {
+                // no dataset flags: the data the checkpoint was trained on, as its config records it
+                ds = DatasetSettings.fromJson(ck.config().getAsJsonObject("train_config").getAsJsonObject("dataset"));
+                err.println("note: no dataset flags: evaluating on the training run's dataset");
+            }
             if (ds.classes() == null) ds = ds.withClasses(ck.classes());
             Datasets.Opened opened = Datasets.open(ds, err::println);
             ClassSet classes = opened.classes();

@@ -102,6 +102,12 @@ class TrainEvalBenchCommandTest {
         double validMiou = Double.parseDouble(csv.get(1).split(",")[6]);
         assertEquals(validMiou, j.get("miou").getAsDouble(), 1e-6);
         assertTrue(Files.size(tmp.resolve("eval/metrics_confusion.png")) > 1000);
+        // without dataset flags eval uses the run's own dataset (recorded in the checkpoint) and writes beside the checkpoint
+        Run again = run("eval", "--checkpoint", out.resolve("best_model_iou.safetensors").toString(), "--device", "cpu");
+        assertEquals(0, again.code(), again.err());
+        JsonObject j2 = JsonParser.parseString(Files.readString(out.resolve("eval_best_model_iou.json"))).getAsJsonObject();
+        assertEquals(j.get("miou").getAsDouble(), j2.get("miou").getAsDouble(), 0.0);
+        assertTrue(Files.exists(out.resolve("eval_best_model_iou_confusion.png")));
     }
 
     @Test
