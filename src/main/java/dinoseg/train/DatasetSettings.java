@@ -39,7 +39,7 @@ public final class DatasetSettings {
     }
 
     private static void put(JsonObject o, String k, Path p) {
-        if (p != null) o.addProperty(k, p.toString());
+        if (p != null) o.addProperty(k, p.toAbsolutePath().normalize().toString()); // absolute: resume and eval work from any folder
     }
 
     private static Path path(JsonObject o, String k) {
