@@ -75,9 +75,6 @@ public final class DataLoader implements AutoCloseable {
     /** Worker threads in use. */
     public int workers() { return workers; }
 
-    /** The dataset. */
-    public SegDataset dataset() { return dataset; }
-
     /** Batches per epoch (respecting drop-last). */
     public int batchesPerEpoch() {
         int n = dataset.size(), b = opt.batchSize();

@@ -95,17 +95,19 @@ public final class SegDataset {
     }
 
     /**
-     * Checks every pair cheaply (file headers: readable, image and mask sizes agree). With bad pairs it
-     * fails naming the first, unless {@code skipBad}, which drops them and lists each through the logger.
+     * Decodes every pair (in parallel) to find unreadable files and image/mask size mismatches. With bad
+     * pairs it fails naming the first, unless {@code skipBad}, which drops them and lists each through
+     * the logger.
      */
     public SegDataset validated(boolean skipBad, Consumer<String> log) {
         Consumer<String> out = log == null ? this.log : log;
+        String[] problems = new String[samples.size()];
+        java.util.stream.IntStream.range(0, samples.size()).parallel().forEach(i -> problems[i] = pairProblem(samples.get(i)));
         List<Sample> good = new ArrayList<>();
         List<String> bad = new ArrayList<>();
-        for (Sample s : samples) {
-            String problem = headerProblem(s);
-            if (problem == null) good.add(s);
-            else bad.add(problem);
+        for (int i = 0; i < problems.length; i++) {
+            if (problems[i] == null) good.add(samples.get(i));
+            else bad.add(problems[i]);
         }
         if (bad.isEmpty()) return this;
         if (!skipBad)
@@ -117,22 +119,17 @@ public final class SegDataset {
         return new SegDataset(name, good, classes, format, this.log);
     }
 
-    /** The problem with a pair's files in one line, or null when their headers read and sizes agree. */
-    static String headerProblem(Sample s) {
+    /** The problem with a pair's files in one line, or null when both decode and their sizes agree. */
+    static String pairProblem(Sample s) {
         try {
-            int[] is = ImageIOUtil.size(s.imagePath());
-            int[] ms = ImageIOUtil.size(s.maskPath());
-            if (is[0] != ms[0] || is[1] != ms[1])
-                return s.maskPath() + ": mask is " + ms[0] + "x" + ms[1] + " but its image " + s.imagePath().getFileName()
-                        + " is " + is[0] + "x" + is[1];
+            BufferedImage img = ImageIOUtil.read(s.imagePath());
+            BufferedImage mask = ImageIOUtil.read(s.maskPath());
+            if (img.getWidth() != mask.getWidth() || img.getHeight() != mask.getHeight())
+                return s.maskPath() + ": mask is " + mask.getWidth() + "x" + mask.getHeight() + " but its image " + s.imagePath().getFileName()
+                        + " is " + img.getWidth() + "x" + img.getHeight();
             return null;
         } catch (IllegalArgumentException e) {
             return e.getMessage();
         }
-    }
-
-    /** A dataset of the first {@code n} pairs (or all when fewer). */
-    public SegDataset head(int n) {
-        return new SegDataset(name, samples.subList(0, Math.min(n, samples.size())), classes, format, log);
     }
 }

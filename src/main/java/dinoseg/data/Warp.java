@@ -3,10 +3,8 @@ package dinoseg.data;
 import boofcv.alg.interpolate.InterpolatePixelS;
 import boofcv.factory.interpolate.FactoryInterpolation;
 import boofcv.struct.border.BorderType;
-import boofcv.struct.distort.PixelTransform;
 import boofcv.struct.image.GrayF32;
 import boofcv.struct.image.Planar;
-import georegression.struct.point.Point2D_F32;
 
 /**
  * An affine map from output pixel coordinates to input pixel coordinates (pixel centres at integer
@@ -16,21 +14,10 @@ import georegression.struct.point.Point2D_F32;
  */
 public record Warp(double a, double b, double c, double d, double e, double f) {
 
-    /** The identity. */
-    public static Warp identity() {
-        return new Warp(1, 0, 0, 0, 1, 0);
-    }
-
     /** Resize inW x inH to outW x outH, pixel-centre aligned (PyTorch's align_corners=False). */
     public static Warp resize(int inW, int inH, int outW, int outH) {
         double sx = (double) inW / outW, sy = (double) inH / outH;
         return new Warp(sx, 0, 0.5 * sx - 0.5, 0, sy, 0.5 * sy - 0.5);
-    }
-
-    /** Scale by a factor (output = input * s) about the origin, pixel-centre aligned. */
-    public static Warp scale(double s) {
-        double inv = 1.0 / s;
-        return new Warp(inv, 0, 0.5 * inv - 0.5, 0, inv, 0.5 * inv - 0.5);
     }
 
     /** Horizontal flip of a {@code width}-wide image. */
@@ -139,20 +126,5 @@ public record Warp(double a, double b, double c, double d, double e, double f) {
     boolean coversOutput(int inW, int inH, int outW, int outH) {
         return !outside(0, 0, inW, inH) && !outside(outW - 1, 0, inW, inH)
                 && !outside(0, outH - 1, inW, inH) && !outside(outW - 1, outH - 1, inW, inH);
-    }
-
-    /** This warp as a BoofCV output-to-input pixel transform. */
-    public PixelTransform<Point2D_F32> pixelTransform() {
-        final float fa = (float) a, fb = (float) b, fc = (float) c, fd = (float) d, fe = (float) e, ff = (float) f;
-        return new PixelTransform<>() {
-            @Override public void compute(int x, int y, Point2D_F32 p) {
-                p.x = fa * x + fb * y + fc;
-                p.y = fd * x + fe * y + ff;
-            }
-
-            @Override public PixelTransform<Point2D_F32> copyConcurrent() {
-                return this;
-            }
-        };
     }
 }

@@ -206,6 +206,15 @@ class LayoutTest {
         Datasets.Opened o = Datasets.openValidated(DatasetSpec.ofDir(ds).withSkipBad(true), log::add);
         assertEquals(2, o.train().size());
         assertTrue(log.contains("skipped: " + bad + ": empty file (0 bytes)"), log.toString());
+        // a JPEG cut short keeps a readable header: validation decodes it fully and refuses it too
+        Path cut = ds.resolve("train_images/train2.jpg");
+        byte[] bytes = Files.readAllBytes(cut);
+        Files.write(cut, java.util.Arrays.copyOf(bytes, bytes.length / 2));
+        e = assertThrows(IllegalArgumentException.class, () -> Datasets.openValidated(DatasetSpec.ofDir(ds), null));
+        assertTrue(e.getMessage().contains("(and 1 more bad pairs in train)"), e.getMessage());
+        log.clear();
+        assertEquals(1, Datasets.openValidated(DatasetSpec.ofDir(ds).withSkipBad(true), log::add).train().size());
+        assertTrue(log.stream().anyMatch(l -> l.startsWith("skipped: " + cut + ": corrupt")), log.toString());
         // a decode-time failure names the file in one line
         e = assertThrows(IllegalArgumentException.class, () -> Datasets.open(DatasetSpec.ofDir(ds), null).train().load(1));
         assertEquals(bad + ": empty file (0 bytes)", e.getMessage());

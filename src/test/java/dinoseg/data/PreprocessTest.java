@@ -66,6 +66,21 @@ class PreprocessTest {
         assertArrayEquals(new int[] {1, 1, 2, 2, 1, 1, 2, 2, 3, 3, 4, 4, 3, 3, 4, 4}, out);
     }
 
+    /** Golden values from torch.nn.functional.interpolate(x, size, mode="bilinear", align_corners=False), x = arange(15)^1.5 as 3x5. */
+    @Test
+    void resizeMatchesPyTorchBilinear() {
+        Planar<GrayF32> img = new Planar<>(GrayF32.class, 5, 3, 3);
+        for (int i = 0; i < 15; i++) img.getBand(0).data[i] = (float) Math.pow(i, 1.5);
+        float[] up = {0.125000f, 1.685660f, 4.308255f, 7.649519f, 1.767131f, 3.749235f, 6.705252f, 10.335792f, 6.693523f, 9.939960f,
+            13.896243f, 18.394609f, 11.619915f, 16.130684f, 21.087233f, 26.453428f, 20.452932f, 25.670500f, 31.285660f, 37.270954f,
+            29.285950f, 35.210312f, 41.484085f, 48.088478f, 32.230286f, 38.390251f, 44.883560f, 51.694321f};
+        float[] down = {3.338135f, 6.751385f, 11.684656f, 28.020241f, 35.806976f, 44.295261f};
+        Planar<GrayF32> a = Warp.resize(5, 3, 4, 7).applyImage(img, 4, 7, null);
+        for (int i = 0; i < up.length; i++) assertEquals(up[i], a.getBand(0).data[i], 1e-4, "up " + i);
+        Planar<GrayF32> b = Warp.resize(5, 3, 3, 2).applyImage(img, 3, 2, null);
+        for (int i = 0; i < down.length; i++) assertEquals(down[i], b.getBand(0).data[i], 1e-4, "down " + i);
+    }
+
     @Test
     void noneAugmentationIsAPlainResizeEvenWithRandomness() {
         Planar<GrayF32> img = new Planar<>(GrayF32.class, 14, 14, 3);

@@ -1,0 +1,72 @@
+// Helpers shared by every kernel family: launch-geometry loops, warp/block reductions and the
+// packed dimension descriptor used by the broadcasting and permutation kernels.
+// build.sh compiles all families as one translation unit, so this header is guarded.
+#pragma once
+#include <cstdint>
+
+#define DS_MAX_RANK 6
+
+// Dimension descriptor passed by value: everything is a 64-bit integer so the host packs it as a
+// plain long[] (no padding rules). dims: sizes of the iterated (output) index space; stride: the
+// element stride of the other operand along each dim (0 where it is broadcast).
+struct DsDims {
+    long long rank;
+    long long dims[DS_MAX_RANK];
+    long long stride[DS_MAX_RANK];
+};
+
+// Offset into the strided operand of linear index i of the dense index space described by d.
+__device__ __forceinline__ long long ds_offset(const DsDims& d, long long i) {
+    long long off = 0;
+    for (int k = (int)d.rank - 1; k >= 0; k--) {
+        long long dim = d.dims[k];
+        long long c = i % dim;
+        i /= dim;
+        off += c * d.stride[k];
+    }
+    return off;
+}
+
+#define DS_GRID_LOOP(i, n) \
+    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < (n); \
+         i += (long long)blockDim.x * gridDim.x)
+
+__device__ __forceinline__ float ds_warp_sum(float v) {
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
+__device__ __forceinline__ float ds_warp_max(float v) {
+    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+    return v;
+}
+
+__device__ __forceinline__ double ds_warp_sum_d(double v) {
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
+// Sum over the whole block (blockDim.x a multiple of 32, at most 1024); every thread gets the result.
+__device__ __forceinline__ double ds_block_sum_d(double v) {
+    __shared__ double ds_partial_d[32];
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = (blockDim.x + 31) >> 5;
+    v = ds_warp_sum_d(v);
+    __syncthreads();
+    if (lane == 0) ds_partial_d[warp] = v;
+    __syncthreads();
+    double t = lane < nw ? ds_partial_d[lane] : 0.0;
+    t = ds_warp_sum_d(t);
+    return t;
+}
+
+__device__ __forceinline__ float ds_block_sum(float v) {
+    __shared__ float ds_partial_f[32];
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = (blockDim.x + 31) >> 5;
+    v = ds_warp_sum(v);
+    __syncthreads();
+    if (lane == 0) ds_partial_f[warp] = v;
+    __syncthreads();
+    float t = lane < nw ? ds_partial_f[lane] : 0.f;
+    t = ds_warp_sum(t);
+    return t;
+}

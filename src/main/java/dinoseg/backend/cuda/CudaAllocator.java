@@ -1,0 +1,144 @@
+package dinoseg.backend.cuda;
+
+import static jcuda.driver.JCudaDriver.cuCtxSynchronize;
+import static jcuda.driver.JCudaDriver.cuMemAlloc;
+import static jcuda.driver.JCudaDriver.cuMemFree;
+import static jcuda.driver.JCudaDriver.cuMemGetInfo;
+
+import java.util.ArrayDeque;
+import java.util.HashMap;
+import java.util.Map;
+
+import jcuda.CudaException;
+import jcuda.driver.CUdeviceptr;
+
+/**
+ * A caching device-memory allocator: requests are rounded up to size buckets, and freed blocks go
+ * to per-bucket free lists for reuse, so a training step in steady state makes no cuMemAlloc call.
+ * All work runs on one stream, so a block freed here (explicitly or by the Cleaner) can be handed
+ * out again at once: every later use is queued after every earlier one.
+ * When the device is full the cache is released, the garbage collector is asked to return
+ * unreachable tensors, and the allocation is retried once before failing with the sizes.
+ * Thread-safe (the Cleaner thread returns blocks concurrently).
+ */
+final class CudaAllocator {
+
+    /** A device block of {@code bytes} (the bucket size). */
+    static final class Block {
+        final CUdeviceptr ptr;
+        final long bytes;
+
+        Block(CUdeviceptr ptr, long bytes) { this.ptr = ptr; this.bytes = bytes; }
+    }
+
+    private final Map<Long, ArrayDeque<CUdeviceptr>> free = new HashMap<>();
+    private long cachedBytes;
+    private long liveBytes;
+    private long peakBytes;
+    private long deviceAllocs;
+    private boolean closed;
+
+    /** The bucket a request of {@code bytes} is served from: 512-byte steps up to 1 MiB, then 8 steps per power of two. */
+    static long bucket(long bytes) {
+        long b = Math.max(bytes, 512);
+        if (b <= (1L << 20)) return (b + 511) & ~511L;
+        long p = Long.highestOneBit(b - 1);   // b in (p, 2p]
+        long step = p / 8;
+        return (b + step - 1) / step * step;
+    }
+
+    Block allocate(long bytes) {
+        long size = bucket(bytes);
+        Block b = reuse(size);
+        if (b != null) return b;
+        CUdeviceptr p = tryMalloc(size);
+        if (p == null) {
+            emptyCache();
+            p = tryMalloc(size);
+        }
+        if (p == null) {
+            // Unreachable tensors may still hold blocks: collect them, give the Cleaner up to a second
+            // to return their blocks (until the cache stops growing), then retry once.
+            long before = cachedBytes();
+            System.gc();
+            long last = -1;
+            for (int i = 0; i < 50; i++) {
+                try { Thread.sleep(20); } catch (InterruptedException e) { Thread.currentThread().interrupt(); break; }
+                long now = cachedBytes();
+                if (now > before && now == last) break;
+                last = now;
+            }
+            b = reuse(size);
+            if (b != null) return b;
+            emptyCache();
+            p = tryMalloc(size);
+        }
+        if (p == null) {
+            long[] freeMem = new long[1], total = new long[1];
+            try { cuMemGetInfo(freeMem, total); } catch (CudaException ignored) { /* report what we know */ }
+            throw new IllegalStateException(String.format(java.util.Locale.ROOT,
+                    "CUDA out of memory: cannot allocate %s (bucket %s); live tensors hold %s, device has %s free of %s",
+                    mib(bytes), mib(size), mib(liveBytes()), mib(freeMem[0]), mib(total[0])));
+        }
+        synchronized (this) {
+            deviceAllocs++;
+            liveBytes += size;
+            peakBytes = Math.max(peakBytes, liveBytes);
+        }
+        return new Block(p, size);
+    }
+
+    private synchronized Block reuse(long size) {
+        ArrayDeque<CUdeviceptr> q = free.get(size);
+        if (q == null || q.isEmpty()) return null;
+        cachedBytes -= size;
+        liveBytes += size;
+        peakBytes = Math.max(peakBytes, liveBytes);
+        return new Block(q.pop(), size);
+    }
+
+    private static CUdeviceptr tryMalloc(long size) {
+        CUdeviceptr p = new CUdeviceptr();
+        try {
+            cuMemAlloc(p, size);
+            return p;
+        } catch (CudaException e) {
+            if (String.valueOf(e.getMessage()).contains("OUT_OF_MEMORY")) return null;
+            throw e;
+        }
+    }
+
+    /** Returns a block to the cache (called by close() and by the Cleaner). */
+    synchronized void release(Block b) {
+        if (closed) return;
+        liveBytes -= b.bytes;
+        cachedBytes += b.bytes;
+        free.computeIfAbsent(b.bytes, k -> new ArrayDeque<>()).push(b.ptr);
+    }
+
+    /** Frees every cached block on the device (waits for queued work first). */
+    synchronized void emptyCache() {
+        if (closed || cachedBytes == 0) return;
+        cuCtxSynchronize();
+        for (ArrayDeque<CUdeviceptr> q : free.values()) for (CUdeviceptr p : q) cuMemFree(p);
+        free.clear();
+        cachedBytes = 0;
+    }
+
+    synchronized long liveBytes() { return liveBytes; }
+
+    synchronized long cachedBytes() { return cachedBytes; }
+
+    synchronized long peakBytes() { return peakBytes; }
+
+    /** How many times the device allocator was called (flat in steady state). */
+    synchronized long deviceAllocations() { return deviceAllocs; }
+
+    /** Frees the cache and stops accepting blocks (live tensors die with the context). */
+    synchronized void close() {
+        emptyCache();
+        closed = true;
+    }
+
+    static String mib(long bytes) { return String.format(java.util.Locale.ROOT, "%.1f MiB", bytes / 1048576.0); }
+}
