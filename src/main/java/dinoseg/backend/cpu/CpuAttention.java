@@ -10,40 +10,56 @@ import java.util.Arrays;
  * online softmax (running max and running sum), so only BQ×BK scores exist at a time. The backward
  * is FlashAttention-2: per (batch, head), D_i = rowsum(dO_i ∘ O_i); for every key block the
  * probabilities are recomputed from the saved log-sum-exp, dV and dK accumulate for that block and
- * dQ accumulates across blocks in an N×D scratch.
+ * dQ accumulates across blocks in a scratch of N×D per head.
+ *
+ * <p>Every product is a {@link RowOps} loop the JIT vectorises, and the operands are laid out
+ * (transposed where needed: Kᵀ, Vᵀ, Qᵀ, dOᵀ, scores as [key][query] in the forward) so that those
+ * loops run over a block of 128 tokens rather than over the 64 channels of a head.
  */
 final class CpuAttention {
     private CpuAttention() { }
 
-    static final int BQ = 64;
-    static final int BK = 64;
+    static final int BQ = 128;
+    static final int BK = 128;
 
-    /** Per-thread scratch for one query block × one key block. */
-    private static final class Scratch {
+    /** Forward scratch of one thread. */
+    private static final class Fwd {
         final int d;
-        final float[] q, kT, k, v, vT, s, acc, m, l, dO, dP, o, dRow, lse;
-        Scratch(int d) {
+        final float[][] qT, k, vT, sT, accT;
+        final float[] m = new float[BQ], mNew = new float[BQ], l = new float[BQ], corr = new float[BQ], sum = new float[BQ];
+
+        Fwd(int d) {
             this.d = d;
-            q = new float[BQ * d]; kT = new float[d * BK]; k = new float[BK * d]; v = new float[BK * d];
-            vT = new float[d * BK]; s = new float[BQ * BK]; acc = new float[BQ * d];
-            m = new float[BQ]; l = new float[BQ]; dO = new float[BQ * d]; dP = new float[BQ * BK];
-            o = new float[BQ * d]; dRow = new float[BQ]; lse = new float[BQ];
+            qT = new float[d][BQ];
+            accT = new float[d][BQ];
+            vT = new float[d][BK];
+            k = new float[BK][d];
+            sT = new float[BK][BQ];
         }
     }
 
-    private static final ThreadLocal<Scratch[]> SCRATCH = ThreadLocal.withInitial(() -> new Scratch[1]);
+    /** Backward scratch of one thread (block-sized; the per-head arrays are allocated per task chunk). */
+    private static final class Bwd {
+        final int d;
+        final float[][] kT, vT, dKT, dVT, s, dP, dsT;
 
-    private static Scratch scratch(int d) {
-        Scratch[] h = SCRATCH.get();
-        if (h[0] == null || h[0].d != d) h[0] = new Scratch(d);
-        return h[0];
+        Bwd(int d) {
+            this.d = d;
+            kT = new float[d][BK]; vT = new float[d][BK]; dKT = new float[d][BK]; dVT = new float[d][BK];
+            s = new float[BQ][BK]; dP = new float[BQ][BK]; dsT = new float[BK][BQ];
+        }
     }
+
+    private static final ThreadLocal<Fwd[]> FWD = ThreadLocal.withInitial(() -> new Fwd[1]);
+    private static final ThreadLocal<Bwd[]> BWD = ThreadLocal.withInitial(() -> new Bwd[1]);
 
     static void forward(float[] qkv, int batch, int n, int heads, int d, float scale, float[] out, float[] lse) {
         final int qBlocks = (n + BQ - 1) / BQ;
         final int tasks = batch * heads * qBlocks;
         Parallel.forRange(tasks, 4L * BQ * n * d, (t0, t1) -> {
-            Scratch sc = scratch(d);
+            Fwd[] holder = FWD.get();
+            if (holder[0] == null || holder[0].d != d) holder[0] = new Fwd(d);
+            Fwd sc = holder[0];
             for (int t = t0; t < t1; t++) {
                 int qb = t % qBlocks, bh = t / qBlocks, h = bh % heads, b = bh / heads;
                 forwardBlock(qkv, n, heads, d, scale, out, lse, b, h, qb * BQ, Math.min(n, qb * BQ + BQ), sc);
@@ -52,160 +68,144 @@ final class CpuAttention {
     }
 
     private static void forwardBlock(float[] qkv, int n, int heads, int d, float scale, float[] out, float[] lse,
-                                     int b, int h, int r0, int r1, Scratch sc) {
+                                     int b, int h, int r0, int r1, Fwd sc) {
         final int hd = heads * d, row = 3 * hd;
         final int rows = r1 - r0;
-        final float[] q = sc.q, kT = sc.kT, v = sc.v, s = sc.s, acc = sc.acc, m = sc.m, l = sc.l;
+        final float[][] qT = sc.qT, k = sc.k, vT = sc.vT, sT = sc.sT, accT = sc.accT;
+        final float[] m = sc.m, mNew = sc.mNew, l = sc.l, corr = sc.corr, sum = sc.sum;
         final long base = (long) b * n * row;
         for (int r = 0; r < rows; r++) {
             int src = (int) (base + (long) (r0 + r) * row + h * d);
-            for (int x = 0; x < d; x++) q[r * d + x] = qkv[src + x] * scale;
+            for (int x = 0; x < d; x++) qT[x][r] = qkv[src + x] * scale;
         }
-        Arrays.fill(acc, 0, rows * d, 0f);
+        for (int x = 0; x < d; x++) Arrays.fill(accT[x], 0, rows, 0f);
         Arrays.fill(m, 0, rows, Float.NEGATIVE_INFINITY);
         Arrays.fill(l, 0, rows, 0f);
         for (int c0 = 0; c0 < n; c0 += BK) {
             int cols = Math.min(BK, n - c0);
-            loadKeys(qkv, base, row, hd, h, d, c0, cols, kT, null, v, null);
-            // s = q · kᵀ
-            scores(q, kT, s, rows, cols, d);
+            for (int c = 0; c < cols; c++) {
+                int ks = (int) (base + (long) (c0 + c) * row + hd + h * d), vs = ks + hd;
+                System.arraycopy(qkv, ks, k[c], 0, d);
+                for (int x = 0; x < d; x++) vT[x][c] = qkv[vs + x];
+            }
+            // scores, key-major: sT[c][r] = Σ_x k[c][x]·qT[x][r] (q already scaled)
+            for (int c = 0; c < cols; c++) RowOps.setRows(sT[c], qT, 0, k[c], 0, d, rows);
+            System.arraycopy(m, 0, mNew, 0, rows);
+            for (int c = 0; c < cols; c++) {
+                float[] sc2 = sT[c];
+                for (int r = 0; r < rows; r++) mNew[r] = Math.max(mNew[r], sc2[r]);
+            }
+            Arrays.fill(sum, 0, rows, 0f);
+            for (int c = 0; c < cols; c++) {
+                float[] sc2 = sT[c];
+                for (int r = 0; r < rows; r++) {
+                    float p = FastExp.exp(sc2[r] - mNew[r]);
+                    sc2[r] = p;
+                    sum[r] += p;
+                }
+            }
             for (int r = 0; r < rows; r++) {
-                int so = r * BK;
-                float mx = m[r];
-                for (int c = 0; c < cols; c++) mx = Math.max(mx, s[so + c]);
-                float corr = (float) Math.exp(m[r] - mx); // exp(-inf) = 0 on the first block
-                float sum = 0f;
-                for (int c = 0; c < cols; c++) {
-                    float p = (float) Math.exp(s[so + c] - mx);
-                    s[so + c] = p;
-                    sum += p;
-                }
-                l[r] = l[r] * corr + sum;
-                m[r] = mx;
-                int ao = r * d;
-                if (corr != 1f) for (int x = 0; x < d; x++) acc[ao + x] *= corr;
-                for (int c = 0; c < cols; c++) {
-                    float p = s[so + c];
-                    int vo = c * d;
-                    for (int x = 0; x < d; x++) acc[ao + x] += p * v[vo + x];
-                }
+                corr[r] = FastExp.exp(m[r] - mNew[r]); // 0 on the first block (m = -inf)
+                l[r] = l[r] * corr[r] + sum[r];
+                m[r] = mNew[r];
+            }
+            // accT[x][r] = corr[r]·accT[x][r] + Σ_c vT[x][c]·P[r][c]
+            for (int x = 0; x < d; x++) {
+                float[] ax = accT[x];
+                for (int r = 0; r < rows; r++) ax[r] *= corr[r];
+                RowOps.maddRows(ax, sT, 0, vT[x], 0, cols, rows);
             }
         }
         for (int r = 0; r < rows; r++) {
             int dst = (int) ((long) b * n * hd + (long) (r0 + r) * hd + h * d);
             float inv = 1f / l[r];
-            for (int x = 0; x < d; x++) out[dst + x] = acc[r * d + x] * inv;
+            for (int x = 0; x < d; x++) out[dst + x] = accT[x][r] * inv;
             if (lse != null) lse[((b * heads) + h) * n + r0 + r] = (float) (m[r] + Math.log(l[r]));
-        }
-    }
-
-    /** Loads key/value rows [c0, c0+cols) of head h: kT (d×BK), k (BK×d), v (BK×d), vT (d×BK); null to skip. */
-    private static void loadKeys(float[] qkv, long base, int row, int hd, int h, int d, int c0, int cols,
-                                 float[] kT, float[] k, float[] v, float[] vT) {
-        for (int c = 0; c < cols; c++) {
-            int ks = (int) (base + (long) (c0 + c) * row + hd + h * d);
-            int vs = ks + hd;
-            for (int x = 0; x < d; x++) {
-                float kx = qkv[ks + x], vx = qkv[vs + x];
-                if (kT != null) kT[x * BK + c] = kx;
-                if (k != null) k[c * d + x] = kx;
-                if (v != null) v[c * d + x] = vx;
-                if (vT != null) vT[x * BK + c] = vx;
-            }
-        }
-    }
-
-    /** s[r*BK + c] = sum_x a[r*d + x] * bT[x*BK + c]. */
-    private static void scores(float[] a, float[] bT, float[] s, int rows, int cols, int d) {
-        for (int r = 0; r < rows; r++) {
-            int so = r * BK, ao = r * d;
-            Arrays.fill(s, so, so + BK, 0f);
-            for (int x = 0; x < d; x++) {
-                float ax = a[ao + x];
-                int bo = x * BK;
-                for (int c = 0; c < BK; c++) s[so + c] += ax * bT[bo + c];
-            }
         }
     }
 
     static void backward(float[] qkv, float[] out, float[] lse, float[] gout, int batch, int n, int heads, int d,
                          float scale, float[] gqkv) {
         final int tasks = batch * heads;
-        Parallel.forRange(tasks, 8L * n * n * d, (t0, t1) -> {
-            Scratch sc = scratch(d);
-            float[] dq = new float[n * d];
-            float[] dRowAll = new float[n];
-            float[] dk = new float[BK * d], dv = new float[BK * d];
-            for (int t = t0; t < t1; t++) {
-                backwardHead(qkv, out, lse, gout, n, heads, d, scale, gqkv, t / heads, t % heads, sc, dq, dRowAll, dk, dv);
-            }
+        final int qBlocks = (n + BQ - 1) / BQ;
+        Parallel.forRange(tasks, 10L * n * n * d, (t0, t1) -> {
+            Bwd[] holder = BWD.get();
+            if (holder[0] == null || holder[0].d != d) holder[0] = new Bwd(d);
+            Bwd sc = holder[0];
+            float[][] q = new float[n][d], dO = new float[n][d];
+            float[][][] qT = new float[qBlocks][d][BQ], dOT = new float[qBlocks][d][BQ], dQT = new float[qBlocks][d][BQ];
+            float[] dRow = new float[n];
+            for (int t = t0; t < t1; t++)
+                backwardHead(qkv, out, lse, gout, n, heads, d, scale, gqkv, t / heads, t % heads, sc, q, dO, qT, dOT, dQT, dRow);
         });
     }
 
     private static void backwardHead(float[] qkv, float[] out, float[] lse, float[] gout, int n, int heads, int d,
-                                     float scale, float[] gqkv, int b, int h, Scratch sc,
-                                     float[] dq, float[] dRowAll, float[] dk, float[] dv) {
+                                     float scale, float[] gqkv, int b, int h, Bwd sc,
+                                     float[][] q, float[][] dO, float[][][] qT, float[][][] dOT, float[][][] dQT, float[] dRow) {
         final int hd = heads * d, row = 3 * hd;
         final long base = (long) b * n * row, obase = (long) b * n * hd;
         final int lbase = (b * heads + h) * n;
-        final float[] q = sc.q, kT = sc.kT, k = sc.k, vT = sc.vT, s = sc.s, dO = sc.dO, dP = sc.dP;
-        // D_i = rowsum(dO_i ∘ O_i)
+        final float[][] kT = sc.kT, vT = sc.vT, dKT = sc.dKT, dVT = sc.dVT, s = sc.s, dP = sc.dP, dsT = sc.dsT;
+        // Q and dO of this head in both layouts; D_i = rowsum(dO_i ∘ O_i)
         for (int i = 0; i < n; i++) {
-            int o = (int) (obase + (long) i * hd + h * d);
+            int qs = (int) (base + (long) i * row + h * d), os = (int) (obase + (long) i * hd + h * d);
+            System.arraycopy(qkv, qs, q[i], 0, d);
+            System.arraycopy(gout, os, dO[i], 0, d);
+            float[][] qTb = qT[i / BQ], dOTb = dOT[i / BQ];
+            int r = i % BQ;
             float acc = 0f;
-            for (int x = 0; x < d; x++) acc += gout[o + x] * out[o + x];
-            dRowAll[i] = acc;
+            for (int x = 0; x < d; x++) {
+                qTb[x][r] = q[i][x];
+                dOTb[x][r] = dO[i][x];
+                acc += gout[os + x] * out[os + x];
+            }
+            dRow[i] = acc;
         }
-        Arrays.fill(dq, 0f);
+        for (float[][] blk : dQT) for (float[] rowArr : blk) Arrays.fill(rowArr, 0f);
         for (int c0 = 0; c0 < n; c0 += BK) {
             int cols = Math.min(BK, n - c0);
-            loadKeys(qkv, base, row, hd, h, d, c0, cols, kT, k, null, vT);
-            Arrays.fill(dk, 0, cols * d, 0f);
-            Arrays.fill(dv, 0, cols * d, 0f);
-            for (int r0 = 0; r0 < n; r0 += BQ) {
+            for (int c = 0; c < cols; c++) {
+                int ks = (int) (base + (long) (c0 + c) * row + hd + h * d), vs = ks + hd;
+                for (int x = 0; x < d; x++) { kT[x][c] = qkv[ks + x]; vT[x][c] = qkv[vs + x]; }
+            }
+            for (int x = 0; x < d; x++) { Arrays.fill(dKT[x], 0, cols, 0f); Arrays.fill(dVT[x], 0, cols, 0f); }
+            for (int r0 = 0, qb = 0; r0 < n; r0 += BQ, qb++) {
                 int rows = Math.min(BQ, n - r0);
                 for (int r = 0; r < rows; r++) {
-                    int src = (int) (base + (long) (r0 + r) * row + h * d);
-                    int go = (int) (obase + (long) (r0 + r) * hd + h * d);
-                    for (int x = 0; x < d; x++) {
-                        q[r * d + x] = qkv[src + x];
-                        dO[r * d + x] = gout[go + x];
+                    float[] sr = s[r], pr = dP[r];
+                    RowOps.setRows(sr, kT, 0, q[r0 + r], 0, d, cols);  // unscaled q·kᵀ
+                    RowOps.setRows(pr, vT, 0, dO[r0 + r], 0, d, cols); // dP = dO·vᵀ
+                    float lr = lse[lbase + r0 + r], di = dRow[r0 + r];
+                    for (int c = 0; c < cols; c++) {
+                        float p = FastExp.exp(sr[c] * scale - lr);
+                        sr[c] = p;                               // P
+                        pr[c] = p * (pr[c] - di) * scale;        // dS, times scale for the inputs of the scores
                     }
                 }
-                scores(q, kT, s, rows, cols, d);   // unscaled q·kᵀ
-                scores(dO, vT, dP, rows, cols, d); // dP = dO · vᵀ
+                float[][] qTb = qT[qb], dOTb = dOT[qb], dQTb = dQT[qb];
+                for (int x = 0; x < d; x++) {
+                    RowOps.maddRows(dVT[x], s, 0, dOTb[x], 0, rows, cols);  // dV_c += Σ_r P_rc dO_r
+                    RowOps.maddRows(dKT[x], dP, 0, qTb[x], 0, rows, cols);  // dK_c += Σ_r dS_rc Q_r
+                }
                 for (int r = 0; r < rows; r++) {
-                    int so = r * BK;
-                    float l = lse[lbase + r0 + r], di = dRowAll[r0 + r];
-                    int go = r * d;
-                    for (int c = 0; c < cols; c++) {
-                        float p = (float) Math.exp(s[so + c] * scale - l);
-                        // dV_c += p * dO_r
-                        int vo = c * d;
-                        for (int x = 0; x < d; x++) dv[vo + x] += p * dO[go + x];
-                        // dS = P ∘ (dP - D), times scale for the gradient of the scores' inputs
-                        s[so + c] = p * (dP[so + c] - di) * scale;
-                    }
-                    // dQ_r += dS_r · K ; dK_c += dS_rc · Q_r
-                    int qo = (r0 + r) * d;
-                    for (int c = 0; c < cols; c++) {
-                        float ds = s[so + c];
-                        if (ds == 0f) continue;
-                        int ko = c * d;
-                        for (int x = 0; x < d; x++) dq[qo + x] += ds * k[ko + x];
-                        for (int x = 0; x < d; x++) dk[ko + x] += ds * q[go + x];
-                    }
+                    float[] pr = dP[r];
+                    for (int c = 0; c < cols; c++) dsT[c][r] = pr[c];
                 }
+                for (int x = 0; x < d; x++) RowOps.maddRows(dQTb[x], dsT, 0, kT[x], 0, cols, rows); // dQ_r += Σ_c dS_rc K_c
             }
             for (int c = 0; c < cols; c++) {
                 int dst = (int) (base + (long) (c0 + c) * row + hd + h * d);
-                System.arraycopy(dk, c * d, gqkv, dst, d);
-                System.arraycopy(dv, c * d, gqkv, dst + hd, d);
+                for (int x = 0; x < d; x++) {
+                    gqkv[dst + x] = dKT[x][c];
+                    gqkv[dst + hd + x] = dVT[x][c];
+                }
             }
         }
         for (int i = 0; i < n; i++) {
-            int dst = (int) (base + (long) i * row + h * d);
-            System.arraycopy(dq, i * d, gqkv, dst, d);
+            float[][] dQTb = dQT[i / BQ];
+            int r = i % BQ, dst = (int) (base + (long) i * row + h * d);
+            for (int x = 0; x < d; x++) gqkv[dst + x] = dQTb[x][r];
         }
     }
 }

@@ -307,8 +307,9 @@ public final class CpuBackend implements Backend {
         float[] a = floats(x), o = floats(out);
         Parallel.forRange(a.length, 20, (s, e) -> {
             for (int i = s; i < e; i++) {
-                double v = a[i];
-                o[i] = (float) (0.5 * v * (1.0 + Erf.erf(v * INV_SQRT2)));
+                double v = a[i], av = Math.abs(v);
+                // x·Φ(x) = (x + |x|·erf(|x|/√2)) / 2
+                o[i] = (float) (0.5 * (v + av * Erf.erfAbs(av * INV_SQRT2)));
             }
         });
     }
@@ -320,8 +321,11 @@ public final class CpuBackend implements Backend {
         Parallel.forRange(a.length, 30, (s, e) -> {
             for (int i = s; i < e; i++) {
                 double v = a[i];
-                double cdf = 0.5 * (1.0 + Erf.erf(v * INV_SQRT2));
-                double pdf = INV_SQRT_2PI * Math.exp(-0.5 * v * v);
+                double av = Math.abs(v);
+                // GELU'(x) = Φ(x) + x·φ(x)
+                double erfv = Erf.erfAbs(av * INV_SQRT2);
+                double cdf = 0.5 + 0.5 * Math.copySign(erfv, v);
+                double pdf = INV_SQRT_2PI * FastExp.exp((float) (-0.5 * v * v));
                 o[i] = (float) (g[i] * (cdf + v * pdf));
             }
         });
@@ -466,17 +470,28 @@ public final class CpuBackend implements Backend {
     @Override public void flipLastDim(Tensor x, Tensor out) {
         Checks.sameShape("flipLastDim", x, out);
         if (x.rank() < 1) throw Checks.error("flipLastDim", "needs rank >= 1, got", x);
-        float[] a = floats(x), o = floats(out);
-        if (a == o) throw Checks.error("flipLastDim", "out must not be x", x, out);
+        if (x.dtype() != out.dtype()) throw Checks.error("flipLastDim", "dtypes differ", x, out);
+        if (x.storage() == out.storage()) throw Checks.error("flipLastDim", "out must not be x", x, out);
         int w = x.dim(-1);
-        if (w == 0) return;
-        int rows = a.length / w;
-        Parallel.forRange(rows, w, (s, e) -> {
-            for (int r = s; r < e; r++) {
-                int base = r * w, last = base + w - 1;
-                for (int j = 0; j < w; j++) o[base + j] = a[last - j];
-            }
-        });
+        if (w == 0 || x.numel() == 0) return;
+        int rows = (int) (x.numel() / w);
+        if (x.dtype() == DType.F32) {
+            float[] a = floats(x), o = floats(out);
+            Parallel.forRange(rows, w, (s, e) -> {
+                for (int r = s; r < e; r++) {
+                    int base = r * w, last = base + w - 1;
+                    for (int j = 0; j < w; j++) o[base + j] = a[last - j];
+                }
+            });
+        } else {
+            int[] a = ints(x), o = ints(out);
+            Parallel.forRange(rows, w, (s, e) -> {
+                for (int r = s; r < e; r++) {
+                    int base = r * w, last = base + w - 1;
+                    for (int j = 0; j < w; j++) o[base + j] = a[last - j];
+                }
+            });
+        }
     }
 
     // ------------------------------------------------------------------ normalisation
@@ -780,15 +795,27 @@ public final class CpuBackend implements Backend {
     @Override public void copyBlocks(Tensor src, long srcOff, long srcStride, Tensor dst, long dstOff, long dstStride,
                                      int rows, long rowLen, boolean accumulate) {
         String op = "copyBlocks";
-        float[] s = floats(src), d = floats(dst);
+        if (src.dtype() != dst.dtype()) throw Checks.error(op, "dtypes differ", src, dst);
         if (rows == 0 || rowLen == 0) return;
         Checks.check(rows > 0 && rowLen > 0 && srcOff >= 0 && dstOff >= 0 && srcStride >= 0 && dstStride >= 0, op,
                 "invalid block geometry rows=" + rows + " rowLen=" + rowLen);
         long srcEnd = srcOff + (rows - 1) * srcStride + rowLen, dstEnd = dstOff + (rows - 1) * dstStride + rowLen;
-        if (srcEnd > s.length || dstEnd > d.length)
+        if (srcEnd > src.numel() || dstEnd > dst.numel())
             throw Checks.error(op, rows + " blocks of " + rowLen + " (src offset " + srcOff + " stride " + srcStride
                     + ", dst offset " + dstOff + " stride " + dstStride + ") exceed", src, dst);
         int len = (int) rowLen;
+        if (src.dtype() == DType.I32) {
+            int[] s = ints(src), d = ints(dst);
+            Parallel.forRange(rows, len, (a, e) -> {
+                for (int r = a; r < e; r++) {
+                    int so = (int) (srcOff + r * srcStride), dO = (int) (dstOff + r * dstStride);
+                    if (accumulate) for (int j = 0; j < len; j++) d[dO + j] += s[so + j];
+                    else System.arraycopy(s, so, d, dO, len);
+                }
+            });
+            return;
+        }
+        float[] s = floats(src), d = floats(dst);
         Parallel.forRange(rows, len, (a, e) -> {
             for (int r = a; r < e; r++) {
                 int so = (int) (srcOff + r * srcStride), dO = (int) (dstOff + r * dstStride);

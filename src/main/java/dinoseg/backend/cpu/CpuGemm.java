@@ -12,7 +12,12 @@ package dinoseg.backend.cpu;
  * {@code acc[j] += a0*b0[j] + a1*b1[j] + a2*b2[j] + a3*b3[j]}. C2 (JDK 17) only vectorises a loop
  * whose arrays are all indexed by the bare counter and whose body is small enough to unroll, which
  * rules out register tiles over several rows; this 5-load form is the largest that still becomes
- * AVX2/AVX-512 code. The accumulator is added to C once per slab.
+ * AVX2/AVX-512 code. ROWS rows of C take turns on the same four B rows (so those come from L2 once
+ * per ROWS rows and then from L1); each accumulator is added to C once per slab.
+ *
+ * <p>Block sizes (tuned on a 2-core AVX-512 EPYC; the system properties dinoseg.gemm.mc/kc/nc/rows
+ * override them): a KC×NC slab of B (256 KiB) stays in L2, ROWS accumulators plus four B rows
+ * (16 KiB) in L1.
  */
 final class CpuGemm {
     private CpuGemm() { }
@@ -22,14 +27,17 @@ final class CpuGemm {
     /** Depth of a packed slab: KC rows of B, each NC wide, stay in L1/L2 while a block of A streams by. */
     static final int KC = Integer.getInteger("dinoseg.gemm.kc", 128);
     /** Width of a packed B panel. */
-    static final int NC = Integer.getInteger("dinoseg.gemm.nc", 1024);
+    static final int NC = Integer.getInteger("dinoseg.gemm.nc", 512);
 
     /** Per-thread packing buffers: B slab as separate row arrays, packed A block, one C row accumulator. */
     private static final class Buffers {
         final float[][] bRows = new float[KC][NC];
         final float[] ap = new float[MC * KC];
-        final float[] acc = new float[NC];
+        final float[][] acc = new float[ROWS][NC];
     }
+
+    /** Rows of C built together, so each group of four B rows is read from L2 once per ROWS rows. */
+    static final int ROWS = Integer.getInteger("dinoseg.gemm.rows", 4);
 
     private static final ThreadLocal<Buffers> BUFFERS = ThreadLocal.withInitial(Buffers::new);
 
@@ -88,8 +96,9 @@ final class CpuGemm {
                 for (int ic = i0; ic < i1; ic += MC) {
                     int mc = Math.min(MC, i1 - ic);
                     packA(transA, a, offA, lda, ic, mc, pc, kc, alpha, buf.ap);
-                    for (int i = 0; i < mc; i++)
-                        rowKernel(buf.ap, i * kc, buf.bRows, kc, nc, buf.acc, c, Math.toIntExact(offC + (long) (ic + i) * ldc + jc));
+                    for (int i = 0; i < mc; i += ROWS)
+                        rowsKernel(buf.ap, i, Math.min(ROWS, mc - i), kc, buf.bRows, nc, buf.acc, c,
+                                Math.toIntExact(offC + (long) (ic + i) * ldc + jc), ldc);
                 }
             }
         }
@@ -103,10 +112,15 @@ final class CpuGemm {
                 System.arraycopy(b, src, bRows[p], 0, nc);
             }
         } else {
-            // B stored n×k: op(B)[p][j] = B[j][p]
-            for (int j = 0; j < nc; j++) {
-                int src = Math.toIntExact(offB + (long) (jc + j) * ldb + pc);
-                for (int p = 0; p < kc; p++) bRows[p][j] = b[src + p];
+            // B stored n×k: op(B)[p][j] = B[j][p]; 16 columns at a time so reads stream along 16 rows of B
+            for (int j0 = 0; j0 < nc; j0 += 16) {
+                int j1 = Math.min(nc, j0 + 16);
+                int src0 = Math.toIntExact(offB + (long) (jc + j0) * ldb + pc);
+                for (int p = 0; p < kc; p++) {
+                    float[] dst = bRows[p];
+                    int src = src0 + p;
+                    for (int j = j0; j < j1; j++, src += ldb) dst[j] = b[src];
+                }
             }
         }
     }
@@ -120,44 +134,48 @@ final class CpuGemm {
                 for (int p = 0; p < kc; p++) ap[dst + p] = alpha * a[src + p];
             }
         } else {
-            // A stored k×m: op(A)[i][p] = A[p][i]
-            for (int p = 0; p < kc; p++) {
-                int src = Math.toIntExact(offA + (long) (pc + p) * lda + ic);
-                for (int i = 0; i < mc; i++) ap[i * kc + p] = alpha * a[src + i];
+            // A stored k×m: op(A)[i][p] = A[p][i]; 16 rows of op(A) at a time
+            for (int i0 = 0; i0 < mc; i0 += 16) {
+                int i1 = Math.min(mc, i0 + 16);
+                for (int p = 0; p < kc; p++) {
+                    int src = Math.toIntExact(offA + (long) (pc + p) * lda + ic);
+                    for (int i = i0; i < i1; i++) ap[i * kc + p] = alpha * a[src + i];
+                }
             }
         }
     }
 
     /**
-     * One row of C: c[ci + j] += sum_p ap[ao + p] * bRows[p][j] for j < nc. The sum runs in the
-     * row accumulator {@code acc}, four k-steps per pass; every array in the inner loops is
-     * indexed by the bare loop counter, the form C2's superword pass vectorises.
+     * Rows i0..i0+rows of the packed block into C: c[ci + r*ldc + j] += sum_p ap[(i0+r)*kc + p] * bRows[p][j].
+     * Each row is summed in its own accumulator, four k-steps per {@link RowOps#madd4} pass; the
+     * rows take turns on the same four B rows while those are in L1. Every array in the inner
+     * loops is indexed by the bare counter, the form C2's superword pass vectorises.
      */
-    static void rowKernel(float[] ap, int ao, float[][] bRows, int kc, int nc, float[] acc, float[] c, int ci) {
+    static void rowsKernel(float[] ap, int i0, int rows, int kc, float[][] bRows, int nc, float[][] acc,
+                           float[] c, int ci, int ldc) {
         int p = 0;
         if (kc >= 4) {
-            set4(acc, bRows[0], bRows[1], bRows[2], bRows[3], ap[ao], ap[ao + 1], ap[ao + 2], ap[ao + 3], nc);
+            for (int r = 0; r < rows; r++) {
+                int ao = (i0 + r) * kc;
+                RowOps.set4(acc[r], bRows[0], bRows[1], bRows[2], bRows[3], ap[ao], ap[ao + 1], ap[ao + 2], ap[ao + 3], nc);
+            }
             p = 4;
         } else {
-            java.util.Arrays.fill(acc, 0, nc, 0f);
+            for (int r = 0; r < rows; r++) java.util.Arrays.fill(acc[r], 0, nc, 0f);
         }
-        for (; p + 4 <= kc; p += 4)
-            add4(acc, bRows[p], bRows[p + 1], bRows[p + 2], bRows[p + 3], ap[ao + p], ap[ao + p + 1], ap[ao + p + 2], ap[ao + p + 3], nc);
-        for (; p < kc; p++) add1(acc, bRows[p], ap[ao + p], nc);
-        for (int j = 0; j < nc; j++) c[ci + j] += acc[j];
-    }
-
-    private static void set4(float[] acc, float[] b0, float[] b1, float[] b2, float[] b3,
-                             float x0, float x1, float x2, float x3, int n) {
-        for (int j = 0; j < n; j++) acc[j] = x0 * b0[j] + x1 * b1[j] + x2 * b2[j] + x3 * b3[j];
-    }
-
-    private static void add4(float[] acc, float[] b0, float[] b1, float[] b2, float[] b3,
-                             float x0, float x1, float x2, float x3, int n) {
-        for (int j = 0; j < n; j++) acc[j] += x0 * b0[j] + x1 * b1[j] + x2 * b2[j] + x3 * b3[j];
-    }
-
-    private static void add1(float[] acc, float[] b0, float x0, int n) {
-        for (int j = 0; j < n; j++) acc[j] += x0 * b0[j];
+        for (; p + 4 <= kc; p += 4) {
+            float[] b0 = bRows[p], b1 = bRows[p + 1], b2 = bRows[p + 2], b3 = bRows[p + 3];
+            for (int r = 0; r < rows; r++) {
+                int ao = (i0 + r) * kc + p;
+                RowOps.madd4(acc[r], b0, b1, b2, b3, ap[ao], ap[ao + 1], ap[ao + 2], ap[ao + 3], nc);
+            }
+        }
+        for (; p < kc; p++)
+            for (int r = 0; r < rows; r++) RowOps.madd1(acc[r], bRows[p], ap[(i0 + r) * kc + p], nc);
+        for (int r = 0; r < rows; r++) {
+            float[] ar = acc[r];
+            int o = ci + r * ldc;
+            for (int j = 0; j < nc; j++) c[o + j] += ar[j];
+        }
     }
 }

@@ -26,10 +26,12 @@ final class Parallel {
     /** Below this many estimated flops/element-operations a loop runs serially. */
     static final long MIN_WORK = 32_768;
 
+    private static final java.util.concurrent.atomic.AtomicInteger THREAD_IDS = new java.util.concurrent.atomic.AtomicInteger();
+
     static final ForkJoinPool POOL = new ForkJoinPool(THREADS, pool -> {
         ForkJoinWorkerThread t = ForkJoinPool.defaultForkJoinWorkerThreadFactory.newThread(pool);
         t.setDaemon(true);
-        t.setName("dinoseg-cpu-" + t.getPoolIndex());
+        t.setName("dinoseg-cpu-" + THREAD_IDS.getAndIncrement());
         return t;
     }, null, false);
 

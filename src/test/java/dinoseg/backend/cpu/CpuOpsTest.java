@@ -242,6 +242,9 @@ class CpuOpsTest {
         Tensor f = be.empty(Shape.of(2, 3));
         be.flipLastDim(t(new float[] {1, 2, 3, 4, 5, 6}, 2, 3), f);
         assertArrayEquals(new float[] {3, 2, 1, 6, 5, 4}, be.toFloats(f));
+        Tensor fi = be.zeros(Shape.of(1, 4), DType.I32);
+        be.flipLastDim(be.fromInts(new int[] {1, 2, 3, 255}, Shape.of(1, 4)), fi);
+        assertArrayEquals(new int[] {255, 3, 2, 1}, be.toInts(fi));
     }
 
     @Test void layerNormForwardAndBackward() {
@@ -405,6 +408,9 @@ class CpuOpsTest {
         for (int r = 0; r < 3; r++) for (int j = 0; j < 4; j++) assertEquals(2 * src[2 + r * 10 + j], da[1 + r * 12 + j]);
         assertEquals(0f, da[0]);
         assertThrows(IllegalArgumentException.class, () -> be.copyBlocks(s, 30, 10, d, 0, 10, 2, 5, false));
+        Tensor is = be.fromInts(new int[] {1, 2, 3, 4, 5, 6}, Shape.of(2, 3)), id = be.zeros(Shape.of(2, 2), DType.I32);
+        be.copyBlocks(is, 1, 3, id, 0, 2, 2, 2, false); // slice [:, 1:3]
+        assertArrayEquals(new int[] {2, 3, 5, 6}, be.toInts(id));
 
         int[] dims = {2, 3, 4, 5};
         float[] x = random(120, 26);
