@@ -42,13 +42,12 @@ public final class FeatureCache {
 
     /**
      * Runs the backbone over every batch of {@code loader}'s epoch 0 (which must not shuffle or
-     * augment) and keeps the maps.
+     * augment; its dataset holds {@code n} images) and keeps the maps.
      *
      * @param budgetBytes the most the cache may take; more fails with one line saying how much it needs
      */
-    public static FeatureCache build(Dinov2Segmentation m, Backend be, DataLoader loader, String split, long budgetBytes,
+    public static FeatureCache build(Dinov2Segmentation m, Backend be, DataLoader loader, int n, String split, long budgetBytes,
                                      PrintWriter progress) {
-        int n = loader.dataset().size();
         Iterator<Batch> it = loader.epoch(0);
         FeatureCache fc = null;
         int filled = 0;

@@ -192,11 +192,11 @@ public final class Trainer {
                             100 * cfg.cacheBudget, PeakMemory.maxHeapBytes() / 1048576.0));
                 DataLoader once = new DataLoader(trainSet, new DataLoader.Options(cfg.batch, false, false, cfg.seed, cfg.workers, 2, Augment.none(), pre));
                 try {
-                    trainCache = FeatureCache.build(model, be, once, "train", budget, err);
+                    trainCache = FeatureCache.build(model, be, once, trainSet.size(), "train", budget, err);
                 } finally {
                     once.close();
                 }
-                validCache = FeatureCache.build(model, be, validLoader, "valid", budget - trainCache.bytes(), err);
+                validCache = FeatureCache.build(model, be, validLoader, validSet.size(), "valid", budget - trainCache.bytes(), err);
                 out.printf(Locale.ROOT, "feature cache: %d images, %.1f MiB on the heap (budget %.1f MiB)%n",
                         trainCache.size() + validCache.size(), (trainCache.bytes() + validCache.bytes()) / 1048576.0, budget / 1048576.0);
             }
