@@ -104,6 +104,7 @@ public final class Bench {
         return o;
     }
 
+    @SuppressWarnings("try") // the no-grad scope is used for its effect, not referenced
     static void step(Mode mode, Dinov2Segmentation model, Backend be, AdamW opt, float[] img, int[] lbl, int n, int s) {
         Ops ops = new Ops(be);
         Var x = Var.constant(be.fromFloats(img, Shape.of(n, 3, s, s)));

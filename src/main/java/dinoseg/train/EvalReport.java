@@ -42,7 +42,7 @@ public record EvalReport(ClassSet classes, Evaluator.Result result, int images, 
 
                 @Override public FeedBatch next() { return FeedBatch.of(it.next()); }
             };
-            Evaluator.Result r = Evaluator.evaluate(model, be, fb, dl.batchesPerEpoch(), classes.ignoreIndex(), progress, "eval", null);
+            Evaluator.Result r = Evaluator.evaluate(model, be, fb, dl.batchesPerEpoch(), classes.ignoreIndex(), progress, "eval");
             return new EvalReport(classes, r, split.size(), pre.width(), pre.height());
         }
     }

@@ -25,18 +25,13 @@ public final class Evaluator {
         public double miou() { return confusion.meanIou(); }
     }
 
-    /** Receives each batch's predictions (classes per pixel, n*h*w) as they are made. */
-    public interface PredictionSink {
-        void accept(FeedBatch batch, int[] pred);
-    }
-
     /**
      * @param total    number of batches (for the progress bar), or -1
      * @param progress where the progress bar goes, or null for none
-     * @param sink     receives predictions, or null
      */
+    @SuppressWarnings("try") // the no-grad scope is used for its effect, not referenced
     public static Result evaluate(Dinov2Segmentation model, Backend be, Iterator<FeedBatch> batches, int total, int ignore,
-                                  PrintWriter progress, String phase, PredictionSink sink) {
+                                  PrintWriter progress, String phase) {
         int k = model.numClasses();
         ConfusionMatrix cm = new ConfusionMatrix(k);
         double lossSum = 0;
@@ -48,7 +43,7 @@ public final class Evaluator {
         try (var s = ops.noGrad()) {
             while (batches.hasNext()) {
                 FeedBatch fb = batches.next();
-                Var logits = FeedBatch.logits(model, ops, fb.features(model, ops), fb.h(), fb.w());
+                Var logits = FeedBatch.logits(model, ops, fb.headInput(model, ops), fb.h(), fb.w());
                 Tensor labels = fb.labelTensor(be);
                 Var loss = ops.crossEntropy(logits, labels, null, ignore);
                 long counted = fb.counted(k, ignore);
@@ -59,7 +54,6 @@ public final class Evaluator {
                 be.argmax(logits.value(), pred);
                 int[] p = be.toInts(pred);
                 cm.add(p, fb.labels(), ignore);
-                if (sink != null) sink.accept(fb, p);
                 if (bar != null) bar.step(String.format(java.util.Locale.ROOT, "loss %.4f", pixels == 0 ? 0 : lossSum / pixels));
             }
         } finally {

@@ -46,6 +46,7 @@ public final class FeatureCache {
      *
      * @param budgetBytes the most the cache may take; more fails with one line saying how much it needs
      */
+    @SuppressWarnings("try") // the no-grad scope is used for its effect, not referenced
     public static FeatureCache build(Dinov2Segmentation m, Backend be, DataLoader loader, int n, String split, long budgetBytes,
                                      PrintWriter progress) {
         Iterator<Batch> it = loader.epoch(0);
@@ -69,7 +70,7 @@ public final class FeatureCache {
                     fc = new FeatureCache(new float[n][], new int[n][], m.layers().length * m.backbone.embedDim(),
                             b.h() / p, b.w() / p, b.h(), b.w());
                 }
-                Var f = FeedBatch.of(b).features(m, ops);
+                Var f = FeedBatch.of(b).headInput(m, ops);
                 float[] all = be.toFloats(f.value());
                 int per = fc.c * fc.gh * fc.gw, hw = b.h() * b.w();
                 for (int k = 0; k < b.n(); k++) {

@@ -30,7 +30,7 @@ public record FeedBatch(float[] images, int[] labels, int n, int h, int w, float
     }
 
     /** The head's input: the cached maps, or the backbone on the images (without a tape unless fine-tuning). */
-    public Var features(Dinov2Segmentation m, Ops ops) {
+    public Var headInput(Dinov2Segmentation m, Ops ops) {
         Backend be = ops.be;
         if (features != null) return Var.constant(be.fromFloats(features, Shape.of(featureShape)));
         return m.features(ops, Var.constant(be.fromFloats(images, Shape.of(n, Batch.CHANNELS, h, w))));

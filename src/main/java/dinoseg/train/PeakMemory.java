@@ -30,7 +30,7 @@ public final class PeakMemory {
         return ManagementFactory.getMemoryMXBean().getHeapMemoryUsage().getUsed();
     }
 
-    /** Heap that can still be had: the maximum minus what is in use. */
+    /** The most heap the JVM will use (-Xmx, or its default). */
     public static long maxHeapBytes() {
         return Runtime.getRuntime().maxMemory();
     }

@@ -222,7 +222,7 @@ public final class Trainer {
                         step++;
                         opt.scaleBaseLrs(schedule.factor(globalStep));
                         Ops ops = new Ops(be);
-                        Var logits = FeedBatch.logits(model, ops, fb.features(model, ops), fb.h(), fb.w());
+                        Var logits = FeedBatch.logits(model, ops, fb.headInput(model, ops), fb.h(), fb.w());
                         Tensor labels = fb.labelTensor(be);
                         Var loss = ops.crossEntropy(logits, labels, null, ignore);
                         double l = be.toFloats(loss.value())[0];
@@ -246,7 +246,7 @@ public final class Trainer {
                 double lrUsed = opt.lr(0);
                 // ---- validate
                 Iterator<FeedBatch> vb = validCache != null ? validCache.batches(cfg.batch) : map(validLoader.epoch(0));
-                Evaluator.Result valid = Evaluator.evaluate(model, be, vb, validLoader.batchesPerEpoch(), ignore, err, "valid", null);
+                Evaluator.Result valid = Evaluator.evaluate(model, be, vb, validLoader.batchesPerEpoch(), ignore, err, "valid");
                 if (!Double.isFinite(valid.loss()))
                     throw diverged("validation", valid.loss(), epoch, stepsPerEpoch, stepsPerEpoch, lrUsed, dir, startEpoch, history);
                 lastValid = valid;
@@ -367,6 +367,7 @@ public final class Trainer {
             return new Preview(img, lab, pre.height(), pre.width());
         }
 
+        @SuppressWarnings("try") // the no-grad scope is used for its effect, not referenced
         void write(Dinov2Segmentation model, Backend be, ClassSet classes, Path file) throws IOException {
             boolean was = model.isTraining();
             model.train(false);

@@ -47,7 +47,7 @@ class EvaluatorTest {
         float[] images = new float[n * 3 * hw];
         FeedBatch fb = new FeedBatch(images, labels, n, h, w, null, null);
         Iterator<FeedBatch> it = List.of(fb).iterator();
-        Evaluator.Result r = Evaluator.evaluate(alwaysCat(), BE, it, 1, 255, null, "eval", null);
+        Evaluator.Result r = Evaluator.evaluate(alwaysCat(), BE, it, 1, 255, null, "eval");
 
         long bg = 10 * w, cat = 10 * w + 100, dog = hw - 100, counted = bg + cat + dog;
         assertEquals(counted, r.pixels());
