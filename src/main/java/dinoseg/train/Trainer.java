@@ -120,6 +120,9 @@ public final class Trainer {
     public Result run() throws IOException {
         long t0 = System.nanoTime();
         Path dir = Path.of(cfg.outDir);
+        if (resume == null && Files.exists(dir.resolve(ResumeState.FILE)))
+            throw new IllegalArgumentException(dir + ": already holds a training run (" + ResumeState.FILE + "); continue it with --resume "
+                    + dir + " or choose another --out-dir");
         Files.createDirectories(dir.resolve("valid_preds"));
         Consumer<String> log = err::println;
 

@@ -124,6 +124,11 @@ class TrainEvalBenchCommandTest {
         Run c = run("train", "--resume", out.resolve("last_state.safetensors").toString());
         assertEquals(1, c.code());
         assertTrue(c.err().lines().anyMatch(l -> l.startsWith("error: ") && l.contains("already finished")), c.err());
+        Run again = run("train", "--data", data.toString(), "--backbone", backbone.toString(), "--epochs", "1", "--imgsz", "28",
+                "--device", "cpu", "--out-dir", out.toString());
+        assertEquals(1, again.code());
+        assertTrue(again.err().contains("already holds a training run"), again.err());
+        assertEquals(3, Files.readAllLines(out.resolve("metrics.csv")).size(), "the earlier run is untouched");
         Run d = run("train", "--resume", tmp.resolve("nowhere").toString());
         assertEquals(1, d.code());
         assertTrue(d.err().contains("error: ") && d.err().contains("nowhere"), d.err());
