@@ -7,7 +7,10 @@ import picocli.CommandLine.Command;
 @Command(name = "dinoseg", mixinStandardHelpOptions = true, version = "dinoseg 0.1.0",
         description = "DINOv2 semantic segmentation: train, evaluate and segment images on CPU or CUDA.",
         subcommands = {CommandLine.HelpCommand.class, DataCommand.class, DemoDataCommand.class, SummaryCommand.class,
-                FeaturesCommand.class, InferCommand.class, InferVideoCommand.class})
+                FeaturesCommand.class, InferCommand.class, InferVideoCommand.class,
+                TrainCommand.class,
+                EvalCommand.class,
+                BenchCommand.class})
 public final class Main implements Runnable {
 
     @Override public void run() {
@@ -18,6 +21,7 @@ public final class Main implements Runnable {
     public static CommandLine commandLine() {
         CommandLine cl = new CommandLine(new Main());
         cl.setExecutionExceptionHandler(new ErrorHandler());
+        cl.setParameterExceptionHandler(new UsageErrorHandler());
         return cl;
     }
 

@@ -41,6 +41,11 @@ public final class Overlay {
         return Math.max(10, Math.min(28, Math.round(Math.min(w, h) / 24f)));
     }
 
+    /** Font size of the legend: smaller than the names, so it covers less of a small image. */
+    public static int legendFontSize(int w, int h) {
+        return Math.max(8, Math.min(22, Math.round(Math.min(w, h) / 30f)));
+    }
+
     /** Renders the overlay of {@code mask} (class ids, row-major w*h) on packed RGB pixels. */
     public static BufferedImage render(int[] rgb, int w, int h, int[] mask, ClassSet labels, float alpha) {
         if (mask.length != w * h || rgb.length != w * h)
@@ -59,7 +64,8 @@ public final class Overlay {
             g.setRenderingHint(RenderingHints.KEY_ANTIALIASING, RenderingHints.VALUE_ANTIALIAS_ON);
             Font font = new Font(Font.SANS_SERIF, Font.BOLD, fontSize(w, h));
             for (LabelSpot s : labelSpots(mask, w, h, k)) drawCentred(g, font, labels.name(s.classId()), s.x(), s.y(), w, h);
-            drawLegend(g, font, legend(g, font, present(mask, k), labels), labels);
+            Font legendFont = new Font(Font.SANS_SERIF, Font.BOLD, legendFontSize(w, h));
+            drawLegend(g, legendFont, legend(g, legendFont, present(mask, k), labels), labels);
         } finally {
             g.dispose();
         }
@@ -220,7 +226,7 @@ public final class Overlay {
         try {
             g.setRenderingHint(RenderingHints.KEY_TEXT_ANTIALIASING, RenderingHints.VALUE_TEXT_ANTIALIAS_ON);
             g.setRenderingHint(RenderingHints.KEY_ANTIALIASING, RenderingHints.VALUE_ANTIALIAS_ON);
-            return legend(g, new Font(Font.SANS_SERIF, Font.BOLD, fontSize(w, h)), classes, labels);
+            return legend(g, new Font(Font.SANS_SERIF, Font.BOLD, legendFontSize(w, h)), classes, labels);
         } finally {
             g.dispose();
         }
@@ -237,7 +243,7 @@ public final class Overlay {
         Rectangle box = new Rectangle(pad, pad, right, bottom); // a margin of pad around the rows
         Object aa = g.getRenderingHint(RenderingHints.KEY_ANTIALIASING);
         g.setRenderingHint(RenderingHints.KEY_ANTIALIASING, RenderingHints.VALUE_ANTIALIAS_OFF);
-        g.setColor(new Color(255, 255, 255, 210));
+        g.setColor(new Color(255, 255, 255, 150));
         g.fillRect(box.x, box.y, box.width, box.height);
         g.setColor(Color.DARK_GRAY);
         g.setStroke(new BasicStroke(1f));

@@ -1,0 +1,71 @@
+package dinoseg.cli;
+
+import dinoseg.backend.Backend;
+import dinoseg.backend.Backends;
+import dinoseg.train.Bench;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+import java.util.concurrent.Callable;
+
+/** {@code dinoseg bench}: times whole steps on random data, one JSON line (the keys of shared/bench/torch_peer.py). */
+@Command(name = "bench", mixinStandardHelpOptions = true, sortOptions = false,
+        description = {"Time whole inference or training steps of a DINOv2 segmentation model on random data.",
+                "Prints one JSON line: images_per_s, step_s_median (median of --iters steps after --warmup), the settings, "
+                        + "peak_heap_mib and peak_gpu_mib; the keys match shared/bench/torch_peer.py for side-by-side runs."})
+public final class BenchCommand implements Callable<Integer> {
+    @Spec CommandSpec spec;
+
+    @Option(names = "--device", paramLabel = "auto|cpu|cuda", defaultValue = "cpu", description = "Backend (default: ${DEFAULT-VALUE}).")
+    String device;
+
+    @Option(names = "--mode", paramLabel = "infer|linear|finetune", defaultValue = "infer",
+            description = "infer: forward + argmax; linear: frozen backbone, head trained; finetune: everything trained (default: ${DEFAULT-VALUE}).")
+    String mode;
+
+    @Option(names = "--backbone", paramLabel = "NAME|FILE", defaultValue = "small", description = "Backbone preset or JSON config (default: ${DEFAULT-VALUE}).")
+    String backbone;
+
+    @Option(names = "--imgsz", paramLabel = "N", defaultValue = "644", description = "Square image side, a multiple of 14 (default: ${DEFAULT-VALUE}).")
+    int imgsz;
+
+    @Option(names = "--batch", paramLabel = "N", defaultValue = "1", description = "Batch size (default: ${DEFAULT-VALUE}).")
+    int batch;
+
+    @Option(names = "--precision", paramLabel = "fp32|bf16", defaultValue = "fp32", description = "Arithmetic precision (default: ${DEFAULT-VALUE}; bf16 is refused: the engine computes in fp32).")
+    String precision;
+
+    @Option(names = "--classes", paramLabel = "K", defaultValue = "21", description = "Classes of the head (default: ${DEFAULT-VALUE}).")
+    int classes;
+
+    @Option(names = "--warmup", paramLabel = "N", defaultValue = "2", description = "Untimed steps first (default: ${DEFAULT-VALUE}).")
+    int warmup;
+
+    @Option(names = "--iters", paramLabel = "N", defaultValue = "5", description = "Timed steps (default: ${DEFAULT-VALUE}).")
+    int iters;
+
+    @Option(names = "--verbose", description = "Print stack traces of errors.")
+    boolean verbose;
+
+    @Override public Integer call() {
+        CommandLine cl = spec.commandLine();
+        Bench.Config c;
+        try {
+            c = new Bench.Config(device.toLowerCase(java.util.Locale.ROOT), Bench.Mode.parse(mode), backbone, imgsz, batch,
+                    precision, warmup, iters, classes);
+        } catch (IllegalArgumentException e) {
+            throw new CommandLine.ParameterException(cl, e.getMessage());
+        }
+        if (!c.precision().equals("fp32")) // the engine has no reduced-precision kernels
+            throw new CommandLine.ParameterException(cl, "--precision " + c.precision() + " is not supported on " + c.device()
+                    + " (this engine computes in fp32)");
+        try (Backend be = Backends.create(c.device(), cl.getErr()::println)) {
+            cl.getOut().println(Bench.run(c, be).toString());
+            cl.getOut().flush();
+        }
+        return 0;
+    }
+}

@@ -1,0 +1,101 @@
+package dinoseg.cli;
+
+import dinoseg.backend.Backend;
+import dinoseg.backend.Backends;
+import dinoseg.data.ClassSet;
+import dinoseg.data.DatasetSpec;
+import dinoseg.data.Datasets;
+import dinoseg.data.SegDataset;
+import dinoseg.io.ModelCheckpoint;
+import dinoseg.train.DatasetSettings;
+import dinoseg.train.EvalReport;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+
+/** {@code dinoseg eval}: metrics of a checkpoint on a dataset's validation split. */
+@Command(name = "eval", mixinStandardHelpOptions = true, sortOptions = false,
+        description = {"Evaluate a checkpoint on the validation split of a dataset: one confusion matrix over every pixel, "
+                + "pixel accuracy, per-class IoU = TP/(TP+FP+FN), mIoU over the classes present in ground truth or prediction; "
+                + "ignored pixels are left out. Without dataset flags: the dataset the checkpoint was trained on.",
+                "Prints a per-class table, writes JSON (pixel_accuracy, miou, per_class_iou by class name, confusion_matrix) "
+                        + "and a confusion-matrix PNG beside it."})
+public final class EvalCommand implements Callable<Integer> {
+    @Spec CommandSpec spec;
+
+    @Option(names = "--checkpoint", paramLabel = "FILE", required = true, description = "A checkpoint written by train (best_model_iou.safetensors, ...).")
+    Path checkpoint;
+
+    @Mixin DatasetOptions dataset;
+
+    @Option(names = "--split", paramLabel = "valid|train", defaultValue = "valid", description = "Which split (default: ${DEFAULT-VALUE}).")
+    String split;
+
+    @Option(names = "--imgsz", paramLabel = "W H", arity = "1..2", description = "Evaluation size (default: the checkpoint's training size).")
+    int[] imgsz;
+
+    @Option(names = "--batch", paramLabel = "N", defaultValue = "4", description = "Batch size (default: ${DEFAULT-VALUE}).")
+    int batch;
+
+    @Option(names = "--workers", paramLabel = "N", defaultValue = "0", description = "Data loader threads (0: all cores).")
+    int workers;
+
+    @Option(names = "--device", paramLabel = "auto|cpu|cuda", defaultValue = "auto", description = "Backend (default: ${DEFAULT-VALUE}).")
+    String device;
+
+    @Option(names = "--out", paramLabel = "FILE", description = "JSON output (default: eval_<checkpoint name>.json beside the checkpoint); the PNG is <name>_confusion.png.")
+    Path out;
+
+    @Option(names = "--verbose", description = "Print stack traces of errors.")
+    boolean verbose;
+
+    @Override public Integer call() throws Exception {
+        CommandLine cl = spec.commandLine();
+        PrintWriter o = cl.getOut(), err = cl.getErr();
+        if (batch < 1) throw new CommandLine.ParameterException(cl, "--batch must be at least 1, got " + batch);
+        if (!split.equals("valid") && !split.equals("train"))
+            throw new CommandLine.ParameterException(cl, "--split: '" + split + "' is not one of valid, train");
+        try (Backend be = Backends.create(device, err::println)) {
+            ModelCheckpoint.Loaded ck = ModelCheckpoint.load(checkpoint, be);
+            CommandLine.ParseResult pr = cl.getParseResult();
+            boolean given = pr.hasMatchedOption("--data") || pr.hasMatchedOption("--train-images") || pr.hasMatchedOption("--valid-images")
+                    || pr.hasMatchedOption("--train-masks") || pr.hasMatchedOption("--valid-masks");
+            DatasetSpec ds = dataset.toSpec();
+            if (!given && ck.config().has("train_config") && ck.config().getAsJsonObject("train_config").has("dataset")) {
+                // no dataset flags: the data the checkpoint was trained on, as its config records it
+                ds = DatasetSettings.fromJson(ck.config().getAsJsonObject("train_config").getAsJsonObject("dataset"));
+                err.println("note: no dataset flags: evaluating on the training run's dataset");
+            }
+            if (ds.classes() == null) ds = ds.withClasses(ck.classes());
+            Datasets.Opened opened = Datasets.open(ds, err::println);
+            ClassSet classes = opened.classes();
+            if (!classes.names().equals(ck.classes().names()))
+                throw new IllegalArgumentException(checkpoint + ": the checkpoint's classes " + ck.classes().names()
+                        + " differ from the dataset's " + classes.names());
+            SegDataset s = split.equals("train") ? opened.train() : opened.valid();
+            int w = imgsz == null ? ck.imgW() : imgsz[0], h = imgsz == null ? ck.imgH() : imgsz.length > 1 ? imgsz[1] : imgsz[0];
+            err.println(opened.describe());
+            EvalReport r = EvalReport.run(ck.model(), classes, s, w, h, batch, workers, be, err);
+            Path json = out != null ? out : checkpoint.toAbsolutePath().resolveSibling("eval_" + stem(checkpoint) + ".json");
+            Path png = json.resolveSibling(stem(json) + "_confusion.png");
+            r.write(json, png);
+            r.printTable(o);
+            o.println("wrote " + json + " and " + png);
+            o.flush();
+        }
+        return 0;
+    }
+
+    private static String stem(Path p) {
+        String n = p.getFileName().toString();
+        int i = n.lastIndexOf('.');
+        return i > 0 ? n.substring(0, i) : n;
+    }
+}

@@ -1,0 +1,160 @@
+package dinoseg.train;
+
+import com.google.gson.JsonNull;
+import com.google.gson.JsonObject;
+import dinoseg.autograd.Ops;
+import dinoseg.autograd.Var;
+import dinoseg.backend.Backend;
+import dinoseg.model.BackboneConfig;
+import dinoseg.model.Dinov2Segmentation;
+import dinoseg.model.SegmentationHead;
+import dinoseg.tensor.DType;
+import dinoseg.tensor.Shape;
+import dinoseg.tensor.Tensor;
+
+import java.util.Arrays;
+import java.util.Locale;
+import java.util.SplittableRandom;
+
+/**
+ * Times whole steps of the segmentation model on random data, the same work as
+ * {@code shared/bench/torch_peer.py} so the two can be compared in one shell command:
+ * <ul>
+ *   <li>{@code infer}: forward without a tape, upsampled logits, argmax;</li>
+ *   <li>{@code linear}: backbone without a tape, head, upsampling, cross-entropy, backward, AdamW on the head;</li>
+ *   <li>{@code finetune}: the same through the whole model, AdamW on every parameter.</li>
+ * </ul>
+ * A step includes uploading the batch and waiting for the device. The model is DINOv2 with the
+ * linear (1×1 conv) head on the last four blocks, 21 classes, random weights (speed does not depend
+ * on them). The result is one JSON object with the peer's keys.
+ */
+public final class Bench {
+    private Bench() { }
+
+    public enum Mode { INFER, LINEAR, FINETUNE;
+        public static Mode parse(String s) {
+            try { return valueOf(s.toUpperCase(Locale.ROOT)); }
+            catch (IllegalArgumentException e) { throw new IllegalArgumentException("--mode: '" + s + "' is not one of infer, linear, finetune"); }
+        }
+    }
+
+    /** Bench settings. */
+    public record Config(String device, Mode mode, String backbone, int imgsz, int batch, String precision, int warmup, int iters, int classes) {
+        public Config {
+            if (imgsz < 14 || imgsz % 14 != 0) throw new IllegalArgumentException("--imgsz must be a positive multiple of 14, got " + imgsz);
+            if (batch < 1) throw new IllegalArgumentException("--batch must be at least 1, got " + batch);
+            if (warmup < 0) throw new IllegalArgumentException("--warmup must be >= 0, got " + warmup);
+            if (iters < 1) throw new IllegalArgumentException("--iters must be at least 1, got " + iters);
+            if (classes < 1) throw new IllegalArgumentException("--classes must be at least 1, got " + classes);
+            precision = precision.toLowerCase(Locale.ROOT);
+            if (!precision.equals("fp32") && !precision.equals("bf16"))
+                throw new IllegalArgumentException("--precision: '" + precision + "' is not one of fp32, bf16");
+        }
+    }
+
+    /** Runs warmup and timed steps; returns the JSON line's object. */
+    public static JsonObject run(Config c, Backend be) {
+        if (!c.precision().equals("fp32"))
+            throw new IllegalArgumentException("--precision " + c.precision() + " is not supported on " + be.device().toString().toLowerCase(Locale.ROOT)
+                    + " (this engine computes in fp32)");
+        BackboneConfig bc = BackboneConfig.parse(c.backbone());
+        Dinov2Segmentation model = Dinov2Segmentation.create(be, bc, SegmentationHead.Kind.LINEAR, c.classes(), null, 0);
+        model.setFineTune(c.mode() == Mode.FINETUNE);
+        model.train(c.mode() != Mode.INFER);
+        TrainConfig tc = new TrainConfig();
+        tc.fineTune = c.mode() == Mode.FINETUNE;
+        tc.lr = 1e-4;
+        tc.weightDecay = 1e-4;
+        tc.backboneLrScale = 1;
+        AdamW opt = c.mode() == Mode.INFER ? null : new AdamW(be, ParamGroups.of(model, tc));
+        SplittableRandom rng = new SplittableRandom(0);
+        int n = c.batch(), s = c.imgsz();
+        float[] img = new float[n * 3 * s * s];
+        for (int i = 0; i < img.length; i++) img[i] = (float) gaussian(rng);
+        int[] lbl = new int[n * s * s];
+        for (int i = 0; i < lbl.length; i++) lbl[i] = rng.nextInt(c.classes());
+
+        for (int i = 0; i < c.warmup(); i++) step(c.mode(), model, be, opt, img, lbl, n, s);
+        be.synchronize();
+        PeakMemory.reset();
+        long gpuPeak = gpuBytes(be);
+        double[] times = new double[c.iters()];
+        for (int i = 0; i < c.iters(); i++) {
+            long t = System.nanoTime();
+            step(c.mode(), model, be, opt, img, lbl, n, s);
+            be.synchronize();
+            times[i] = (System.nanoTime() - t) / 1e9;
+            gpuPeak = Math.max(gpuPeak, gpuBytes(be));
+        }
+        double med = median(times);
+        JsonObject o = new JsonObject();
+        o.addProperty("engine", "dinoseg 0.1.0 (" + be.name() + ", java " + System.getProperty("java.version") + ")");
+        o.addProperty("device", c.device());
+        o.addProperty("mode", c.mode().name().toLowerCase(Locale.ROOT));
+        o.addProperty("backbone", c.backbone());
+        o.addProperty("imgsz", c.imgsz());
+        o.addProperty("batch", c.batch());
+        o.addProperty("precision", c.precision());
+        o.addProperty("threads", Runtime.getRuntime().availableProcessors());
+        o.addProperty("images_per_s", round(n / med, 3));
+        o.addProperty("step_s_median", round(med, 4));
+        o.addProperty("peak_heap_mib", round(PeakMemory.mib(PeakMemory.peakBytes()), 1));
+        if (gpuPeak < 0) o.add("peak_gpu_mib", JsonNull.INSTANCE);
+        else o.addProperty("peak_gpu_mib", round(PeakMemory.mib(gpuPeak), 1));
+        return o;
+    }
+
+    @SuppressWarnings("try") // the no-grad scope is used for its effect, not referenced
+    static void step(Mode mode, Dinov2Segmentation model, Backend be, AdamW opt, float[] img, int[] lbl, int n, int s) {
+        Ops ops = new Ops(be);
+        Var x = Var.constant(be.fromFloats(img, Shape.of(n, 3, s, s)));
+        if (mode == Mode.INFER) {
+            try (var sc = ops.noGrad()) {
+                Var logits = model.forward(ops, x);
+                Tensor pred = be.empty(Shape.of(n, s, s), DType.I32);
+                be.argmax(logits.value(), pred);
+            }
+            return;
+        }
+        Var logits = model.forward(ops, x); // the backbone runs without a tape unless fine-tuning
+        Var loss = ops.crossEntropy(logits, be.fromInts(lbl, Shape.of(n, s, s)), null, 255);
+        opt.zeroGrad();
+        ops.backward(loss);
+        opt.step();
+    }
+
+    /** Device memory held by the backend when it can say (CUDA: the allocator's peak, else live + cached); -1 otherwise. */
+    static long gpuBytes(Backend be) {
+        if (!be.device().isCuda()) return -1;
+        for (String m : new String[]{"peakBytes", "liveBytes"}) {
+            try {
+                long v = (long) be.getClass().getMethod(m).invoke(be);
+                if (m.equals("liveBytes")) {
+                    try { v += (long) be.getClass().getMethod("cachedBytes").invoke(be); } catch (ReflectiveOperationException ignored) { }
+                }
+                return v;
+            } catch (ReflectiveOperationException | ClassCastException e) {
+                // try the next probe
+            }
+        }
+        return -1;
+    }
+
+    static double median(double[] t) {
+        double[] s = t.clone();
+        Arrays.sort(s);
+        int m = s.length / 2;
+        return s.length % 2 == 1 ? s[m] : 0.5 * (s[m - 1] + s[m]);
+    }
+
+    private static double round(double v, int digits) {
+        double f = Math.pow(10, digits);
+        return Math.round(v * f) / f;
+    }
+
+    private static double gaussian(SplittableRandom r) {
+        double u1;
+        do { u1 = r.nextDouble(); } while (u1 <= 1e-300);
+        return Math.sqrt(-2 * Math.log(u1)) * Math.cos(2 * Math.PI * r.nextDouble());
+    }
+}

@@ -1,0 +1,65 @@
+package dinoseg.train;
+
+import dinoseg.autograd.Ops;
+import dinoseg.autograd.Var;
+import dinoseg.backend.Backend;
+import dinoseg.model.Dinov2Segmentation;
+import dinoseg.tensor.Shape;
+import dinoseg.tensor.Tensor;
+
+import java.io.PrintWriter;
+import java.util.Iterator;
+
+/**
+ * Evaluation over a whole split: the model in eval mode, nothing recorded, one confusion matrix
+ * over every counted pixel and the pixel-weighted mean cross-entropy (the loss of the split as one
+ * big batch).
+ */
+public final class Evaluator {
+    private Evaluator() { }
+
+    /** Loss and confusion matrix of a split. */
+    public record Result(double loss, ConfusionMatrix confusion, long pixels) {
+        public double pixelAccuracy() { return confusion.pixelAccuracy(); }
+
+        public double miou() { return confusion.meanIou(); }
+    }
+
+    /**
+     * @param total    number of batches (for the progress bar), or -1
+     * @param progress where the progress bar goes, or null for none
+     */
+    @SuppressWarnings("try") // the no-grad scope is used for its effect, not referenced
+    public static Result evaluate(Dinov2Segmentation model, Backend be, Iterator<FeedBatch> batches, int total, int ignore,
+                                  PrintWriter progress, String phase) {
+        int k = model.numClasses();
+        ConfusionMatrix cm = new ConfusionMatrix(k);
+        double lossSum = 0;
+        long pixels = 0;
+        boolean wasTraining = model.isTraining();
+        model.train(false);
+        Ops ops = new Ops(be);
+        ProgressBar bar = progress == null ? null : new ProgressBar(progress, phase, Math.max(0, total));
+        try (var s = ops.noGrad()) {
+            while (batches.hasNext()) {
+                FeedBatch fb = batches.next();
+                Var logits = FeedBatch.logits(model, ops, fb.headInput(model, ops), fb.h(), fb.w());
+                Tensor labels = fb.labelTensor(be);
+                Var loss = ops.crossEntropy(logits, labels, null, ignore);
+                long counted = fb.counted(k, ignore);
+                double l = be.toFloats(loss.value())[0];
+                lossSum += l * counted;
+                pixels += counted;
+                Tensor pred = be.empty(Shape.of(fb.n(), fb.h(), fb.w()), dinoseg.tensor.DType.I32);
+                be.argmax(logits.value(), pred);
+                int[] p = be.toInts(pred);
+                cm.add(p, fb.labels(), ignore);
+                if (bar != null) bar.step(String.format(java.util.Locale.ROOT, "loss %.4f", pixels == 0 ? 0 : lossSum / pixels));
+            }
+        } finally {
+            if (bar != null) bar.close();
+            model.train(wasTraining);
+        }
+        return new Result(pixels == 0 ? 0 : lossSum / pixels, cm, pixels);
+    }
+}

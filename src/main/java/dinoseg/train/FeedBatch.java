@@ -1,0 +1,47 @@
+package dinoseg.train;
+
+import dinoseg.autograd.Ops;
+import dinoseg.autograd.Var;
+import dinoseg.backend.Backend;
+import dinoseg.data.Batch;
+import dinoseg.model.Dinov2Segmentation;
+import dinoseg.tensor.Shape;
+import dinoseg.tensor.Tensor;
+
+/**
+ * One batch as the model takes it: host images (the backbone runs on them) or cached backbone
+ * feature maps (only the head runs), with the labels at the input size.
+ *
+ * @param images       normalised NCHW images, or null when features are cached
+ * @param labels       class ids per pixel, n*h*w
+ * @param features     cached head input [B, C, h/14, w/14], or null
+ * @param featureShape the shape of {@code features}, or null
+ */
+public record FeedBatch(float[] images, int[] labels, int n, int h, int w, float[] features, int[] featureShape) {
+    public static FeedBatch of(Batch b) {
+        return new FeedBatch(b.images(), b.labels(), b.n(), b.h(), b.w(), null, null);
+    }
+
+    /** Pixels whose label is a class id (not ignored): the weight of this batch in a mean loss. */
+    public long counted(int numClasses, int ignore) {
+        long c = 0;
+        for (int l : labels) if (l != ignore && l >= 0 && l < numClasses) c++;
+        return c;
+    }
+
+    /** The head's input: the cached maps, or the backbone on the images (without a tape unless fine-tuning). */
+    public Var headInput(Dinov2Segmentation m, Ops ops) {
+        Backend be = ops.be;
+        if (features != null) return Var.constant(be.fromFloats(features, Shape.of(featureShape)));
+        return m.features(ops, Var.constant(be.fromFloats(images, Shape.of(n, Batch.CHANNELS, h, w))));
+    }
+
+    public Tensor labelTensor(Backend be) {
+        return be.fromInts(labels, Shape.of(n, h, w));
+    }
+
+    /** Head logits on the features, upsampled to the label size. */
+    static Var logits(Dinov2Segmentation m, Ops ops, Var features, int h, int w) {
+        return ops.resizeBilinear(m.head.forward(ops, features), h, w);
+    }
+}

@@ -1,0 +1,104 @@
+package dinoseg.backend.cuda;
+
+import dinoseg.autograd.Ops;
+import dinoseg.autograd.Var;
+import dinoseg.backend.Backend;
+import dinoseg.io.HostTensor;
+import dinoseg.io.StateDicts;
+import dinoseg.model.BackboneConfig;
+import dinoseg.model.Dinov2Segmentation;
+import dinoseg.model.SegmentationHead;
+import dinoseg.nn.Parameter;
+import dinoseg.tensor.Shape;
+import dinoseg.train.AdamW;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+/**
+ * The whole model on the GPU against the CPU backend: a ViT-S/14 forward at 644×644 (the tutorial's
+ * setting) and one fine-tuning step (forward, cross-entropy, backward, AdamW) of a small model.
+ * Skipped without a usable GPU; tools/gpu_check.sh runs them with dinoseg.cuda.require=true.
+ */
+class CudaModelTest {
+
+    @BeforeEach void gpu() { CudaTestSupport.assumeGpu(); }
+
+    /** The same model on both backends: built on the CPU, its state copied to the GPU. */
+    static Dinov2Segmentation[] twins(BackboneConfig cfg, SegmentationHead.Kind head, int classes, long seed) {
+        Backend cpu = CudaTestSupport.cpu(), gpu = CudaTestSupport.gpu();
+        Dinov2Segmentation a = Dinov2Segmentation.create(cpu, cfg, head, classes, null, seed);
+        Dinov2Segmentation b = Dinov2Segmentation.create(gpu, cfg, head, classes, null, seed + 100);
+        Map<String, HostTensor> sd = StateDicts.of(a);
+        StateDicts.loadStrict(b, sd, "cpu twin");
+        return new Dinov2Segmentation[]{a, b};
+    }
+
+    @Test
+    void vitSmallForwardAt644MatchesCpu() {
+        Dinov2Segmentation[] m = twins(BackboneConfig.preset("small"), SegmentationHead.Kind.LINEAR, 21, 7);
+        Random rnd = new Random(3);
+        CudaTestSupport.Pair img = CudaTestSupport.randn(rnd, Shape.of(1, 3, 644, 644));
+        float[] outCpu, outGpu;
+        Ops oc = new Ops(CudaTestSupport.cpu()), og = new Ops(CudaTestSupport.gpu());
+        try (var s1 = oc.noGrad(); var s2 = og.noGrad()) {
+            outCpu = CudaTestSupport.cpu().toFloats(m[0].forwardGrid(oc, Var.constant(img.cpu())).value());
+            outGpu = CudaTestSupport.gpu().toFloats(m[1].forwardGrid(og, Var.constant(img.gpu())).value());
+        }
+        assertEquals(21 * 46 * 46, outGpu.length);
+        // 12 blocks of float32 with different summation orders: relative 1e-3, absolute 1e-3
+        CudaTestSupport.assertClose("ViT-S/14 + linear head logits at 644", outCpu, outGpu, 1e-3, 1e-3);
+    }
+
+    @Test
+    void oneFineTuningStepMatchesCpu() {
+        BackboneConfig cfg = BackboneConfig.fromJson("tiny", "{\"embed_dim\": 64, \"depth\": 3, \"heads\": 4, \"registers\": 0, \"ffn\": \"mlp\"}", "test");
+        Dinov2Segmentation[] m = twins(cfg, SegmentationHead.Kind.BN, 5, 11);
+        Random rnd = new Random(5);
+        CudaTestSupport.Pair img = CudaTestSupport.randn(rnd, Shape.of(2, 3, 56, 70));
+        int[] labels = new int[2 * 56 * 70];
+        for (int i = 0; i < labels.length; i++) labels[i] = rnd.nextInt(10) == 0 ? 255 : rnd.nextInt(5);
+        CudaTestSupport.Pair lab = CudaTestSupport.pairInts(labels, Shape.of(2, 56, 70));
+        float[][] losses = new float[2][];
+        List<Map<String, float[]>> grads = new ArrayList<>();
+        for (int side = 0; side < 2; side++) {
+            Dinov2Segmentation model = m[side];
+            Backend be = side == 0 ? CudaTestSupport.cpu() : CudaTestSupport.gpu();
+            model.setFineTune(true);
+            model.train(true);
+            List<Parameter> params = new ArrayList<>();
+            for (Parameter p : model.namedParameters().values()) if (p.requiresGrad()) params.add(p);
+            AdamW opt = AdamW.single(be, params, 1e-3, 0.05);
+            Ops ops = new Ops(be);
+            Var logits = model.forward(ops, Var.constant(side == 0 ? img.cpu() : img.gpu()));
+            Var loss = ops.crossEntropy(logits, side == 0 ? lab.cpu() : lab.gpu(), null, 255);
+            losses[side] = be.toFloats(loss.value());
+            ops.backward(loss);
+            Map<String, float[]> g = new java.util.LinkedHashMap<>();
+            for (var e : model.namedParameters().entrySet())
+                if (e.getValue().grad() != null) g.put(e.getKey(), be.toFloats(e.getValue().grad()));
+            grads.add(g);
+            opt.step();
+        }
+        CudaTestSupport.assertClose("loss", losses[0], losses[1], 1e-4, 1e-5);
+        assertEquals(grads.get(0).keySet(), grads.get(1).keySet(), "the same parameters received gradients");
+        for (var e : grads.get(0).entrySet()) {
+            float[] gc = e.getValue();
+            double scale = 0;
+            for (float v : gc) scale = Math.max(scale, Math.abs(v));
+            // relative to the tensor's largest gradient: tiny entries differ by summation order only
+            CudaTestSupport.assertClose("gradient of " + e.getKey(), gc, grads.get(1).get(e.getKey()), 1e-3, 1e-4 * scale + 1e-7);
+        }
+        // AdamW's first step moves each weight by about lr * sign(g): entries whose gradient is at
+        // rounding level may differ by up to lr, so allow 0.2 * lr there.
+        Map<String, HostTensor> after = StateDicts.of(m[0]), afterGpu = StateDicts.of(m[1]);
+        for (var e : after.entrySet())
+            CudaTestSupport.assertClose("after one AdamW step: " + e.getKey(), e.getValue().data(), afterGpu.get(e.getKey()).data(), 1e-4, 2e-4);
+    }
+}

@@ -1,0 +1,180 @@
+package dinoseg.cli;
+
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParser;
+import dinoseg.train.TrainConfig;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import picocli.CommandLine;
+
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Set;
+import java.util.TreeSet;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/** The train, eval and bench command lines: flags, exit codes, one-line errors, outputs. */
+class TrainEvalBenchCommandTest {
+    @TempDir static Path tmp;
+    static Path data, backbone;
+
+    record Run(int code, String out, String err) { }
+
+    static Run run(String... args) {
+        StringWriter out = new StringWriter(), err = new StringWriter();
+        CommandLine cl = Main.commandLine();
+        cl.setOut(new PrintWriter(out, true));
+        cl.setErr(new PrintWriter(err, true));
+        int code = cl.execute(args);
+        return new Run(code, out.toString(), err.toString());
+    }
+
+    @BeforeAll
+    static void setUp() throws Exception {
+        data = tmp.resolve("data");
+        dinoseg.data.DemoData.generate(data, 3);
+        backbone = tmp.resolve("tiny.json");
+        Files.writeString(backbone, "{\"embed_dim\": 32, \"depth\": 2, \"heads\": 2, \"pos_grid\": 4}");
+    }
+
+    private static void assertOneLineUsageError(Run r, String contains) {
+        assertEquals(2, r.code(), r.err());
+        List<String> lines = r.err().lines().filter(l -> !l.isBlank()).toList();
+        assertEquals(1, lines.size(), "expected one line, got:\n" + r.err());
+        assertTrue(lines.get(0).startsWith("error: "), lines.get(0));
+        assertTrue(lines.get(0).contains(contains), lines.get(0));
+        assertFalse(r.err().contains("\tat "), "no stack trace");
+    }
+
+    @Test
+    void badFlagsGiveOneLineUsageErrors() {
+        assertOneLineUsageError(run("train", "--epochs", "abc"), "--epochs");
+        assertOneLineUsageError(run("train", "--no-such-flag"), "--no-such-flag");
+        assertOneLineUsageError(run("train", "--data", data.toString(), "--head", "mlp"), "--head");
+        assertOneLineUsageError(run("train", "--data", data.toString(), "--batch", "0"), "--batch");
+        assertOneLineUsageError(run("train", "--data", data.toString(), "--scheduler", "step"), "scheduler");
+        assertOneLineUsageError(run("train", "--data", data.toString(), "--fine-tune", "--cache-features"), "--cache-features");
+        assertOneLineUsageError(run("bench", "--precision", "bf16"), "not supported on cpu");
+        assertOneLineUsageError(run("bench", "--mode", "train"), "--mode");
+        assertOneLineUsageError(run("bench", "--imgsz", "100"), "multiple of 14");
+        assertOneLineUsageError(run("eval"), "--checkpoint");
+        assertOneLineUsageError(run("train", "--imgsz", "224", "224", "--imgsz", "448"), "--imgsz");
+    }
+
+    @Test
+    void trainThenEvalWritesTheDocumentedJsonAndPng() throws Exception {
+        Path out = tmp.resolve("run");
+        Run t = run("train", "--data", data.toString(), "--backbone", backbone.toString(), "--head", "bn", "--fine-tune",
+                "--epochs", "1", "--imgsz", "56", "--batch", "8", "--lr", "1e-3", "--device", "cpu", "--out-dir", out.toString());
+        assertEquals(0, t.code(), t.err());
+        assertTrue(t.out().contains("Epoch 1/1") && t.out().contains("Valid: loss"), t.out());
+        assertTrue(t.err().contains("warning: no --weights"), t.err());
+        assertTrue(t.err().contains("it/s") || t.err().contains("s/it"), "progress bar with a rate");
+        assertTrue(t.err().contains("ETA"));
+        TrainConfig cfg = TrainConfig.fromJson(Files.readString(out.resolve("config.json")), "config.json");
+        assertTrue(cfg.fineTune);
+        assertEquals("bn", cfg.head);
+
+        Path json = tmp.resolve("eval/metrics.json");
+        Run e = run("eval", "--checkpoint", out.resolve("best_model_iou.safetensors").toString(), "--data", data.toString(),
+                "--device", "cpu", "--out", json.toString());
+        assertEquals(0, e.code(), e.err());
+        assertTrue(e.out().contains("square") && e.out().contains("IoU"), e.out());
+        JsonObject j = JsonParser.parseString(Files.readString(json)).getAsJsonObject();
+        assertTrue(j.keySet().containsAll(Set.of("pixel_accuracy", "miou", "per_class_iou", "confusion_matrix")), j.keySet().toString());
+        assertEquals(new TreeSet<>(List.of("background", "circle", "square", "triangle")), new TreeSet<>(j.getAsJsonObject("per_class_iou").keySet()));
+        var cm = j.getAsJsonArray("confusion_matrix");
+        assertEquals(4, cm.size());
+        long total = 0;
+        for (var row : cm) { assertEquals(4, row.getAsJsonArray().size()); for (var v : row.getAsJsonArray()) total += v.getAsLong(); }
+        assertEquals(16L * 56 * 56, total, "every valid pixel counted once (the demo masks have no ignored pixels)");
+        double mean = 0;
+        int k = 0;
+        for (var en : j.getAsJsonObject("per_class_iou").entrySet()) if (!en.getValue().isJsonNull()) { mean += en.getValue().getAsDouble(); k++; }
+        assertEquals(mean / k, j.get("miou").getAsDouble(), 1e-12);
+        // the training run's last validation of this very checkpoint says the same
+        List<String> csv = Files.readAllLines(out.resolve("metrics.csv"));
+        double validMiou = Double.parseDouble(csv.get(1).split(",")[6]);
+        assertEquals(validMiou, j.get("miou").getAsDouble(), 1e-6);
+        assertTrue(Files.size(tmp.resolve("eval/metrics_confusion.png")) > 1000);
+        // without dataset flags eval uses the run's own dataset (recorded in the checkpoint) and writes beside the checkpoint
+        Run again = run("eval", "--checkpoint", out.resolve("best_model_iou.safetensors").toString(), "--device", "cpu");
+        assertEquals(0, again.code(), again.err());
+        JsonObject j2 = JsonParser.parseString(Files.readString(out.resolve("eval_best_model_iou.json"))).getAsJsonObject();
+        assertEquals(j.get("miou").getAsDouble(), j2.get("miou").getAsDouble(), 0.0);
+        assertTrue(Files.exists(out.resolve("eval_best_model_iou_confusion.png")));
+    }
+
+    @Test
+    void resumeContinuesARunInItsFolder() throws Exception {
+        Path out = tmp.resolve("resume");
+        Run a = run("train", "--data", data.toString(), "--backbone", backbone.toString(), "--epochs", "1", "--imgsz", "28",
+                "--batch", "16", "--lr", "1e-3", "--device", "cpu", "--out-dir", out.toString());
+        assertEquals(0, a.code(), a.err());
+        Run b = run("train", "--resume", out.toString(), "--epochs", "2", "--lr", "5");
+        assertEquals(0, b.code(), b.err());
+        assertTrue(b.err().contains("ignoring --lr"), b.err());
+        assertTrue(b.out().contains("resuming") && b.out().contains("Epoch 2/2") && !b.out().contains("Epoch 1/2"), b.out());
+        assertEquals(3, Files.readAllLines(out.resolve("metrics.csv")).size());
+        Run c = run("train", "--resume", out.resolve("last_state.safetensors").toString());
+        assertEquals(1, c.code());
+        assertTrue(c.err().lines().anyMatch(l -> l.startsWith("error: ") && l.contains("already finished")), c.err());
+        Run again = run("train", "--data", data.toString(), "--backbone", backbone.toString(), "--epochs", "1", "--imgsz", "28",
+                "--device", "cpu", "--out-dir", out.toString());
+        assertEquals(1, again.code());
+        assertTrue(again.err().contains("already holds a training run"), again.err());
+        assertEquals(3, Files.readAllLines(out.resolve("metrics.csv")).size(), "the earlier run is untouched");
+        Run d = run("train", "--resume", tmp.resolve("nowhere").toString());
+        assertEquals(1, d.code());
+        assertTrue(d.err().contains("error: ") && d.err().contains("nowhere"), d.err());
+        assertFalse(d.err().contains("\tat "));
+    }
+
+    @Test
+    void hugeLearningRateStopsTheRunWithOneClearLine() throws Exception {
+        Path out = tmp.resolve("nan");
+        Run t = run("train", "--data", data.toString(), "--backbone", backbone.toString(), "--epochs", "2", "--imgsz", "28",
+                "--batch", "16", "--lr", "1e30", "--device", "cpu", "--out-dir", out.toString());
+        assertEquals(1, t.code(), t.err());
+        List<String> errors = t.err().lines().filter(l -> l.startsWith("error:")).toList();
+        assertEquals(1, errors.size(), t.err());
+        assertTrue(errors.get(0).matches("error: training stopped: the (training|validation) loss is (NaN|infinite) at epoch \\d.*"), errors.get(0));
+        assertFalse(t.err().contains("\tat "));
+        assertFalse(Files.exists(out.resolve("final_model.safetensors")));
+    }
+
+    @Test
+    void benchPrintsOneJsonLineWithThePeersKeys() throws Exception {
+        for (String mode : List.of("infer", "linear", "finetune")) {
+            Run r = run("bench", "--device", "cpu", "--mode", mode, "--backbone", backbone.toString(), "--imgsz", "28", "--batch", "2",
+                    "--warmup", "1", "--iters", "2");
+            assertEquals(0, r.code(), r.err());
+            List<String> lines = r.out().lines().toList();
+            assertEquals(1, lines.size(), r.out());
+            JsonObject j = JsonParser.parseString(lines.get(0)).getAsJsonObject();
+            assertEquals(Set.of("engine", "device", "mode", "backbone", "imgsz", "batch", "precision", "threads", "images_per_s",
+                    "step_s_median", "peak_heap_mib", "peak_gpu_mib"), j.keySet());
+            assertEquals(mode, j.get("mode").getAsString());
+            assertEquals(28, j.get("imgsz").getAsInt());
+            assertTrue(j.get("images_per_s").getAsDouble() > 0);
+            assertTrue(j.get("peak_heap_mib").getAsDouble() > 0);
+            assertTrue(j.get("peak_gpu_mib").isJsonNull());
+            assertTrue(j.get("engine").getAsString().startsWith("dinoseg"));
+        }
+    }
+
+    @Test
+    void demoPresetIsAValidConfigInOnePlace() throws Exception {
+        TrainConfig c = TrainCommand.DemoPreset.load().validate();
+        assertTrue(c.fineTune);
+        assertEquals("input/demo", c.dataset.get("data").getAsString());
+        assertNotNull(c.backboneConfig);
+        assertTrue(c.backboneConfig.get("embed_dim").getAsInt() <= 192);
+        assertEquals("cpu", c.device);
+    }
+}

@@ -1,0 +1,231 @@
+package dinoseg.train;
+
+import dinoseg.backend.Backend;
+import dinoseg.backend.Backends;
+import dinoseg.io.HostTensor;
+import dinoseg.io.Safetensors;
+import dinoseg.model.BackboneConfig;
+import dinoseg.model.Dinov2Segmentation;
+import dinoseg.model.SegmentationHead;
+import dinoseg.nn.Parameter;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/** Training on tiny models (32 wide, 2 blocks) and tiny images (56x56), so each run takes a second or two. */
+class TrainerTest {
+    @TempDir static Path tmp;
+    static Path data;
+    static final Backend BE = Backends.cpu();
+
+    @BeforeAll
+    static void writeData() throws Exception {
+        data = TinyData.write(tmp.resolve("data"), 4, 2, 56, 1);
+    }
+
+    private static final StringWriter OUT = new StringWriter();
+
+    private static Trainer trainer(TrainConfig c) {
+        return new Trainer(c, BE, new PrintWriter(OUT, true), new PrintWriter(new StringWriter(), true));
+    }
+
+    private static Map<String, HostTensor> read(Path f) throws Exception { return Safetensors.read(f).tensors(); }
+
+    /** The model the trainer starts from: same config, same seed. */
+    private static Map<String, HostTensor> initialState(TrainConfig c) {
+        BackboneConfig bc = BackboneConfig.fromJson("tiny", c.backboneConfig.toString(), "test");
+        Dinov2Segmentation m = Dinov2Segmentation.create(BE, bc, SegmentationHead.Kind.parse(c.head), 3, null, c.seed);
+        return dinoseg.io.StateDicts.of(m);
+    }
+
+    @Test
+    void frozenBackboneStaysBitIdenticalWithoutGradientsWhileTheHeadLearns() throws Exception {
+        TrainConfig c = TinyData.config(data, tmp.resolve("frozen"), 56);
+        c.epochs = 1;
+        boolean[] checked = {false};
+        trainer(c).listener((e, m) -> {
+            for (Parameter p : m.backbone.namedParameters().values()) {
+                assertFalse(p.requiresGrad(), "frozen backbone parameter requires a gradient");
+                assertNull(p.grad(), "frozen backbone parameter received a gradient");
+            }
+            checked[0] = true;
+        }).run();
+        assertTrue(checked[0]);
+        Map<String, HostTensor> before = initialState(c), after = read(tmp.resolve("frozen/final_model.safetensors"));
+        int headChanged = 0;
+        for (var e : before.entrySet()) {
+            HostTensor a = after.get(e.getKey());
+            assertNotNull(a, e.getKey());
+            boolean same = java.util.Arrays.equals(e.getValue().data(), a.data());
+            if (e.getKey().startsWith("backbone.")) assertTrue(same, e.getKey() + " changed in frozen mode");
+            else if (!same) headChanged++;
+        }
+        assertEquals(2, headChanged, "both head tensors (conv weight and bias) should have changed");
+    }
+
+    @Test
+    void fineTuneChangesBackboneAndHead() throws Exception {
+        TrainConfig c = TinyData.config(data, tmp.resolve("fine"), 56);
+        c.epochs = 1;
+        c.fineTune = true;
+        trainer(c).run();
+        Map<String, HostTensor> before = initialState(c), after = read(tmp.resolve("fine/final_model.safetensors"));
+        int backboneChanged = 0, headChanged = 0;
+        for (var e : before.entrySet()) {
+            if (java.util.Arrays.equals(e.getValue().data(), after.get(e.getKey()).data())) continue;
+            if (e.getKey().startsWith("backbone.")) backboneChanged++;
+            else headChanged++;
+        }
+        assertEquals(2, headChanged);
+        assertFalse(Files.exists(tmp.resolve("fine/final_model_head.safetensors")), "a head-only file cannot restore a fine-tuned backbone");
+        // every trained backbone tensor moves; mask_token gets no gradient (no masking in segmentation)
+        long trainable = before.keySet().stream().filter(k -> k.startsWith("backbone.") && !k.endsWith("mask_token")).count();
+        assertEquals(trainable, backboneChanged);
+    }
+
+    @Test
+    void tinyModelOverfitsFourImages() throws Exception {
+        Path d = TinyData.write(tmp.resolve("aligned"), 4, 4, 56, 3, true);
+        TrainConfig c = TinyData.config(d, tmp.resolve("overfit"), 56);
+        c.fineTune = true;
+        c.backboneLrScale = 1;
+        c.lr = 2e-3;
+        c.epochs = 20;
+        c.batch = 2;
+        Trainer.Result r = trainer(c).run();
+        assertTrue(r.finalValidMiou() >= 0.9, "valid (= train) mIoU " + r.finalValidMiou() + " after 20 epochs on 4 images");
+        assertTrue(r.history().get(19).trainLoss() < 0.25 * r.history().get(0).trainLoss(), "the loss should fall by far");
+    }
+
+    @Test
+    void resumedRunReproducesTheUninterruptedOne() throws Exception {
+        TrainConfig c = TinyData.config(data, tmp.resolve("straight"), 56);
+        c.epochs = 3;
+        c.fineTune = true;
+        c.head = "bn";
+        c.scheduler = "cosine";
+        c.warmup = 0.5;
+        c.augment = "tutorial";
+        List<History.Row> straight = trainer(c).run().history();
+
+        TrainConfig c2 = c.copy();
+        c2.outDir = tmp.resolve("stopped").toString();
+        class Stop extends RuntimeException { }
+        assertThrows(Stop.class, () -> trainer(c2).listener((e, m) -> { if (e == 2) throw new Stop(); }).run());
+        assertEquals(2, ResumeState.read(tmp.resolve("stopped")).epoch());
+        List<History.Row> resumed = Trainer.resume(tmp.resolve("stopped"), null, BE, new PrintWriter(OUT, true),
+                new PrintWriter(new StringWriter(), true)).run().history();
+
+        assertEquals(3, resumed.size());
+        for (int i = 0; i < 3; i++) {
+            History.Row a = straight.get(i), b = resumed.get(i);
+            assertEquals(a.epoch(), b.epoch());
+            double[] x = {a.trainLoss(), a.trainPixAcc(), a.trainMiou(), a.validLoss(), a.validPixAcc(), a.validMiou(), a.lr()};
+            double[] y = {b.trainLoss(), b.trainPixAcc(), b.trainMiou(), b.validLoss(), b.validPixAcc(), b.validMiou(), b.lr()};
+            assertArrayEquals(x, y, 0.0, "epoch " + (i + 1) + " differs after resume");
+        }
+        // and the CSVs agree apart from the seconds column
+        List<String> s = Files.readAllLines(tmp.resolve("straight/metrics.csv")), t = Files.readAllLines(tmp.resolve("stopped/metrics.csv"));
+        assertEquals(s.size(), t.size());
+        for (int i = 0; i < s.size(); i++)
+            assertEquals(s.get(i).substring(0, s.get(i).lastIndexOf(',')), t.get(i).substring(0, t.get(i).lastIndexOf(',')));
+        Map<String, HostTensor> fa = read(tmp.resolve("straight/final_model.safetensors")), fb = read(tmp.resolve("stopped/final_model.safetensors"));
+        for (var e : fa.entrySet()) assertArrayEquals(e.getValue().data(), fb.get(e.getKey()).data(), 0f, e.getKey());
+    }
+
+    @Test
+    void nanLossStopsWithAClearMessageAndKeepsTheLastGoodCheckpoint() throws Exception {
+        TrainConfig c = TinyData.config(data, tmp.resolve("nan"), 56);
+        c.epochs = 3;
+        Trainer.DivergedException e = assertThrows(Trainer.DivergedException.class, () -> trainer(c).listener((ep, m) -> {
+            if (ep == 1) {
+                Parameter w = m.head.namedParameters().get("conv.weight");
+                w.setValue(BE.full(w.shape(), Float.NaN));
+            }
+        }).run());
+        assertTrue(e.getMessage().contains("NaN") && e.getMessage().contains("epoch 2"), e.getMessage());
+        assertTrue(e.getMessage().contains("last good checkpoint"), e.getMessage());
+        assertFalse(e.getMessage().contains("\n"));
+        Path dir = tmp.resolve("nan");
+        assertEquals(2, Files.readAllLines(dir.resolve("metrics.csv")).size(), "header and epoch 1 only");
+        assertEquals(1, ResumeState.read(dir).epoch());
+        for (String f : List.of("best_model_loss.safetensors", "best_model_iou.safetensors", "last_state.safetensors"))
+            for (var t : read(dir.resolve(f)).entrySet())
+                for (float v : t.getValue().data()) assertTrue(Float.isFinite(v), f + " " + t.getKey() + " holds " + v);
+        assertFalse(Files.exists(dir.resolve("final_model.safetensors")));
+    }
+
+    @Test
+    void cachedFeaturesTrainTheHeadLikeTheBackboneDoes() throws Exception {
+        TrainConfig plain = TinyData.config(data, tmp.resolve("uncached"), 56);
+        TrainConfig cached = plain.copy();
+        cached.outDir = tmp.resolve("cached").toString();
+        cached.cacheFeatures = true;
+        List<History.Row> a = trainer(plain).run().history(), b = trainer(cached).run().history();
+        for (int i = 0; i < a.size(); i++) {
+            assertEquals(a.get(i).trainLoss(), b.get(i).trainLoss(), 1e-4);
+            assertEquals(a.get(i).validLoss(), b.get(i).validLoss(), 1e-4);
+            assertEquals(a.get(i).validMiou(), b.get(i).validMiou(), 1e-3);
+        }
+        assertTrue(OUT.toString().contains("feature cache: 6 images"), OUT.toString());
+    }
+
+    @Test
+    void cacheThatWouldNotFitIsRefusedWithItsSize() {
+        TrainConfig c = TinyData.config(data, tmp.resolve("toobig"), 56);
+        c.cacheFeatures = true;
+        c.cacheBudget = 1e-9;
+        var e = assertThrows(IllegalArgumentException.class, () -> trainer(c).run());
+        assertTrue(e.getMessage().startsWith("--cache-features: the cached maps would take"), e.getMessage());
+        assertTrue(e.getMessage().contains("MiB"));
+    }
+
+    @Test
+    void cacheWithFineTuneOrAugmentationIsRefused() {
+        TrainConfig c = TinyData.config(data, tmp.resolve("x"), 56);
+        c.cacheFeatures = true;
+        c.fineTune = true;
+        assertThrows(IllegalArgumentException.class, c::validate);
+        c.fineTune = false;
+        c.augment = "tutorial";
+        assertThrows(IllegalArgumentException.class, c::validate);
+    }
+
+    @Test
+    void runLeavesEveryListedFile() throws Exception {
+        TrainConfig c = TinyData.config(data, tmp.resolve("files"), 56);
+        c.epochs = 2;
+        trainer(c).run();
+        Path d = tmp.resolve("files");
+        for (String f : List.of("metrics.csv", "loss.png", "accuracy.png", "miou.png", "per_class_iou.png", "confusion_matrix.png",
+                "config.json", "best_model_loss.safetensors", "best_model_iou.safetensors", "final_model.safetensors",
+                "best_model_loss_head.safetensors", "best_model_iou_head.safetensors", "final_model_head.safetensors",
+                "last_state.safetensors", "valid_preds/epoch_001.png", "valid_preds/epoch_002.png"))
+            assertTrue(Files.size(d.resolve(f)) > 0, f);
+        assertEquals(History.HEADER, Files.readAllLines(d.resolve("metrics.csv")).get(0));
+        TrainConfig back = TrainConfig.fromJson(Files.readString(d.resolve("config.json")), "config.json");
+        assertEquals(c.lr, back.lr);
+        assertEquals(56, back.imgWidth);
+        assertEquals(32, back.backboneConfig.get("embed_dim").getAsInt());
+        assertEquals(3, back.dataset.getAsJsonObject("classes").getAsJsonArray("classes").size());
+        // head-only files hold only head tensors, and rebuild the whole model (random frozen backbone: from the seed)
+        assertTrue(read(d.resolve("final_model_head.safetensors")).keySet().stream().allMatch(k -> k.startsWith("head.")));
+        var full = dinoseg.io.ModelCheckpoint.load(d.resolve("final_model.safetensors"), BE);
+        var head = dinoseg.io.ModelCheckpoint.load(d.resolve("final_model_head.safetensors"), BE);
+        Map<String, HostTensor> a = dinoseg.io.StateDicts.of(full.model()), b = dinoseg.io.StateDicts.of(head.model());
+        assertEquals(a.keySet(), b.keySet());
+        for (var e : a.entrySet()) assertArrayEquals(e.getValue().data(), b.get(e.getKey()).data(), 0f, e.getKey());
+        assertEquals(56, full.imgW());
+        assertEquals(List.of("background", "box", "disc"), full.classes().names());
+        assertTrue(Files.readString(d.resolve("metrics.csv")).lines().count() == 3);
+    }
+}
