@@ -204,46 +204,32 @@ public final class Ops {
         return out;
     }
 
-    /** s * x. */
-    public Var scale(Var x, float s) {
+    /** How a shape-preserving op turns x and the output gradient into x's gradient. */
+    private interface UnaryBackward { void apply(Tensor x, Tensor gy, Tensor gx); }
+
+    /** y = f(x) with x's shape; the backward needs x and gy. */
+    private Var unary(Var x, java.util.function.BiConsumer<Tensor, Tensor> forward, UnaryBackward backward) {
         Tensor y = be.empty(x.shape());
-        be.scale(x.value(), s, y);
+        forward.accept(x.value(), y);
         boolean g = needs(x);
         Var out = result(y, g);
         if (g) record(out, gy -> {
             Tensor gx = be.empty(x.shape());
-            be.scale(gy, s, gx);
+            backward.apply(x.value(), gy, gx);
             acc(x, gx);
         });
         return out;
+    }
+
+    /** s * x. */
+    public Var scale(Var x, float s) {
+        return unary(x, (in, y) -> be.scale(in, s, y), (in, gy, gx) -> be.scale(gy, s, gx));
     }
 
     /** Exact (erf) GELU. */
-    public Var gelu(Var x) {
-        Tensor y = be.empty(x.shape());
-        be.gelu(x.value(), y);
-        boolean g = needs(x);
-        Var out = result(y, g);
-        if (g) record(out, gy -> {
-            Tensor gx = be.empty(x.shape());
-            be.geluBackward(x.value(), gy, gx);
-            acc(x, gx);
-        });
-        return out;
-    }
+    public Var gelu(Var x) { return unary(x, be::gelu, be::geluBackward); }
 
-    public Var relu(Var x) {
-        Tensor y = be.empty(x.shape());
-        be.relu(x.value(), y);
-        boolean g = needs(x);
-        Var out = result(y, g);
-        if (g) record(out, gy -> {
-            Tensor gx = be.empty(x.shape());
-            be.reluBackward(x.value(), gy, gx);
-            acc(x, gx);
-        });
-        return out;
-    }
+    public Var relu(Var x) { return unary(x, be::relu, be::reluBackward); }
 
     /** silu(x[..., :H]) * x[..., H:] for x [..., 2H] (DINOv2's SwiGLU FFN). */
     public Var swiglu(Var x12) {
