@@ -261,6 +261,13 @@ public interface Backend extends AutoCloseable {
     void adamw(Tensor param, Tensor grad, Tensor m, Tensor v, float lr, float beta1, float beta2,
                float eps, float weightDecay, int step);
 
+    /**
+     * Peak bytes of device memory held by live tensors since the backend opened (PyTorch's
+     * max_memory_allocated), or -1 where the backend does not track it (the CPU: its tensors live
+     * on the Java heap, which the JVM's memory pools measure).
+     */
+    default long peakDeviceBytes() { return -1; }
+
     /** Releases the backend's resources (device memory, threads). */
     @Override default void close() { }
 }

@@ -123,22 +123,8 @@ public final class Bench {
         opt.step();
     }
 
-    /** Device memory held by the backend when it can say (CUDA: the allocator's peak, else live + cached); -1 otherwise. */
-    static long gpuBytes(Backend be) {
-        if (!be.device().isCuda()) return -1;
-        for (String m : new String[]{"peakBytes", "liveBytes"}) {
-            try {
-                long v = (long) be.getClass().getMethod(m).invoke(be);
-                if (m.equals("liveBytes")) {
-                    try { v += (long) be.getClass().getMethod("cachedBytes").invoke(be); } catch (ReflectiveOperationException ignored) { }
-                }
-                return v;
-            } catch (ReflectiveOperationException | ClassCastException e) {
-                // try the next probe
-            }
-        }
-        return -1;
-    }
+    /** Peak device memory of live tensors (CUDA allocator), -1 on the CPU. */
+    static long gpuBytes(Backend be) { return be.peakDeviceBytes(); }
 
     static double median(double[] t) {
         double[] s = t.clone();

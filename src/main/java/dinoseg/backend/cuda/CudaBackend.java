@@ -204,6 +204,8 @@ public final class CudaBackend implements Backend {
 
     public long cachedBytes() { return allocator.cachedBytes(); }
 
+    @Override public long peakDeviceBytes() { return allocator.peakBytes(); }
+
     public long deviceAllocations() { return allocator.deviceAllocations(); }
 
     /** Returns cached device memory to the driver. */

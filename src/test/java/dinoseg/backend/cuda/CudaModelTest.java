@@ -20,6 +20,7 @@ import java.util.Map;
 import java.util.Random;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * The whole model on the GPU against the CPU backend: a ViT-S/14 forward at 644×644 (the tutorial's
@@ -52,6 +53,10 @@ class CudaModelTest {
             outGpu = CudaTestSupport.gpu().toFloats(m[1].forwardGrid(og, Var.constant(img.gpu())).value());
         }
         assertEquals(21 * 46 * 46, outGpu.length);
+        // the allocator's peak covers at least the weights and the 644x644 input
+        long weights = 4L * m[1].parameterCount(false);
+        assertTrue(CudaTestSupport.gpu().peakDeviceBytes() >= weights + 4L * 3 * 644 * 644,
+                "peak " + CudaTestSupport.gpu().peakDeviceBytes() + " bytes below the weights and input");
         // 12 blocks of float32 with different summation orders: relative 1e-3, absolute 1e-3
         CudaTestSupport.assertClose("ViT-S/14 + linear head logits at 644", outCpu, outGpu, 1e-3, 1e-3);
     }
