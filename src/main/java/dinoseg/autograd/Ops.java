@@ -209,7 +209,12 @@ public final class Ops {
 
     /** y = f(x) with x's shape; the backward needs x and gy. */
     private Var unary(Var x, java.util.function.BiConsumer<Tensor, Tensor> forward, UnaryBackward backward) {
-        Tensor y = be.empty(x.shape());
+        return unary(x, x.shape(), forward, backward);
+    }
+
+    /** y = f(x) of shape {@code outShape}; the backward needs x and gy and writes a gradient of x's shape. */
+    private Var unary(Var x, Shape outShape, java.util.function.BiConsumer<Tensor, Tensor> forward, UnaryBackward backward) {
+        Tensor y = be.empty(outShape);
         forward.accept(x.value(), y);
         boolean g = needs(x);
         Var out = result(y, g);
@@ -237,16 +242,7 @@ public final class Ops {
         Checks.check(two % 2 == 0, "swiglu", "last dimension must be even, got shape " + x12.shape());
         int[] od = x12.shape().dims();
         od[od.length - 1] = two / 2;
-        Tensor y = be.empty(Shape.of(od));
-        be.swiglu(x12.value(), y);
-        boolean g = needs(x12);
-        Var out = result(y, g);
-        if (g) record(out, gy -> {
-            Tensor gx = be.empty(x12.shape());
-            be.swigluBackward(x12.value(), gy, gx);
-            acc(x12, gx);
-        });
-        return out;
+        return unary(x12, Shape.of(od), be::swiglu, be::swigluBackward);
     }
 
     // ------------------------------------------------------------------ normalisation
