@@ -11,11 +11,6 @@ fi
 here="$(cd "$(dirname "$0")" && pwd)"
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
-cp "$here/../common.cuh" "$tmp/"
-# Dynamic shared memory becomes the emulator's per-launch buffer.
-for f in "$here"/../*.cu; do
-  sed 's/extern __shared__ float \([a-z_]*\)\[\];/float* \1 = emu_dynamic_shared.data();/' "$f" > "$tmp/$(basename "$f")"
-  echo "#include \"$(basename "$f")\""
-done > "$tmp/all_kernels_emu.cu"
+bash "$here/prepare.sh" "$tmp"
 g++ -std=c++20 -O2 -pthread -Wno-unknown-pragmas -I"$tmp" -I"$here" -x c++ "$here/check_kernels.cpp" -o "$tmp/check_kernels"
 "$tmp/check_kernels"
