@@ -34,6 +34,7 @@ import jcuda.driver.CUcontext;
 import jcuda.driver.CUdevice;
 import jcuda.driver.CUdevice_attribute;
 import jcuda.driver.CUdeviceptr;
+import jcuda.driver.CUfunction;
 import jcuda.driver.CUstream;
 import jcuda.driver.JCudaDriver;
 
@@ -196,6 +197,9 @@ public final class CudaBackend implements Backend {
         }
     }
 
+    /** The loaded kernel {@code name} (for tests that launch a kernel directly). */
+    CUfunction kernelFunction(String name) { bind(); return kernels.get(name); }
+
     /** Which GEMM implementation runs: "cuBLAS" or "kernel". */
     public String gemmPath() { return cublas != null ? "cuBLAS" : "kernel"; }
 
@@ -232,8 +236,13 @@ public final class CudaBackend implements Backend {
 
     private void launch(String kernel, int gridX, int gridY, int gridZ, int block, int sharedBytes, KernelArgs args) {
         if (gridX == 0 || gridY == 0 || gridZ == 0) return;
-        kernels.ensureSharedMemory(kernel, sharedBytes);
-        cuLaunchKernel(kernels.get(kernel), gridX, gridY, gridZ, block, 1, 1, sharedBytes, stream, args.build(), null);
+        try {
+            kernels.ensureSharedMemory(kernel, sharedBytes);
+            cuLaunchKernel(kernels.get(kernel), gridX, gridY, gridZ, block, 1, 1, sharedBytes, stream, args.build(), null);
+        } catch (CudaException e) {
+            throw new CudaException("CUDA kernel " + kernel + " (grid " + gridX + "x" + gridY + "x" + gridZ + ", block " + block
+                    + ", " + sharedBytes + " bytes of dynamic shared memory): " + describe(e), e);
+        }
     }
 
     /** A grid-stride launch over n elements. */
@@ -291,8 +300,7 @@ public final class CudaBackend implements Backend {
         f32("toFloats", "t", t);
         bind();
         float[] r = new float[t.shape().size()];
-        cuStreamSynchronize(stream);
-        if (r.length > 0) cuMemcpyDtoH(Pointer.to(r), ptr(t), 4L * r.length);
+        if (r.length > 0) download(Pointer.to(r), ptr(t), 4L * r.length);
         return r;
     }
 
@@ -300,8 +308,7 @@ public final class CudaBackend implements Backend {
         Checks.dtype("toInts", "t", t, DType.I32);
         bind();
         int[] r = new int[t.shape().size()];
-        cuStreamSynchronize(stream);
-        if (r.length > 0) cuMemcpyDtoH(Pointer.to(r), ptr(t), 4L * r.length);
+        if (r.length > 0) download(Pointer.to(r), ptr(t), 4L * r.length);
         return r;
     }
 
@@ -340,7 +347,45 @@ public final class CudaBackend implements Backend {
 
     @Override public void synchronize() {
         bind();
-        cuStreamSynchronize(stream);
+        sync();
+    }
+
+    /** Waits for the stream; a fault of earlier queued work surfaces here, described by {@link #describe}. */
+    private void sync() {
+        try {
+            cuStreamSynchronize(stream);
+        } catch (CudaException e) {
+            throw new CudaException("CUDA error while waiting for queued GPU work: " + describe(e), e);
+        }
+    }
+
+    /** Waits for the stream, then copies {@code bytes} from the device to a host array. */
+    private void download(Pointer host, CUdeviceptr src, long bytes) {
+        sync();
+        try {
+            cuMemcpyDtoH(host, src, bytes);
+        } catch (CudaException e) {
+            throw new CudaException("CUDA error copying " + bytes + " bytes to the host: " + describe(e), e);
+        }
+    }
+
+    /**
+     * The error name JCuda reports plus the driver's own description (cuGetErrorString): on the emulated
+     * driver of the tests that names the faulting kernel, block, thread and address.
+     */
+    static String describe(CudaException e) {
+        String name = String.valueOf(e.getMessage());
+        for (int code = 1; code < 1000; code++) {
+            if (!jcuda.driver.CUresult.stringFor(code).equals(name)) continue;
+            String[] text = new String[1];
+            try {
+                JCudaDriver.cuGetErrorString(code, text);
+            } catch (RuntimeException | LinkageError ignored) {
+                return name;
+            }
+            return text[0] == null ? name : name + ": " + oneLine(text[0]);
+        }
+        return name;
     }
 
     // ------------------------------------------------------------------ gemm
@@ -490,8 +535,7 @@ public final class CudaBackend implements Backend {
         bind();
         reduceAll(x, true, null);
         double[] r = new double[1];
-        cuStreamSynchronize(stream);
-        cuMemcpyDtoH(Pointer.to(r), scratchD(2 * PARTIALS), 8);
+        download(Pointer.to(r), scratchD(2 * PARTIALS), 8);
         return r[0];
     }
 
@@ -922,7 +966,7 @@ public final class CudaBackend implements Backend {
     @Override public synchronized void close() {
         if (closed) return;
         bind();
-        cuStreamSynchronize(stream);
+        sync();
         closed = true;
         scratch.close();
         if (cublas != null) cublas.close();

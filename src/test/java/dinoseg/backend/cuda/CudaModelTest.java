@@ -12,6 +12,7 @@ import dinoseg.nn.Parameter;
 import dinoseg.tensor.Shape;
 import dinoseg.train.AdamW;
 import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 import java.util.ArrayList;
@@ -24,8 +25,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * The whole model on the GPU against the CPU backend: a ViT-S/14 forward at 644×644 (the tutorial's
- * setting) and one fine-tuning step (forward, cross-entropy, backward, AdamW) of a small model.
- * Skipped without a usable GPU; tools/gpu_check.sh runs them with dinoseg.cuda.require=true.
+ * setting; tagged {@code real-gpu}, which {@code mvn test} leaves out because the emulated driver would
+ * take hours for it, and tools/gpu_kit.sh runs), a tiny ViT with registers and SwiGLU at an odd size,
+ * and one fine-tuning step (forward, cross-entropy, backward, AdamW) of a small model.
+ * Without a GPU they run on the emulated CUDA driver (kernels/test/driver).
  */
 class CudaModelTest {
 
@@ -42,6 +45,7 @@ class CudaModelTest {
     }
 
     @Test
+    @Tag("real-gpu")
     void vitSmallForwardAt644MatchesCpu() {
         Dinov2Segmentation[] m = twins(BackboneConfig.preset("small"), SegmentationHead.Kind.LINEAR, 21, 7);
         Random rnd = new Random(3);
@@ -59,6 +63,24 @@ class CudaModelTest {
                 "peak " + CudaTestSupport.gpu().peakDeviceBytes() + " bytes below the weights and input");
         // 12 blocks of float32 with different summation orders: relative 1e-3, absolute 1e-3
         CudaTestSupport.assertClose("ViT-S/14 + linear head logits at 644", outCpu, outGpu, 1e-3, 1e-3);
+    }
+
+    @Test
+    void tinyVitWithRegistersAndSwiGluForwardMatchesCpu() {
+        BackboneConfig cfg = BackboneConfig.fromJson("tiny-reg", "{\"embed_dim\": 48, \"depth\": 2, \"heads\": 3, \"registers\": 4, \"ffn\": \"swiglu\"}", "test");
+        Dinov2Segmentation[] m = twins(cfg, SegmentationHead.Kind.CONV, 4, 13);
+        Random rnd = new Random(9);
+        CudaTestSupport.Pair img = CudaTestSupport.randn(rnd, Shape.of(2, 3, 42, 70));   // a 3x5 patch grid
+        Ops oc = new Ops(CudaTestSupport.cpu()), og = new Ops(CudaTestSupport.gpu());
+        float[] outCpu, outGpu;
+        try (var s1 = oc.noGrad(); var s2 = og.noGrad()) {
+            m[0].train(false);
+            m[1].train(false);
+            outCpu = CudaTestSupport.cpu().toFloats(m[0].forward(oc, Var.constant(img.cpu())).value());
+            outGpu = CudaTestSupport.gpu().toFloats(m[1].forward(og, Var.constant(img.gpu())).value());
+        }
+        assertEquals(2 * 4 * 42 * 70, outGpu.length, "logits upsampled to the input size");
+        CudaTestSupport.assertClose("tiny ViT-reg SwiGLU + conv head logits", outCpu, outGpu, 1e-4, 1e-4);
     }
 
     @Test

@@ -29,6 +29,9 @@ public final class CudaTestSupport {
     private static String reason;
     private static boolean tried;
 
+    /** Whether some test has tried to open the CUDA backend in this JVM. */
+    static synchronized boolean triedOpening() { return tried; }
+
     /** True when a CUDA device, the driver, JCuda's natives and the kernels are all usable. */
     public static synchronized boolean available() {
         if (!tried) {
