@@ -19,6 +19,7 @@ skip() {
 command -v g++ >/dev/null 2>&1 || skip "g++ not found"
 echo '#include <barrier>' | g++ -std=c++20 -x c++ -fsyntax-only - >/dev/null 2>&1 || skip "g++ lacks C++20 <barrier> (need g++ 12+)"
 command -v nm >/dev/null 2>&1 || skip "nm (binutils) not found"
+command -v unzip >/dev/null 2>&1 || command -v jar >/dev/null 2>&1 || skip "neither unzip nor jar found"
 [ -f "$jar" ] || skip "JCuda natives jar not found: $jar"
 mkdir -p "$out"
 lib="$out/libcuda.so.1"
@@ -34,7 +35,11 @@ bash "$here/../prepare.sh" "$tmp"
 CXX=(g++ -std=c++20 -O2 -g -fPIC -pthread -fvisibility=hidden -Wno-unknown-pragmas -I"$tmp" -I"$here/..")
 "${CXX[@]}" -c "$here/driver.cpp" -o "$tmp/driver.o"
 # Stubs for every cu* import of libJCudaDriver that driver.cpp does not define.
-(cd "$tmp" && unzip -q -o "$jar" 'lib/libJCudaDriver-*' )
+if command -v unzip >/dev/null 2>&1; then
+  (cd "$tmp" && unzip -q -o "$jar" 'lib/libJCudaDriver-*')
+else
+  (cd "$tmp" && jar xf "$jar" $(jar tf "$jar" | grep '^lib/libJCudaDriver-'))
+fi
 nm -D --undefined-only "$tmp"/lib/libJCudaDriver-*.so | awk '$2 ~ /^cu/ {print $2}' | sort -u > "$tmp/imports.txt"
 nm --defined-only -g "$tmp/driver.o" | awk '$3 ~ /^cu/ {print $3}' | sort -u > "$tmp/defined.txt"
 comm -23 "$tmp/imports.txt" "$tmp/defined.txt" > "$tmp/stubs.txt"
