@@ -13,7 +13,7 @@ if ! command -v "$NVCC" >/dev/null 2>&1; then
 fi
 mkdir -p "$out"
 fatbin="$out/dinoseg.fatbin"
-if [ -f "$fatbin" ] && [ -f "$out/kernels.txt" ] && [ -f "$out/nvcc.txt" ] && [ -z "$(find "$here" -newer "$fatbin" \( -name '*.cu' -o -name '*.cuh' -o -name build.sh \) | head -1)" ]; then
+if [ -f "$fatbin" ] && [ -f "$out/kernels.txt" ] && [ -f "$out/nvcc.txt" ] && [ -z "$(find "$here" -maxdepth 1 -newer "$fatbin" \( -name '*.cu' -o -name '*.cuh' -o -name build.sh \) | head -1)" ]; then
   echo "[kernels] dinoseg.fatbin is up to date"
   exit 0
 fi

@@ -27,9 +27,23 @@ public final class InferVideoCommand implements Callable<Integer> {
     @Option(names = "--out", required = true, paramLabel = "OUT.mp4", description = "Output MP4.")
     Path out;
 
+    /**
+     * JavaCV and FFmpeg are not inside dinoseg.jar: its manifest names them in lib/ beside it (mvn package
+     * puts them in target/lib). Says so in one line when they are missing, before any work is done.
+     */
+    static void requireVideoLibraries() {
+        try {
+            Class.forName("org.bytedeco.javacv.FFmpegFrameGrabber", false, InferVideoCommand.class.getClassLoader());
+        } catch (ClassNotFoundException | LinkageError e) {
+            throw new IllegalStateException("video support is not on the class path: JavaCV and FFmpeg are read from lib/ beside "
+                    + "dinoseg.jar (mvn package copies them to target/lib; keep that folder next to the jar)");
+        }
+    }
+
     @Override public Integer call() throws Exception {
         PrintWriter o = spec.commandLine().getOut(), err = spec.commandLine().getErr();
         if (!java.nio.file.Files.isRegularFile(input)) throw new IllegalArgumentException(input + ": video file does not exist");
+        requireVideoLibraries();
         PredictOptions.Ready r = predict.load(err);
         err.println(r.classes().size() + " classes " + r.classes().names() + "; " + PredictOptions.describe(r.predictor().options()));
         err.flush();
