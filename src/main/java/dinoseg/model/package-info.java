@@ -1,0 +1,9 @@
+/**
+ * The models: {@link dinoseg.model.BackboneConfig} (presets small/base/large/giant, with registers, and
+ * custom sizes), {@link dinoseg.model.DinoVisionTransformer} (the DINOv2 ViT with position-embedding
+ * interpolation as the official code does it), {@link dinoseg.model.SegmentationHead} (linear, bn, conv)
+ * and {@link dinoseg.model.Dinov2Segmentation} (backbone + head, the last blocks normed patch maps).
+ *
+ * <p>May use: {@code nn}, {@code autograd}, {@code backend}, {@code tensor}.
+ */
+package dinoseg.model;
