@@ -13,11 +13,14 @@ public final class Untrusted {
     public static final int MAX_CHARS = 80;
 
     /** {@code s} escaped to printable ASCII and cut to {@link #MAX_CHARS} characters ("null" for null). */
-    public static String text(String s) {
+    public static String text(String s) { return text(s, MAX_CHARS); }
+
+    /** {@link #text} with another length limit. */
+    public static String text(String s, int maxChars) {
         if (s == null) return "null";
-        StringBuilder b = new StringBuilder(Math.min(s.length(), MAX_CHARS) + 16);
+        StringBuilder b = new StringBuilder(Math.min(s.length(), maxChars) + 16);
         int i = 0;
-        for (; i < s.length() && b.length() < MAX_CHARS; i++) {
+        for (; i < s.length() && b.length() < maxChars; i++) {
             char c = s.charAt(i);
             if (c >= 0x20 && c < 0x7f) b.append(c);
             else if (c < 0x100) b.append(String.format("\\x%02x", (int) c));
