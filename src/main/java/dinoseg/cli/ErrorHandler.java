@@ -10,11 +10,29 @@ import picocli.CommandLine;
 final class ErrorHandler implements CommandLine.IExecutionExceptionHandler {
     @Override
     public int handleExecutionException(Exception ex, CommandLine cl, CommandLine.ParseResult parsed) {
-        boolean verbose = "1".equals(System.getenv("DINOSEG_VERBOSE"))
-                || parsed.originalArgs().contains("--verbose");
-        String msg = ex.getMessage() == null ? ex.getClass().getSimpleName() : ex.getMessage();
+        String msg = ex.getMessage() == null || ex.getMessage().isBlank() ? ex.getClass().getSimpleName() : oneLine(ex.getMessage());
         cl.getErr().println("error: " + msg);
-        if (verbose) ex.printStackTrace(cl.getErr());
+        if (verbose(parsed.originalArgs())) ex.printStackTrace(cl.getErr());
         return 1;
+    }
+
+    static boolean verbose(java.util.List<String> args) {
+        return "1".equals(System.getenv("DINOSEG_VERBOSE")) || args.contains("--verbose");
+    }
+
+    /** A message on one line (line breaks become " | "). */
+    static String oneLine(String m) {
+        return m.strip().replaceAll("\\s*[\\r\\n]+\\s*", " | ");
+    }
+
+    /** One line for an {@link Error} (out of memory, stack overflow, a missing class...). */
+    static String describe(Error e) {
+        if (e instanceof OutOfMemoryError) {
+            return "out of memory (" + (e.getMessage() == null ? "no detail" : oneLine(e.getMessage())) + "): the Java heap holds at most "
+                    + (Runtime.getRuntime().maxMemory() >> 20) + " MiB; raise it with java -Xmx... or use smaller inputs";
+        }
+        if (e instanceof StackOverflowError)
+            return "stack overflow (an input nested too deeply?); rerun with --verbose for the stack trace";
+        return e.getClass().getSimpleName() + (e.getMessage() == null ? "" : ": " + oneLine(e.getMessage()));
     }
 }

@@ -72,7 +72,7 @@ public final class FeaturesCommand implements Callable<Integer> {
         if (!Files.isRegularFile(input)) throw new IllegalArgumentException(input + ": input file does not exist");
         Backend be = Backends.create(device, err::println);
         DinoVisionTransformer bb = new DinoVisionTransformer(be, cfg, seed);
-        if (weights != null) Weights.loadBackbone(bb, weights);
+        if (weights != null) Weights.loadBackbone(bb, weights, line -> { err.println(line); err.flush(); });
         else err.println("note: no --weights given: the " + cfg.name() + " backbone is randomly initialised (seed " + seed + ")");
         int[] blocks = layers == null ? cfg.defaultLayers() : layers;
         for (int b : blocks)

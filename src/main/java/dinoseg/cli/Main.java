@@ -10,7 +10,8 @@ import picocli.CommandLine.Command;
                 FeaturesCommand.class, InferCommand.class, InferVideoCommand.class,
                 TrainCommand.class,
                 EvalCommand.class,
-                BenchCommand.class})
+                BenchCommand.class,
+                WeightsCommand.class})
 public final class Main implements Runnable {
 
     @Override public void run() {
@@ -29,6 +30,22 @@ public final class Main implements Runnable {
         // java -jar cannot add the Vector API module the fast CPU GEMM needs: rerun in a JVM that has it
         int relaunched = Relaunch.runInVectorJvm(args);
         if (relaunched >= 0) System.exit(relaunched);
-        System.exit(commandLine().execute(args));
+        System.exit(execute(commandLine(), args));
+    }
+
+    /**
+     * Runs a command line; an {@link Error} escaping a command (picocli hands only Exceptions to
+     * the {@link ErrorHandler}) becomes one line too, e.g. "error: out of memory ...", with the
+     * stack trace only under {@code --verbose} or {@code DINOSEG_VERBOSE=1}. Exit status 1.
+     */
+    public static int execute(CommandLine cl, String... args) {
+        try {
+            return cl.execute(args);
+        } catch (Error e) {
+            cl.getErr().println("error: " + ErrorHandler.describe(e));
+            if (ErrorHandler.verbose(java.util.Arrays.asList(args))) e.printStackTrace(cl.getErr());
+            cl.getErr().flush();
+            return 1;
+        }
     }
 }

@@ -85,6 +85,8 @@ public final class Safetensors {
         } catch (CharacterCodingException e) {
             throw bad(file, "header is not valid UTF-8");
         }
+        int depth = maxNesting(json);
+        if (depth > MAX_NESTING) throw bad(file, "header JSON nests " + (depth > 1000 ? "more than 1000" : String.valueOf(depth)) + " levels deep (at most " + MAX_NESTING + ")");
         JsonObject root;
         try {
             JsonReader r = new JsonReader(new StringReader(json));
@@ -95,7 +97,7 @@ public final class Safetensors {
             root = el.getAsJsonObject();
         } catch (JsonParseException | IllegalStateException | IOException | StackOverflowError e) {
             if (e instanceof IOException io && io.getMessage() != null && io.getMessage().startsWith(file.toString())) throw io;
-            throw bad(file, "header is not valid JSON (" + oneLine(e.getMessage()) + ")");
+            throw bad(file, "header is not valid JSON (" + Untrusted.message(e.getMessage()) + ")");
         }
         long dataStart = 8 + n, dataLen = size - dataStart;
         Map<String, String> meta = new LinkedHashMap<>();
@@ -107,7 +109,7 @@ public final class Safetensors {
                 for (Map.Entry<String, JsonElement> m : kv.getValue().getAsJsonObject().entrySet()) {
                     JsonElement v = m.getValue();
                     if (!v.isJsonPrimitive() || !v.getAsJsonPrimitive().isString())
-                        throw bad(file, "__metadata__ value of '" + m.getKey() + "' is not a string");
+                        throw bad(file, "__metadata__ value of " + Untrusted.quoted(m.getKey()) + " is not a string");
                     meta.put(m.getKey(), v.getAsString());
                 }
                 continue;
@@ -119,12 +121,36 @@ public final class Safetensors {
         for (int i = 1; i < sorted.size(); i++) {
             Entry a = sorted.get(i - 1), b = sorted.get(i);
             if (b.begin() < a.end())
-                throw bad(file, "tensors '" + a.name() + "' and '" + b.name() + "' overlap (bytes " + a.begin() + ".." + a.end() + " and " + b.begin() + ".." + b.end() + ")");
+                throw bad(file, "tensors " + Untrusted.quoted(a.name()) + " and " + Untrusted.quoted(b.name()) + " overlap (bytes " + a.begin() + ".." + a.end() + " and " + b.begin() + ".." + b.end() + ")");
         }
         return new Header(entries, meta, dataStart);
     }
 
-    private static Entry parseEntry(Path file, String name, JsonElement v, long dataLen) throws IOException {
+    /** Deepest nesting of JSON arrays and objects in {@code json} (brackets inside strings ignored); a linear scan. */
+    static int maxNesting(String json) {
+        int depth = 0, max = 0;
+        boolean inString = false;
+        for (int i = 0; i < json.length(); i++) {
+            char c = json.charAt(i);
+            if (inString) {
+                if (c == '\\') i++;
+                else if (c == '"') inString = false;
+            } else if (c == '"') {
+                inString = true;
+            } else if (c == '[' || c == '{') {
+                max = Math.max(max, ++depth);
+            } else if (c == ']' || c == '}') {
+                depth--;
+            }
+        }
+        return max;
+    }
+
+    /** Deepest nesting a header needs is 3 ({"name": {"shape": [...]}}); a little slack for extensions. */
+    static final int MAX_NESTING = 8;
+
+    private static Entry parseEntry(Path file, String rawName, JsonElement v, long dataLen) throws IOException {
+        String name = Untrusted.text(rawName);
         if (!v.isJsonObject()) throw bad(file, "entry '" + name + "' is not an object");
         JsonObject o = v.getAsJsonObject();
         JsonElement dt = o.get("dtype"), sh = o.get("shape"), off = o.get("data_offsets");
@@ -132,7 +158,7 @@ public final class Safetensors {
             throw bad(file, "tensor '" + name + "' has no dtype string");
         String dtype = dt.getAsString();
         int esize = elementSize(dtype);
-        if (esize < 0) throw bad(file, "tensor '" + name + "' has unsupported dtype " + dtype + " (supported: F32, F16, BF16)");
+        if (esize < 0) throw bad(file, "tensor '" + name + "' has unsupported dtype " + Untrusted.text(dtype) + " (supported: F32, F16, BF16)");
         if (sh == null || !sh.isJsonArray()) throw bad(file, "tensor '" + name + "' has no shape array");
         JsonArray sa = sh.getAsJsonArray();
         if (sa.size() > 16) throw bad(file, "tensor '" + name + "' has rank " + sa.size() + " (more than 16)");
@@ -154,21 +180,32 @@ public final class Safetensors {
         if (end - begin != numel * esize)
             throw bad(file, "tensor '" + name + "' " + dtype + " " + java.util.Arrays.toString(dims) + " needs " + numel * esize
                     + " bytes but data_offsets span " + (end - begin));
-        return new Entry(name, dtype, Shape.of(dims), begin, end);
+        return new Entry(rawName, dtype, Shape.of(dims), begin, end);
     }
 
     private static long integer(Path file, String name, String field, JsonElement e) throws IOException {
         if (!e.isJsonPrimitive() || !e.getAsJsonPrimitive().isNumber())
-            throw bad(file, "tensor '" + name + "' " + field + " holds a non-number: " + e);
+            throw bad(file, "tensor '" + name + "' " + field + " holds " + kind(e) + ", not a number");
+        String text = e.getAsJsonPrimitive().getAsString();
+        if (text.length() > 40) throw bad(file, "tensor '" + name + "' " + field + " holds a number of " + text.length() + " characters, not an integer in range");
         java.math.BigDecimal d;
         try {
             d = e.getAsBigDecimal();
         } catch (NumberFormatException x) {
-            throw bad(file, "tensor '" + name + "' " + field + " holds an invalid number: " + e);
+            throw bad(file, "tensor '" + name + "' " + field + " holds an invalid number " + Untrusted.quoted(text));
         }
         if (d.signum() < 0 || d.compareTo(java.math.BigDecimal.valueOf(Long.MAX_VALUE / 8)) > 0 || d.stripTrailingZeros().scale() > 0)
-            throw bad(file, "tensor '" + name + "' " + field + " holds " + e + ", not a non-negative integer in range");
+            throw bad(file, "tensor '" + name + "' " + field + " holds " + Untrusted.text(text) + ", not a non-negative integer in range");
         return d.longValueExact();
+    }
+
+    /** What kind of JSON value {@code e} is, never its text (which may be deeply nested or huge). */
+    private static String kind(JsonElement e) {
+        if (e.isJsonArray()) return "an array";
+        if (e.isJsonObject()) return "an object";
+        if (e.isJsonNull()) return "null";
+        if (e.getAsJsonPrimitive().isBoolean()) return "a boolean";
+        return "a string";
     }
 
     static int elementSize(String dtype) {
@@ -179,17 +216,27 @@ public final class Safetensors {
         };
     }
 
+    /** Reads one tensor in chunks of at most 1 MiB (tensors of 2 GiB and more included: up to 2^31-9 elements). */
     private static HostTensor readTensor(Path file, FileChannel ch, long dataStart, Entry e) throws IOException {
-        int bytes = (int) (e.end() - e.begin());
-        ByteBuffer b = ByteBuffer.allocate(bytes).order(ByteOrder.LITTLE_ENDIAN);
-        readFully(file, ch, b, dataStart + e.begin());
-        b.flip();
-        float[] f = new float[e.shape().size()];
-        switch (e.dtype()) {
-            case "F32" -> b.asFloatBuffer().get(f);
-            case "F16" -> { for (int i = 0; i < f.length; i++) f[i] = halfToFloat(b.getShort(2 * i)); }
-            case "BF16" -> { for (int i = 0; i < f.length; i++) f[i] = Float.intBitsToFloat((b.getShort(2 * i) & 0xffff) << 16); }
-            default -> throw bad(file, "unsupported dtype " + e.dtype());
+        long numel = e.shape().numel();
+        if (numel > Integer.MAX_VALUE - 8) throw bad(file, "tensor " + Untrusted.quoted(e.name()) + " has " + numel + " elements, more than a Java array holds");
+        int es = elementSize(e.dtype());
+        float[] f = new float[(int) numel];
+        ByteBuffer b = ByteBuffer.allocate(es * (1 << 18)).order(ByteOrder.LITTLE_ENDIAN);
+        long pos = dataStart + e.begin();
+        int done = 0;
+        while (done < f.length) {
+            int k = Math.min(f.length - done, b.capacity() / es);
+            b.clear().limit(k * es);
+            readFully(file, ch, b, pos);
+            pos += (long) k * es;
+            switch (e.dtype()) {
+                case "F32" -> { for (int i = 0; i < k; i++) f[done + i] = b.getFloat(4 * i); }
+                case "F16" -> { for (int i = 0; i < k; i++) f[done + i] = halfToFloat(b.getShort(2 * i)); }
+                case "BF16" -> { for (int i = 0; i < k; i++) f[done + i] = Float.intBitsToFloat((b.getShort(2 * i) & 0xffff) << 16); }
+                default -> throw bad(file, "unsupported dtype " + Untrusted.text(e.dtype()));
+            }
+            done += k;
         }
         return new HostTensor(e.shape(), f);
     }
@@ -215,8 +262,6 @@ public final class Safetensors {
     }
 
     private static IOException bad(Path file, String what) { return new IOException(file + ": " + what); }
-
-    private static String oneLine(String s) { return s == null ? "" : s.replaceAll("\\s+", " "); }
 
     // ------------------------------------------------------------------ writing
 

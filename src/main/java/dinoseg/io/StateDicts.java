@@ -49,7 +49,9 @@ public final class StateDicts {
 
         private static String head(List<String> l) {
             int n = Math.min(8, l.size());
-            String s = String.join(", ", l.subList(0, n));
+            List<String> shown = new ArrayList<>();
+            for (String x : l.subList(0, n)) shown.add(Untrusted.text(x, 160)); // names come from the file
+            String s = String.join(", ", shown);
             return l.size() > n ? s + ", ... " + (l.size() - n) + " more" : s;
         }
     }

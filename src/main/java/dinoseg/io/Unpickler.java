@@ -1,5 +1,7 @@
 package dinoseg.io;
 
+import java.math.BigInteger;
+import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -16,6 +18,15 @@ import java.util.Set;
  * {@code torch._utils._rebuild_parameter} and the storage types. Every other global is refused
  * with an error; nothing is ever executed. The caller turns storages and tensor rebuilds into
  * values through a {@link Resolver}.
+ *
+ * <p>Hostile pickles cannot make it loop, recurse or allocate beyond the size of its input: every
+ * opcode consumes input bytes, the work of opcodes that copy or hash several values is charged to a
+ * budget proportional to the pickle's length ({@link #workBudget}), the stack and the memo are
+ * capped, dict keys are limited to strings, numbers and small flat tuples of those (so hashing is
+ * constant-time and cannot recurse into a cycle), and no error message ever prints an unpickled
+ * object or more than a sanitized, truncated name ({@link Untrusted}). The objects it builds may
+ * still be cyclic or shared (a list appended to itself): callers must not traverse them without
+ * their own depth and visited bounds.
  */
 public final class Unpickler {
     /** Thrown for anything the restricted unpickler will not or cannot read. */
@@ -28,8 +39,10 @@ public final class Unpickler {
         public String qualified() { return module + "." + name; }
     }
 
-    /** A Python tuple. */
-    public record Tuple(List<Object> items) { }
+    /** A Python tuple. Its string form is a size only: items may be cyclic or huge. */
+    public record Tuple(List<Object> items) {
+        @Override public String toString() { return "tuple of " + items.size() + " items"; }
+    }
 
     /** Python's None. */
     public static final Object NONE = new Object() {
@@ -42,35 +55,70 @@ public final class Unpickler {
 
         /** {@code _rebuild_tensor_v2(storage, offset, size, stride, ...)} and {@code _rebuild_tensor}. */
         Object rebuildTensor(Object storage, long offset, List<Object> size, List<Object> stride) throws PickleException;
+
+        /** Whether {@code o} is a value {@link #rebuildTensor} returned (BUILD and _rebuild_parameter accept only those). */
+        default boolean isTensor(Object o) { return o instanceof HostTensor; }
     }
 
     public static final Set<String> ALLOWED_GLOBALS = Set.of(
             "collections.OrderedDict",
             "torch._utils._rebuild_tensor_v2", "torch._utils._rebuild_tensor", "torch._utils._rebuild_parameter",
             "torch.FloatStorage", "torch.HalfStorage", "torch.BFloat16Storage", "torch.DoubleStorage",
-            "torch.LongStorage", "torch.IntStorage");
+            "torch.LongStorage", "torch.IntStorage", "torch.ShortStorage", "torch.CharStorage", "torch.ByteStorage",
+            "torch.BoolStorage");
 
-    private static final Object MARK = new Object();
-    private static final int MAX_DEPTH_ITEMS = 50_000_000;
+    /** Most values on the stack (a state dict's pickle holds a few per tensor). */
+    static final int MAX_STACK = 1 << 22;
+    /** Most memo entries. */
+    static final int MAX_MEMO = 1 << 22;
+    /** Most items of a tuple used as a dict key. */
+    static final int MAX_KEY_TUPLE = 8;
 
-    private final byte[] buf;
+    private final ByteBuffer buf;
+    private final int start, end;
     private int pos;
     private final Resolver resolver;
     private final ArrayList<Object> stack = new ArrayList<>();
     private final ArrayList<Integer> marks = new ArrayList<>();
     private final Map<Long, Object> memo = new HashMap<>();
+    private final long workBudget;
+    private long work;
 
     public Unpickler(byte[] data, Resolver resolver) {
-        this.buf = data;
-        this.resolver = resolver;
+        this(ByteBuffer.wrap(data), 0, data.length, resolver);
     }
+
+    /**
+     * Reads the pickle that starts at byte {@code start} of {@code data} (absolute positions; the
+     * buffer's position is not used), ending at or before {@code end}. Several pickles written one
+     * after the other (PyTorch's legacy format) are read by starting the next at {@link #position()}.
+     */
+    public Unpickler(ByteBuffer data, int start, int end, Resolver resolver) {
+        if (start < 0 || end > data.limit() || start > end) throw new IllegalArgumentException("pickle range " + start + ".." + end + " outside the buffer");
+        this.buf = data;
+        this.pos = start;
+        this.start = start;
+        this.end = end;
+        this.resolver = resolver;
+        this.workBudget = workBudget(end - start);
+    }
+
+    /**
+     * The work a pickle of {@code length} bytes may do: one unit per opcode plus one per value an
+     * opcode copies, hashes or iterates. A real pickle does about one unit per byte.
+     */
+    static long workBudget(long length) { return 2 * length + (1 << 16); }
+
+    /** The byte after the STOP opcode once {@link #load} returned. */
+    public int position() { return pos; }
 
     /** Runs the pickle program to its STOP and returns the top value. */
     public Object load() throws PickleException {
         while (true) {
-            if (pos >= buf.length) throw err("pickle ends without STOP");
+            if (pos >= end) throw err("pickle ends without STOP");
+            if (++work > workBudget) throw err("pickle does more work than its " + (end - start) + " bytes allow (a hostile or corrupt file)");
             int at = pos;
-            int op = buf[pos++] & 0xff;
+            int op = buf.get(pos++) & 0xff;
             switch (op) {
                 case 0x80 -> { int proto = u8(); if (proto > 5) throw err("unsupported pickle protocol " + proto); }
                 case 0x95 -> need(8, "FRAME").skip(8);
@@ -89,7 +137,7 @@ public final class Unpickler {
                 case 'K' -> push((long) u8());
                 case 'M' -> push((long) u16());
                 case 0x8a -> push(long1());
-                case 'G' -> { need(8, "BINFLOAT"); long bits = 0; for (int i = 0; i < 8; i++) bits = (bits << 8) | (buf[pos++] & 0xff); push(Double.longBitsToDouble(bits)); }
+                case 'G' -> { need(8, "BINFLOAT"); long bits = 0; for (int i = 0; i < 8; i++) bits = (bits << 8) | (buf.get(pos++) & 0xff); push(Double.longBitsToDouble(bits)); }
                 case 'X' -> push(utf8(u32len()));
                 case 0x8c -> push(utf8(u8()));
                 case 0x8d -> push(utf8(u64len()));
@@ -97,9 +145,9 @@ public final class Unpickler {
                 case 'U' -> push(latin1(u8()));
                 case 'B' -> push(bytes(u32len()));
                 case 'C' -> push(bytes(u8()));
-                case 'q' -> memo.put((long) u8(), peek());
-                case 'r' -> memo.put(u32(), peek());
-                case 0x94 -> memo.put((long) memo.size(), peek());
+                case 'q' -> memoPut(u8());
+                case 'r' -> memoPut(u32());
+                case 0x94 -> memoPut(memo.size());
                 case 'h' -> push(memoGet(u8()));
                 case 'j' -> push(memoGet(u32()));
                 case '0' -> pop();
@@ -126,7 +174,7 @@ public final class Unpickler {
                     push(m);
                 }
                 case 'a' -> { Object v = pop(); list(peek()).add(v); }
-                case 'e' -> { List<Object> items = popMark(); list(peek()).addAll(items); }
+                case 'e' -> { List<Object> items = popMark(); charge(items.size()); list(peek()).addAll(items); }
                 case 's' -> { Object v = pop(), k = pop(); map(peek()).put(key(k), v); }
                 case 'u' -> { List<Object> items = popMark(); putPairs(map(peek()), items); }
                 case 'Q' -> push(resolver.persistentLoad(pop()));
@@ -134,19 +182,29 @@ public final class Unpickler {
                 case 'b' -> {
                     pop(); // state: OrderedDict metadata or parameter attributes; not needed
                     Object target = peek();
-                    if (!(target instanceof Map) && !(target instanceof HostTensor))
+                    if (!(target instanceof Map) && !resolver.isTensor(target))
                         throw err("BUILD on an unsupported object " + describe(target));
                 }
                 default -> throw err(String.format("unsupported pickle opcode 0x%02x at byte %d", op, at));
             }
-            if (stack.size() > MAX_DEPTH_ITEMS) throw err("pickle stack grows beyond " + MAX_DEPTH_ITEMS + " values");
+            if (stack.size() > MAX_STACK) throw err("pickle stack grows beyond " + MAX_STACK + " values");
         }
+    }
+
+    private void charge(long units) throws PickleException {
+        work += units;
+        if (work > workBudget) throw err("pickle does more work than its " + (end - start) + " bytes allow (a hostile or corrupt file)");
+    }
+
+    private void memoPut(long k) throws PickleException {
+        Object v = peek();
+        if (memo.put(k, v) == null && memo.size() > MAX_MEMO) throw err("pickle memo grows beyond " + MAX_MEMO + " entries");
     }
 
     private Object global(String module, String name) throws PickleException {
         String q = module + "." + name;
         if (!ALLOWED_GLOBALS.contains(q))
-            throw err("refuses the pickle global " + q + " (only tensors and ordered dicts may be loaded; nothing is executed)");
+            throw err("refuses the pickle global " + Untrusted.text(q) + " (only tensors and ordered dicts may be loaded; nothing is executed)");
         return new Global(module, name);
     }
 
@@ -158,6 +216,7 @@ public final class Unpickler {
             case "collections.OrderedDict" -> {
                 Map<Object, Object> m = new LinkedHashMap<>();
                 if (a.size() == 1 && a.get(0) instanceof List<?> pairs) {
+                    charge(pairs.size());
                     for (Object p : pairs) {
                         if (!(p instanceof Tuple pt) || pt.items().size() != 2) throw err("OrderedDict items are not pairs");
                         m.put(key(pt.items().get(0)), pt.items().get(1));
@@ -171,7 +230,7 @@ public final class Unpickler {
                 return resolver.rebuildTensor(a.get(0), off, tupleOrList(a.get(2), "size"), tupleOrList(a.get(3), "stride"));
             }
             case "torch._utils._rebuild_parameter" -> {
-                if (a.isEmpty() || !(a.get(0) instanceof HostTensor)) throw err("_rebuild_parameter without a tensor");
+                if (a.isEmpty() || !resolver.isTensor(a.get(0))) throw err("_rebuild_parameter without a tensor");
                 return a.get(0);
             }
             default -> throw err("refuses to call " + g.qualified());
@@ -179,20 +238,31 @@ public final class Unpickler {
     }
 
     private List<Object> tupleOrList(Object o, String what) throws PickleException {
-        if (o instanceof Tuple t) return t.items();
-        if (o instanceof List<?> l) return new ArrayList<>(l);
+        if (o instanceof Tuple t) { charge(t.items().size()); return t.items(); }
+        if (o instanceof List<?> l) { charge(l.size()); return new ArrayList<>(l); }
         throw err("tensor " + what + " is not a tuple");
     }
 
     private void putPairs(Map<Object, Object> m, List<Object> items) throws PickleException {
         if (items.size() % 2 != 0) throw err("odd number of dict items");
+        charge(items.size());
         for (int i = 0; i < items.size(); i += 2) m.put(key(items.get(i)), items.get(i + 1));
     }
 
     private Object key(Object k) throws PickleException {
-        if (k instanceof String || k instanceof Long || k instanceof Boolean || k instanceof Double || k == NONE) return k;
-        if (k instanceof Tuple) return k;
+        if (atom(k)) return k;
+        if (k instanceof Tuple t) {
+            // flat tuples of atoms only: hashing them is bounded and cannot recurse into a cycle
+            if (t.items().size() > MAX_KEY_TUPLE) throw err("dict key is a tuple of " + t.items().size() + " items (at most " + MAX_KEY_TUPLE + " supported)");
+            for (Object o : t.items()) if (!atom(o)) throw err("dict key is a tuple holding " + describe(o));
+            charge(t.items().size());
+            return k;
+        }
         throw err("unsupported dict key " + describe(k));
+    }
+
+    private static boolean atom(Object k) {
+        return k instanceof String || k instanceof Long || k instanceof Boolean || k instanceof Double || k == NONE;
     }
 
     @SuppressWarnings("unchecked")
@@ -207,10 +277,20 @@ public final class Unpickler {
         throw err("SETITEM on a non-dict " + describe(o));
     }
 
-    private static String describe(Object o) {
+    /** What kind of value {@code o} is, never its contents (which may be cyclic, huge or hostile text). */
+    static String describe(Object o) {
         if (o == null) return "null";
-        if (o instanceof Global g) return g.qualified();
-        return o.getClass().getSimpleName();
+        if (o == NONE) return "None";
+        if (o instanceof Global g) return Untrusted.text(g.qualified());
+        if (o instanceof String) return "a string";
+        if (o instanceof Long || o instanceof BigInteger) return "an integer";
+        if (o instanceof Double) return "a float";
+        if (o instanceof Boolean) return "a bool";
+        if (o instanceof Tuple) return "a tuple";
+        if (o instanceof List) return "a list";
+        if (o instanceof Map) return "a dict";
+        if (o instanceof byte[]) return "bytes";
+        return "a " + o.getClass().getSimpleName();
     }
 
     // ------------------------------------------------------------------ stack
@@ -232,7 +312,7 @@ public final class Unpickler {
         int m = marks.remove(marks.size() - 1);
         if (m > stack.size()) throw err("pickle MARK beyond the stack at byte " + pos);
         List<Object> items = new ArrayList<>(stack.subList(m, stack.size()));
-        while (stack.size() > m) stack.remove(stack.size() - 1);
+        stack.subList(m, stack.size()).clear();
         return items;
     }
 
@@ -245,19 +325,21 @@ public final class Unpickler {
     // ------------------------------------------------------------------ reading
 
     private Unpickler need(long n, String what) throws PickleException {
-        if (n < 0 || n > buf.length - pos) throw err(what + " needs " + n + " bytes but only " + (buf.length - pos) + " remain");
+        if (n < 0 || n > end - pos) throw err(what + " needs " + n + " bytes but only " + (end - pos) + " remain");
         return this;
     }
 
     private void skip(int n) { pos += n; }
 
-    private int u8() throws PickleException { need(1, "opcode argument"); return buf[pos++] & 0xff; }
+    private int b(int i) { return buf.get(i) & 0xff; }
 
-    private int u16() throws PickleException { need(2, "opcode argument"); int v = (buf[pos] & 0xff) | (buf[pos + 1] & 0xff) << 8; pos += 2; return v; }
+    private int u8() throws PickleException { need(1, "opcode argument"); return b(pos++); }
+
+    private int u16() throws PickleException { need(2, "opcode argument"); int v = b(pos) | b(pos + 1) << 8; pos += 2; return v; }
 
     private int i32() throws PickleException {
         need(4, "opcode argument");
-        int v = (buf[pos] & 0xff) | (buf[pos + 1] & 0xff) << 8 | (buf[pos + 2] & 0xff) << 16 | (buf[pos + 3] & 0xff) << 24;
+        int v = b(pos) | b(pos + 1) << 8 | b(pos + 2) << 16 | b(pos + 3) << 24;
         pos += 4;
         return v;
     }
@@ -273,54 +355,53 @@ public final class Unpickler {
     private int u64len() throws PickleException {
         need(8, "opcode argument");
         long n = 0;
-        for (int i = 7; i >= 0; i--) n = (n << 8) | (buf[pos + i] & 0xff);
+        for (int i = 7; i >= 0; i--) n = (n << 8) | b(pos + i);
         pos += 8;
         need(n, "string");
         return (int) n;
     }
 
-    private long long1() throws PickleException {
+    /** LONG1: up to 8 bytes as a Long; 9 to 16 bytes (e.g. PyTorch's legacy magic number) as a BigInteger. */
+    private Object long1() throws PickleException {
         int n = u8();
         need(n, "LONG1");
-        if (n > 8) throw err("integer of " + n + " bytes is too large");
+        if (n > 16) throw err("integer of " + n + " bytes is too large");
+        if (n > 8) {
+            byte[] be = new byte[n];
+            for (int i = 0; i < n; i++) be[i] = buf.get(pos + n - 1 - i);
+            pos += n;
+            return new BigInteger(be);
+        }
         long v = 0;
-        for (int i = n - 1; i >= 0; i--) v = (v << 8) | (buf[pos + i] & 0xff);
-        if (n > 0 && n < 8 && (buf[pos + n - 1] & 0x80) != 0) v -= 1L << (8 * n);
+        for (int i = n - 1; i >= 0; i--) v = (v << 8) | b(pos + i);
+        if (n > 0 && n < 8 && (b(pos + n - 1) & 0x80) != 0) v -= 1L << (8 * n);
         pos += n;
         return v;
     }
 
-    private String utf8(int n) throws PickleException {
-        need(n, "string");
-        String s = new String(buf, pos, n, StandardCharsets.UTF_8);
-        pos += n;
-        return s;
-    }
+    private String utf8(int n) throws PickleException { return new String(bytes(n), StandardCharsets.UTF_8); }
 
-    private String latin1(int n) throws PickleException {
-        need(n, "string");
-        String s = new String(buf, pos, n, StandardCharsets.ISO_8859_1);
-        pos += n;
-        return s;
-    }
+    private String latin1(int n) throws PickleException { return new String(bytes(n), StandardCharsets.ISO_8859_1); }
 
     private byte[] bytes(int n) throws PickleException {
         need(n, "bytes");
-        byte[] b = java.util.Arrays.copyOfRange(buf, pos, pos + n);
+        byte[] b = new byte[n];
+        buf.get(pos, b);
         pos += n;
         return b;
     }
 
     private String line() throws PickleException {
         int start = pos;
-        while (pos < buf.length && buf[pos] != '\n') {
+        while (pos < end && buf.get(pos) != '\n') {
             if (pos - start > 512) throw err("GLOBAL name longer than 512 bytes");
             pos++;
         }
-        if (pos >= buf.length) throw err("GLOBAL name is not terminated");
-        String s = new String(buf, start, pos - start, StandardCharsets.UTF_8);
+        if (pos >= end) throw err("GLOBAL name is not terminated");
+        byte[] b = new byte[pos - start];
+        buf.get(start, b);
         pos++;
-        return s;
+        return new String(b, StandardCharsets.UTF_8);
     }
 
     private PickleException err(String m) { return new PickleException(m); }

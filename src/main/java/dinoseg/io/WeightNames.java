@@ -2,15 +2,24 @@ package dinoseg.io;
 
 import dinoseg.tensor.Shape;
 
+import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
+import java.util.function.Consumer;
 import java.util.TreeMap;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /**
- * Brings backbone weights to the official DINOv2 names: strips wrapper prefixes
- * ({@code module.}, {@code backbone.}, Hugging Face's {@code dinov2.}), un-chunks
+ * Brings backbone weights to the official DINOv2 names: finds the backbone wherever a wrapper put
+ * it (by its patch embedding: {@code <prefix>patch_embed.proj.weight} or Hugging Face's
+ * {@code <prefix>embeddings.patch_embeddings.projection.weight}, so {@code module.} (DDP),
+ * {@code _orig_mod.} (torch.compile), {@code backbone.}, {@code model.}, Hugging Face's
+ * {@code dinov2.} and DINOv2 training checkpoints' {@code teacher.backbone.} /
+ * {@code student.backbone.} all work; with several backbones the teacher is taken, as DINOv2's
+ * own evaluation does), un-chunks
  * {@code blocks.<chunk>.<i>.} (official training checkpoints with block chunks) and renames the
  * Hugging Face Dinov2 layout ({@code embeddings.*}, {@code encoder.layer.N.*}, {@code layernorm.*}),
  * concatenating query, key and value into {@code attn.qkv}.
@@ -27,14 +36,89 @@ public final class WeightNames {
         return false;
     }
 
-    /** Backbone tensors under official names, whatever the source layout. */
+
+    /** Backbone tensors under official names, whatever the source layout (notes go to stderr). */
     public static Map<String, HostTensor> toOfficialBackbone(Map<String, HostTensor> sd) {
-        Map<String, HostTensor> cur = sd;
-        if (!cur.isEmpty() && cur.keySet().stream().allMatch(k -> k.startsWith("module."))) cur = StateDicts.withoutPrefix(cur, "module.");
-        if (cur.keySet().stream().anyMatch(k -> k.startsWith("backbone."))) cur = StateDicts.withoutPrefix(cur, "backbone.");
-        if (cur.keySet().stream().anyMatch(k -> k.startsWith("dinov2.embeddings."))) cur = StateDicts.withoutPrefix(cur, "dinov2.");
+        return toOfficialBackbone(sd, "weights", System.err::println);
+    }
+
+    /**
+     * Backbone tensors under official names, whatever the source layout. {@code log} (may be null)
+     * gets a note when one of several backbones was chosen.
+     *
+     * @throws IllegalArgumentException "{@code source}: ..." when several backbones are found and
+     *                                  none is the teacher
+     */
+    public static Map<String, HostTensor> toOfficialBackbone(Map<String, HostTensor> sd, String source, Consumer<String> log) {
+        Map<String, HostTensor> cur = selectBackbone(withoutWrappers(sd), source, log);
         if (isHuggingFace(cur)) cur = fromHuggingFace(cur);
         return unchunk(cur);
+    }
+
+    /** The names whose prefix locates a backbone. */
+    private static final List<String> ANCHORS = List.of("patch_embed.proj.weight", "embeddings.patch_embeddings.projection.weight");
+    /** First name segments that wrap a whole model when every name has them. */
+    private static final List<String> WRAPPERS = List.of("module.", "_orig_mod.", "model.");
+
+    /**
+     * Strips, repeatedly, a wrapper prefix that every name shares ({@code module.} from DDP,
+     * {@code _orig_mod.} from torch.compile, {@code model.} from Lightning-style modules).
+     */
+    public static Map<String, HostTensor> withoutWrappers(Map<String, HostTensor> sd) {
+        Map<String, HostTensor> cur = sd;
+        for (boolean again = true; again && !cur.isEmpty(); ) {
+            again = false;
+            for (String w : WRAPPERS) {
+                Map<String, HostTensor> c = cur;
+                if (c.keySet().stream().allMatch(k -> k.startsWith(w))) {
+                    cur = StateDicts.withoutPrefix(c, w);
+                    again = true;
+                }
+            }
+        }
+        return cur;
+    }
+
+    /** The prefixes (empty or ending in '.') under which a backbone's patch embedding lies. */
+    static List<String> backbonePrefixes(Map<String, HostTensor> sd) {
+        java.util.TreeSet<String> out = new java.util.TreeSet<>();
+        for (String k : sd.keySet())
+            for (String a : ANCHORS) {
+                if (!k.endsWith(a)) continue;
+                String p = k.substring(0, k.length() - a.length());
+                if (p.isEmpty() || p.endsWith(".")) out.add(p);
+            }
+        return new ArrayList<>(out);
+    }
+
+    private static Map<String, HostTensor> selectBackbone(Map<String, HostTensor> sd, String source, Consumer<String> log) {
+        List<String> prefixes = backbonePrefixes(sd);
+        if (prefixes.isEmpty()) {
+            // no patch embedding (a partial file): the usual prefixes still go; the strict load names what is missing
+            for (String p : List.of("backbone.", "dinov2."))
+                if (sd.keySet().stream().anyMatch(k -> k.startsWith(p))) return StateDicts.withoutPrefix(sd, p);
+            return sd;
+        }
+        String chosen;
+        if (prefixes.size() == 1) {
+            chosen = prefixes.get(0);
+        } else {
+            List<String> teachers = prefixes.stream().filter(p -> Arrays.asList(p.split("\\.")).contains("teacher")).toList();
+            if (teachers.size() != 1)
+                throw new IllegalArgumentException(source + ": holds " + prefixes.size() + " backbones (" + describe(prefixes)
+                        + ") and not exactly one teacher among them; keep one (e.g. with tools/convert_pth.py)");
+            chosen = teachers.get(0);
+            if (log != null)
+                log.accept("note: " + source + ": a training checkpoint with " + prefixes.size() + " backbones (" + describe(prefixes)
+                        + "): loading the teacher (" + Untrusted.text(chosen) + "*), as DINOv2's evaluation does");
+        }
+        return chosen.isEmpty() ? sd : StateDicts.withoutPrefix(sd, chosen);
+    }
+
+    private static String describe(List<String> prefixes) {
+        List<String> shown = new ArrayList<>();
+        for (String p : prefixes.subList(0, Math.min(4, prefixes.size()))) shown.add(p.isEmpty() ? "(no prefix)" : Untrusted.text(p) + "*");
+        return String.join(", ", shown) + (prefixes.size() > 4 ? ", ..." : "");
     }
 
     static Map<String, HostTensor> unchunk(Map<String, HostTensor> sd) {

@@ -82,7 +82,8 @@ public record BackboneConfig(String name, int embedDim, int depth, int heads, in
 
     /**
      * A preset name, or a path to a JSON file with {@code embed_dim}, {@code depth}, {@code heads},
-     * {@code registers}, {@code ffn} ("mlp" or "swiglu") and optionally {@code patch},
+     * {@code registers}, {@code ffn} ("mlp", or "swiglufused" / "swiglu" as the official configs
+     * spell SwiGLUFFNFused; the key may also be spelled {@code ffn_layer}) and optionally {@code patch},
      * {@code mlp_ratio}, {@code pos_grid}, {@code layerscale_init}.
      */
     public static BackboneConfig parse(String spec) {
@@ -114,12 +115,11 @@ public record BackboneConfig(String name, int embedDim, int depth, int heads, in
         } catch (JsonParseException e) {
             throw new IllegalArgumentException(where + ": invalid backbone JSON (" + e.getMessage() + ")");
         }
-        Set<String> known = Set.of("embed_dim", "depth", "heads", "registers", "ffn", "patch", "mlp_ratio", "pos_grid", "layerscale_init", "name");
+        Set<String> known = Set.of("embed_dim", "depth", "heads", "registers", "ffn", "ffn_layer", "patch", "mlp_ratio", "pos_grid", "layerscale_init", "name");
         for (String k : o.keySet())
             if (!known.contains(k)) throw new IllegalArgumentException(where + ": unknown backbone key '" + k + "' (known: " + new java.util.TreeSet<>(known) + ")");
-        String ffn = str(o, "ffn", "mlp", where).toLowerCase(Locale.ROOT);
-        if (!ffn.equals("mlp") && !ffn.equals("swiglu"))
-            throw new IllegalArgumentException(where + ": ffn must be \"mlp\" or \"swiglu\", got \"" + ffn + "\"");
+        if (o.has("ffn") && o.has("ffn_layer")) throw new IllegalArgumentException(where + ": give \"ffn\" or \"ffn_layer\", not both");
+        String ffn = parseFfn(str(o, o.has("ffn_layer") ? "ffn_layer" : "ffn", "mlp", where), where);
         String nm = str(o, "name", name, where);
         try {
             return new BackboneConfig(nm, integer(o, "embed_dim", null, where), integer(o, "depth", null, where),
@@ -129,6 +129,20 @@ public record BackboneConfig(String name, int embedDim, int depth, int heads, in
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException(where + ": " + e.getMessage());
         }
+    }
+
+    /**
+     * The feed-forward kind as named in a config: "mlp", or "swiglu" for what the official code
+     * builds for both "swiglufused" and "swiglu" (SwiGLUFFNFused; dinov2/models/vision_transformer.py).
+     */
+    public static String parseFfn(String spec, String where) {
+        String f = spec.trim().toLowerCase(Locale.ROOT);
+        return switch (f) {
+            case "mlp" -> "mlp";
+            case "swiglu", "swiglufused" -> "swiglu";
+            default -> throw new IllegalArgumentException(where + ": ffn must be \"mlp\", \"swiglufused\" or \"swiglu\", got \""
+                    + (f.length() > 40 ? f.substring(0, 40) + "..." : f) + "\"");
+        };
     }
 
     private static String str(JsonObject o, String k, String def, String where) {

@@ -92,4 +92,56 @@ class FuzzTest {
             Files.deleteIfExists(f);
         }
     }
+
+    // ------------------------------------------------------------------ structure-aware
+
+    static java.util.List<WeightFuzzer.Seed> seeds;
+
+    static synchronized java.util.List<WeightFuzzer.Seed> seeds() throws IOException {
+        if (seeds == null) seeds = WeightFuzzer.builtinSeeds();
+        return seeds;
+    }
+
+    /**
+     * Structure-aware mutations of the built-in seeds (a zip and a legacy .pth, a safetensors):
+     * pickle opcodes and arguments, memo references, splices, deep / self-referential / shared
+     * structures, stride-0, huge and aliasing views, memo and work bombs, lying zip records, legacy
+     * storage counts, safetensors numbers and nesting. Every outcome is a load or a clean one-line
+     * rejection within 5 s.
+     */
+    @Property(tries = 400)
+    void structureAwareMutations(@ForAll long seed) throws IOException {
+        WeightFuzzer.Case c = WeightFuzzer.mutate(seeds(), new java.util.SplittableRandom(seed));
+        Path f = Files.createTempFile("fuzz", c.ext());
+        try {
+            Files.write(f, c.bytes());
+            WeightFuzzer.Result r = assertTimeoutPreemptively(java.time.Duration.ofSeconds(5), () -> WeightFuzzer.check(f));
+            assertNotEquals(WeightFuzzer.Verdict.UNEXPECTED, r.verdict(), () -> c.mutation() + ": " + r.detail());
+        } finally {
+            Files.deleteIfExists(f);
+        }
+    }
+
+    /** The fuzz command's engine: both outcomes occur (mutations keep some files valid and break others), none unexpected. */
+    @org.junit.jupiter.api.Test
+    void runnerCountsOutcomes(@org.junit.jupiter.api.io.TempDir Path dir) throws IOException {
+        WeightFuzzer.Summary s = WeightFuzzer.run(seeds(), 300, 11, 5000, dir.resolve("saved"), 3, null);
+        assertEquals(300, s.cases());
+        assertEquals(300, s.ok() + s.rejected() + s.unexpected());
+        assertEquals(0, s.unexpected(), () -> String.join("; ", s.firstUnexpected()));
+        assertTrue(s.ok() > 10 && s.rejected() > 100, s.toString());
+        assertTrue(s.slowestMs() < 5000, s.toString());
+    }
+
+    /** What counts as a clean rejection message. */
+    @org.junit.jupiter.api.Test
+    void rejectionMessagesMustBeOneLineNamingTheFile() {
+        Path f = Path.of("/tmp/x.pth");
+        assertNull(WeightFuzzer.badMessage(f, "/tmp/x.pth: storage 0 is truncated"));
+        assertNotNull(WeightFuzzer.badMessage(f, null));
+        assertNotNull(WeightFuzzer.badMessage(f, "storage 0 is truncated"));
+        assertNotNull(WeightFuzzer.badMessage(f, "/tmp/x.pth: two\nlines"));
+        assertNotNull(WeightFuzzer.badMessage(f, "/tmp/x.pth: \u001b[31m"));
+        assertNotNull(WeightFuzzer.badMessage(f, "/tmp/x.pth: " + "x".repeat(2000)));
+    }
 }

@@ -38,6 +38,49 @@ class PthReaderTest {
         assertEquals(java, py.tensors());
     }
 
+    /** PyTorch's legacy (non-zip) format, written by tools/gen_legacy_pth.py as _legacy_save does: same tensors. */
+    @Test void legacyFormatLoadsTheSameTensors() throws IOException {
+        Path legacy = Golden.path("legacy.pth");
+        StateDict pth = Weights.read(legacy);
+        assertEquals(Golden.read("wrapped_expected.safetensors").tensors(), pth.tensors());
+        assertEquals(java.util.List.of("backbone.a", "backbone.b", "backbone.c", "backbone.d", "backbone.e"), java.util.List.copyOf(pth.tensors().keySet()));
+    }
+
+    @Test void brokenLegacyFilesSayTheyAreLegacy() throws IOException {
+        byte[] b = Files.readAllBytes(Golden.path("legacy.pth"));
+        int dataStart = dataStartOfLegacy(b);
+        // cut inside the storages, a wrong element count, and a cut inside the main pickle
+        Path cut = dir.resolve("cut.pth");
+        Files.write(cut, java.util.Arrays.copyOf(b, b.length - 3));
+        assertFails(cut, "legacy (pre-1.6) torch.save file: storage");
+        byte[] c = b.clone();
+        c[dataStart] = 99;
+        Path count = dir.resolve("count.pth");
+        Files.write(count, c);
+        assertFails(count, "holds 99 elements");
+        Path pickle = dir.resolve("pickle.pth");
+        Files.write(pickle, java.util.Arrays.copyOf(b, 200));
+        assertFails(pickle, "legacy (pre-1.6) torch.save file: main pickle");
+    }
+
+    /** The byte where the first storage's 8-byte count starts: after the fifth pickle. */
+    static int dataStartOfLegacy(byte[] b) {
+        int at = 0;
+        for (int k = 0; k < 5; k++) at = Pickles.end(b, at);
+        return at;
+    }
+
+    @Test void tarAndPlainPicklesAreNamedForWhatTheyAre() throws IOException {
+        byte[] tar = new byte[1024];
+        System.arraycopy("ustar".getBytes(), 0, tar, 257, 5);
+        Path t = dir.resolve("old.pth");
+        Files.write(t, tar);
+        assertFails(t, "tar-format");
+        Path p = dir.resolve("plain.pkl");
+        Files.write(p, bytes("\u0080\u0002}q\u0000X\u0001\u0000\u0000\u0000aK\u0001s."));
+        assertFails(p, "without PyTorch's magic number");
+    }
+
     Path zip(String name, byte[] pickle, Map<String, byte[]> extra) throws IOException {
         Path f = dir.resolve(name);
         try (OutputStream os = Files.newOutputStream(f); ZipOutputStream z = new ZipOutputStream(os)) {

@@ -61,4 +61,17 @@ class BackboneConfigTest {
         e = assertThrows(IllegalArgumentException.class, () -> BackboneConfig.parse("tiny"));
         assertTrue(e.getMessage().contains("unknown backbone 'tiny'"), e.getMessage());
     }
+
+    /** The official configs spell SwiGLUFFNFused "swiglufused" (ffn_layer in their YAML); both spellings build it. */
+    @Test void officialFfnSpellings() {
+        String base = "{\"embed_dim\": 48, \"depth\": 3, \"heads\": 3, ";
+        for (String ffn : new String[]{"\"ffn\": \"swiglufused\"", "\"ffn\": \"SwiGLU\"", "\"ffn_layer\": \"swiglufused\""})
+            assertTrue(BackboneConfig.fromJson("t", base + ffn + "}", "t").swiglu(), ffn);
+        assertFalse(BackboneConfig.fromJson("t", base + "\"ffn_layer\": \"mlp\"}", "t").swiglu());
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> BackboneConfig.fromJson("t", base + "\"ffn\": \"mlp\", \"ffn_layer\": \"mlp\"}", "t.json"));
+        assertTrue(e.getMessage().startsWith("t.json: give"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> BackboneConfig.fromJson("t", base + "\"ffn\": \"identity\"}", "t.json"));
+        assertTrue(e.getMessage().contains("\"swiglufused\""), e.getMessage());
+    }
 }
