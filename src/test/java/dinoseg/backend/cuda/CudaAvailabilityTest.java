@@ -57,9 +57,24 @@ class CudaAvailabilityTest {
         assertEquals(new TreeSet<>(CudaKernels.NAMES), built, "kernels.txt (extern \"C\" kernels in kernels/*.cu) vs CudaKernels.NAMES");
     }
 
+    /**
+     * Without a driver, {@code --device cuda} fails with one line and {@code auto} falls back to the CPU
+     * saying why. On the emulated driver this runs in a JVM of its own without the emulator on
+     * LD_LIBRARY_PATH (so libcuda.so.1 is missing for real); skipped only on a real GPU.
+     */
     @Test
-    void cudaWithoutGpuFailsWithOneLine() {
+    void cudaWithoutGpuFailsWithOneLine() throws Exception {
+        if (EmulatedDriver.active()) {
+            String out = EmulatedDriver.probe("no-driver", "LD_LIBRARY_PATH", "");
+            assertTrue(out.contains("no-driver checks passed"), out);
+            return;
+        }
         Assumptions.assumeFalse(CudaTestSupport.available(), "a GPU is present");
+        checkWithoutDriver();
+    }
+
+    /** The checks of {@link #cudaWithoutGpuFailsWithOneLine}, also run by {@link EmulatedDriverProbe}. */
+    static void checkWithoutDriver() {
         List<String> log = new ArrayList<>();
         Backends.UnavailableException e = assertThrows(Backends.UnavailableException.class, () -> Backends.create("cuda", log::add));
         String m = e.getMessage();
@@ -71,12 +86,8 @@ class CudaAvailabilityTest {
         // a second attempt says the same thing (JCuda's natives are loaded once per JVM)
         Backends.UnavailableException again = assertThrows(Backends.UnavailableException.class, CudaBackend::open);
         assertEquals(m, again.getMessage());
-    }
-
-    @Test
-    void autoFallsBackToCpuAndSaysWhy() {
-        Assumptions.assumeFalse(CudaTestSupport.available(), "a GPU is present");
-        List<String> log = new ArrayList<>();
+        // auto falls back to the CPU and says why, in one line
+        log.clear();
         Backend b = Backends.create("auto", log::add);
         assertSame(Backends.cpu(), b);
         assertEquals(1, log.size(), log.toString());

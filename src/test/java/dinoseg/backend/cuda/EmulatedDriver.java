@@ -3,6 +3,14 @@ package dinoseg.backend.cuda;
 import static jcuda.driver.JCudaDriver.cuDeviceGet;
 import static jcuda.driver.JCudaDriver.cuDeviceGetAttribute;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
 import jcuda.CudaException;
 import jcuda.driver.CUdevice;
 
@@ -41,6 +49,32 @@ final class EmulatedDriver {
     static int count(int attribute) {
         if (!active()) throw new IllegalStateException("not running on the emulated CUDA driver");
         return query(attribute);
+    }
+
+    /**
+     * Runs {@link EmulatedDriverProbe} {@code mode} in a JVM of its own with extra environment variables
+     * (name, value pairs); asserts it exits 0 within 3 minutes and returns its output.
+     */
+    static String probe(String mode, String... env) throws IOException, InterruptedException {
+        String java = ProcessHandle.current().info().command().orElse("java");
+        String cp = System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
+        List<String> cmd = new ArrayList<>(List.of(java, "-Xmx512m", "-XX:ErrorFile=" + System.getProperty("java.io.tmpdir") + "/dinoseg-probe-hs_err_%p.log", "-cp", cp, EmulatedDriverProbe.class.getName(), mode));
+        ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
+        for (int i = 0; i < env.length; i += 2) pb.environment().put(env[i], env[i + 1]);
+        Process p = pb.start();
+        StringBuilder out = new StringBuilder();
+        Thread reader = new Thread(() -> {
+            try (var in = p.getInputStream()) { out.append(new String(in.readAllBytes(), StandardCharsets.UTF_8)); }
+            catch (IOException ignored) { /* the process ended */ }
+        });
+        reader.start();
+        if (!p.waitFor(3, TimeUnit.MINUTES)) {
+            p.destroyForcibly();
+            throw new AssertionError("probe " + mode + " did not finish in 3 minutes");
+        }
+        reader.join(10_000);
+        assertEquals(0, p.exitValue(), "probe " + mode + ":\n" + out);
+        return out.toString();
     }
 
     private static int query(int attribute) {

@@ -8,12 +8,17 @@ import dinoseg.tensor.Tensor;
  * error, which would break the shared backend of the other tests). Started by {@link EmulatedDriverTest};
  * prints what happened on stdout and exits 0 when the fault was reported as expected.
  *
- * <pre>java -cp TESTS dinoseg.backend.cuda.EmulatedDriverProbe oob-gemm|oom</pre>
+ * <pre>java -cp TESTS dinoseg.backend.cuda.EmulatedDriverProbe oob-gemm|oom|no-driver</pre>
  */
 public final class EmulatedDriverProbe {
     private EmulatedDriverProbe() { }
 
     public static void main(String[] args) {
+        if (args[0].equals("no-driver")) {   // run without the emulator on LD_LIBRARY_PATH
+            CudaAvailabilityTest.checkWithoutDriver();
+            System.out.println("no-driver checks passed");
+            System.exit(0);
+        }
         CudaBackend gpu = CudaBackend.open();
         System.out.println("device: " + gpu.name());
         switch (args[0]) {

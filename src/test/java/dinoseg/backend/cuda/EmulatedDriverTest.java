@@ -5,11 +5,6 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import java.io.IOException;
-import java.nio.charset.StandardCharsets;
-import java.util.ArrayList;
-import java.util.List;
-import java.util.concurrent.TimeUnit;
 
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -75,31 +70,9 @@ class EmulatedDriverTest {
         }
     }
 
-    private static String probe(String mode, String... env) throws IOException, InterruptedException {
-        String java = ProcessHandle.current().info().command().orElse("java");
-        String cp = System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
-        List<String> cmd = new ArrayList<>(List.of(java, "-Xmx512m", "-XX:ErrorFile=" + System.getProperty("java.io.tmpdir") + "/dinoseg-probe-hs_err_%p.log", "-cp", cp, EmulatedDriverProbe.class.getName(), mode));
-        ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
-        for (int i = 0; i < env.length; i += 2) pb.environment().put(env[i], env[i + 1]);
-        Process p = pb.start();
-        StringBuilder out = new StringBuilder();
-        Thread reader = new Thread(() -> {
-            try (var in = p.getInputStream()) { out.append(new String(in.readAllBytes(), StandardCharsets.UTF_8)); }
-            catch (IOException ignored) { /* the process ended */ }
-        });
-        reader.start();
-        if (!p.waitFor(3, TimeUnit.MINUTES)) {
-            p.destroyForcibly();
-            throw new AssertionError("probe " + mode + " did not finish in 3 minutes");
-        }
-        reader.join(10_000);
-        assertEquals(0, p.exitValue(), "probe " + mode + ":\n" + out);
-        return out.toString();
-    }
-
     @Test
     void anOutOfBoundsKernelIsReportedByNameAndTheContextStaysBroken() throws Exception {
-        String out = probe("oob-gemm");
+        String out = EmulatedDriver.probe("oob-gemm");
         assertTrue(out.contains("CUDA_ERROR_ILLEGAL_ADDRESS"), out);
         assertTrue(out.contains("sgemm_batched"), "the error names the kernel:\n" + out);
         assertTrue(out.contains("sticky: "), out);
@@ -107,7 +80,7 @@ class EmulatedDriverTest {
 
     @Test
     void runningOutOfDeviceMemoryRecoversThroughTheCache() throws Exception {
-        String out = probe("oom", "DSEMU_MEM_MIB", "64");
+        String out = EmulatedDriver.probe("oom", "DSEMU_MEM_MIB", "64");
         assertTrue(out.contains("error: CUDA out of memory: cannot allocate 16.0 MiB"), out);
         assertTrue(out.contains("a 48 MiB tensor reads 1.0"), out);
     }
