@@ -498,6 +498,13 @@ static void test_reductions() {
     std::fill(o.begin(), o.end(), NAN);
     LAUNCH(sum_to_block, d1(2), d1(64), 0, x.data(), o.data(), 3LL, 20LL, dims({3}, {5}), dims({4, 5}, {15, 1}));
     check("sum_to_block", r, o, 1e-5, 1e-5);
+    // more reduced elements than one warp holds: x [7,3,20] summed to [3] (every warp has a partial)
+    auto xb = randn(420);
+    std::vector<double> rb(3, 0);
+    for (int i = 0; i < 7; i++) for (int j = 0; j < 3; j++) for (int k = 0; k < 20; k++) rb[j] += xb[i * 60 + j * 20 + k];
+    fvec ob(3, NAN);
+    LAUNCH(sum_to_block, d1(2), d1(96), 0, xb.data(), ob.data(), 3LL, 140LL, dims({3}, {20}), dims({7, 20}, {60, 1}));
+    check("sum_to_block R=140, 3 warps", rb, ob, 1e-5, 1e-5);
 
     auto v = randn(5000);
     dvec<double> partial(8, NAN), tot(1, NAN);
