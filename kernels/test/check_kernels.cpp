@@ -498,13 +498,14 @@ static void test_reductions() {
     std::fill(o.begin(), o.end(), NAN);
     LAUNCH(sum_to_block, d1(2), d1(64), 0, x.data(), o.data(), 3LL, 20LL, dims({3}, {5}), dims({4, 5}, {15, 1}));
     check("sum_to_block", r, o, 1e-5, 1e-5);
-    // more reduced elements than one warp holds: x [7,3,20] summed to [3] (every warp has a partial)
-    auto xb = randn(420);
-    std::vector<double> rb(3, 0);
-    for (int i = 0; i < 7; i++) for (int j = 0; j < 3; j++) for (int k = 0; k < 20; k++) rb[j] += xb[i * 60 + j * 20 + k];
-    fvec ob(3, NAN);
-    LAUNCH(sum_to_block, d1(2), d1(96), 0, xb.data(), ob.data(), 3LL, 140LL, dims({3}, {20}), dims({7, 20}, {60, 1}));
-    check("sum_to_block R=140, 3 warps", rb, ob, 1e-5, 1e-5);
+    // more reduced elements than one warp holds: x [7,8,20] summed to [8] (every warp has a partial),
+    // 3 blocks of 3 warps each doing 2-3 outputs (block sums one after another)
+    auto xb = randn(1120);
+    std::vector<double> rb(8, 0);
+    for (int i = 0; i < 7; i++) for (int j = 0; j < 8; j++) for (int k = 0; k < 20; k++) rb[j] += xb[i * 160 + j * 20 + k];
+    fvec ob(8, NAN);
+    LAUNCH(sum_to_block, d1(3), d1(96), 0, xb.data(), ob.data(), 8LL, 140LL, dims({8}, {20}), dims({7, 20}, {160, 1}));
+    check("sum_to_block R=140, 3 warps, 3 blocks", rb, ob, 1e-5, 1e-5);
 
     auto v = randn(5000);
     dvec<double> partial(8, NAN), tot(1, NAN);
@@ -626,6 +627,7 @@ static double dot(const fvec& a, const fvec& b) {
 
 static void test_conv() {
     int cases[][8] = {{2, 3, 9, 11, 3, 3, 2, 1}, {1, 2, 28, 28, 14, 14, 14, 0}, {1, 2, 6, 7, 3, 2, 1, 2},
+                      {2, 3, 10, 12, 3, 3, 2, 1},   // last input row/column read by no output position
                       {1, 3, 644, 644, 14, 14, 14, 0}};   // DINOv2 patch embedding at 644x644
     for (auto& c : cases) {
         int B = c[0], C = c[1], H = c[2], W = c[3], kh = c[4], kw = c[5], st = c[6], pad = c[7];

@@ -708,8 +708,10 @@ inline bool emu_run_block(EmuWorker* w, EmuLaunch* L, unsigned long long linear)
     w->sused = 0;
     std::memset(w->dptr, 0xFF, w->dbytes);
     uint64_t r = emu_mix(L->seed ^ emu_mix(linear));
-    const int order = (int)(r % 3);           // 0 forward, 1 reverse, 2 random each interval
-    const bool lanesReverse = (r >> 8) & 1;
+    // Consecutive blocks cycle through the warp orders (0 forward, 1 reverse, 2 random each
+    // interval) from a per-launch start, so any launch of three or more blocks sees all of them.
+    const int order = (int)((L->seed + linear) % 3);
+    const bool lanesReverse = ((L->seed >> 8) + linear / 3) & 1;
     for (int t = 0; t < nt; t++) {
         EmuFiber& f = w->fibers[t];
         f.state = EMU_READY;
