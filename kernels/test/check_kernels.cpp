@@ -1,21 +1,49 @@
-// check_kernels.cpp — runs every kernel of kernels/*.cu through the CPU emulator (emu.h) on small
-// random inputs and compares with plain double-precision reference loops written here (forward
-// ops), with finite differences or adjoint identities (backward ops). Exit status 1 on any mismatch.
+// check_kernels.cpp — runs every kernel of kernels/*.cu through the CPU emulator (emu.h) and compares
+// with plain double-precision reference loops written here (forward ops), with finite differences
+// or adjoint identities (backward ops). Every buffer a kernel sees is guarded device memory from
+// emu_dev_alloc (the dvec allocator), so out-of-bounds reads and writes fail the launch. Shapes are
+// non-multiples of the tile sizes, and each family has one case at a DINOv2 model size (a subset of
+// blocks where the full grid would be slow). The "emulator" family checks that the emulator itself
+// reports planted misuse (races, divergent barriers, bad masks, out-of-bounds, launch limits).
+// One line per check; "all kernel checks passed" at the end only when every check passed.
+// Usage: check_kernels [family ...]   (gemm attention layernorm elementwise batchnorm conv resize
+//        cross_entropy adamw emulator; default all). Exit status 1 on any failure.
 // Build and run: bash kernels/test/run.sh
 #include "emu.h"
 #include "all_kernels_emu.cu"
 
+#include <chrono>
 #include <cstdio>
 #include <functional>
+#include <new>
 #include <random>
+#include <set>
+#include <sys/wait.h>
 #include <string>
+
+// std::vector storage in guarded device memory: exactly n elements, guard page after them.
+template <class T> struct DevAllocator {
+    using value_type = T;
+    DevAllocator() = default;
+    template <class U> DevAllocator(const DevAllocator<U>&) {}
+    T* allocate(size_t n) {
+        void* p = emu_dev_alloc(n * sizeof(T));
+        if (!p) throw std::bad_alloc();
+        return (T*)p;
+    }
+    void deallocate(T* p, size_t) { emu_dev_free(p); }
+    template <class U> bool operator==(const DevAllocator<U>&) const { return true; }
+};
+template <class T> using dvec = std::vector<T, DevAllocator<T>>;
+using fvec = dvec<float>;
+using ivec = dvec<int>;
 
 static int failures = 0;
 static std::mt19937_64 rng(12345);
 
-static std::vector<float> randn(size_t n, float s = 1.f) {
+static fvec randn(size_t n, float s = 1.f) {
     std::normal_distribution<float> d(0.f, s);
-    std::vector<float> v(n);
+    fvec v(n);
     for (auto& x : v) x = d(rng);
     return v;
 }
@@ -40,11 +68,25 @@ static void check(const std::string& what, const std::vector<double>& ref, const
     }
 }
 
-static void check(const std::string& what, const std::vector<double>& ref, const std::vector<float>& got,
+static void check(const std::string& what, const std::vector<double>& ref, const fvec& got,
                   double rtol, double atol) {
     if (ref.size() != got.size()) { failures++; std::printf("FAIL %s: sizes\n", what.c_str()); return; }
     check(what, ref, got.data(), got.size(), rtol, atol);
 }
+
+// Launches through emu_launch_checked; a launch error counts as a failed check (and is printed).
+template <class... P, class... A>
+static bool launch_named(const char* name, void (*kernel)(P...), EmuDim grid, EmuDim block, size_t shared, size_t limit, A... args) {
+    int rc = emu_launch_checked(name, kernel, grid, block, shared, limit, args...);
+    if (rc != 0) {
+        failures++;
+        std::printf("FAIL launch %s (error %d): %s\n", name, rc, emu_last_error());
+        return false;
+    }
+    return true;
+}
+#define LAUNCH(kernel, grid, block, shared, ...) launch_named(#kernel, kernel, grid, block, shared, 0, __VA_ARGS__)
+#define LAUNCH_OPT(limit, kernel, grid, block, shared, ...) launch_named(#kernel, kernel, grid, block, shared, limit, __VA_ARGS__)
 
 static EmuDim d1(unsigned x, unsigned y = 1, unsigned z = 1) { return EmuDim{x, y, z}; }
 
@@ -86,7 +128,7 @@ static void test_gemm() {
                             double& c = ref[z * sC + (long long)i * ldc + j];
                             c = beta == 0 ? alpha * s : alpha * s + beta * c;
                         }
-                emu_launch(sgemm_batched, d1((N + 127) / 128, (M + 127) / 128, batch), d1(256), 0, ta, tb, M, N, K, alpha,
+                LAUNCH(sgemm_batched, d1((N + 127) / 128, (M + 127) / 128, batch), d1(256), 0, ta, tb, M, N, K, alpha,
                            A.data(), lda, sA, B.data(), ldb, sB, beta, C.data(), ldc, sC, 0LL);
                 // NaN padding stays NaN on both sides
                 for (size_t i = 0; i < ref.size(); i++) if (std::isnan(ref[i]) && std::isnan(C[i])) { ref[i] = 0; C[i] = 0; }
@@ -94,10 +136,33 @@ static void test_gemm() {
             }
 }
 
+// The patch-embedding backward of DINOv2 at 644x644 has K = 46*46*8 = 16928-ish; K = 16936 is not a
+// multiple of the 8-deep K step. M, N small (one tile row, two tile columns) keep it fast.
+static void test_gemm_model_size() {
+    const int M = 5, N = 131, K = 16936;
+    for (int t = 0; t < 2; t++) {
+        int ta = t, tb = t;
+        int lda = ta ? M : K, ldb = tb ? K : N, ldc = N;
+        auto A = randn((size_t)M * K), B = randn((size_t)K * N);
+        fvec C((size_t)M * N, NAN);
+        std::vector<double> ref((size_t)M * N);
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < N; j++) {
+                double s = 0;
+                for (int k = 0; k < K; k++)
+                    s += (double)(ta ? A[(size_t)k * lda + i] : A[(size_t)i * lda + k]) * (tb ? B[(size_t)j * ldb + k] : B[(size_t)k * ldb + j]);
+                ref[(size_t)i * N + j] = s;
+            }
+        LAUNCH(sgemm_batched, d1((N + 127) / 128, (M + 127) / 128, 1), d1(256), 0, ta, tb, M, N, K, 1.f,
+               A.data(), lda, 0LL, B.data(), ldb, 0LL, 0.f, C.data(), ldc, 0LL, 0LL);
+        check("gemm K16936 ta=" + std::to_string(ta) + " tb=" + std::to_string(tb), ref, C, 1e-4, 1e-3);
+    }
+}
+
 // ------------------------------------------------------------------ attention
 
-static void attention_ref(const std::vector<float>& qkv, int B, int N, int H, int D, float scale,
-                          const std::vector<float>& gout, std::vector<double>& out, std::vector<double>& lse,
+static void attention_ref(const fvec& qkv, int B, int N, int H, int D, float scale,
+                          const fvec& gout, std::vector<double>& out, std::vector<double>& lse,
                           std::vector<double>& gqkv) {
     long long rs = 3LL * H * D;
     out.assign((size_t)B * N * H * D, 0);
@@ -149,22 +214,138 @@ static void attention_ref(const std::vector<float>& qkv, int B, int N, int H, in
         }
 }
 
+// Dynamic shared-memory bytes of the attention kernels (as CudaBackend computes them) and the opt-in
+// limit the host sets when they exceed the 48 KiB default (CudaKernels.ensureSharedMemory).
+static size_t att_fwd_shared(int D) { return 4 * (16 * D + 32 * (D + 1) + 32 * D); }
+static size_t att_dq_shared(int D) { return 4 * (2 * 16 * D + 2 * 32 * (D + 1)); }
+static size_t att_dkdv_shared(int D) { return 4 * (2 * 16 * D + 2 * 32 * (D + 1) + 64); }
+static size_t optin(size_t bytes) { return bytes > 48 * 1024 ? bytes : 0; }
+
 static void test_attention(int B, int N, int H, int D) {
     float scale = 1.f / std::sqrt((float)D);
     auto qkv = randn((size_t)B * N * 3 * H * D), gout = randn((size_t)B * N * H * D);
     std::vector<double> out, lse, gq;
     attention_ref(qkv, B, N, H, D, scale, gout, out, lse, gq);
-    std::vector<float> o(out.size(), NAN), l(lse.size(), NAN), dv(lse.size(), NAN), g(qkv.size(), NAN);
+    fvec o(out.size(), NAN), l(lse.size(), NAN), dv(lse.size(), NAN), g(qkv.size(), NAN);
     std::string c = " B" + std::to_string(B) + " N" + std::to_string(N) + " H" + std::to_string(H) + " D" + std::to_string(D);
     unsigned grid = (N + 15) / 16;
-    emu_launch(attention_fwd, d1(grid, B * H), d1(128), 4 * (16 * D + 32 * (D + 1) + 32 * D), qkv.data(), o.data(), l.data(), N, H, D, scale);
+    LAUNCH_OPT(optin(att_fwd_shared(D)), attention_fwd, d1(grid, B * H), d1(128), att_fwd_shared(D), qkv.data(), o.data(), l.data(), N, H, D, scale);
     check("attention out" + c, out, o, 1e-4, 1e-5);
     check("attention lse" + c, lse, l, 1e-5, 1e-5);
     long long rows = (long long)B * H * N;
-    emu_launch(attention_bwd_dot, d1((unsigned)((rows * 32 + 255) / 256)), d1(256), 0, o.data(), gout.data(), dv.data(), B, N, H, D);
-    emu_launch(attention_bwd_dq, d1(grid, B * H), d1(128), 4 * (2 * 16 * D + 2 * 32 * (D + 1)), qkv.data(), gout.data(), l.data(), dv.data(), g.data(), N, H, D, scale);
-    emu_launch(attention_bwd_dkdv, d1(grid, B * H), d1(128), 4 * (2 * 16 * D + 2 * 32 * (D + 1) + 64), qkv.data(), gout.data(), l.data(), dv.data(), g.data(), N, H, D, scale);
+    LAUNCH(attention_bwd_dot, d1((unsigned)((rows * 32 + 255) / 256)), d1(256), 0, o.data(), gout.data(), dv.data(), B, N, H, D);
+    LAUNCH_OPT(optin(att_dq_shared(D)), attention_bwd_dq, d1(grid, B * H), d1(128), att_dq_shared(D), qkv.data(), gout.data(), l.data(), dv.data(), g.data(), N, H, D, scale);
+    LAUNCH_OPT(optin(att_dkdv_shared(D)), attention_bwd_dkdv, d1(grid, B * H), d1(128), att_dkdv_shared(D), qkv.data(), gout.data(), l.data(), dv.data(), g.data(), N, H, D, scale);
     check("attention gqkv" + c, gq, g, 1e-3, 1e-4);
+}
+
+// DINOv2-S/14 at 644x644 (N = 1 + 46*46 = 2117 tokens, head dim 64), one head of two, B = 1. The
+// kernels run for the first `blocks` query (dq: query, dkdv: key) blocks only, which still stream
+// every key (query) tile including the partial last one; the reference covers those rows.
+static void test_attention_model_size(int blocks) {
+    const int N = 2117, H = 2, D = 64, h = 1, rowsChecked = 16 * blocks;
+    const float scale = 0.125f;
+    const long long rs = 3LL * H * D;
+    auto qkv = randn((size_t)N * rs), gout = randn((size_t)N * H * D);
+    auto q = [&](int i, int d) { return (double)qkv[i * rs + h * D + d]; };
+    auto k = [&](int i, int d) { return (double)qkv[i * rs + H * D + h * D + d]; };
+    auto v = [&](int i, int d) { return (double)qkv[i * rs + 2 * H * D + h * D + d]; };
+    auto go = [&](int i, int d) { return (double)gout[(long long)i * H * D + h * D + d]; };
+    // Reference: lse and Dv for every row (dkdv needs all), out and gq for the checked rows, gk/gv for
+    // the checked keys.
+    std::vector<double> lse(N), Dv(N), S((size_t)N * N);
+    std::vector<double> outR((size_t)rowsChecked * D, 0), gqR((size_t)rowsChecked * D, 0), gkR((size_t)rowsChecked * D, 0), gvR((size_t)rowsChecked * D, 0);
+    std::vector<double> Kt((size_t)N * D), Vt((size_t)N * D);
+    for (int j = 0; j < N; j++) for (int d = 0; d < D; d++) { Kt[(size_t)j * D + d] = k(j, d); Vt[(size_t)j * D + d] = v(j, d); }
+    std::vector<double> dProw(N), o(D);
+    for (int i = 0; i < N; i++) {
+        double qi[64], gi[64], mx = -1e300, sum = 0;
+        for (int d = 0; d < D; d++) { qi[d] = q(i, d) * scale; gi[d] = go(i, d); }
+        double* Si = &S[(size_t)i * N];
+        for (int j = 0; j < N; j++) {
+            double s = 0;
+            const double* kj = &Kt[(size_t)j * D];
+            for (int d = 0; d < D; d++) s += qi[d] * kj[d];
+            Si[j] = s;
+            mx = std::max(mx, s);
+        }
+        for (int j = 0; j < N; j++) sum += std::exp(Si[j] - mx);
+        lse[i] = mx + std::log(sum);
+        std::fill(o.begin(), o.end(), 0.0);
+        for (int j = 0; j < N; j++) {
+            double p = std::exp(Si[j] - lse[i]);
+            Si[j] = p;   // S becomes P
+            const double* vj = &Vt[(size_t)j * D];
+            for (int d = 0; d < D; d++) o[d] += p * vj[d];
+        }
+        double dot = 0;
+        for (int d = 0; d < D; d++) dot += o[d] * gi[d];
+        Dv[i] = dot;
+        if (i < rowsChecked) {
+            for (int d = 0; d < D; d++) outR[(size_t)i * D + d] = o[d];
+            for (int j = 0; j < N; j++) {
+                double dp = 0;
+                const double* vj = &Vt[(size_t)j * D];
+                for (int d = 0; d < D; d++) dp += gi[d] * vj[d];
+                double ds = Si[j] * (dp - Dv[i]);
+                const double* kj = &Kt[(size_t)j * D];
+                for (int d = 0; d < D; d++) gqR[(size_t)i * D + d] += scale * ds * kj[d];
+            }
+        }
+    }
+    for (int i = 0; i < N; i++)
+        for (int j = 0; j < rowsChecked; j++) {
+            double p = S[(size_t)i * N + j], dp = 0;
+            for (int d = 0; d < D; d++) dp += go(i, d) * v(j, d);
+            double ds = p * (dp - Dv[i]);
+            for (int d = 0; d < D; d++) {
+                gkR[(size_t)j * D + d] += scale * ds * q(i, d);
+                gvR[(size_t)j * D + d] += p * go(i, d);
+            }
+        }
+    fvec O((size_t)N * H * D, NAN), L((size_t)H * N, NAN), DV((size_t)H * N, NAN), G(qkv.size(), NAN);
+    // Every row's lse and Dv from the reference (the reduced forward grid does not produce them all).
+    for (int i = 0; i < N; i++) { L[(size_t)h * N + i] = (float)lse[i]; DV[(size_t)h * N + i] = (float)Dv[i]; }
+    fvec Lk = L;
+    LAUNCH(attention_fwd, d1(blocks, H), d1(128), att_fwd_shared(D), qkv.data(), O.data(), Lk.data(), N, H, D, scale);
+    std::vector<double> gotO, gotL, refL(lse.begin(), lse.begin() + rowsChecked);
+    fvec o1((size_t)rowsChecked * D), l1(rowsChecked), gq1((size_t)rowsChecked * D), gk1((size_t)rowsChecked * D), gv1((size_t)rowsChecked * D);
+    for (int i = 0; i < rowsChecked; i++) {
+        l1[i] = Lk[(size_t)h * N + i];
+        for (int d = 0; d < D; d++) o1[(size_t)i * D + d] = O[(long long)i * H * D + h * D + d];
+    }
+    std::string c = " N2117 D64 (" + std::to_string(blocks) + " blocks)";
+    check("attention out" + c, outR, o1, 1e-4, 1e-5);
+    check("attention lse" + c, refL, l1, 1e-5, 1e-5);
+    // attention_bwd_dot over every row of both heads (one warp per row), against the reference Dv.
+    fvec Od(O.size(), 0.f);   // head 0 stays zero (its Dv must be 0)
+    std::vector<double> dotR((size_t)H * N, 0);
+    {
+        std::vector<double> tmp(D);
+        for (int i = 0; i < N; i++) {
+            // out row i of head h from the reference P
+            std::fill(tmp.begin(), tmp.end(), 0.0);
+            for (int j = 0; j < N; j++) { double p = S[(size_t)i * N + j]; const double* vj = &Vt[(size_t)j * D]; for (int d = 0; d < D; d++) tmp[d] += p * vj[d]; }
+            for (int d = 0; d < D; d++) Od[(long long)i * H * D + h * D + d] = (float)tmp[d];
+            double s = 0;
+            for (int d = 0; d < D; d++) s += (double)Od[(long long)i * H * D + h * D + d] * go(i, d);
+            dotR[(size_t)h * N + i] = s;
+        }
+    }
+    fvec DVk((size_t)H * N, NAN);
+    LAUNCH(attention_bwd_dot, d1((unsigned)((H * N * 32 + 255) / 256)), d1(256), 0, Od.data(), gout.data(), DVk.data(), 1, N, H, D);
+    check("attention_bwd_dot" + c, dotR, DVk, 1e-4, 1e-4);
+    LAUNCH(attention_bwd_dq, d1(blocks, H), d1(128), att_dq_shared(D), qkv.data(), gout.data(), L.data(), DV.data(), G.data(), N, H, D, scale);
+    LAUNCH(attention_bwd_dkdv, d1(blocks, H), d1(128), att_dkdv_shared(D), qkv.data(), gout.data(), L.data(), DV.data(), G.data(), N, H, D, scale);
+    for (int i = 0; i < rowsChecked; i++)
+        for (int d = 0; d < D; d++) {
+            gq1[(size_t)i * D + d] = G[i * rs + h * D + d];
+            gk1[(size_t)i * D + d] = G[i * rs + H * D + h * D + d];
+            gv1[(size_t)i * D + d] = G[i * rs + 2 * H * D + h * D + d];
+        }
+    check("attention gq" + c, gqR, gq1, 1e-3, 2e-4);
+    check("attention gk" + c, gkR, gk1, 1e-3, 2e-4);
+    check("attention gv" + c, gvR, gv1, 1e-3, 2e-4);
 }
 
 // ------------------------------------------------------------------ layernorm
@@ -193,19 +374,19 @@ static void test_layernorm(int rows, int C) {
             gx[(size_t)r * C + c] = rs * (g - sg / C - h * sgx / C);
         }
     }
-    std::vector<float> Y(y.size(), NAN), M(rows, NAN), R(rows, NAN), GX(y.size(), NAN), GG(C, NAN), GB(C, NAN);
+    fvec Y(y.size(), NAN), M(rows, NAN), R(rows, NAN), GX(y.size(), NAN), GG(C, NAN), GB(C, NAN);
     unsigned wb = (unsigned)(((long long)rows * 32 + 255) / 256);
-    emu_launch(layernorm_fwd, d1(wb), d1(256), 0, x.data(), gamma.data(), beta.data(), Y.data(), M.data(), R.data(), rows, C, eps);
+    LAUNCH(layernorm_fwd, d1(wb), d1(256), 0, x.data(), gamma.data(), beta.data(), Y.data(), M.data(), R.data(), rows, C, eps);
     std::string c = " " + std::to_string(rows) + "x" + std::to_string(C);
     check("layernorm y" + c, y, Y, 1e-4, 1e-5);
     check("layernorm mean" + c, mean, M, 1e-4, 1e-6);
     check("layernorm rstd" + c, rstd, R, 1e-4, 1e-5);
     int per = 128, chunks = std::max(1, (rows + per - 1) / per);
-    std::vector<float> partial((size_t)2 * chunks * C, NAN);
-    emu_launch(layernorm_bwd_params_partial, d1((C + 31) / 32, chunks), d1(32, 8), 0, gy.data(), x.data(), M.data(), R.data(), partial.data(), rows, C, per);
-    emu_launch(column_sum_finalize, d1((C + 255) / 256), d1(256), 0, partial.data(), GG.data(), chunks, C);
-    emu_launch(column_sum_finalize, d1((C + 255) / 256), d1(256), 0, partial.data() + (size_t)chunks * C, GB.data(), chunks, C);
-    emu_launch(layernorm_bwd_dx, d1(wb), d1(256), 0, gy.data(), x.data(), gamma.data(), M.data(), R.data(), GX.data(), rows, C);
+    fvec partial((size_t)2 * chunks * C, NAN);
+    LAUNCH(layernorm_bwd_params_partial, d1((C + 31) / 32, chunks), d1(32, 8), 0, gy.data(), x.data(), M.data(), R.data(), partial.data(), rows, C, per);
+    LAUNCH(column_sum_finalize, d1((C + 255) / 256), d1(256), 0, partial.data(), GG.data(), chunks, C);
+    LAUNCH(column_sum_finalize, d1((C + 255) / 256), d1(256), 0, partial.data() + (size_t)chunks * C, GB.data(), chunks, C);
+    LAUNCH(layernorm_bwd_dx, d1(wb), d1(256), 0, gy.data(), x.data(), gamma.data(), M.data(), R.data(), GX.data(), rows, C);
     check("layernorm gx" + c, gx, GX, 1e-4, 1e-4);
     check("layernorm ggamma" + c, gg, GG, 1e-4, 1e-4);
     check("layernorm gbeta" + c, gb, GB, 1e-4, 1e-4);
@@ -222,53 +403,53 @@ static void test_elementwise() {
         ref[i] = a[i] - 0.5 * b[i1 * 5 + i3];
         refm[i] = (double)a[i] * b[i1 * 5 + i3];
     }
-    std::vector<float> out(120, NAN);
+    fvec out(120, NAN);
     DsDims bd = dims({2, 3, 4, 5}, {0, 5, 0, 1});
-    emu_launch(add_bcast, d1(2), d1(32), 0, a.data(), b.data(), -0.5f, out.data(), 120LL, bd);
+    LAUNCH(add_bcast, d1(2), d1(32), 0, a.data(), b.data(), -0.5f, out.data(), 120LL, bd);
     check("add_bcast", ref, out, 1e-6, 1e-6);
-    emu_launch(mul_bcast, d1(2), d1(32), 0, a.data(), b.data(), out.data(), 120LL, bd);
+    LAUNCH(mul_bcast, d1(2), d1(32), 0, a.data(), b.data(), out.data(), 120LL, bd);
     check("mul_bcast", refm, out, 1e-6, 1e-6);
     for (int i = 0; i < 120; i++) { ref[i] = a[i] + 2.0 * a[(i * 7) % 120]; }
-    std::vector<float> a2(120);
+    fvec a2(120);
     for (int i = 0; i < 120; i++) a2[i] = a[(i * 7) % 120];
-    emu_launch(add_same, d1(3), d1(32), 0, a.data(), a2.data(), 2.f, out.data(), 120LL);
+    LAUNCH(add_same, d1(3), d1(32), 0, a.data(), a2.data(), 2.f, out.data(), 120LL);
     check("add_same", ref, out, 1e-6, 1e-6);
 
     size_t n = 1000;
     auto x = randn(n, 2.f), gy = randn(n);
-    std::vector<float> o(n, NAN), g(n, NAN);
+    fvec o(n, NAN), g(n, NAN);
     std::vector<double> r(n), rg(n);
-    emu_launch(gelu_fwd, d1(2), d1(64), 0, x.data(), o.data(), (long long)n);
+    LAUNCH(gelu_fwd, d1(2), d1(64), 0, x.data(), o.data(), (long long)n);
     for (size_t i = 0; i < n; i++) r[i] = 0.5 * x[i] * (1 + std::erf(x[i] / std::sqrt(2.0)));
     check("gelu", r, o, 1e-5, 1e-6);
-    emu_launch(gelu_bwd, d1(2), d1(64), 0, x.data(), gy.data(), g.data(), (long long)n);
+    LAUNCH(gelu_bwd, d1(2), d1(64), 0, x.data(), gy.data(), g.data(), (long long)n);
     for (size_t i = 0; i < n; i++) {
         double h = 1e-4, xp = x[i] + h, xm = x[i] - h;
         double fp = 0.5 * xp * (1 + std::erf(xp / std::sqrt(2.0))), fm = 0.5 * xm * (1 + std::erf(xm / std::sqrt(2.0)));
         rg[i] = gy[i] * (fp - fm) / (2 * h);
     }
     check("gelu_bwd (finite differences)", rg, g, 1e-4, 1e-5);
-    emu_launch(relu_fwd, d1(2), d1(64), 0, x.data(), o.data(), (long long)n);
+    LAUNCH(relu_fwd, d1(2), d1(64), 0, x.data(), o.data(), (long long)n);
     for (size_t i = 0; i < n; i++) r[i] = x[i] > 0 ? x[i] : 0;
     check("relu", r, o, 0, 0);
-    emu_launch(relu_bwd, d1(2), d1(64), 0, x.data(), gy.data(), g.data(), (long long)n);
+    LAUNCH(relu_bwd, d1(2), d1(64), 0, x.data(), gy.data(), g.data(), (long long)n);
     for (size_t i = 0; i < n; i++) r[i] = x[i] > 0 ? gy[i] : 0;
     check("relu_bwd", r, g, 0, 0);
-    emu_launch(scale_f, d1(2), d1(64), 0, x.data(), 3.f, o.data(), (long long)n);
+    LAUNCH(scale_f, d1(2), d1(64), 0, x.data(), 3.f, o.data(), (long long)n);
     for (size_t i = 0; i < n; i++) r[i] = 3.0 * x[i];
     check("scale", r, o, 1e-7, 0);
-    std::vector<float> y = gy;
-    emu_launch(axpy_f, d1(2), d1(64), 0, -2.f, x.data(), y.data(), (long long)n);
+    fvec y = gy;
+    LAUNCH(axpy_f, d1(2), d1(64), 0, -2.f, x.data(), y.data(), (long long)n);
     for (size_t i = 0; i < n; i++) r[i] = gy[i] - 2.0 * x[i];
     check("axpy", r, y, 1e-6, 1e-6);
-    emu_launch(fill_f, d1(2), d1(64), 0, o.data(), 7.5f, (long long)n);
+    LAUNCH(fill_f, d1(2), d1(64), 0, o.data(), 7.5f, (long long)n);
     for (size_t i = 0; i < n; i++) r[i] = 7.5;
     check("fill", r, o, 0, 0);
 
     // swiglu: rows 6, H 7
     int R = 6, H = 7;
     auto x12 = randn((size_t)R * 2 * H), gs = randn((size_t)R * H);
-    std::vector<float> so((size_t)R * H, NAN), sg((size_t)R * 2 * H, NAN);
+    fvec so((size_t)R * H, NAN), sg((size_t)R * 2 * H, NAN);
     std::vector<double> sr((size_t)R * H), sgr((size_t)R * 2 * H);
     auto silu = [](double v) { return v / (1 + std::exp(-v)); };
     for (int rr = 0; rr < R; rr++) for (int h = 0; h < H; h++) {
@@ -277,32 +458,32 @@ static void test_elementwise() {
         sgr[rr * 2 * H + h] = gs[rr * H + h] * x2 * (silu(x1 + e) - silu(x1 - e)) / (2 * e);
         sgr[rr * 2 * H + H + h] = gs[rr * H + h] * silu(x1);
     }
-    emu_launch(swiglu_fwd, d1(1), d1(64), 0, x12.data(), so.data(), (long long)R, H);
+    LAUNCH(swiglu_fwd, d1(1), d1(64), 0, x12.data(), so.data(), (long long)R, H);
     check("swiglu", sr, so, 1e-5, 1e-6);
-    emu_launch(swiglu_bwd, d1(1), d1(64), 0, x12.data(), gs.data(), sg.data(), (long long)R, H);
+    LAUNCH(swiglu_bwd, d1(1), d1(64), 0, x12.data(), gs.data(), sg.data(), (long long)R, H);
     check("swiglu_bwd (finite differences)", sgr, sg, 1e-4, 1e-5);
 
     // flip, permute [2,3,4] -> perm (2,0,1): out [4,2,3], strides of x (12,4,1) permuted -> (1,12,4)
     auto p = randn(24);
-    std::vector<float> f(24, NAN), pm(24, NAN);
+    fvec f(24, NAN), pm(24, NAN);
     std::vector<double> fr(24), pr(24);
     for (int i = 0; i < 24; i++) fr[i] = p[(i / 4) * 4 + 3 - i % 4];
-    emu_launch(flip_last_dim, d1(1), d1(32), 0, (const unsigned*)p.data(), (unsigned*)f.data(), 24LL, 4);
+    LAUNCH(flip_last_dim, d1(1), d1(32), 0, (const unsigned*)p.data(), (unsigned*)f.data(), 24LL, 4);
     check("flip_last_dim", fr, f, 0, 0);
     for (int o0 = 0; o0 < 4; o0++) for (int o1 = 0; o1 < 2; o1++) for (int o2 = 0; o2 < 3; o2++)
         pr[(o0 * 2 + o1) * 3 + o2] = p[o1 * 12 + o2 * 4 + o0];
-    emu_launch(permute_u32, d1(1), d1(32), 0, (const unsigned*)p.data(), (unsigned*)pm.data(), 24LL, dims({4, 2, 3}, {1, 12, 4}));
+    LAUNCH(permute_u32, d1(1), d1(32), 0, (const unsigned*)p.data(), (unsigned*)pm.data(), 24LL, dims({4, 2, 3}, {1, 12, 4}));
     check("permute", pr, pm, 0, 0);
 
     // copy blocks: 3 rows of 4 from src stride 6 offset 1 into dst stride 5 offset 2, then accumulate
     auto src = randn(20), dst = randn(16);
     std::vector<double> cr(dst.begin(), dst.end());
     for (int rr = 0; rr < 3; rr++) for (int c = 0; c < 4; c++) cr[2 + rr * 5 + c] = src[1 + rr * 6 + c];
-    std::vector<float> d2 = dst;
-    emu_launch(copy_blocks_u32, d1(1), d1(32), 0, (const unsigned*)(src.data() + 1), 6LL, (unsigned*)(d2.data() + 2), 5LL, 3LL, 4LL);
+    fvec d2 = dst;
+    LAUNCH(copy_blocks_u32, d1(1), d1(32), 0, (const unsigned*)(src.data() + 1), 6LL, (unsigned*)(d2.data() + 2), 5LL, 3LL, 4LL);
     check("copy_blocks", cr, d2, 0, 0);
     for (int rr = 0; rr < 3; rr++) for (int c = 0; c < 4; c++) cr[2 + rr * 5 + c] += src[1 + rr * 6 + c];
-    emu_launch(copy_blocks_add, d1(1), d1(32), 0, src.data() + 1, 6LL, d2.data() + 2, 5LL, 3LL, 4LL);
+    LAUNCH(copy_blocks_add, d1(1), d1(32), 0, src.data() + 1, 6LL, d2.data() + 2, 5LL, 3LL, 4LL);
     check("copy_blocks accumulate", cr, d2, 1e-6, 1e-6);
 }
 
@@ -311,31 +492,39 @@ static void test_reductions() {
     auto x = randn(60);
     std::vector<double> r(3, 0);
     for (int i = 0; i < 4; i++) for (int j = 0; j < 3; j++) for (int k = 0; k < 5; k++) r[j] += x[i * 15 + j * 5 + k];
-    std::vector<float> o(3, NAN);
-    emu_launch(sum_to_thread, d1(1), d1(32), 0, x.data(), o.data(), 3LL, 20LL, dims({3}, {5}), dims({4, 5}, {15, 1}));
+    fvec o(3, NAN);
+    LAUNCH(sum_to_thread, d1(1), d1(32), 0, x.data(), o.data(), 3LL, 20LL, dims({3}, {5}), dims({4, 5}, {15, 1}));
     check("sum_to_thread", r, o, 1e-5, 1e-5);
     std::fill(o.begin(), o.end(), NAN);
-    emu_launch(sum_to_block, d1(2), d1(64), 0, x.data(), o.data(), 3LL, 20LL, dims({3}, {5}), dims({4, 5}, {15, 1}));
+    LAUNCH(sum_to_block, d1(2), d1(64), 0, x.data(), o.data(), 3LL, 20LL, dims({3}, {5}), dims({4, 5}, {15, 1}));
     check("sum_to_block", r, o, 1e-5, 1e-5);
+    // more reduced elements than one warp holds: x [7,8,20] summed to [8] (every warp has a partial),
+    // 3 blocks of 3 warps each doing 2-3 outputs (block sums one after another)
+    auto xb = randn(1120);
+    std::vector<double> rb(8, 0);
+    for (int i = 0; i < 7; i++) for (int j = 0; j < 8; j++) for (int k = 0; k < 20; k++) rb[j] += xb[i * 160 + j * 20 + k];
+    fvec ob(8, NAN);
+    LAUNCH(sum_to_block, d1(3), d1(96), 0, xb.data(), ob.data(), 8LL, 140LL, dims({8}, {20}), dims({7, 20}, {160, 1}));
+    check("sum_to_block R=140, 3 warps, 3 blocks", rb, ob, 1e-5, 1e-5);
 
     auto v = randn(5000);
-    std::vector<double> partial(8, NAN), tot(1, NAN);
-    std::vector<float> f(1, NAN);
+    dvec<double> partial(8, NAN), tot(1, NAN);
+    fvec f(1, NAN);
     double s = 0, ss = 0;
     for (float a : v) { s += a; ss += (double)a * a; }
-    emu_launch(sum_partial_d, d1(8), d1(64), 0, v.data(), 5000LL, 0, partial.data());
-    emu_launch(reduce_partials_d, d1(1), d1(64), 0, partial.data(), 8, tot.data(), f.data());
+    LAUNCH(sum_partial_d, d1(8), d1(64), 0, v.data(), 5000LL, 0, partial.data());
+    LAUNCH(reduce_partials_d, d1(1), d1(64), 0, partial.data(), 8, tot.data(), f.data());
     check("sumAll", {s}, f, 1e-6, 1e-6);
-    emu_launch(sum_partial_d, d1(8), d1(64), 0, v.data(), 5000LL, 1, partial.data());
-    emu_launch(reduce_partials_d, d1(1), d1(64), 0, partial.data(), 8, tot.data(), (float*)nullptr);
-    std::vector<float> tf = {(float)tot[0]};
+    LAUNCH(sum_partial_d, d1(8), d1(64), 0, v.data(), 5000LL, 1, partial.data());
+    LAUNCH(reduce_partials_d, d1(1), d1(64), 0, partial.data(), 8, tot.data(), (float*)nullptr);
+    fvec tf = {(float)tot[0]};
     check("sumSquares", {ss}, tf, 1e-6, 0);
 
     // softmax over axis 1 of [2,5,3], over the last dim of [4,37], argmax over axis 1
     auto sx = randn(30);
-    std::vector<float> so(30, NAN);
+    fvec so(30, NAN);
     std::vector<double> sr(30);
-    std::vector<int> am(6, -1);
+    ivec am(6, -1);
     std::vector<double> amr(6);
     for (int o0 = 0; o0 < 2; o0++) for (int in = 0; in < 3; in++) {
         double mx = -1e300, sum = 0; int arg = 0;
@@ -344,13 +533,13 @@ static void test_reductions() {
         for (int k = 0; k < 5; k++) sr[o0 * 15 + k * 3 + in] = std::exp(sx[o0 * 15 + k * 3 + in] - mx) / sum;
         amr[o0 * 3 + in] = arg;
     }
-    emu_launch(softmax_axis, d1(1), d1(32), 0, sx.data(), so.data(), 2LL, 5, 3LL);
+    LAUNCH(softmax_axis, d1(1), d1(32), 0, sx.data(), so.data(), 2LL, 5, 3LL);
     check("softmax_axis", sr, so, 1e-5, 1e-7);
-    emu_launch(argmax_axis, d1(1), d1(32), 0, sx.data(), am.data(), 2LL, 5, 3LL);
-    std::vector<float> amf(am.begin(), am.end());
+    LAUNCH(argmax_axis, d1(1), d1(32), 0, sx.data(), am.data(), 2LL, 5, 3LL);
+    fvec amf(am.begin(), am.end());
     check("argmax_axis", amr, amf, 0, 0);
     auto lx = randn(4 * 37);
-    std::vector<float> lo(4 * 37, NAN);
+    fvec lo(4 * 37, NAN);
     std::vector<double> lr(4 * 37);
     for (int r0 = 0; r0 < 4; r0++) {
         double mx = -1e300, sum = 0;
@@ -358,17 +547,16 @@ static void test_reductions() {
         for (int k = 0; k < 37; k++) sum += std::exp(lx[r0 * 37 + k] - mx);
         for (int k = 0; k < 37; k++) lr[r0 * 37 + k] = std::exp(lx[r0 * 37 + k] - mx) / sum;
     }
-    emu_launch(softmax_lastdim, d1(1), d1(128), 0, lx.data(), lo.data(), 4LL, 37);
+    LAUNCH(softmax_lastdim, d1(1), d1(128), 0, lx.data(), lo.data(), 4LL, 37);
     check("softmax_lastdim", lr, lo, 1e-5, 1e-7);
 }
 
 // ------------------------------------------------------------------ batchnorm
 
-static void test_batchnorm() {
-    int B = 3, C = 4, HW = 10;
+static void test_batchnorm(int B, int C, int HW) {
     long long n = (long long)B * HW;
     auto x = randn((size_t)B * C * HW), gamma = randn(C), beta = randn(C), gy = randn((size_t)B * C * HW);
-    std::vector<float> rm = randn(C), rv(C, 1.5f);
+    fvec rm = randn(C), rv(C, 1.5f);
     std::vector<double> mean(C), var(C), y(x.size()), gx(x.size()), gg(C), gb(C), rmr(C), rvr(C);
     float mom = 0.1f, eps = 1e-5f;
     for (int c = 0; c < C; c++) {
@@ -394,37 +582,59 @@ static void test_batchnorm() {
             gx[i] = gamma[c] * rs * (gy[i] - sg / n - h * sgx / n);
         }
     }
-    std::vector<float> stats(2 * C, NAN), sm(C, NAN), sr(C, NAN), Y(x.size(), NAN), sums(2 * C, NAN), GX(x.size(), NAN), GG(C, NAN), GB(C, NAN);
-    emu_launch(bn_stats, d1(C), d1(64), 0, x.data(), B, C, (long long)HW, stats.data(), stats.data() + C);
-    emu_launch(bn_finalize, d1(1), d1(32), 0, stats.data(), stats.data() + C, rm.data(), rv.data(), sm.data(), sr.data(), C, 1, mom, eps, n);
-    emu_launch(bn_apply, d1(2), d1(64), 0, x.data(), gamma.data(), beta.data(), sm.data(), sr.data(), Y.data(), C, (long long)HW, (long long)x.size());
-    check("batchnorm mean", mean, sm, 1e-5, 1e-6);
-    check("batchnorm running mean", rmr, rm, 1e-5, 1e-6);
-    check("batchnorm running var", rvr, rv, 1e-5, 1e-6);
-    check("batchnorm y", y, Y, 1e-4, 1e-5);
-    emu_launch(bn_bwd_reduce, d1(C), d1(64), 0, gy.data(), x.data(), sm.data(), sr.data(), B, C, (long long)HW, sums.data(), GG.data(), GB.data());
-    emu_launch(bn_bwd_dx, d1(2), d1(64), 0, gy.data(), x.data(), gamma.data(), sm.data(), sr.data(), sums.data(), GX.data(), 1, B, C, (long long)HW);
-    check("batchnorm gx", gx, GX, 1e-4, 1e-5);
-    check("batchnorm ggamma", gg, GG, 1e-4, 1e-5);
-    check("batchnorm gbeta", gb, GB, 1e-4, 1e-5);
+    fvec stats(2 * C, NAN), sm(C, NAN), sr(C, NAN), Y(x.size(), NAN), sums(2 * C, NAN), GX(x.size(), NAN), GG(C, NAN), GB(C, NAN);
+    const std::string shp = " " + std::to_string(B) + "x" + std::to_string(C) + "x" + std::to_string(HW);
+    const unsigned cg = (unsigned)(C + 31) / 32;
+    fvec rv0 = rv, rm0 = rm;
+    LAUNCH(bn_stats, d1(C), d1(64), 0, x.data(), B, C, (long long)HW, stats.data(), stats.data() + C);
+    LAUNCH(bn_finalize, d1(cg), d1(32), 0, stats.data(), stats.data() + C, rm.data(), rv.data(), sm.data(), sr.data(), C, 1, mom, eps, n);
+    LAUNCH(bn_apply, d1(2), d1(64), 0, x.data(), gamma.data(), beta.data(), sm.data(), sr.data(), Y.data(), C, (long long)HW, (long long)x.size());
+    std::vector<double> rstdR(C);
+    for (int c = 0; c < C; c++) rstdR[c] = 1 / std::sqrt(var[c] + eps);
+    check("batchnorm mean" + shp, mean, sm, 1e-5, 1e-6);
+    check("batchnorm rstd" + shp, rstdR, sr, 1e-4, 1e-6);
+    check("batchnorm running mean" + shp, rmr, rm, 1e-5, 1e-6);
+    check("batchnorm running var" + shp, rvr, rv, 1e-5, 1e-6);
+    check("batchnorm y" + shp, y, Y, 1e-4, 1e-5);
+    LAUNCH(bn_bwd_reduce, d1(C), d1(64), 0, gy.data(), x.data(), sm.data(), sr.data(), B, C, (long long)HW, sums.data(), GG.data(), GB.data());
+    LAUNCH(bn_bwd_dx, d1(2), d1(64), 0, gy.data(), x.data(), gamma.data(), sm.data(), sr.data(), sums.data(), GX.data(), 1, B, C, (long long)HW);
+    check("batchnorm gx" + shp, gx, GX, 1e-4, 1e-5);
+    check("batchnorm ggamma" + shp, gg, GG, 1e-4, 1e-5);
+    check("batchnorm gbeta" + shp, gb, GB, 1e-4, 1e-5);
+    // Eval mode: statistics from the running ones, gx = gy * gamma * rstd, no affine (null gamma/beta).
+    fvec em(C, NAN), er(C, NAN), EY(x.size(), NAN), EGX(x.size(), NAN);
+    LAUNCH(bn_finalize, d1(cg), d1(32), 0, stats.data(), stats.data() + C, rm0.data(), rv0.data(), em.data(), er.data(), C, 0, mom, eps, n);
+    LAUNCH(bn_apply, d1(3), d1(32), 0, x.data(), (const float*)nullptr, (const float*)nullptr, em.data(), er.data(), EY.data(), C, (long long)HW, (long long)x.size());
+    LAUNCH(bn_bwd_dx, d1(3), d1(32), 0, gy.data(), x.data(), gamma.data(), em.data(), er.data(), sums.data(), EGX.data(), 0, B, C, (long long)HW);
+    std::vector<double> ey(x.size()), egx(x.size());
+    for (size_t i = 0; i < x.size(); i++) {
+        int c = (int)(i / HW % C);
+        double rs = 1 / std::sqrt((double)rv0[c] + eps);
+        ey[i] = (x[i] - (double)rm0[c]) * rs;
+        egx[i] = gy[i] * (double)gamma[c] * rs;
+    }
+    check("batchnorm eval y (no affine)" + shp, ey, EY, 1e-4, 1e-5);
+    check("batchnorm eval gx" + shp, egx, EGX, 1e-4, 1e-5);
 }
 
 // ------------------------------------------------------------------ conv, resize (adjoint identities)
 
-static double dot(const std::vector<float>& a, const std::vector<float>& b) {
+static double dot(const fvec& a, const fvec& b) {
     double s = 0;
     for (size_t i = 0; i < a.size(); i++) s += (double)a[i] * b[i];
     return s;
 }
 
 static void test_conv() {
-    int cases[][8] = {{2, 3, 9, 11, 3, 3, 2, 1}, {1, 2, 28, 28, 14, 14, 14, 0}, {1, 2, 6, 7, 3, 2, 1, 2}};
+    int cases[][8] = {{2, 3, 9, 11, 3, 3, 2, 1}, {1, 2, 28, 28, 14, 14, 14, 0}, {1, 2, 6, 7, 3, 2, 1, 2},
+                      {2, 3, 10, 12, 3, 3, 2, 1},   // last input row/column read by no output position
+                      {1, 3, 644, 644, 14, 14, 14, 0}};   // DINOv2 patch embedding at 644x644
     for (auto& c : cases) {
         int B = c[0], C = c[1], H = c[2], W = c[3], kh = c[4], kw = c[5], st = c[6], pad = c[7];
         int OH = (H + 2 * pad - kh) / st + 1, OW = (W + 2 * pad - kw) / st + 1;
         long long K = (long long)C * kh * kw;
         auto x = randn((size_t)B * C * H * W);
-        std::vector<float> cols((size_t)B * OH * OW * K, NAN);
+        fvec cols((size_t)B * OH * OW * K, NAN);
         std::vector<double> ref(cols.size());
         for (int b = 0; b < B; b++) for (int oy = 0; oy < OH; oy++) for (int ox = 0; ox < OW; ox++)
             for (int ch = 0; ch < C; ch++) for (int ky = 0; ky < kh; ky++) for (int kx = 0; kx < kw; kx++) {
@@ -432,26 +642,27 @@ static void test_conv() {
                 double v = iy >= 0 && iy < H && ix >= 0 && ix < W ? x[((b * C + ch) * H + iy) * W + ix] : 0;
                 ref[((size_t)(b * OH + oy) * OW + ox) * K + (ch * kh + ky) * kw + kx] = v;
             }
-        emu_launch(im2col_f, d1(4), d1(64), 0, x.data(), cols.data(), B, C, H, W, kh, kw, st, pad, OH, OW);
+        LAUNCH(im2col_f, d1(4), d1(64), 0, x.data(), cols.data(), B, C, H, W, kh, kw, st, pad, OH, OW);
         std::string name = " " + std::to_string(kh) + "x" + std::to_string(kw) + " s" + std::to_string(st) + " p" + std::to_string(pad);
         check("im2col" + name, ref, cols, 0, 0);
         auto gc = randn(cols.size());
-        std::vector<float> gx(x.size(), NAN);
-        emu_launch(col2im_f, d1(4), d1(64), 0, gc.data(), gx.data(), B, C, H, W, kh, kw, st, pad, OH, OW);
+        fvec gx(x.size(), NAN);
+        LAUNCH(col2im_f, d1(4), d1(64), 0, gc.data(), gx.data(), B, C, H, W, kh, kw, st, pad, OH, OW);
         double lhs = dot(cols, gc), rhs = dot(x, gx);   // <im2col(x), g> == <x, col2im(g)>
-        std::vector<float> got = {(float)rhs};
+        fvec got = {(float)rhs};
         check("col2im adjoint" + name, {lhs}, got, 1e-5, 1e-4);
     }
 }
 
 static void test_resize() {
-    int cases[][4] = {{7, 9, 3, 4}, {4, 4, 13, 10}, {5, 5, 5, 5}, {1, 3, 8, 1}};
+    int cases[][4] = {{7, 9, 3, 4}, {4, 4, 13, 10}, {5, 5, 5, 5}, {1, 3, 8, 1}, {46, 46, 644, 644}};   // last: logits to 644x644
     for (auto& c : cases) {
         int H = c[0], W = c[1], OH = c[2], OW = c[3], planes = 2;
         auto x = randn((size_t)planes * H * W);
         std::vector<double> ref((size_t)planes * OH * OW);
+        // the source coordinate in float, as the kernel and PyTorch compute it (the weights then in double)
         auto src = [](int d, int in, int out, int& i0, int& i1, double& w) {
-            double s = ((double)d + 0.5) * in / out - 0.5;
+            float s = ((float)d + 0.5f) * ((float)in / (float)out) - 0.5f;
             if (s < 0) s = 0;
             i0 = (int)s; if (i0 > in - 1) i0 = in - 1;
             i1 = std::min(i0 + 1, in - 1);
@@ -463,29 +674,30 @@ static void test_resize() {
             auto at = [&](int yy, int xx) { return (double)x[(size_t)p * H * W + yy * W + xx]; };
             ref[((size_t)p * OH + oy) * OW + ox] = (1 - wy) * ((1 - wx) * at(y0, x0) + wx * at(y0, x1)) + wy * ((1 - wx) * at(y1, x0) + wx * at(y1, x1));
         }
-        std::vector<float> o(ref.size(), NAN);
-        emu_launch(resize_bilinear_fwd, d1(2), d1(64), 0, x.data(), o.data(), (long long)planes, H, W, OH, OW);
+        fvec o(ref.size(), NAN);
+        LAUNCH(resize_bilinear_fwd, d1(2), d1(64), 0, x.data(), o.data(), (long long)planes, H, W, OH, OW);
         std::string name = " " + std::to_string(H) + "x" + std::to_string(W) + "->" + std::to_string(OH) + "x" + std::to_string(OW);
         check("resize" + name, ref, o, 1e-5, 1e-6);
         auto go = randn(o.size());
-        std::vector<float> gx(x.size(), 0.f);
-        emu_launch(resize_bilinear_bwd, d1(2), d1(64), 0, go.data(), gx.data(), (long long)planes, H, W, OH, OW);
-        std::vector<float> got = {(float)dot(x, gx)};
+        fvec gx(x.size(), 0.f);
+        LAUNCH(resize_bilinear_bwd, d1(2), d1(64), 0, go.data(), gx.data(), (long long)planes, H, W, OH, OW);
+        fvec got = {(float)dot(x, gx)};
         check("resize backward adjoint" + name, {dot(o, go)}, got, 1e-5, 1e-5);
     }
 }
 
 // ------------------------------------------------------------------ cross entropy, adamw
 
-static void test_cross_entropy(bool weighted, bool allIgnored) {
-    int B = 2, K = 5, P = 13;
+// fd: gradient against finite differences of the loss (small shapes); otherwise against the analytic
+// gradient w[y] * (softmax - onehot) / sum w (model size).
+static void test_cross_entropy(int B, int K, int P, bool weighted, bool allIgnored, bool fd = true) {
     auto logits = randn((size_t)B * K * P, 2.f);
-    std::vector<float> w = randn(K);
+    fvec w = randn(K);
     for (auto& v : w) v = std::fabs(v) + 0.1f;
-    std::vector<int> labels((size_t)B * P);
+    ivec labels((size_t)B * P);
     std::uniform_int_distribution<int> u(0, 9);
     for (auto& l : labels) { int r = u(rng); l = allIgnored ? 255 : r < 7 ? r % K : r == 7 ? 255 : r == 8 ? -2 : K + 1; }
-    auto loss_of = [&](const std::vector<float>& lg) {
+    auto loss_of = [&](const fvec& lg) {
         double sl = 0, sw = 0;
         for (int b = 0; b < B; b++) for (int p = 0; p < P; p++) {
             int y = labels[b * P + p];
@@ -499,28 +711,47 @@ static void test_cross_entropy(bool weighted, bool allIgnored) {
         }
         return sw > 0 ? sl / sw : 0.0;
     };
-    std::vector<double> partial(8, NAN), stats(2, NAN);
-    std::vector<float> loss(1, NAN), g(logits.size(), NAN);
+    dvec<double> partial(8, NAN), stats(2, NAN);
+    fvec loss(1, NAN), g(logits.size(), NAN);
     const float* wp = weighted ? w.data() : nullptr;
-    emu_launch(ce_partial, d1(4), d1(64), 0, logits.data(), labels.data(), wp, (long long)B, K, (long long)P, 255, partial.data());
-    emu_launch(ce_finalize, d1(1), d1(64), 0, partial.data(), 4, loss.data(), stats.data());
-    emu_launch(ce_grad, d1(2), d1(64), 0, logits.data(), labels.data(), wp, (long long)B, K, (long long)P, 255, (const double*)stats.data(), g.data());
-    std::string name = std::string(weighted ? " weighted" : "") + (allIgnored ? " all ignored" : "");
+    LAUNCH(ce_partial, d1(4), d1(64), 0, logits.data(), labels.data(), wp, (long long)B, K, (long long)P, 255, partial.data());
+    LAUNCH(ce_finalize, d1(1), d1(64), 0, partial.data(), 4, loss.data(), stats.data());
+    LAUNCH(ce_grad, d1(2), d1(64), 0, logits.data(), labels.data(), wp, (long long)B, K, (long long)P, 255, (const double*)stats.data(), g.data());
+    std::string name = " " + std::to_string(B) + "x" + std::to_string(K) + "x" + std::to_string(P) +
+                       (weighted ? " weighted" : "") + (allIgnored ? " all ignored" : "");
     check("cross_entropy loss" + name, {loss_of(logits)}, loss, 1e-5, 1e-6);
-    std::vector<double> fd(logits.size());
-    for (size_t i = 0; i < logits.size(); i++) {
-        auto lp = logits, lm = logits;
-        lp[i] += 1e-2f; lm[i] -= 1e-2f;
-        fd[i] = (loss_of(lp) - loss_of(lm)) / ((double)lp[i] - lm[i]);
+    std::vector<double> ref(logits.size(), 0.0);
+    if (fd) {
+        for (size_t i = 0; i < logits.size(); i++) {
+            auto lp = logits, lm = logits;
+            lp[i] += 1e-2f; lm[i] -= 1e-2f;
+            ref[i] = (loss_of(lp) - loss_of(lm)) / ((double)lp[i] - lm[i]);
+        }
+        check("cross_entropy glogits (finite differences)" + name, ref, g, 2e-3, 2e-5);
+        return;
     }
-    check("cross_entropy glogits (finite differences)" + name, fd, g, 2e-3, 2e-5);
+    double sw = 0;
+    for (int b = 0; b < B; b++) for (int p = 0; p < P; p++) {
+        int y = labels[(size_t)b * P + p];
+        if (y != 255 && y >= 0 && y < K) sw += weighted ? w[y] : 1;
+    }
+    for (int b = 0; b < B; b++) for (int p = 0; p < P; p++) {
+        int y = labels[(size_t)b * P + p];
+        if (y == 255 || y < 0 || y >= K || !(sw > 0)) continue;
+        double mx = -1e300, se = 0, wy = weighted ? w[y] : 1;
+        for (int k = 0; k < K; k++) mx = std::max(mx, (double)logits[((size_t)b * K + k) * P + p]);
+        for (int k = 0; k < K; k++) se += std::exp(logits[((size_t)b * K + k) * P + p] - mx);
+        for (int k = 0; k < K; k++)
+            ref[((size_t)b * K + k) * P + p] = wy * (std::exp(logits[((size_t)b * K + k) * P + p] - mx) / se - (k == y)) / sw;
+    }
+    check("cross_entropy glogits (analytic)" + name, ref, g, 1e-4, 1e-9);
 }
 
-static void test_adamw() {
-    size_t n = 300;
+static void test_adamw(size_t n) {
     auto p = randn(n), m = randn(n, 0.1f), g = randn(n);
-    std::vector<float> v(n);
-    for (auto& a : v) a = std::fabs(randn(1)[0]) * 0.01f;
+    fvec v(n);
+    std::normal_distribution<float> nd(0.f, 1.f);
+    for (auto& a : v) a = std::fabs(nd(rng)) * 0.01f;
     float lr = 1e-3f, b1 = 0.9f, b2 = 0.999f, eps = 1e-8f, wd = 0.05f;
     int step = 3;
     double bc1 = 1 - std::pow(b1, step), bc2 = 1 - std::pow(b2, step);
@@ -531,30 +762,269 @@ static void test_adamw() {
         vr[i] = b2 * (double)v[i] + (1 - b2) * (double)g[i] * g[i];
         pr[i] = pp - lr * (mr[i] / bc1) / (std::sqrt(vr[i] / bc2) + eps);
     }
-    emu_launch(adamw_step, d1(2), d1(64), 0, p.data(), g.data(), m.data(), v.data(), (long long)n, lr, b1, b2, eps, wd,
+    LAUNCH(adamw_step, d1(2), d1(64), 0, p.data(), g.data(), m.data(), v.data(), (long long)n, lr, b1, b2, eps, wd,
                (float)(lr / bc1), (float)std::sqrt(bc2));
     check("adamw param", pr, p, 1e-6, 1e-7);
     check("adamw m", mr, m, 1e-6, 1e-7);
     check("adamw v", vr, v, 1e-5, 1e-9);
 }
 
-int main() {
-    test_gemm();
-    test_attention(2, 37, 2, 16);
-    test_attention(1, 40, 1, 64);
-    test_attention(1, 5, 2, 100);
-    test_attention(1, 1, 1, 128);
-    test_layernorm(33, 37);
-    test_layernorm(300, 64);
-    test_elementwise();
-    test_reductions();
-    test_batchnorm();
-    test_conv();
-    test_resize();
-    test_cross_entropy(false, false);
-    test_cross_entropy(true, false);
-    test_cross_entropy(false, true);
-    test_adamw();
+// ------------------------------------------------------------------ elementwise at model size
+
+// DINOv2-S MLP activations [2117, 1536]: bias add (broadcast), GELU, sum of squares; softmax over
+// 150 classes for 2117 rows (one warp per row), layernorm rows at width 384.
+static void test_elementwise_model_size() {
+    const long long R = 2117, C = 1536, n = R * C;
+    auto a = randn((size_t)n), b = randn((size_t)C);
+    fvec out((size_t)n, NAN), g((size_t)n, NAN);
+    unsigned blocks = (unsigned)std::min<long long>((n + 255) / 256, 4096);
+    LAUNCH(add_bcast, d1(blocks), d1(256), 0, a.data(), b.data(), 1.f, out.data(), n, dims({R, C}, {0, 1}));
+    std::vector<double> ref((size_t)n);
+    for (long long i = 0; i < n; i++) ref[i] = (double)a[i] + b[i % C];
+    check("add_bcast 2117x1536", ref, out, 1e-6, 1e-6);
+    LAUNCH(gelu_fwd, d1(blocks), d1(256), 0, a.data(), g.data(), n);
+    for (long long i = 0; i < n; i++) ref[i] = 0.5 * a[i] * (1 + std::erf(a[i] / std::sqrt(2.0)));
+    check("gelu 2117x1536", ref, g, 1e-5, 1e-6);
+    dvec<double> partial(512, NAN), tot(1, NAN);
+    fvec f(1, NAN);
+    LAUNCH(sum_partial_d, d1(512), d1(256), 0, a.data(), n, 1, partial.data());
+    LAUNCH(reduce_partials_d, d1(1), d1(512), 0, partial.data(), 512, tot.data(), f.data());
+    double ss = 0;
+    for (long long i = 0; i < n; i++) ss += (double)a[i] * a[i];
+    check("sumSquares 2117x1536", {ss}, f, 1e-6, 0);
+    const int K = 150;
+    auto lx = randn((size_t)R * K);
+    fvec lo(lx.size(), NAN);
+    std::vector<double> lr(lx.size());
+    for (long long r = 0; r < R; r++) {
+        double mx = -1e300, sum = 0;
+        for (int k = 0; k < K; k++) mx = std::max(mx, (double)lx[r * K + k]);
+        for (int k = 0; k < K; k++) sum += std::exp(lx[r * K + k] - mx);
+        for (int k = 0; k < K; k++) lr[r * K + k] = std::exp(lx[r * K + k] - mx) / sum;
+    }
+    LAUNCH(softmax_lastdim, d1((unsigned)((R * 32 + 255) / 256)), d1(256), 0, lx.data(), lo.data(), R, K);
+    check("softmax_lastdim 2117x150", lr, lo, 1e-5, 1e-7);
+}
+
+// ------------------------------------------------------------------ the emulator's own checks
+
+// Kernels with planted misuse: each must be reported (or, for races, give a wrong result).
+static void emu_t_war_race(float* out) {   // the barrier after the read is missing
+    EMU_SHARED(float, part, [32]);
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
+    float acc = 0;
+    for (int round = 0; round < 2; round++) {
+        if (lane == 0) part[warp] = (float)(warp + 10 * round);
+        __syncthreads();
+        acc += part[(warp + 1) % nw];
+    }
+    out[blockIdx.x * blockDim.x + threadIdx.x] = acc;
+}
+static void emu_t_barrier_after_exit(float* out) {
+    if (threadIdx.x >= 32) return;
+    __syncthreads();
+    out[threadIdx.x] = 1.f;
+}
+static void emu_t_barrier_two_sites(float* out) {
+    if (threadIdx.x < 32) { __syncthreads(); }
+    else { __syncthreads(); }
+    out[threadIdx.x] = 1.f;
+}
+static void emu_t_shfl_exited_lane(float* out) {
+    if ((threadIdx.x & 31) >= 16) return;
+    out[threadIdx.x] = __shfl_xor_sync(0xffffffffu, 1.f, 1);
+}
+static void emu_t_shfl_outside_mask(float* out) {
+    int lane = threadIdx.x & 31;
+    if (lane < 16) out[threadIdx.x] = __shfl_sync(0x0000ffffu, (float)lane, 20);
+}
+static void emu_t_shfl_partial(float* out) {   // legal: half-warp masks, down/up with width 8
+    int lane = threadIdx.x & 31;
+    float v = (float)lane;
+    if (lane < 16) v = __shfl_xor_sync(0x0000ffffu, v, 1);
+    else v = __shfl_xor_sync(0xffff0000u, v, 2);
+    float d = __shfl_down_sync(0xffffffffu, v, 3, 8), u = __shfl_up_sync(0xffffffffu, v, 1);
+    __syncwarp();
+    out[threadIdx.x] = v + 100.f * d + 10000.f * u;
+}
+static void emu_t_oob_write(float* out, int n) {
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i <= n) out[i] = 1.f;   // one past the end
+}
+static void emu_t_oob_read(const float* x, float* out, int n) {
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) out[i] = x[i + 1];
+}
+static void emu_t_dyn_oob(float* out, int n) {
+    float* s = emu_dyn_shared<float>();
+    s[threadIdx.x] = 1.f;   // launched with n floats of dynamic shared memory < blockDim.x
+    out[threadIdx.x] = (float)n;
+}
+static void emu_t_poison(float* out) {   // reads static shared memory no thread wrote
+    EMU_SHARED(float, s, [64]);
+    if (blockIdx.x == 0) s[threadIdx.x] = 5.f;
+    __syncthreads();
+    out[blockIdx.x * blockDim.x + threadIdx.x] = s[threadIdx.x];
+}
+static void emu_t_big_static(float* out) {
+    EMU_SHARED(float, big, [12289]);   // 49156 bytes > 48 KiB
+    big[threadIdx.x] = 1.f;
+    out[threadIdx.x] = big[threadIdx.x];
+}
+static void emu_t_atomic(float* out) { atomicAdd(out, 1.f); }
+static void emu_t_spin(float* out, int n) {
+    while (n > 0) out[0] = out[0] + 1.f;   // never ends: the watchdog must stop it
+}
+
+static void expect_error(const std::string& what, int want, int got, const char* mustContain = "") {
+    std::string e = emu_last_error();
+    bool named = e.find(mustContain) != std::string::npos;
+    if (got == want && named) std::printf("ok   emulator %s (error %d: %s)\n", what.c_str(), got, e.c_str());
+    else { failures++; std::printf("FAIL emulator %s: expected error %d naming '%s', got %d: %s\n", what.c_str(), want, mustContain, got, e.c_str()); }
+}
+
+static void test_emulator(const char* self) {
+    fvec out(256, 0.f), x(256, 1.f);
+    // A write-after-read race between warps is a wrong result every time (any warp order).
+    for (int rep = 0; rep < 3; rep++) {
+        std::fill(out.begin(), out.end(), 0.f);
+        int rc = emu_launch_checked("emu_t_war_race", emu_t_war_race, d1(2), d1(128), 0, 0, out.data());
+        int wrong = 0;
+        for (int t = 0; t < 256; t++) wrong += out[t] != (float)(2 * ((t % 128 / 32 + 1) % 4) + 10);
+        if (rc == 0 && wrong > 0) std::printf("ok   emulator exposes a missing write-after-read barrier (%d of 256 wrong)\n", wrong);
+        else { failures++; std::printf("FAIL emulator did not expose a missing barrier (rc %d)\n", rc); }
+    }
+    expect_error("barrier after exit", EMU_ERR_LAUNCH_FAILED,
+                 emu_launch_checked("emu_t_barrier_after_exit", emu_t_barrier_after_exit, d1(1), d1(64), 0, 0, out.data()),
+                 "emu_t_barrier_after_exit block (0,0,0) thread (");
+    expect_error("barriers at two call sites", EMU_ERR_LAUNCH_FAILED,
+                 emu_launch_checked("emu_t_barrier_two_sites", emu_t_barrier_two_sites, d1(1), d1(64), 0, 0, out.data()), "__syncthreads");
+    expect_error("shuffle mask naming an exited lane", EMU_ERR_LAUNCH_FAILED,
+                 emu_launch_checked("emu_t_shfl_exited_lane", emu_t_shfl_exited_lane, d1(1), d1(32), 0, 0, out.data()), "has exited");
+    expect_error("shuffle reading outside its mask", EMU_ERR_LAUNCH_FAILED,
+                 emu_launch_checked("emu_t_shfl_outside_mask", emu_t_shfl_outside_mask, d1(1), d1(32), 0, 0, out.data()), "outside the mask");
+    {
+        int rc = emu_launch_checked("emu_t_shfl_partial", emu_t_shfl_partial, d1(1), d1(32), 0, 0, out.data());
+        std::vector<double> ref(32);
+        fvec got(out.begin(), out.begin() + 32);
+        double v[32];
+        for (int l = 0; l < 32; l++) v[l] = l < 16 ? (l ^ 1) : (l ^ 2);
+        for (int l = 0; l < 32; l++) {
+            int dl = (l & 7) + 3 < 8 ? l + 3 : l, ul = l >= 1 ? l - 1 : l;
+            ref[l] = v[l] + 100 * v[dl] + 10000 * v[ul];
+        }
+        if (rc != 0) { failures++; std::printf("FAIL emulator partial-mask shuffles: %s\n", emu_last_error()); }
+        else check("emulator partial-mask, down and up shuffles", ref, got, 0, 0);
+    }
+    fvec small(100, 0.f), odd(3, 0.f);
+    expect_error("out-of-bounds write (guard page)", EMU_ERR_ILLEGAL_ADDRESS,
+                 emu_launch_checked("emu_t_oob_write", emu_t_oob_write, d1(4), d1(32), 0, 0, small.data(), 100), "write at");
+    expect_error("out-of-bounds read (guard page)", EMU_ERR_ILLEGAL_ADDRESS,
+                 emu_launch_checked("emu_t_oob_read", emu_t_oob_read, d1(4), d1(32), 0, 0, (const float*)small.data(), x.data(), 100), "read at");
+    expect_error("write into an allocation's slack (canary)", EMU_ERR_LAUNCH_FAILED,
+                 emu_launch_checked("emu_t_oob_write", emu_t_oob_write, d1(1), d1(32), 0, 0, odd.data(), 3), "past its end");
+    expect_error("dynamic shared memory overrun", EMU_ERR_ILLEGAL_ADDRESS,
+                 emu_launch_checked("emu_t_dyn_oob", emu_t_dyn_oob, d1(1), d1(64), 32 * 4, 0, out.data(), 32), "dynamic shared memory");
+    {
+        std::fill(out.begin(), out.end(), 0.f);
+        int rc = emu_launch_checked("emu_t_poison", emu_t_poison, d1(4), d1(64), 0, 0, out.data());
+        int nan = 0, five = 0;
+        for (int t = 0; t < 256; t++) { nan += std::isnan(out[t]); five += out[t] == 5.f; }
+        if (rc == 0 && five == 64 && nan == 192) std::printf("ok   emulator poisons shared memory per block\n");
+        else { failures++; std::printf("FAIL emulator shared-memory poisoning (rc %d, %d fives, %d NaN)\n", rc, five, nan); }
+    }
+    expect_error("static shared memory over 48 KiB", EMU_ERR_OUT_OF_RESOURCES,
+                 emu_launch_checked("emu_t_big_static", emu_t_big_static, d1(1), d1(32), 0, 0, out.data()), "static shared");
+    expect_error("1026 threads per block", EMU_ERR_OUT_OF_RESOURCES,
+                 emu_launch_checked("emu_t_atomic", emu_t_atomic, d1(1), d1(513, 2), 0, 0, out.data()), "1024");
+    expect_error("block z 65", EMU_ERR_INVALID_VALUE, emu_launch_checked("emu_t_atomic", emu_t_atomic, d1(1), d1(1, 1, 65), 0, 0, out.data()), "block");
+    expect_error("grid y 65536", EMU_ERR_INVALID_VALUE, emu_launch_checked("emu_t_atomic", emu_t_atomic, d1(1, 65536), d1(1), 0, 0, out.data()), "grid");
+    expect_error("zero grid", EMU_ERR_INVALID_VALUE, emu_launch_checked("emu_t_atomic", emu_t_atomic, d1(0), d1(1), 0, 0, out.data()), "zero");
+    expect_error("dynamic shared memory over 48 KiB without opt-in", EMU_ERR_OUT_OF_RESOURCES,
+                 emu_launch_checked("emu_t_atomic", emu_t_atomic, d1(1), d1(1), 48 * 1024 + 4, 0, out.data()), "limit");
+    expect_error("opt-in above 227 KiB", EMU_ERR_INVALID_VALUE,
+                 emu_launch_checked("emu_t_atomic", emu_t_atomic, d1(1), d1(1), 0, 228 * 1024, out.data()), "maximum");
+    std::vector<float> host(4, 0.f);
+    expect_error("host pointer argument", EMU_ERR_ILLEGAL_ADDRESS,
+                 emu_launch_checked("emu_t_atomic", emu_t_atomic, d1(1), d1(1), 0, 0, host.data()), "not a pointer into device memory");
+    {
+        out[0] = 0.f;
+        int rc = emu_launch_checked("emu_t_atomic", emu_t_atomic, d1(300), d1(1, 32, 4), 100 * 1024, 100 * 1024, out.data());
+        if (rc == 0 && out[0] == 300.f * 128) std::printf("ok   emulator atomicAdd over 300 blocks on several workers, 100 KiB opt-in shared memory\n");
+        else { failures++; std::printf("FAIL emulator atomicAdd: rc %d, %g (%s)\n", rc, out[0], emu_last_error()); }
+    }
+    // The watchdog: a child process spins in a kernel; it must end with status 124, naming the kernel.
+    {
+        int pipefd[2];
+        if (pipe(pipefd) != 0) { failures++; std::printf("FAIL emulator watchdog: pipe\n"); return; }
+        pid_t pid = fork();
+        if (pid == 0) {
+            dup2(pipefd[1], 2);
+            close(pipefd[0]);
+            setenv("DSEMU_LAUNCH_TIMEOUT", "1", 1);
+            execl(self, self, "--spin", (char*)nullptr);
+            _exit(99);
+        }
+        close(pipefd[1]);
+        std::string err;
+        char buf[512];
+        ssize_t k;
+        while ((k = read(pipefd[0], buf, sizeof buf)) > 0) err.append(buf, (size_t)k);
+        close(pipefd[0]);
+        int st = 0;
+        waitpid(pid, &st, 0);
+        if (WIFEXITED(st) && WEXITSTATUS(st) == 124 && err.find("emu_t_spin") != std::string::npos && err.find("spinning") != std::string::npos)
+            std::printf("ok   emulator watchdog ends a spinning launch (status 124, names the kernel)\n");
+        else { failures++; std::printf("FAIL emulator watchdog: status %d, stderr: %s\n", st, err.c_str()); }
+    }
+}
+
+static int spin_child() {
+    fvec out(1, 0.f);
+    emu_launch_checked("emu_t_spin", emu_t_spin, d1(2), d1(64), 0, 0, out.data(), 1);
+    return 0;   // not reached: the watchdog ends the process
+}
+
+int main(int argc, char** argv) {
+    if (argc == 2 && std::string(argv[1]) == "--spin") return spin_child();
+    const std::set<std::string> known = {"gemm", "attention", "layernorm", "elementwise", "batchnorm", "conv",
+                                         "resize", "cross_entropy", "adamw", "emulator"};
+    std::set<std::string> want;
+    for (int i = 1; i < argc; i++) {
+        if (!known.count(argv[i])) { std::fprintf(stderr, "check_kernels: unknown family '%s'\n", argv[i]); return 2; }
+        want.insert(argv[i]);
+    }
+    auto last = std::chrono::steady_clock::now();
+    auto on = [&](const char* f) {
+        auto now = std::chrono::steady_clock::now();
+        if (std::getenv("DSEMU_TIMES")) std::printf("(%.2f s)\n", std::chrono::duration<double>(now - last).count());
+        last = now;
+        return want.empty() || want.count(f) > 0;
+    };
+    auto t0 = std::chrono::steady_clock::now();
+    if (on("emulator")) test_emulator(argv[0]);
+    if (on("gemm")) { test_gemm(); test_gemm_model_size(); }
+    if (on("attention")) {
+        test_attention(2, 37, 2, 16);
+        test_attention(1, 40, 1, 64);
+        test_attention(1, 5, 2, 100);
+        test_attention(1, 1, 1, 128);
+        test_attention_model_size(3);
+    }
+    if (on("layernorm")) { test_layernorm(33, 37); test_layernorm(300, 64); test_layernorm(2117, 384); }
+    if (on("elementwise")) { test_elementwise(); test_reductions(); test_elementwise_model_size(); }
+    if (on("batchnorm")) { test_batchnorm(3, 4, 10); test_batchnorm(2, 64, 46 * 46); }
+    if (on("conv")) test_conv();
+    if (on("resize")) test_resize();
+    if (on("cross_entropy")) {
+        test_cross_entropy(2, 5, 13, false, false);
+        test_cross_entropy(2, 5, 13, true, false);
+        test_cross_entropy(2, 5, 13, false, true);
+        test_cross_entropy(1, 150, 161 * 161, true, false, false);   // ADE20K classes, logits at 1/4 of 644
+    }
+    if (on("adamw")) { test_adamw(300); test_adamw(1 << 20); }
+    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::printf("(%.1f s)\n", secs);
     std::printf(failures == 0 ? "all kernel checks passed\n" : "%d kernel checks FAILED\n", failures);
     return failures == 0 ? 0 : 1;
 }
