@@ -25,7 +25,6 @@
 // only Surefire puts it on LD_LIBRARY_PATH. It is never part of the jar.
 #include "emu.h"
 #include "all_kernels_emu.cu"
-#include "emu_compat.h"   // TEMPORARY until emu.h has the checked API
 
 #include <chrono>
 #include <condition_variable>
