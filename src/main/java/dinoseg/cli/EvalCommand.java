@@ -59,6 +59,7 @@ public final class EvalCommand implements Callable<Integer> {
     @Override public Integer call() throws Exception {
         CommandLine cl = spec.commandLine();
         PrintWriter o = cl.getOut(), err = cl.getErr();
+        Signals.cooperate(); // SIGINT/SIGTERM: stop between batches/images/frames, no partial output
         if (batch < 1) throw new CommandLine.ParameterException(cl, "--batch must be at least 1, got " + batch);
         if (!split.equals("valid") && !split.equals("train"))
             throw new CommandLine.ParameterException(cl, "--split: '" + split + "' is not one of valid, train");

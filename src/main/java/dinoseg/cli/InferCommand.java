@@ -28,6 +28,7 @@ public final class InferCommand implements Callable<Integer> {
 
     @Override public Integer call() throws Exception {
         PrintWriter out = spec.commandLine().getOut(), err = spec.commandLine().getErr();
+        Signals.cooperate(); // SIGINT/SIGTERM: stop between batches/images/frames, no partial output
         var files = ImageInference.inputs(input);
         PredictOptions.Ready r = predict.load(err);
         err.println(r.classes().size() + " classes " + r.classes().names() + "; " + PredictOptions.describe(r.predictor().options()));

@@ -42,6 +42,7 @@ public final class InferVideoCommand implements Callable<Integer> {
 
     @Override public Integer call() throws Exception {
         PrintWriter o = spec.commandLine().getOut(), err = spec.commandLine().getErr();
+        Signals.cooperate(); // SIGINT/SIGTERM: stop between batches/images/frames, no partial output
         if (!java.nio.file.Files.isRegularFile(input)) throw new IllegalArgumentException(input + ": video file does not exist");
         requireVideoLibraries();
         PredictOptions.Ready r = predict.load(err);

@@ -30,6 +30,8 @@ public final class Main implements Runnable {
         // java -jar cannot add the Vector API module the fast CPU GEMM needs: rerun in a JVM that has it
         int relaunched = Relaunch.runInVectorJvm(args);
         if (relaunched >= 0) System.exit(relaunched);
+        // this JVM runs the command: SIGINT/SIGTERM stop it at a safe point; a relaunched child watches its launcher
+        Signals.install();
         System.exit(execute(commandLine(), args));
     }
 

@@ -17,8 +17,9 @@ import java.util.List;
  * jar's manifest, so {@link Main#main} calls {@link #runInVectorJvm} first: when the module is
  * missing from this JVM but the runtime has it, and {@value #NO_RELAUNCH} is unset, the same
  * command (same JVM options, class path and arguments) runs in
- * {@code <java.home>/bin/java --add-modules jdk.incubator.vector ...} with this process's stdin
- * and stdout, and this JVM exits with the child's status. The child's one startup line
+ * {@code <java.home>/bin/java --add-modules jdk.incubator.vector ...} with this process's stdout,
+ * and this JVM exits with the child's status. The child never outlives this JVM and gets the
+ * signals it receives: its stdin is a control pipe from here ({@link Forwarder}, {@link Signals}). The child's one startup line
  * "WARNING: Using incubator modules: jdk.incubator.vector" is dropped from its stderr; everything
  * else passes through. If the child cannot be started the command runs here on the scalar kernel.
  */
@@ -82,18 +83,20 @@ final class Relaunch {
         List<String> cmd = command(System.getProperty("java.home"), jvmOptions,
                 System.getProperty("java.class.path"), Main.class.getName(), args);
         ProcessBuilder pb = new ProcessBuilder(cmd)
-                .redirectInput(ProcessBuilder.Redirect.INHERIT)
+                .redirectInput(ProcessBuilder.Redirect.PIPE) // the control channel (see Signals); no command reads stdin
                 .redirectOutput(ProcessBuilder.Redirect.INHERIT)
                 .redirectError(ProcessBuilder.Redirect.PIPE);
         pb.environment().put(NO_RELAUNCH, "1");
+        pb.environment().put(Signals.CONTROL, "stdin");
         Process child;
         try {
             child = pb.start();
         } catch (IOException | RuntimeException e) {
             return -1;
         }
-        Thread kill = new Thread(child::destroy, "dinoseg-relaunch-stop");
-        Runtime.getRuntime().addShutdownHook(kill);
+        Forwarder fwd = new Forwarder(child);
+        fwd.install();
+        Runtime.getRuntime().addShutdownHook(new Thread(fwd::stopAndWait, "dinoseg-relaunch-stop"));
         Thread err = new Thread(() -> copyDroppingWarning(child.getErrorStream(), System.err), "dinoseg-relaunch-stderr");
         err.setDaemon(true);
         err.start();
@@ -106,6 +109,63 @@ final class Relaunch {
             child.destroy();
             Thread.currentThread().interrupt();
             return 130;
+        }
+    }
+
+    /**
+     * The launcher's side of the control channel: SIGINT and SIGTERM received here are passed on to
+     * the child as lines on its stdin ({@code stop NAME CODE} for the first, {@code now NAME CODE}
+     * after), and this JVM keeps waiting for the child, whose status it then exits with. The pipe's
+     * end of file, when this JVM dies however it dies, stops the child (see {@link Signals}).
+     */
+    static final class Forwarder {
+        private final Process child;
+        private final OutputStream control;
+        private int received;
+
+        Forwarder(Process child) {
+            this.child = child;
+            this.control = child.getOutputStream();
+        }
+
+        void install() {
+            handle("INT", 130);
+            handle("TERM", 143);
+        }
+
+        private void handle(String name, int code) {
+            try {
+                sun.misc.Signal.handle(new sun.misc.Signal(name), s -> forward(name, code));
+            } catch (IllegalArgumentException | UnsupportedOperationException e) {
+                // ignored at startup (a background job's SIGINT) or taken by the VM: the default stays
+            }
+        }
+
+        /** Passes one signal on; returns whether the child could be told. */
+        synchronized boolean forward(String name, int code) {
+            String line = (received++ == 0 ? "stop " : "now ") + name + " " + code + "\n";
+            try {
+                control.write(line.getBytes(StandardCharsets.US_ASCII));
+                control.flush();
+                return true;
+            } catch (IOException e) {
+                return false; // the child has already gone
+            }
+        }
+
+        /** Shutdown hook (an exit not through a handled signal, e.g. SIGHUP): the child stops cleanly, then this JVM. */
+        void stopAndWait() {
+            if (!child.isAlive()) return;
+            boolean told;
+            synchronized (this) {
+                told = received > 0 || forward("TERM", 143);
+            }
+            if (!told) child.destroy();
+            try {
+                child.waitFor();
+            } catch (InterruptedException e) {
+                child.destroyForcibly();
+            }
         }
     }
 

@@ -101,6 +101,11 @@ public final class TrainCommand implements Callable<Integer> {
     @Option(names = "--resume", paramLabel = "CKPT", description = "Continue a run exactly: its last_state.safetensors or its run folder (settings come from the run).")
     Path resume;
 
+    @Option(names = "--save-every-min", paramLabel = "M", defaultValue = "10",
+            description = "Also write the resumable last_state.safetensors every M minutes within an epoch, at a step boundary "
+                    + "(0: only at epoch ends; default: ${DEFAULT-VALUE}). SIGINT/SIGTERM stop at the next step with that state written.")
+    double saveEveryMin;
+
     @Option(names = "--cache-features", description = "Frozen backbone, no augmentation: run the backbone once per image and train the head on the cached maps.")
     boolean cacheFeatures;
 
@@ -111,11 +116,12 @@ public final class TrainCommand implements Callable<Integer> {
         CommandLine cl = spec.commandLine();
         PrintWriter out = cl.getOut(), err = cl.getErr();
         CommandLine.ParseResult pr = cl.getParseResult();
+        Signals.cooperate(); // SIGINT/SIGTERM: stop at the next step boundary with a resumable state
         if (resume != null) {
             if (demo) throw new CommandLine.ParameterException(cl, "--resume and --demo cannot be combined (the state holds the settings)");
             java.util.List<String> ignored = new java.util.ArrayList<>();
             for (CommandLine.Model.OptionSpec o : pr.matchedOptions())
-                if (!java.util.Set.of("--resume", "--epochs", "--device", "--workers", "--verbose").contains(o.longestName()))
+                if (!java.util.Set.of("--resume", "--epochs", "--device", "--workers", "--save-every-min", "--verbose").contains(o.longestName()))
                     ignored.add(o.longestName());
             if (!ignored.isEmpty())
                 err.println("note: --resume continues with the run's own settings; ignoring " + String.join(", ", ignored));
@@ -123,7 +129,15 @@ public final class TrainCommand implements Callable<Integer> {
             try (Backend be = Backends.create(device, err::println)) {
                 Trainer t = Trainer.resume(resume, pr.hasMatchedOption("--epochs") ? epochs : null, be, out, err);
                 if (pr.hasMatchedOption("--workers")) t.config().workers = workers;
-                t.run();
+                if (pr.hasMatchedOption("--save-every-min")) {
+                    t.config().saveEveryMin = saveEveryMin;
+                    try {
+                        t.config().validate();
+                    } catch (IllegalArgumentException e) {
+                        throw new CommandLine.ParameterException(cl, e.getMessage());
+                    }
+                }
+                t.launcher(launcher()).run();
             }
             return 0;
         }
@@ -138,7 +152,7 @@ public final class TrainCommand implements Callable<Integer> {
         }
         if (cfg.demo) ensureDemoData(cfg, out);
         try (Backend be = Backends.create(cfg.device, err::println)) {
-            new Trainer(cfg, be, out, err).run();
+            new Trainer(cfg, be, out, err).launcher(launcher()).run();
         }
         return 0;
     }
@@ -169,6 +183,7 @@ public final class TrainCommand implements Callable<Integer> {
         c.seed = seed;
         c.outDir = outDir == null ? null : outDir.toString();
         c.cacheFeatures = cacheFeatures;
+        c.saveEveryMin = saveEveryMin;
         return c;
     }
 
@@ -198,6 +213,7 @@ public final class TrainCommand implements Callable<Integer> {
         if (pr.hasMatchedOption("--workers")) c.workers = f.workers;
         if (pr.hasMatchedOption("--seed")) c.seed = f.seed;
         if (pr.hasMatchedOption("--out-dir")) c.outDir = f.outDir;
+        if (pr.hasMatchedOption("--save-every-min")) c.saveEveryMin = f.saveEveryMin;
         if (pr.hasMatchedOption("--cache-features")) { c.cacheFeatures = true; c.fineTune = pr.hasMatchedOption("--fine-tune"); }
         c.demo = true;
         return c;
@@ -209,6 +225,13 @@ public final class TrainCommand implements Callable<Integer> {
         if (Files.isDirectory(dir.resolve("train_images")) && Files.isDirectory(dir.resolve("valid_labels"))) return;
         DemoData.Summary s = DemoData.generate(dir, 0);
         out.println("demo data: generated " + s.train() + " train / " + s.valid() + " valid images of " + s.size() + "x" + s.size() + " in " + dir);
+    }
+
+    /** How this program was started, for the resume hint: "java -jar <the jar>" (target/dinoseg.jar from a class path). */
+    static String launcher() {
+        String cp = System.getProperty("java.class.path", "");
+        if (!cp.endsWith(".jar") || cp.contains(java.io.File.pathSeparator)) return "java -jar target/dinoseg.jar";
+        return "java -jar " + (cp.matches(".*[\\s'\"$`\\\\].*") ? "'" + cp.replace("'", "'\\''") + "'" : cp);
     }
 
     static String defaultOutDir(boolean demo) {

@@ -103,11 +103,22 @@ public final class DataLoader implements AutoCloseable {
 
     /** The batches of epoch {@code epoch} (0-based), produced in the background as they are consumed. */
     public Iterator<Batch> epoch(int epoch) {
+        return epoch(epoch, 0);
+    }
+
+    /**
+     * The batches of epoch {@code epoch} from batch {@code firstBatch} on (0-based): the same batches
+     * {@link #epoch(int)} gives after its first {@code firstBatch}, without loading those (order and
+     * augmentation are functions of seed, epoch and index, so a run resumed mid-epoch sees the rest).
+     */
+    public Iterator<Batch> epoch(int epoch, int firstBatch) {
         int[] order = order(epoch);
         int nb = batchesPerEpoch(), b = opt.batchSize();
+        if (firstBatch < 0 || firstBatch > nb)
+            throw new IllegalArgumentException("first batch " + firstBatch + " outside [0, " + nb + "] of an epoch");
         return new Iterator<>() {
             private final ArrayDeque<Pending> queue = new ArrayDeque<>();
-            private int submitted = 0;
+            private int submitted = firstBatch;
 
             private void fill() {
                 while (submitted < nb && queue.size() < Math.max(1, opt.prefetch())) {

@@ -2,6 +2,7 @@ package dinoseg.infer;
 
 import dinoseg.data.ClassSet;
 import dinoseg.data.MaskIO;
+import dinoseg.io.Stop;
 
 import javax.imageio.ImageIO;
 import java.awt.image.BufferedImage;
@@ -20,7 +21,9 @@ import java.util.stream.Stream;
 /**
  * Segments a file or every file of a folder: for each image, {@code <stem>_overlay.png} and
  * {@code <stem>_mask.png} at its original size, a line with its time on stdout; a file that
- * cannot be read gets one line naming it on stderr and the run goes on with the rest.
+ * cannot be read gets one line naming it on stderr and the run goes on with the rest. A stop
+ * requested through {@link Stop#process()} (SIGINT/SIGTERM in the CLI) ends the run between images
+ * with {@link Stop.Stopped}, saying which were done; every output file is whole (atomic writes).
  */
 public final class ImageInference {
 
@@ -32,6 +35,7 @@ public final class ImageInference {
     private final Predictor predictor;
     private final ClassSet labels;
     private final float alpha;
+    private Stop stop = Stop.process();
 
     public ImageInference(Predictor predictor, ClassSet labels, float alpha) {
         if (labels.size() != predictor.numClasses())
@@ -44,6 +48,12 @@ public final class ImageInference {
 
     static {
         ImageIO.setUseCache(false);
+    }
+
+    /** Where the run polls for a stop between images (default: {@link Stop#process()}, set by the CLI's signal handlers). */
+    public ImageInference stopOn(Stop stop) {
+        this.stop = stop;
+        return this;
     }
 
     /** The inputs of a run: the file itself, or the regular, non-hidden files of a folder, sorted. */
@@ -119,7 +129,9 @@ public final class ImageInference {
         int ok = 0, failed = 0;
         double modelTotal = 0;
         long t0 = System.nanoTime();
-        for (Path f : files) {
+        for (int i = 0; i < files.size(); i++) {
+            Path f = files.get(i);
+            if (stop.requested()) throw stopped(stop, files, i, ok, failed, outDir, out);
             long s0 = System.nanoTime();
             try {
                 double model = segment(f, outDir, stems.get(f));
@@ -141,6 +153,22 @@ public final class ImageInference {
                 ok, ok == 1 ? "" : "s", secs, ok == 0 ? 0 : secs * 1e3 / ok, ok == 0 ? 0 : modelTotal * 1e3 / ok, failed, outDir);
         out.flush();
         return new Summary(ok, failed, secs, modelTotal);
+    }
+
+    /**
+     * A signal stopped a run between images: each output written is whole (atomic writes), the
+     * images before {@code next} are done, the rest not started; one line says which.
+     */
+    private static Stop.Stopped stopped(Stop stop, List<Path> files, int next, int ok, int failed, Path outDir, PrintWriter out) {
+        out.flush();
+        String done = next == 0 ? "no image done"
+                : next + " of " + files.size() + " images done (" + (next == 1 ? files.get(0).getFileName().toString()
+                        : files.get(0).getFileName() + " to " + files.get(next - 1).getFileName() + " in name order")
+                        + (failed > 0 ? ", " + failed + " of them failed" : "") + "; outputs in " + outDir + ")";
+        String rest = files.size() - next == 1 ? files.get(next).getFileName().toString()
+                : files.get(next).getFileName() + " and " + (files.size() - next - 1) + " more";
+        return stop.stopped("after " + (next == 0 ? "0 images" : files.get(next - 1).getFileName().toString()) + ": " + done
+                + "; not done: " + rest);
     }
 
     /** Convenience for callers with one path (file or folder). */

@@ -1,6 +1,7 @@
 package dinoseg.infer;
 
 import dinoseg.data.ClassSet;
+import dinoseg.io.Stop;
 import org.bytedeco.ffmpeg.global.avcodec;
 import org.bytedeco.ffmpeg.global.avutil;
 import org.bytedeco.javacv.FFmpegFrameGrabber;
@@ -43,6 +44,7 @@ public final class VideoSegmenter {
     private final Predictor predictor;
     private final ClassSet labels;
     private final float alpha;
+    private Stop stop = Stop.process();
 
     public VideoSegmenter(Predictor predictor, ClassSet labels, float alpha) {
         this.predictor = predictor;
@@ -53,6 +55,15 @@ public final class VideoSegmenter {
     static {
         // FFmpeg prints banners and stream dumps at INFO; keep stderr for our progress bar and errors.
         avutil.av_log_set_level(avutil.AV_LOG_ERROR);
+    }
+
+    /**
+     * Where the run polls for a stop between frames (default: {@link Stop#process()}, set by the CLI's
+     * signal handlers); a stop deletes the unfinished temporary file and leaves {@code output} as it was.
+     */
+    public VideoSegmenter stopOn(Stop stop) {
+        this.stop = stop;
+        return this;
     }
 
     /**
@@ -101,6 +112,9 @@ public final class VideoSegmenter {
                 }
                 Frame f;
                 while ((f = grabImage(grabber, input)) != null) {
+                    // a signal: the unfinished temporary file is deleted below, the output is left as it was
+                    if (stop.requested())
+                        throw stop.stopped("at frame " + frames + (total > 0 ? " of " + total : "") + ": " + output + " not written");
                     BufferedImage img = in.getBufferedImage(f);
                     if (img == null) continue;
                     long m0 = System.nanoTime();

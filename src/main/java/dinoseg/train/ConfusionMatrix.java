@@ -84,4 +84,17 @@ public final class ConfusionMatrix {
     }
 
     public void reset() { Arrays.fill(counts, 0); }
+
+    /** The counts, row-major (truth × prediction), as a copy: what a resume state stores. */
+    public long[] counts() { return counts.clone(); }
+
+    /** A matrix of {@code numClasses} classes holding {@code counts} (row-major, as {@link #counts()} gives them). */
+    public static ConfusionMatrix of(int numClasses, long[] counts) {
+        ConfusionMatrix m = new ConfusionMatrix(numClasses);
+        if (counts.length != m.counts.length)
+            throw new IllegalArgumentException(counts.length + " counts for a confusion matrix of " + numClasses + " classes");
+        for (long c : counts) if (c < 0) throw new IllegalArgumentException("negative count " + c + " in a confusion matrix");
+        System.arraycopy(counts, 0, m.counts, 0, counts.length);
+        return m;
+    }
 }

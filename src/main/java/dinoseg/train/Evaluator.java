@@ -3,6 +3,7 @@ package dinoseg.train;
 import dinoseg.autograd.Ops;
 import dinoseg.autograd.Var;
 import dinoseg.backend.Backend;
+import dinoseg.io.Stop;
 import dinoseg.model.Dinov2Segmentation;
 import dinoseg.tensor.Shape;
 import dinoseg.tensor.Tensor;
@@ -29,9 +30,18 @@ public final class Evaluator {
      * @param total    number of batches (for the progress bar), or -1
      * @param progress where the progress bar goes, or null for none
      */
-    @SuppressWarnings("try") // the no-grad scope is used for its effect, not referenced
     public static Result evaluate(Dinov2Segmentation model, Backend be, Iterator<FeedBatch> batches, int total, int ignore,
                                   PrintWriter progress, String phase) {
+        return evaluate(model, be, batches, total, ignore, progress, phase, Stop.process());
+    }
+
+    /**
+     * As above; between batches, a requested {@code stop} ends the evaluation with
+     * {@link Stop.Stopped} (nothing is returned or written).
+     */
+    @SuppressWarnings("try") // the no-grad scope is used for its effect, not referenced
+    public static Result evaluate(Dinov2Segmentation model, Backend be, Iterator<FeedBatch> batches, int total, int ignore,
+                                  PrintWriter progress, String phase, Stop stop) {
         int k = model.numClasses();
         ConfusionMatrix cm = new ConfusionMatrix(k);
         double lossSum = 0;
@@ -41,8 +51,13 @@ public final class Evaluator {
         Ops ops = new Ops(be);
         ProgressBar bar = progress == null ? null : new ProgressBar(progress, phase, Math.max(0, total));
         try (var s = ops.noGrad()) {
+            int done = 0;
             while (batches.hasNext()) {
+                if (stop.requested())
+                    throw stop.stopped("during " + phase + " after " + (total >= 0 ? done + " of " + total : String.valueOf(done))
+                            + " batches: nothing written");
                 FeedBatch fb = batches.next();
+                done++;
                 Var logits = FeedBatch.logits(model, ops, fb.headInput(model, ops), fb.h(), fb.w());
                 Tensor labels = fb.labelTensor(be);
                 Var loss = ops.crossEntropy(logits, labels, null, ignore);

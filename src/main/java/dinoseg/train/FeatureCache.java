@@ -5,6 +5,7 @@ import dinoseg.autograd.Var;
 import dinoseg.backend.Backend;
 import dinoseg.data.Batch;
 import dinoseg.data.DataLoader;
+import dinoseg.io.Stop;
 import dinoseg.model.Dinov2Segmentation;
 
 import java.io.PrintWriter;
@@ -46,9 +47,15 @@ public final class FeatureCache {
      *
      * @param budgetBytes the most the cache may take; more fails with one line saying how much it needs
      */
-    @SuppressWarnings("try") // the no-grad scope is used for its effect, not referenced
     public static FeatureCache build(Dinov2Segmentation m, Backend be, DataLoader loader, int n, String split, long budgetBytes,
                                      PrintWriter progress) {
+        return build(m, be, loader, n, split, budgetBytes, progress, Stop.process());
+    }
+
+    /** As above; a requested {@code stop} ends the build between batches with {@link Stop.Stopped}. */
+    @SuppressWarnings("try") // the no-grad scope is used for its effect, not referenced
+    public static FeatureCache build(Dinov2Segmentation m, Backend be, DataLoader loader, int n, String split, long budgetBytes,
+                                     PrintWriter progress, Stop stop) {
         Iterator<Batch> it = loader.epoch(0);
         FeatureCache fc = null;
         int filled = 0;
@@ -58,6 +65,7 @@ public final class FeatureCache {
         Ops ops = new Ops(be);
         try (var s = ops.noGrad()) {
             while (it.hasNext()) {
+                if (stop.requested()) throw stop.stopped("while caching the " + split + " features (" + filled + " of " + n + " images)");
                 Batch b = it.next();
                 if (fc == null) {
                     long need = estimateBytes(m, n, b.h(), b.w());

@@ -19,7 +19,7 @@ public final class ProgressBar implements AutoCloseable {
     private final long start = System.nanoTime();
     private long lastDraw;
     private int lastDecile = -1;
-    private int done;
+    private int done, resumedAt;
     private String suffix = "";
     private boolean closed;
 
@@ -32,6 +32,13 @@ public final class ProgressBar implements AutoCloseable {
         this.phase = phase;
         this.total = Math.max(0, total);
         this.interactive = interactive;
+    }
+
+    /** Starts the count at {@code done} items already done (a resumed epoch); the rate counts only the new ones. */
+    public void resumeAt(int done) {
+        this.done = done;
+        this.resumedAt = done;
+        this.lastDecile = total == 0 ? 10 : (int) (10L * done / total);
     }
 
     /** Marks one more item done and sets the suffix. */
@@ -57,7 +64,7 @@ public final class ProgressBar implements AutoCloseable {
     /** Items per second so far. */
     public double rate() {
         double s = (System.nanoTime() - start) / 1e9;
-        return s <= 0 ? 0 : done / s;
+        return s <= 0 ? 0 : (done - resumedAt) / s;
     }
 
     /** Seconds since the bar started. */

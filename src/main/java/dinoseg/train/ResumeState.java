@@ -20,22 +20,40 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Everything a run needs to continue exactly where it stopped, written after every epoch as
- * {@code last_state.safetensors} (atomically): the model's parameters and buffers
- * ({@code model/<state-dict name>}), AdamW's moments ({@code optim/<group>/<index>/m} and
+ * Everything a run needs to continue exactly where it stopped, written after every epoch, every
+ * {@code --save-every-min} minutes within an epoch and when a signal stops the run, as
+ * {@code last_state.safetensors} (atomically: a temporary file renamed over the old one, so a kill
+ * at any moment leaves the previous state or the new one, whole): the model's parameters and
+ * buffers ({@code model/<state-dict name>}), AdamW's moments ({@code optim/<group>/<index>/m} and
  * {@code /v}) as tensors, and in the {@code dinoseg_state} metadata JSON the training config, the
- * completed epoch, the optimizer's step counts and learning rates, the best scores and the
- * history rows (exact doubles).
+ * completed epochs, the optimizer's step counts and learning rates, the best scores, the history
+ * rows (exact doubles) and, for a state taken within an epoch, {@link Partial}.
  *
  * <p>No random generator state needs saving: every random draw of a run is a pure function of the
  * seed and the epoch (data order, augmentation: see the DataLoader) or of the seed alone (model
- * initialisation), so "RNG state" is the seed in the config plus the next epoch's number.
+ * initialisation), so "RNG state" is the seed in the config plus the next epoch's number and, within
+ * an epoch, the number of its batches already trained ({@link Partial#steps}): the loader starts
+ * there, with the same order and the same per-sample augmentation.
+ *
+ * <p>Version 2 adds {@code partial}; version 1 files (epoch boundaries only) still load.
+ *
+ * @param epoch   epochs completed
+ * @param partial the epoch {@code epoch + 1} in progress, or null at an epoch boundary
  */
 public record ResumeState(TrainConfig config, int epoch, long globalStep, AdamW.State optimizer,
-                          Map<String, HostTensor> model, Best best, List<History.Row> history) {
+                          Map<String, HostTensor> model, Best best, List<History.Row> history, Partial partial) {
     public static final String FILE = "last_state.safetensors";
     static final String KEY = "dinoseg_state";
-    static final int VERSION = 1;
+    static final int VERSION = 2;
+
+    /**
+     * The part of an epoch already trained: its first {@code steps} batches, the pixel-weighted loss
+     * sum and the pixels counted so far, the training confusion matrix's counts (row-major,
+     * truth × prediction) and the seconds spent on it; a run resumed from here ends the epoch with
+     * the metrics of an uninterrupted one. {@code steps} equal to the epoch's batches: training done,
+     * validation not yet.
+     */
+    public record Partial(int steps, double lossSum, long pixels, long[] confusion, double seconds) { }
 
     /** Best validation scores so far and the epochs they came from (0: none yet). */
     public record Best(double loss, int lossEpoch, double miou, int miouEpoch) {
@@ -44,7 +62,13 @@ public record ResumeState(TrainConfig config, int epoch, long globalStep, AdamW.
 
     /** Captures the state of a run after {@code epoch}. */
     public static ResumeState capture(TrainConfig cfg, int epoch, long globalStep, AdamW opt, Module model, Best best, History h) {
-        return new ResumeState(cfg, epoch, globalStep, opt.state(), StateDicts.of(model), best, h.rows());
+        return capture(cfg, epoch, globalStep, opt, model, best, h, null);
+    }
+
+    /** Captures the state of a run after {@code epoch} epochs and {@code partial} of the next (null: none). */
+    public static ResumeState capture(TrainConfig cfg, int epoch, long globalStep, AdamW opt, Module model, Best best, History h,
+                                      Partial partial) {
+        return new ResumeState(cfg, epoch, globalStep, opt.state(), StateDicts.of(model), best, h.rows(), partial);
     }
 
     public void write(Path file) throws IOException {
@@ -83,6 +107,17 @@ public record ResumeState(TrainConfig config, int epoch, long globalStep, AdamW.
             hist.add(a);
         }
         meta.add("history", hist);
+        if (partial != null) {
+            JsonObject p = new JsonObject();
+            p.addProperty("steps", partial.steps());
+            p.addProperty("loss_sum", partial.lossSum());
+            p.addProperty("pixels", partial.pixels());
+            JsonArray cm = new JsonArray();
+            for (long c : partial.confusion()) cm.add(c);
+            p.add("confusion", cm);
+            p.addProperty("seconds", partial.seconds());
+            meta.add("partial", p);
+        }
         Safetensors.write(file, tensors, Map.of(KEY, meta.toString()));
     }
 
@@ -102,7 +137,8 @@ public record ResumeState(TrainConfig config, int epoch, long globalStep, AdamW.
         try {
             JsonObject meta = JsonParser.parseString(text).getAsJsonObject();
             int version = meta.get("version").getAsInt();
-            if (version != VERSION) throw new IllegalArgumentException(file + ": resume state version " + version + ", this build reads " + VERSION);
+            if (version < 1 || version > VERSION)
+                throw new IllegalArgumentException(file + ": resume state version " + version + ", this build reads 1 to " + VERSION);
             TrainConfig cfg = TrainConfig.fromJson(meta.getAsJsonObject("config").toString(), file.toString());
             JsonObject opt = meta.getAsJsonObject("optimizer");
             JsonArray lrsJ = opt.getAsJsonArray("lrs");
@@ -125,8 +161,19 @@ public record ResumeState(TrainConfig config, int epoch, long globalStep, AdamW.
                 rows.add(new History.Row(a.get(0).getAsInt(), a.get(1).getAsDouble(), a.get(2).getAsDouble(), a.get(3).getAsDouble(),
                         a.get(4).getAsDouble(), a.get(5).getAsDouble(), a.get(6).getAsDouble(), a.get(7).getAsDouble(), a.get(8).getAsDouble()));
             }
+            Partial partial = null;
+            if (meta.has("partial") && !meta.get("partial").isJsonNull()) {
+                JsonObject p = meta.getAsJsonObject("partial");
+                JsonArray cmJ = p.getAsJsonArray("confusion");
+                long[] cm = new long[cmJ.size()];
+                for (int i = 0; i < cm.length; i++) cm[i] = cmJ.get(i).getAsLong();
+                partial = new Partial(p.get("steps").getAsInt(), p.get("loss_sum").getAsDouble(), p.get("pixels").getAsLong(), cm,
+                        p.get("seconds").getAsDouble());
+                if (partial.steps() < 0 || partial.pixels() < 0)
+                    throw new IllegalArgumentException(file + ": malformed resume state (negative partial-epoch counts)");
+            }
             return new ResumeState(cfg, meta.get("epoch").getAsInt(), meta.get("global_step").getAsLong(),
-                    new AdamW.State(opt.get("step").getAsInt(), lrs, params), model, best, rows);
+                    new AdamW.State(opt.get("step").getAsInt(), lrs, params), model, best, rows, partial);
         } catch (IllegalStateException | NullPointerException | UnsupportedOperationException | NumberFormatException
                  | com.google.gson.JsonParseException e) {
             throw new IllegalArgumentException(file + ": malformed resume state (" + e + ")");

@@ -59,6 +59,11 @@ public final class TrainConfig {
     @SerializedName("cache_budget") public double cacheBudget = 0.5;
     /** The dataset settings (as the dataset flags gave them). */
     public JsonObject dataset = new JsonObject();
+    /**
+     * Minutes between resume states written within an epoch (at a step boundary), so a long epoch
+     * is not lost to a reboot or a kill; 0: only at epoch ends (and when a signal stops the run).
+     */
+    @SerializedName("save_every_min") public double saveEveryMin = 10;
     /** Index of the validation image whose prediction is drawn every epoch. */
     @SerializedName("preview_index") public int previewIndex = 0;
     /** Set by the demo. */
@@ -97,6 +102,8 @@ public final class TrainConfig {
             throw new IllegalArgumentException("--cache-features needs a frozen backbone: it cannot be combined with --fine-tune");
         if (cacheFeatures && !augment.equals("none"))
             throw new IllegalArgumentException("--cache-features runs the backbone once per image, so it cannot be combined with --augment " + augment);
+        if (!(saveEveryMin >= 0) || Double.isInfinite(saveEveryMin))
+            throw new IllegalArgumentException("--save-every-min must be a number of minutes >= 0 (0: only at epoch ends), got " + saveEveryMin);
         if (!(cacheBudget > 0 && cacheBudget <= 1)) throw new IllegalArgumentException("cache budget must be in (0, 1], got " + cacheBudget);
         return this;
     }

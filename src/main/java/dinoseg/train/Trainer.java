@@ -16,6 +16,7 @@ import dinoseg.data.SegDataset;
 import dinoseg.io.AtomicFiles;
 import dinoseg.io.ModelCheckpoint;
 import dinoseg.io.StateDicts;
+import dinoseg.io.Stop;
 import dinoseg.io.Weights;
 import dinoseg.model.BackboneConfig;
 import dinoseg.model.Dinov2Segmentation;
@@ -44,12 +45,18 @@ import java.util.function.Consumer;
  *
  * <p>Determinism: model initialisation comes from the seed, data order and augmentation from
  * (seed, epoch, index), the schedule from the global step; so a run resumed from the state of epoch
- * k continues exactly as the uninterrupted run would have.
+ * k continues exactly as the uninterrupted run would have — and so does one resumed within an epoch,
+ * from the state written every {@code save_every_min} minutes or when a {@link Stop} is requested
+ * (SIGINT/SIGTERM in the CLI): the loader starts at the next batch of the same order, and the
+ * partial epoch's loss sum and confusion counts continue from their saved values.
  */
 public final class Trainer {
     /** Called after each epoch's files are written (tests use it to inspect or disturb a run). */
     public interface Listener {
         void epochEnd(int epoch, Dinov2Segmentation model);
+
+        /** Called after training step {@code step} (1-based within the epoch) of {@code epoch}, before the next one. */
+        default void stepEnd(int epoch, int step) { }
     }
 
     /** What a finished run reports. */
@@ -71,6 +78,8 @@ public final class Trainer {
     private final ResumeState resume;
     private final Path resumeFile;
     private Listener listener = (e, m) -> { };
+    private Stop stop = Stop.process();
+    private String launcher = "dinoseg";
 
     /** A fresh run. */
     public Trainer(TrainConfig cfg, Backend be, PrintWriter out, PrintWriter err) {
@@ -114,6 +123,23 @@ public final class Trainer {
         return this;
     }
 
+    /**
+     * Where this run polls for a stop (default: {@link Stop#process()}, which the CLI's signal
+     * handlers set). At the next step boundary a requested stop writes {@code last_state.safetensors}
+     * with the partial epoch and ends {@link #run} with {@link Stop.Stopped}, whose one line says how
+     * to resume; during validation it keeps the trained steps (the resumed run validates them).
+     */
+    public Trainer stopOn(Stop stop) {
+        this.stop = stop;
+        return this;
+    }
+
+    /** How the user starts the program, for the resume hint of a stopped run (e.g. "java -jar target/dinoseg.jar"). */
+    public Trainer launcher(String launcher) {
+        this.launcher = launcher;
+        return this;
+    }
+
     /** The settings in use (validated, paths and sizes resolved once {@link #run} has started). */
     public TrainConfig config() { return cfg; }
 
@@ -124,6 +150,7 @@ public final class Trainer {
             throw new IllegalArgumentException(dir + ": already holds a training run (" + ResumeState.FILE + "); continue it with --resume "
                     + dir + " or choose another --out-dir");
         Files.createDirectories(dir.resolve("valid_preds"));
+        deleteStaleTemporaries(dir);
         Consumer<String> log = err::println;
 
         // ---------------------------------------------------------------- data
@@ -179,7 +206,13 @@ public final class Trainer {
                 best = resume.best();
                 startEpoch = resume.epoch();
                 globalStep = resume.globalStep();
-                out.println("resuming " + resumeFile + ": " + startEpoch + " of " + cfg.epochs + " epochs done");
+                ResumeState.Partial p = resume.partial();
+                if (p != null && (p.steps() > stepsPerEpoch || p.confusion().length != classes.size() * classes.size()))
+                    throw new IllegalArgumentException(resumeFile + ": the state stopped at step " + p.steps() + " of epoch " + (startEpoch + 1)
+                            + " with " + (int) Math.round(Math.sqrt(p.confusion().length)) + " classes, but the data now gives " + stepsPerEpoch
+                            + " steps per epoch and " + classes.size() + " classes (did the dataset change?)");
+                out.println("resuming " + resumeFile + ": " + startEpoch + " of " + cfg.epochs + " epochs done"
+                        + (p == null ? "" : ", and " + p.steps() + " of " + stepsPerEpoch + " steps of epoch " + (startEpoch + 1)));
             }
             AtomicFiles.writeString(dir.resolve("config.json"), cfg.toJson());
 
@@ -195,32 +228,49 @@ public final class Trainer {
                             100 * cfg.cacheBudget, PeakMemory.maxHeapBytes() / 1048576.0));
                 DataLoader once = new DataLoader(trainSet, new DataLoader.Options(cfg.batch, false, false, cfg.seed, cfg.workers, 2, Augment.none(), pre));
                 try {
-                    trainCache = FeatureCache.build(model, be, once, trainSet.size(), "train", budget, err);
+                    trainCache = FeatureCache.build(model, be, once, trainSet.size(), "train", budget, err, stop);
                 } finally {
                     once.close();
                 }
-                validCache = FeatureCache.build(model, be, validLoader, validSet.size(), "valid", budget - trainCache.bytes(), err);
+                validCache = FeatureCache.build(model, be, validLoader, validSet.size(), "valid", budget - trainCache.bytes(), err, stop);
                 out.printf(Locale.ROOT, "feature cache: %d images, %.1f MiB on the heap (budget %.1f MiB)%n",
                         trainCache.size() + validCache.size(), (trainCache.bytes() + validCache.bytes()) / 1048576.0, budget / 1048576.0);
             }
             Preview preview = Preview.of(validSet, Math.min(Math.max(0, cfg.previewIndex), validSet.size() - 1), pre, ignore);
 
             Evaluator.Result lastValid = null;
+            long saveEvery = cfg.saveEveryMin > 0 ? (long) Math.min(Long.MAX_VALUE / 2.0, cfg.saveEveryMin * 60e9) : Long.MAX_VALUE;
+            long lastSave = System.nanoTime();
+            ResumeState.Partial partial = resume == null ? null : resume.partial();
             for (int epoch = startEpoch + 1; epoch <= cfg.epochs; epoch++) {
                 long te = System.nanoTime();
                 out.println();
                 out.println("Epoch " + epoch + "/" + cfg.epochs);
-                // ---- train
+                // ---- train (from the step a resumed state stopped at: same order, same augmentation)
                 model.train(true);
-                Iterator<FeedBatch> batches = trainCache != null
-                        ? trainCache.batches(trainLoader.order(epoch - 1), cfg.batch)
-                        : map(trainLoader.epoch(epoch - 1));
                 ConfusionMatrix trainCm = new ConfusionMatrix(classes.size());
-                double lossSum = 0;
+                double lossSum = 0, secondsBefore = 0;
                 long pixels = 0;
                 int step = 0;
+                if (partial != null) {
+                    trainCm = ConfusionMatrix.of(classes.size(), partial.confusion());
+                    lossSum = partial.lossSum();
+                    pixels = partial.pixels();
+                    secondsBefore = partial.seconds();
+                    step = partial.steps();
+                    partial = null;
+                }
+                Iterator<FeedBatch> batches = trainCache != null
+                        ? trainCache.batches(from(trainLoader.order(epoch - 1), step * cfg.batch), cfg.batch)
+                        : map(trainLoader.epoch(epoch - 1, step));
                 try (ProgressBar bar = new ProgressBar(err, "train", stepsPerEpoch)) {
-                    while (batches.hasNext()) {
+                    bar.resumeAt(step);
+                    while (true) {
+                        // a step boundary: stop here when asked, with the state of the steps done
+                        if (stop.requested())
+                            throw stopped(dir, epoch, step, stepsPerEpoch, ResumeState.capture(cfg, epoch - 1, globalStep, opt, model, best, history,
+                                    new ResumeState.Partial(step, lossSum, pixels, trainCm.counts(), secondsBefore + (System.nanoTime() - te) / 1e9)));
+                        if (!batches.hasNext()) break;
                         FeedBatch fb = batches.next();
                         step++;
                         opt.scaleBaseLrs(schedule.factor(globalStep));
@@ -243,17 +293,31 @@ public final class Trainer {
                         lossSum += l * counted;
                         pixels += counted;
                         bar.step(String.format(Locale.ROOT, "loss %.4f", pixels == 0 ? 0 : lossSum / pixels));
+                        listener.stepEnd(epoch, step);
+                        if (System.nanoTime() - lastSave >= saveEvery && step < stepsPerEpoch && !stop.requested()) {
+                            // --save-every-min: a long epoch is not lost to a reboot
+                            ResumeState.capture(cfg, epoch - 1, globalStep, opt, model, best, history,
+                                    new ResumeState.Partial(step, lossSum, pixels, trainCm.counts(), secondsBefore + (System.nanoTime() - te) / 1e9))
+                                    .write(dir.resolve(ResumeState.FILE));
+                            lastSave = System.nanoTime();
+                        }
                     }
                 }
                 double trainLoss = pixels == 0 ? 0 : lossSum / pixels;
                 double lrUsed = opt.lr(0);
-                // ---- validate
+                // ---- validate (a stop here keeps the trained epoch: the resumed run validates it)
                 Iterator<FeedBatch> vb = validCache != null ? validCache.batches(cfg.batch) : map(validLoader.epoch(0));
-                Evaluator.Result valid = Evaluator.evaluate(model, be, vb, validLoader.batchesPerEpoch(), ignore, err, "valid");
+                Evaluator.Result valid;
+                try {
+                    valid = Evaluator.evaluate(model, be, vb, validLoader.batchesPerEpoch(), ignore, err, "valid", stop);
+                } catch (Stop.Stopped e) {
+                    throw stopped(dir, epoch, step, stepsPerEpoch, ResumeState.capture(cfg, epoch - 1, globalStep, opt, model, best, history,
+                            new ResumeState.Partial(step, lossSum, pixels, trainCm.counts(), secondsBefore + (System.nanoTime() - te) / 1e9)));
+                }
                 if (!Double.isFinite(valid.loss()))
                     throw diverged("validation", valid.loss(), epoch, stepsPerEpoch, stepsPerEpoch, lrUsed, dir, startEpoch, history);
                 lastValid = valid;
-                double seconds = (System.nanoTime() - te) / 1e9;
+                double seconds = secondsBefore + (System.nanoTime() - te) / 1e9;
                 History.Row row = new History.Row(epoch, trainLoss, trainCm.pixelAccuracy(), trainCm.meanIou(),
                         valid.loss(), valid.pixelAccuracy(), valid.miou(), lrUsed, seconds);
                 history.add(row);
@@ -276,6 +340,7 @@ public final class Trainer {
                 Plots.curves(history, dir);
                 preview.write(model, be, classes, dir.resolve("valid_preds").resolve(String.format(Locale.ROOT, "epoch_%03d.png", epoch)));
                 ResumeState.capture(cfg, epoch, globalStep, opt, model, best, history).write(dir.resolve(ResumeState.FILE));
+                lastSave = System.nanoTime();
                 if (epoch < cfg.epochs) {
                     double f = schedule.factor(globalStep);
                     StringBuilder lr = new StringBuilder(String.format(Locale.ROOT, "LR for next epoch: %.4g", cfg.lr * f));
@@ -284,6 +349,7 @@ public final class Trainer {
                 }
                 out.flush();
                 listener.epochEnd(epoch, model);
+                if (stop.requested() && epoch < cfg.epochs) throw stopped(dir, epoch + 1, 0, stepsPerEpoch, null); // its state is written
             }
 
             // ---------------------------------------------------------------- the end
@@ -332,6 +398,40 @@ public final class Trainer {
         // a head-only file restores the model only when the backbone is the one it started from (frozen)
         if (!cfg.fineTune)
             ModelCheckpoint.save(dir.resolve(name + "_head.safetensors"), model, classes, cfg.imgWidth, cfg.imgHeight, extra, true);
+    }
+
+    /** Writes {@code state} (when not null: it is already written otherwise) and says where the run stopped and how to resume it. */
+    private Stop.Stopped stopped(Path dir, int epoch, int step, int steps, ResumeState state) throws IOException {
+        Path file = dir.resolve(ResumeState.FILE);
+        if (state != null) state.write(file);
+        out.flush();
+        String where = step == 0 ? "before epoch " + epoch + " of " + cfg.epochs
+                : step >= steps ? "at epoch " + epoch + " of " + cfg.epochs + " after its " + steps + " training steps (before validation)"
+                : "at epoch " + epoch + " of " + cfg.epochs + ", step " + step + " of " + steps;
+        String d = dir.toString();
+        if (d.matches(".*[\\s'\"$`\\\\].*")) d = "'" + d.replace("'", "'\\''") + "'";
+        return stop.stopped(where + "; state saved in " + file + "; resume with: " + launcher + " train --resume " + d);
+    }
+
+    /** The tail of an epoch's order from position {@code from} (the batches still to train). */
+    private static int[] from(int[] order, int from) {
+        return java.util.Arrays.copyOfRange(order, Math.min(from, order.length), order.length);
+    }
+
+    /**
+     * Removes temporary files a killed run left in its folder (hidden {@code .*.tmp} siblings of
+     * atomic writes); the files they were to replace are whole.
+     */
+    private static void deleteStaleTemporaries(Path dir) throws IOException {
+        for (Path d : List.of(dir, dir.resolve("valid_preds"))) {
+            if (!Files.isDirectory(d)) continue;
+            try (var files = Files.list(d)) {
+                for (Path f : (Iterable<Path>) files::iterator) {
+                    String n = f.getFileName().toString();
+                    if (n.startsWith(".") && n.endsWith(".tmp") && Files.isRegularFile(f)) Files.deleteIfExists(f);
+                }
+            }
+        }
     }
 
     private DivergedException diverged(String phase, double loss, int epoch, int step, int steps, double lr, Path dir, int startEpoch,
