@@ -5,9 +5,9 @@ ImageOps.exif_transpose for the orientation fixtures), which ImageDecodingTest c
 project's decoder with. Run from the repository root with a python3 that has numpy and PIL:
     /usr/bin/python3 tools/make_image_fixtures.py
 16-bit PNGs are written by hand (PIL cannot write 16-bit grey+alpha or 48-bit RGB); their expected
-picture is the high byte of each sample (v >> 8), as PIL reduces 48-bit RGB ("RGB;16B") and as
-OpenCV's IMREAD_COLOR does within rounding. PIL's own 16-bit grey conversions are no reference: mode
-"I" clips to 255 and 16-bit grey+alpha keeps the low byte (printed at the end, for the record)."""
+picture is the high byte of each sample (v >> 8), as PIL reduces 48-bit RGB and 16-bit grey+alpha
+and as OpenCV's IMREAD_COLOR does within rounding. For plain 16-bit grey PIL is no reference: its
+mode "I" clips every value above 255 to white (printed at the end, for the record)."""
 import os, struct, zlib
 import numpy as np
 from PIL import Image, ImageOps
@@ -63,7 +63,8 @@ pal.save(f"{D}/palette_trns.png", transparency=0)
 g16 = (grey.astype(np.uint16) * 256 + (np.arange(W)[None, :] * 6 % 256)).astype(">u2")  # low byte varies
 write_png(f"{D}/grey16.png", W, H, 16, 0, [r.tobytes() for r in g16])
 a16 = (alpha.astype(np.uint16) * 257).astype(">u2")
-write_png(f"{D}/grey16_alpha.png", W, H, 16, 4, [np.dstack([g16, a16])[y].tobytes() for y in range(H)])
+ga16 = np.dstack([g16, a16]).astype(">u2")  # dstack returns native byte order
+write_png(f"{D}/grey16_alpha.png", W, H, 16, 4, [ga16[y].tobytes() for y in range(H)])
 c16 = (pic.astype(np.uint16) * 256 + 77).astype(">u2")
 write_png(f"{D}/rgb16.png", W, H, 16, 2, [c16[y].tobytes() for y in range(H)])
 

@@ -88,10 +88,19 @@ public final class ImageInference {
         return Math.max(decode, write) + (32L << 20);
     }
 
-    /** Heap bytes this JVM can still allocate (its -Xmx less what is live now). */
-    static long freeHeapBytes() {
+    private long heapCap = Long.MAX_VALUE;
+
+    /** Caps the heap this run counts on (bytes; tests and callers sharing the JVM); returns this. */
+    public ImageInference heapCap(long bytes) {
+        if (bytes < 1) throw new IllegalArgumentException("heap cap must be positive, got " + bytes);
+        this.heapCap = bytes;
+        return this;
+    }
+
+    /** Heap bytes this run can still allocate: the JVM's -Xmx less what is live now, within {@link #heapCap}. */
+    long freeHeapBytes() {
         Runtime rt = Runtime.getRuntime();
-        return rt.maxMemory() - (rt.totalMemory() - rt.freeMemory());
+        return Math.min(heapCap, rt.maxMemory() - (rt.totalMemory() - rt.freeMemory()));
     }
 
     /** Segments one image and writes its two outputs; returns the model step's seconds. */
@@ -127,7 +136,7 @@ public final class ImageInference {
         NotEnoughMemory(Path file, int w, int h, long need, long free) {
             super(String.format(Locale.ROOT, "%s: not enough memory for a %dx%d picture (%.1f Mpixel): it needs about %d MiB, "
                             + "%d MiB of the Java heap are free (-Xmx%dm); run java with a larger -Xmx",
-                    file, w, h, (double) w * h / 1e6, need >> 20, free >> 20, Runtime.getRuntime().maxMemory() >> 20));
+                    file, w, h, (double) w * h / 1e6, need >> 20, Math.max(0, free) >> 20, Runtime.getRuntime().maxMemory() >> 20));
         }
     }
 

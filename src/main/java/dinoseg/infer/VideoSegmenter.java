@@ -84,8 +84,9 @@ public final class VideoSegmenter {
             rate = grabber.getVideoFrameRate() > 0 ? grabber.getVideoFrameRate() : grabber.getFrameRate();
             if (!(rate > 0)) rate = 25;
             long total = grabber.getLengthInVideoFrames();
-            // H.264 in yuv420p needs even sizes: an odd last column/row is left out (a 1-pixel side is repeated)
-            int ow = Math.max(2, w & ~1), oh = Math.max(2, h & ~1);
+            // H.264 in yuv420p needs even sizes, and OpenH264 at least 16 pixels a side: an odd last column/row is
+            // left out, a side under 16 pixels is extended by repeating its last column/row
+            int ow = outputSide(w), oh = outputSide(h);
             ProgressBar bar = new ProgressBar(progress, input.getFileName().toString(), total);
             try (FFmpegFrameRecorder rec = new FFmpegFrameRecorder(tmp.toFile(), ow, oh, 0)) {
                 rec.setFormat("mp4");
@@ -186,10 +187,15 @@ public final class VideoSegmenter {
         return out;
     }
 
+    /** The output video's side for an input side n: n rounded down to even, at least 16 (OpenH264's minimum). */
+    static int outputSide(int n) {
+        return Math.max(16, n & ~1);
+    }
+
     /**
      * BGR24 bytes (rows of ow*3, no padding) of an image cut or extended to ow x oh: pixel (x, y)
      * is the image's (min(x, w-1), min(y, h-1)), so an odd last column/row is left out and a
-     * 1-pixel side is repeated.
+     * short side is extended with its last column/row.
      */
     static byte[] bgr(BufferedImage img, int ow, int oh) {
         int w = img.getWidth(), h = img.getHeight();
