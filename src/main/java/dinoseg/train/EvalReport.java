@@ -72,9 +72,9 @@ public record EvalReport(ClassSet classes, Evaluator.Result result, int images, 
         Ops ops = new Ops(be);
         try (var noGrad = ops.noGrad()) {
             ArrayDeque<Future<SegDataset.Item>> ahead = new ArrayDeque<>();
-            int next = 0, ahead_ = Math.max(1, Math.max(batch, threads));
+            int next = 0, window = Math.max(1, Math.max(batch, threads));
             for (int i = 0; i < split.size(); i++) {
-                while (next < split.size() && ahead.size() < ahead_) {
+                while (next < split.size() && ahead.size() < window) {
                     int j = next++;
                     ahead.add(pool.submit(() -> split.load(j)));
                 }
