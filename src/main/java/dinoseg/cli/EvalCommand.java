@@ -22,7 +22,9 @@ import java.util.concurrent.Callable;
 
 /** {@code dinoseg eval}: metrics of a checkpoint on a dataset's validation split. */
 @Command(name = "eval", mixinStandardHelpOptions = true, sortOptions = false,
-        description = {"Evaluate a checkpoint on the validation split of a dataset: one confusion matrix over every pixel, "
+        description = {"Evaluate a checkpoint on the validation split of a dataset at each annotation's own resolution (the model's "
+                + "logits upsampled bilinearly to the image's original size, the mask untouched, as MMSegmentation and DINOv2 score): "
+                + "one confusion matrix over every pixel, "
                 + "pixel accuracy, per-class IoU = TP/(TP+FP+FN), mIoU over the classes present in ground truth or prediction; "
                 + "ignored pixels are left out. Without dataset flags: the dataset the checkpoint was trained on.",
                 "Prints a per-class table, writes JSON (pixel_accuracy, miou, per_class_iou by class name, confusion_matrix) "
@@ -41,7 +43,7 @@ public final class EvalCommand implements Callable<Integer> {
     @Option(names = "--imgsz", paramLabel = "W H", arity = "1..2", description = "Evaluation size (default: the checkpoint's training size).")
     int[] imgsz;
 
-    @Option(names = "--batch", paramLabel = "N", defaultValue = "4", description = "Batch size (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--batch", paramLabel = "N", defaultValue = "4", description = "Images decoded ahead of the model (default: ${DEFAULT-VALUE}).")
     int batch;
 
     @Option(names = "--workers", paramLabel = "N", defaultValue = "0", description = "Data loader threads (0: all cores).")
@@ -81,6 +83,9 @@ public final class EvalCommand implements Callable<Integer> {
                 throw new IllegalArgumentException(checkpoint + ": the checkpoint's classes " + ck.classes().names()
                         + " differ from the dataset's " + classes.names());
             SegDataset s = split.equals("train") ? opened.train() : opened.valid();
+            if (s.size() == 0) throw new IllegalArgumentException(SegDataset.emptySplit(opened.root(), s.name()));
+            // the pair check train and data check apply, in their words: bad pairs stop the run, or are skipped with --skip-bad
+            s = s.validated(ds.skipBad(), err::println);
             int w = imgsz == null ? ck.imgW() : imgsz[0], h = imgsz == null ? ck.imgH() : imgsz.length > 1 ? imgsz[1] : imgsz[0];
             err.println(opened.describe());
             EvalReport r = EvalReport.run(ck.model(), classes, s, w, h, batch, workers, be, err);

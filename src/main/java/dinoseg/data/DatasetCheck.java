@@ -1,6 +1,5 @@
 package dinoseg.data;
 
-import java.awt.image.BufferedImage;
 import java.io.PrintWriter;
 import java.util.ArrayList;
 import java.util.List;
@@ -16,9 +15,10 @@ import java.util.function.Consumer;
  * per split, unpaired files, unreadable files, image/mask size mismatches, unknown colours or ids and
  * the pixel share of every class. Each problem is one line naming its file.
  *
- * <p>The dataset is trainable ({@link Report#trainable()}) when the training split has pairs with
- * labelled pixels and no pair is unreadable or mismatched (with {@code --skip-bad}, bad pairs are only
- * warnings as long as good training pairs remain).
+ * <p>The dataset is trainable ({@link Report#trainable()}) under the rules {@code train} applies, in
+ * its words ({@link SegDataset#check}, {@link Datasets#openValidated}): both splits have pairs, the
+ * training masks have labelled pixels, and no pair is unreadable or size-mismatched (with
+ * {@code --skip-bad}, bad pairs are only warnings as long as usable pairs remain in both splits).
  */
 public final class DatasetCheck {
     private DatasetCheck() {}
@@ -94,7 +94,8 @@ public final class DatasetCheck {
     }
 
     /** One pair's outcome. */
-    private record PairResult(String problem, long[] classPixels, long ignored, long unknown, String unknownLine, String format) {}
+    private record PairResult(SegDataset.PairCheck check, long[] classPixels, long ignored, long unknown, String unknownLine, String format,
+                              String note) {}
 
     /**
      * Checks a dataset. Opening failures (missing folder, bad class file) propagate as one-line
@@ -116,28 +117,34 @@ public final class DatasetCheck {
         });
         List<SplitStats> stats = new ArrayList<>();
         try {
-            for (SegDataset ds : List.of(o.train(), o.valid())) stats.add(checkSplit(ds, classes, spec.maskFormat(), pool, problems, spec.skipBad()));
+            for (SegDataset ds : List.of(o.train(), o.valid()))
+                stats.add(checkSplit(ds, classes, spec.maskFormat(), pool, problems, spec.skipBad(), log));
         } finally {
             pool.shutdownNow();
         }
         SplitStats train = stats.get(0);
         int goodTrain = train.pairs() - train.badPairs();
-        if (train.pairs() == 0) problems.add(new Problem(Severity.ERROR, o.root() + ": no image/mask pairs in the training split"));
-        else if (goodTrain == 0) problems.add(new Problem(Severity.ERROR, o.root() + ": no readable image/mask pairs in the training split"));
+        if (train.pairs() == 0) problems.add(new Problem(Severity.ERROR, SegDataset.emptySplit(o.root(), "train")));
+        else if (goodTrain == 0) problems.add(new Problem(Severity.ERROR, SegDataset.noneLeft("train")));
         else if (train.labelledPixels() == 0)
             problems.add(new Problem(Severity.ERROR, o.root() + ": the training masks have no pixel of a known class (wrong --classes or --mask-format?)"));
-        if (stats.get(1).pairs() == 0) problems.add(new Problem(Severity.WARNING, o.root() + ": no image/mask pairs in the validation split"));
+        SplitStats valid = stats.get(1);
+        // train validates every epoch and refuses an empty validation split: so does the check
+        if (valid.pairs() == 0) problems.add(new Problem(Severity.ERROR, SegDataset.emptySplit(o.root(), "valid")));
+        else if (valid.badPairs() == valid.pairs()) problems.add(new Problem(Severity.ERROR, SegDataset.noneLeft("valid")));
         String header = o.describe() + "; ignore index " + classes.ignoreIndex() + "; --mask-format " + spec.maskFormat().flag();
         return new Report(header, classes, stats, problems);
     }
 
     private static SplitStats checkSplit(SegDataset ds, ClassSet classes, MaskFormat format, ExecutorService pool,
-                                         List<Problem> problems, boolean skipBad) {
+                                         List<Problem> problems, boolean skipBad, Consumer<String> log) {
         List<Future<PairResult>> futures = new ArrayList<>();
         for (SegDataset.Sample s : ds.samples()) futures.add(pool.submit(() -> checkPair(s, classes, format)));
         long[] classPixels = new long[classes.size()];
         long ignored = 0, unknown = 0;
-        int bad = 0, withUnknown = 0;
+        int withUnknown = 0;
+        List<SegDataset.PairCheck> bad = new ArrayList<>();
+        boolean noted = false;
         java.util.TreeSet<String> formats = new java.util.TreeSet<>();
         for (Future<PairResult> f : futures) {
             PairResult r;
@@ -149,41 +156,36 @@ public final class DatasetCheck {
                 Thread.currentThread().interrupt();
                 throw new IllegalStateException("data check interrupted");
             }
-            if (r.problem() != null) {
-                bad++;
-                problems.add(new Problem(skipBad ? Severity.WARNING : Severity.ERROR, r.problem() + (skipBad ? " (skipped)" : "")));
+            if (!r.check().ok()) {
+                bad.add(r.check());
+                // the words train and eval use: "skipped: <problem>" with --skip-bad, the problem itself without
+                problems.add(skipBad ? new Problem(Severity.WARNING, "skipped: " + r.check().message())
+                        : new Problem(Severity.ERROR, r.check().message()));
                 continue;
             }
             for (int c = 0; c < classPixels.length; c++) classPixels[c] += r.classPixels()[c];
             ignored += r.ignored();
             formats.add(r.format());
+            if (r.note() != null && !noted && log != null) {
+                noted = true;
+                log.accept("note: " + ds.name() + ": " + r.note());
+            }
             if (r.unknown() > 0) {
                 unknown += r.unknown();
                 withUnknown++;
                 problems.add(new Problem(Severity.WARNING, r.unknownLine()));
             }
         }
-        return new SplitStats(ds.name(), ds.size(), bad, classPixels, ignored, unknown, withUnknown,
+        if (skipBad && !bad.isEmpty())
+            problems.add(new Problem(Severity.WARNING, SegDataset.skippedSummary(ds.name(), bad, ds.size() - bad.size())));
+        return new SplitStats(ds.name(), ds.size(), bad.size(), classPixels, ignored, unknown, withUnknown,
                 formats.isEmpty() ? "-" : String.join("+", formats));
     }
 
     private static PairResult checkPair(SegDataset.Sample s, ClassSet classes, MaskFormat format) {
-        BufferedImage img, mask;
-        try {
-            img = ImageIOUtil.read(s.imagePath());
-            mask = ImageIOUtil.read(s.maskPath());
-        } catch (IllegalArgumentException e) {
-            return new PairResult(e.getMessage(), null, 0, 0, null, null);
-        }
-        if (img.getWidth() != mask.getWidth() || img.getHeight() != mask.getHeight())
-            return new PairResult(s.maskPath() + ": mask is " + mask.getWidth() + "x" + mask.getHeight() + " but its image "
-                    + s.imagePath().getFileName() + " is " + img.getWidth() + "x" + img.getHeight(), null, 0, 0, null, null);
-        LabelMap m;
-        try {
-            m = MaskIO.decode(mask, s.maskPath(), classes, format);
-        } catch (IllegalArgumentException e) {
-            return new PairResult(e.getMessage(), null, 0, 0, null, null);
-        }
+        SegDataset.PairCheck check = SegDataset.check(s, classes, format);
+        if (!check.ok()) return new PairResult(check, null, 0, 0, null, null, null);
+        LabelMap m = check.labels();
         long[] counts = new long[classes.size()];
         long ignored = 0;
         int k = classes.size(), ignore = classes.ignoreIndex();
@@ -194,7 +196,8 @@ public final class DatasetCheck {
         String unknownLine = m.unknownPixels() == 0 ? null
                 : s.maskPath() + ": " + m.unknownPixels() + " pixels of unknown " + (m.format() == MaskFormat.RGB ? "colours" : "ids")
                 + " (first " + m.describeUnknown() + "), ignored";
-        return new PairResult(null, counts, ignored, m.unknownPixels(), unknownLine,
-                m.format().flag() + (format == MaskFormat.AUTO ? " (" + MaskIO.describeType(mask) + ")" : ""));
+        String how = check.maskType() + (m.note() != null ? ", by colour" : "");
+        return new PairResult(check, counts, ignored, m.unknownPixels(), unknownLine,
+                m.format().flag() + (format == MaskFormat.AUTO ? " (" + how + ")" : ""), m.note());
     }
 }

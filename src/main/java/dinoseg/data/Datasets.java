@@ -91,14 +91,16 @@ public final class Datasets {
     /**
      * Opens and checks every pair's headers (what training does): bad pairs make it fail with one line
      * naming the file, unless {@code spec.skipBad()}, which drops and lists them. Also fails when the
-     * training split is empty.
+     * training or the validation split is empty (training validates every epoch), with the words
+     * {@code data check} uses.
      */
     public static Opened openValidated(DatasetSpec spec, Consumer<String> log) {
         Opened o = open(spec, log);
-        if (o.train().size() == 0) throw new IllegalArgumentException(o.root() + ": no image/mask pairs in the training split");
+        if (o.train().size() == 0) throw new IllegalArgumentException(SegDataset.emptySplit(o.root(), "train"));
+        if (o.valid().size() == 0) throw new IllegalArgumentException(SegDataset.emptySplit(o.root(), "valid"));
         for (String u : o.unpaired()) if (log != null) log.accept("warning: " + u);
         SegDataset train = o.train().validated(spec.skipBad(), log);
-        SegDataset valid = o.valid().size() == 0 ? o.valid() : o.valid().validated(spec.skipBad(), log);
+        SegDataset valid = o.valid().validated(spec.skipBad(), log);
         return new Opened(o.layout(), o.root(), o.classes(), train, valid, o.unpaired());
     }
 

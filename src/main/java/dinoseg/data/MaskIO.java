@@ -15,12 +15,17 @@ import java.nio.file.StandardCopyOption;
  * Reading masks into class-id maps and writing them as palettized (index) or colour-coded (RGB) PNGs.
  *
  * <p>Palettized PNGs are read through javax ImageIO's {@link IndexColorModel} raster, so the raw
- * palette index is the class id in index mode, and the palette colour is looked up in rgb mode.
+ * palette index is the class id in index mode, and the palette colour is looked up in rgb mode. With
+ * {@code auto}, a palettized mask is judged by its palette (over the indices it uses): VOC's own
+ * palette (index k has the colour of k's bits, as VOC's SegmentationClass PNGs), a grey ramp, or the
+ * class colours in class order mean the indices are class ids; a palette whose colours are all class
+ * colours (or VOC's boundary colour) in another order is read by colour; anything else is refused
+ * with one line, since either reading would be a guess.
  */
 public final class MaskIO {
     private MaskIO() {}
 
-    /** The format {@code auto} picks for a decoded mask: palettized or grey means index, colour means rgb. */
+    /** The format {@code auto} picks from a decoded mask's PNG type alone: palettized or grey means index, colour means rgb. */
     public static MaskFormat detect(BufferedImage img) {
         if (img.getColorModel() instanceof IndexColorModel) return MaskFormat.INDEX;
         return img.getRaster().getNumBands() <= 2 ? MaskFormat.INDEX : MaskFormat.RGB;
@@ -37,26 +42,69 @@ public final class MaskIO {
         return decode(ImageIOUtil.read(file), file, classes, format);
     }
 
+    /** How auto reads a palettized mask: the format and, when it reads by colour, a note saying so. */
+    private record PaletteReading(MaskFormat format, String note) {}
+
+    /**
+     * Decides how {@code auto} reads a palettized mask from the palette entries its pixels use (see
+     * the class notes); throws one line naming the file when neither reading fits.
+     */
+    private static PaletteReading paletteReading(IndexColorModel icm, int[] idx, Path file, ClassSet classes) {
+        boolean[] used = new boolean[icm.getMapSize()];
+        for (int v : idx) if (v >= 0 && v < used.length) used[v] = true;
+        int k = classes.size(), ignore = classes.ignoreIndex();
+        boolean voc = true, grey = true, classOrder = true;
+        int firstNotVoc = -1, firstNoClass = -1;
+        for (int i = 0; i < used.length; i++) {
+            if (!used[i]) continue;
+            int c = icm.getRGB(i) & 0xFFFFFF;
+            if (c != Palette.vocColor(i)) {
+                voc = false;
+                if (firstNotVoc < 0) firstNotVoc = i;
+            }
+            if (c != ((i << 16) | (i << 8) | i)) grey = false;
+            if (i < k ? c != classes.color(i) : !(i == ignore && c == Palette.VOC_BOUNDARY_RGB)) classOrder = false;
+            if (classes.classOfColor(c) < 0 && c != Palette.VOC_BOUNDARY_RGB && firstNoClass < 0) firstNoClass = i;
+        }
+        if (voc || grey || classOrder) return new PaletteReading(MaskFormat.INDEX, null);
+        String notVoc = "palette index " + firstNotVoc + " is " + Palette.format(icm.getRGB(firstNotVoc)) + ", VOC's is "
+                + Palette.format(Palette.vocColor(firstNotVoc));
+        if (firstNoClass < 0)
+            return new PaletteReading(MaskFormat.RGB, "palettized masks whose palette is not in class order (e.g. " + file.getFileName()
+                    + ": " + notVoc + ") are read by colour through the class colours, as --mask-format rgb");
+        throw new IllegalArgumentException(file + ": palettized mask fits neither reading: its palette is not VOC's (" + notVoc
+                + ") and index " + firstNoClass + "'s colour " + Palette.format(icm.getRGB(firstNoClass))
+                + " is no class colour; pass --mask-format index (indices are class ids) or --mask-format rgb with matching --classes");
+    }
+
     /**
      * Decodes a mask into class ids. Ignored pixels (the ignore index, VOC's boundary colour, colours
      * no class has, ids outside 0..K-1) become {@code classes.ignoreIndex()}; unknown colours and
-     * out-of-range ids are counted in the result.
+     * out-of-range ids are counted in the result. With {@code auto}, palettized masks are judged by
+     * their palette (class notes); a palette that fits neither reading fails with one line naming the file.
      */
     public static LabelMap decode(BufferedImage img, Path file, ClassSet classes, MaskFormat format) {
-        MaskFormat f = format == MaskFormat.AUTO ? detect(img) : format;
         int w = img.getWidth(), h = img.getHeight(), n = w * h;
+        Raster raster = img.getRaster();
+        boolean indexed = img.getColorModel() instanceof IndexColorModel;
+        int[] v = indexed || raster.getNumBands() <= 2 ? raster.getSamples(raster.getMinX(), raster.getMinY(), w, h, 0, new int[n]) : null;
+        MaskFormat f = format;
+        String note = null;
+        if (format == MaskFormat.AUTO) {
+            if (indexed) {
+                PaletteReading pr = paletteReading((IndexColorModel) img.getColorModel(), v, file, classes);
+                f = pr.format();
+                note = pr.note();
+            } else {
+                f = detect(img);
+            }
+        }
         int[] out = new int[n];
         int k = classes.size(), ignore = classes.ignoreIndex();
         long unknown = 0;
         int firstUnknown = -1;
-        Raster raster = img.getRaster();
         if (f == MaskFormat.INDEX) {
-            int[] v;
-            if (img.getColorModel() instanceof IndexColorModel || raster.getNumBands() <= 2) {
-                v = raster.getSamples(0, 0, w, h, 0, new int[n]);
-            } else {
-                v = greyFromRgb(img, file);
-            }
+            if (v == null) v = greyFromRgb(img, file);
             for (int i = 0; i < n; i++) {
                 int id = v[i];
                 if (id == ignore) {
@@ -89,7 +137,7 @@ public final class MaskIO {
                 if (lastUnknown && unknown++ == 0) firstUnknown = c;
             }
         }
-        return new LabelMap(out, w, h, f, unknown, firstUnknown);
+        return new LabelMap(out, w, h, f, unknown, firstUnknown, note);
     }
 
     private static int[] greyFromRgb(BufferedImage img, Path file) {

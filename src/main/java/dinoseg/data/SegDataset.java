@@ -34,6 +34,7 @@ public final class SegDataset {
     private final AtomicLong unknown = new AtomicLong();
     private final AtomicBoolean unknownReported = new AtomicBoolean();
     private final AtomicBoolean formatReported = new AtomicBoolean();
+    private final AtomicBoolean noteReported = new AtomicBoolean();
 
     /**
      * @param name    split name for messages ("train", "valid")
@@ -72,19 +73,21 @@ public final class SegDataset {
     public long unknownPixels() { return unknown.get(); }
 
     /**
-     * Decodes pair {@code i}. Unreadable files and size mismatches fail with one line naming the file.
+     * Decodes pair {@code i}: the picture upright (see {@link ImageIOUtil#readPicture}), the mask as
+     * stored. Unreadable files and size mismatches fail with the one line {@link #check} gives.
      */
     public Item load(int i) {
         Sample s = samples.get(i);
         BufferedImage maskImg = ImageIOUtil.read(s.maskPath());
-        Planar<GrayF32> image = ImageIOUtil.loadPlanar(s.imagePath());
-        if (maskImg.getWidth() != image.width || maskImg.getHeight() != image.height)
-            throw new IllegalArgumentException(s.maskPath() + ": mask is " + maskImg.getWidth() + "x" + maskImg.getHeight()
-                    + " but its image " + s.imagePath().getFileName() + " is " + image.width + "x" + image.height);
+        ImageIOUtil.Picture pic = ImageIOUtil.readPicture(s.imagePath());
+        if (maskImg.getWidth() != pic.width() || maskImg.getHeight() != pic.height())
+            throw new IllegalArgumentException(sizeMismatch(s, maskImg.getWidth(), maskImg.getHeight(), pic.width(), pic.height(), pic.orientation()));
+        Planar<GrayF32> image = ImageIOUtil.toPlanar(pic.rgb(), pic.width(), pic.height());
         LabelMap mask = MaskIO.decode(maskImg, s.maskPath(), classes, format);
         if (format == MaskFormat.AUTO && formatReported.compareAndSet(false, true))
             log.accept(name + ": --mask-format auto chose " + mask.format().flag() + " (" + MaskIO.describeType(maskImg)
                     + " PNG masks, e.g. " + s.maskPath().getFileName() + ")");
+        if (mask.note() != null && noteReported.compareAndSet(false, true)) log.accept("note: " + name + ": " + mask.note());
         if (mask.unknownPixels() > 0) {
             unknown.addAndGet(mask.unknownPixels());
             if (unknownReported.compareAndSet(false, true))
@@ -94,42 +97,124 @@ public final class SegDataset {
         return new Item(s, image, mask);
     }
 
+    /** Why a pair cannot be used. */
+    public enum Fault {
+        /** A file is missing, empty, truncated, corrupt or not an image. */
+        UNREADABLE,
+        /** Both decode but the mask's size differs from the (upright) image's. */
+        SIZE_MISMATCH,
+        /** The mask decodes but not as classes in the format asked for (a colour mask as index, a palette that fits no reading). */
+        MASK_ENCODING;
+
+        /** In words, as the skip summaries count them: "unreadable", "size mismatch", "mask encoding". */
+        public String words() {
+            return switch (this) {
+                case UNREADABLE -> "unreadable";
+                case SIZE_MISMATCH -> "size mismatch";
+                case MASK_ENCODING -> "mask encoding";
+            };
+        }
+    }
+
     /**
-     * Decodes every pair (in parallel) to find unreadable files and image/mask size mismatches. With bad
-     * pairs it fails naming the first, unless {@code skipBad}, which drops them and lists each through
-     * the logger.
+     * The outcome of {@link #check}: {@code fault} and {@code message} (one line naming the file) are
+     * null for a good pair, whose decoded class map and mask PNG type ("palettized", "grey", "RGB")
+     * are kept for callers that go on with them.
+     */
+    public record PairCheck(Sample sample, Fault fault, String message, LabelMap labels, String maskType) {
+        /** Whether the pair can be used. */
+        public boolean ok() { return fault == null; }
+    }
+
+    /** {@link #check(Sample, ClassSet, MaskFormat)} with this split's classes and mask format. */
+    public PairCheck check(Sample s) {
+        return check(s, classes, format);
+    }
+
+    /**
+     * The one check every command applies to a pair (train, eval, data check): both files decode,
+     * the mask has the size of the image as displayed (EXIF orientation applied), and the mask
+     * decodes as classes in {@code format}. The message of a mismatch says when the orientation tag
+     * is what makes the sizes differ.
+     */
+    public static PairCheck check(Sample s, ClassSet classes, MaskFormat format) {
+        ImageIOUtil.Stored img;
+        BufferedImage mask;
+        try {
+            img = ImageIOUtil.readStored(s.imagePath());
+            mask = ImageIOUtil.read(s.maskPath());
+        } catch (IllegalArgumentException e) {
+            return new PairCheck(s, Fault.UNREADABLE, e.getMessage(), null, null);
+        }
+        if (img.uprightWidth() != mask.getWidth() || img.uprightHeight() != mask.getHeight())
+            return new PairCheck(s, Fault.SIZE_MISMATCH,
+                    sizeMismatch(s, mask.getWidth(), mask.getHeight(), img.uprightWidth(), img.uprightHeight(), img.orientation()), null, null);
+        try {
+            return new PairCheck(s, null, null, MaskIO.decode(mask, s.maskPath(), classes, format), MaskIO.describeType(mask));
+        } catch (IllegalArgumentException e) {
+            return new PairCheck(s, Fault.MASK_ENCODING, e.getMessage(), null, null);
+        }
+    }
+
+    /** The size-mismatch line: mask size, image size as displayed, and the orientation when it explains the difference. */
+    static String sizeMismatch(Sample s, int mw, int mh, int iw, int ih, int orientation) {
+        String m = s.maskPath() + ": mask is " + mw + "x" + mh + " but its image " + s.imagePath().getFileName() + " is " + iw + "x" + ih;
+        if (orientation != 1) {
+            boolean swap = Orientation.swapsAxes(orientation);
+            int sw = swap ? ih : iw, sh = swap ? iw : ih;
+            if (sw == mw && sh == mh)
+                return m + " as displayed: its EXIF orientation " + orientation + " (" + Orientation.describe(orientation)
+                        + ") turns the stored " + sw + "x" + sh + " pixels; the mask was drawn on the unturned pixels "
+                        + "(re-save the image upright, or the mask turned the same way)";
+            return m + " as displayed (EXIF orientation " + orientation + ", " + Orientation.describe(orientation) + ")";
+        }
+        return m;
+    }
+
+    /**
+     * Checks every pair (in parallel). With bad pairs it fails naming the first, unless
+     * {@code skipBad}, which drops them, lists each through the logger ({@code "skipped: <problem>"})
+     * and sums them up ({@link #skippedSummary}). A split left with no pair fails too.
      */
     public SegDataset validated(boolean skipBad, Consumer<String> log) {
         Consumer<String> out = log == null ? this.log : log;
-        String[] problems = new String[samples.size()];
-        java.util.stream.IntStream.range(0, samples.size()).parallel().forEach(i -> problems[i] = pairProblem(samples.get(i)));
+        PairCheck[] checks = new PairCheck[samples.size()];
+        java.util.stream.IntStream.range(0, samples.size()).parallel().forEach(i -> {
+            PairCheck c = check(samples.get(i));
+            checks[i] = new PairCheck(c.sample(), c.fault(), c.message(), null, null); // keep no decoded masks
+        });
         List<Sample> good = new ArrayList<>();
-        List<String> bad = new ArrayList<>();
-        for (int i = 0; i < problems.length; i++) {
-            if (problems[i] == null) good.add(samples.get(i));
-            else bad.add(problems[i]);
+        List<PairCheck> bad = new ArrayList<>();
+        for (PairCheck c : checks) {
+            if (c.ok()) good.add(c.sample());
+            else bad.add(c);
         }
         if (bad.isEmpty()) return this;
         if (!skipBad)
-            throw new IllegalArgumentException(bad.get(0) + (bad.size() > 1 ? " (and " + (bad.size() - 1) + " more bad pairs in " + name + ")" : "")
+            throw new IllegalArgumentException(bad.get(0).message() + (bad.size() > 1 ? " (and " + (bad.size() - 1) + " more bad pairs in " + name + ")" : "")
                     + "; fix the data or pass --skip-bad");
-        for (String b : bad) out.accept("skipped: " + b);
-        out.accept(name + ": skipped " + bad.size() + " unreadable pair(s), " + good.size() + " left");
-        if (good.isEmpty()) throw new IllegalArgumentException(name + ": no readable image/mask pairs left after --skip-bad");
+        for (PairCheck b : bad) out.accept("skipped: " + b.message());
+        out.accept(skippedSummary(name, bad, good.size()));
+        if (good.isEmpty()) throw new IllegalArgumentException(noneLeft(name));
         return new SegDataset(name, good, classes, format, this.log);
     }
 
-    /** The problem with a pair's files in one line, or null when both decode and their sizes agree. */
-    static String pairProblem(Sample s) {
-        try {
-            BufferedImage img = ImageIOUtil.read(s.imagePath());
-            BufferedImage mask = ImageIOUtil.read(s.maskPath());
-            if (img.getWidth() != mask.getWidth() || img.getHeight() != mask.getHeight())
-                return s.maskPath() + ": mask is " + mask.getWidth() + "x" + mask.getHeight() + " but its image " + s.imagePath().getFileName()
-                        + " is " + img.getWidth() + "x" + img.getHeight();
-            return null;
-        } catch (IllegalArgumentException e) {
-            return e.getMessage();
-        }
+    /** "valid: skipped 2 bad pairs (1 unreadable, 1 size mismatch), 5 left": the words train, eval and data check share. */
+    public static String skippedSummary(String split, List<PairCheck> bad, int left) {
+        int[] count = new int[Fault.values().length];
+        for (PairCheck b : bad) count[b.fault().ordinal()]++;
+        List<String> parts = new ArrayList<>();
+        for (Fault f : Fault.values()) if (count[f.ordinal()] > 0) parts.add(count[f.ordinal()] + " " + f.words());
+        return split + ": skipped " + bad.size() + " bad pair" + (bad.size() == 1 ? "" : "s") + " (" + String.join(", ", parts) + "), " + left + " left";
+    }
+
+    /** The error of a split that has no usable pair after skipping. */
+    public static String noneLeft(String split) {
+        return split + ": no usable image/mask pairs left after --skip-bad";
+    }
+
+    /** The error of an empty split, as train, eval and data check word it. */
+    public static String emptySplit(Path root, String split) {
+        return root + ": no image/mask pairs in the " + (split.equals("train") ? "training" : "validation") + " split";
     }
 }

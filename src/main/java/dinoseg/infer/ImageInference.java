@@ -1,15 +1,14 @@
 package dinoseg.infer;
 
 import dinoseg.data.ClassSet;
+import dinoseg.data.ImageIOUtil;
 import dinoseg.data.MaskIO;
 import dinoseg.io.Stop;
 
-import javax.imageio.ImageIO;
 import java.awt.image.BufferedImage;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -20,10 +19,12 @@ import java.util.stream.Stream;
 
 /**
  * Segments a file or every file of a folder: for each image, {@code <stem>_overlay.png} and
- * {@code <stem>_mask.png} at its original size, a line with its time on stdout; a file that
- * cannot be read gets one line naming it on stderr and the run goes on with the rest. A stop
- * requested through {@link Stop#process()} (SIGINT/SIGTERM in the CLI) ends the run between images
- * with {@link Stop.Stopped}, saying which were done; every output file is whole (atomic writes).
+ * {@code <stem>_mask.png} at its size as displayed (EXIF orientation applied, as a viewer shows the
+ * photo), a line with its time on stdout; a file that cannot be read, or that needs more memory
+ * than the heap has left ({@link #bytesNeeded}, checked from the header before decoding), gets one
+ * line naming it on stderr and the run goes on with the rest. A stop requested through
+ * {@link Stop#process()} (SIGINT/SIGTERM in the CLI) ends the run between images with
+ * {@link Stop.Stopped}, saying which were done; every output file is whole (atomic writes).
  */
 public final class ImageInference {
 
@@ -44,10 +45,6 @@ public final class ImageInference {
         this.predictor = predictor;
         this.labels = labels;
         this.alpha = alpha;
-    }
-
-    static {
-        ImageIO.setUseCache(false);
     }
 
     /** Where the run polls for a stop between images (default: {@link Stop#process()}, set by the CLI's signal handlers). */
@@ -87,39 +84,70 @@ public final class ImageInference {
         return dot > 0 ? n.substring(0, dot) : n;
     }
 
-    /** Decodes an image; a missing, empty, corrupt or unsupported file fails with one line naming it. */
-    public static BufferedImage read(Path file) {
-        try {
-            if (Files.size(file) == 0) throw new IllegalArgumentException(file + ": empty file (0 bytes)");
-        } catch (NoSuchFileException e) {
-            throw new IllegalArgumentException(file + ": file does not exist");
-        } catch (IOException e) {
-            throw new IllegalArgumentException(file + ": cannot read (" + e.getMessage() + ")");
-        }
-        BufferedImage img;
-        try {
-            img = ImageIO.read(file.toFile());
-        } catch (IOException | RuntimeException e) {
-            String m = e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage().lines().findFirst().orElse("");
-            throw new IllegalArgumentException(file + ": corrupt or unreadable image (" + m + ")");
-        }
-        if (img == null) throw new IllegalArgumentException(file + ": not an image in a supported format (PNG, JPEG, BMP, GIF)");
-        if (img.getWidth() < 1 || img.getHeight() < 1) throw new IllegalArgumentException(file + ": image has no pixels");
-        return img;
+    /**
+     * Host bytes that segmenting a picture needs: the decoded image ({@code bytesPerPixel} a pixel),
+     * its packed pixels (4, twice while an EXIF orientation turns them), the mask (4), the overlay
+     * (4), the palettized mask PNG (1), the predictor's own share ({@link Predictor#bytesNeeded}) and
+     * 32 MiB for the encoders. Known from the file header, before anything is decoded.
+     */
+    public long bytesNeeded(ImageIOUtil.Header head) {
+        int w = head.uprightWidth(), h = head.uprightHeight();
+        long px = (long) w * h;
+        long decode = (head.bytesPerPixel() + 4L + (head.orientation() == 1 ? 0 : 4)) * px;
+        long write = 4 * px + 4 * px + px + predictor.bytesNeeded(w, h); // packed pixels, overlay, PNG; the mask is the predictor's
+        return Math.max(decode, write) + (32L << 20);
+    }
+
+    private long heapCap = Long.MAX_VALUE;
+
+    /** Caps the heap this run counts on (bytes; tests and callers sharing the JVM); returns this. */
+    public ImageInference heapCap(long bytes) {
+        if (bytes < 1) throw new IllegalArgumentException("heap cap must be positive, got " + bytes);
+        this.heapCap = bytes;
+        return this;
+    }
+
+    /** Heap bytes this run can still allocate: the JVM's -Xmx less what is live now, within {@link #heapCap}. */
+    long freeHeapBytes() {
+        Runtime rt = Runtime.getRuntime();
+        return Math.min(heapCap, rt.maxMemory() - (rt.totalMemory() - rt.freeMemory()));
     }
 
     /** Segments one image and writes its two outputs; returns the model step's seconds. */
     public double segment(Path file, Path outDir, String stem) throws IOException {
-        BufferedImage img = read(file);
-        int w = img.getWidth(), h = img.getHeight();
-        int[] rgb = Images.rgb(img);
+        ImageIOUtil.Header head = ImageIOUtil.header(file);
+        int w = head.uprightWidth(), h = head.uprightHeight();
+        long need = bytesNeeded(head);
+        if (need > freeHeapBytes()) {
+            System.gc(); // what is free is only known after a collection
+            long free = freeHeapBytes();
+            if (need > free) throw new NotEnoughMemory(file, w, h, need, free);
+        }
+        ImageIOUtil.Picture pic = ImageIOUtil.readPicture(file);
+        w = pic.width();
+        h = pic.height();
+        int[] rgb = pic.rgb();
+        pic = null;
         long m0 = System.nanoTime();
-        int[] mask = predictor.predict(Images.normalisedChw(rgb, w, h), w, h);
+        int[] mask = predictor.predict(rgb, w, h);
         double model = (System.nanoTime() - m0) / 1e9;
-        BufferedImage overlay = Overlay.render(rgb, w, h, mask, labels, alpha);
         MaskIO.writeIndexPng(outDir.resolve(stem + "_mask.png").toFile(), mask, w, h, labels.palette());
+        BufferedImage overlay = Overlay.render(rgb, w, h, mask, labels, alpha);
+        rgb = null;
+        mask = null;
         MaskIO.writePng(overlay, outDir.resolve(stem + "_overlay.png").toFile());
         return model;
+    }
+
+    /** A picture too large for the heap left: one line naming it, the sizes, and what to do. */
+    static final class NotEnoughMemory extends IllegalArgumentException {
+        private static final long serialVersionUID = 1L;
+
+        NotEnoughMemory(Path file, int w, int h, long need, long free) {
+            super(String.format(Locale.ROOT, "%s: not enough memory for a %dx%d picture (%.1f Mpixel): it needs about %d MiB, "
+                            + "%d MiB of the Java heap are free (-Xmx%dm); run java with a larger -Xmx",
+                    file, w, h, (double) w * h / 1e6, need >> 20, Math.max(0, free) >> 20, Runtime.getRuntime().maxMemory() >> 20));
+        }
     }
 
     /** Runs over the files: results on {@code out}, one line per failure on {@code err}. */
@@ -143,8 +171,22 @@ public final class ImageInference {
                 out.flush();
             } catch (IllegalArgumentException | IOException e) {
                 failed++;
-                String m = e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
+                String m = ImageIOUtil.oneLine(e);
                 err.println("error: " + (m.contains(f.toString()) ? m : f + ": " + m));
+                err.flush();
+            } catch (OutOfMemoryError e) {
+                // the estimate was short (another allocation, a fragmented heap): the same one line, and on with the next file
+                failed++;
+                ImageIOUtil.Header head;
+                try {
+                    head = ImageIOUtil.header(f);
+                } catch (RuntimeException unreadable) {
+                    head = new ImageIOUtil.Header(0, 0, 1, 4);
+                }
+                System.gc();
+                err.println("error: " + new NotEnoughMemory(f, head.uprightWidth(), head.uprightHeight(),
+                        bytesNeeded(head), freeHeapBytes()).getMessage()
+                        .replace(": not enough memory", ": ran out of memory"));
                 err.flush();
             }
         }

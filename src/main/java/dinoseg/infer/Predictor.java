@@ -20,11 +20,24 @@ import java.util.List;
  * the original size are averaged before the argmax. With a sliding window, the rescaled image is
  * tiled with overlapping crops (the last one aligned to the edge) and the logits of the overlaps
  * are averaged.
+ *
+ * <p>Large pictures ({@link #predict(int[], int, int)} above {@link #pixelBudget()} pixels) take the
+ * same steps with the same arithmetic, but never hold anything at the original size except the
+ * mask: the picture is resized to each view's inference size straight from its packed pixels, and
+ * the view logits are upsampled, averaged and arg-maxed one output pixel at a time. Their memory is
+ * {@link #largeImageBytes} (4 bytes per pixel for the mask plus the views' logits), known before
+ * decoding; the plain path needs {@link #plainBytesPerPixel} bytes per original pixel.
  */
 public final class Predictor {
     public static final int PATCH = 14;
     /** Sliding-window crops sent through the model together. */
     static final int TILE_BATCH = 8;
+    /**
+     * Original-size pixels above which {@link #predict(int[], int, int)} takes the large-picture path
+     * (4 Mpixel: the plain path's full-size scores are then already K x 16 MB); system property
+     * {@code dinoseg.infer.pixelBudget} overrides it.
+     */
+    public static final long DEFAULT_PIXEL_BUDGET = Long.getLong("dinoseg.infer.pixelBudget", 4L << 20);
 
     /**
      * Inference settings. {@code scales} null or empty means no multi-scale TTA (scale 1 only);
@@ -63,11 +76,141 @@ public final class Predictor {
     private final Backend be;
     private final SegModel model;
     private final Options opt;
+    private long pixelBudget = DEFAULT_PIXEL_BUDGET;
 
     public Predictor(Backend be, SegModel model, Options options) {
         this.be = be;
         this.model = model;
         this.opt = options;
+    }
+
+    /** Original-size pixels above which pictures take the large-picture path. */
+    public long pixelBudget() { return pixelBudget; }
+
+    /** Sets {@link #pixelBudget()} (at least 1); returns this. */
+    public Predictor pixelBudget(long pixels) {
+        if (pixels < 1) throw new IllegalArgumentException("pixel budget must be positive, got " + pixels);
+        this.pixelBudget = pixels;
+        return this;
+    }
+
+    /** Whether a w0 x h0 picture takes the large-picture path. */
+    public boolean large(int w0, int h0) { return (long) w0 * h0 > pixelBudget; }
+
+    /**
+     * Bytes per original pixel of the plain path: the normalised image (12), the full-size scores
+     * (4 per class, twice while upsampling or averaging views) and the mask (4).
+     */
+    public long plainBytesPerPixel() { return 12 + 8L * model.numClasses() + 4; }
+
+    /** Host bytes of the large-picture path for a w0 x h0 picture: the mask plus every view's logits. */
+    public long largeImageBytes(int w0, int h0) {
+        long views = (long) opt.scaleList().length * (opt.flip() ? 2 : 1), sum = 0;
+        for (double s : opt.scaleList()) {
+            int[] wh = scaledSize(s);
+            sum += 4L * model.numClasses() * wh[0] * wh[1] + 12L * wh[0] * wh[1];
+        }
+        return 4L * w0 * h0 + sum * views / opt.scaleList().length;
+    }
+
+    /** Bytes the prediction of a w0 x h0 picture needs on the host, beyond the picture itself. */
+    public long bytesNeeded(int w0, int h0) {
+        return large(w0, h0) ? largeImageBytes(w0, h0) : plainBytesPerPixel() * w0 * h0;
+    }
+
+    /**
+     * The class mask [h0*w0] of packed 0xRRGGBB pixels: the plain path up to {@link #pixelBudget()}
+     * pixels, the large-picture path above (same result within float rounding; see the class notes).
+     */
+    public int[] predict(int[] rgb, int w0, int h0) {
+        if (rgb.length != w0 * h0) throw new IllegalArgumentException("predict: " + rgb.length + " pixels for " + w0 + "x" + h0);
+        if (!large(w0, h0)) return predict(Images.normalisedChw(rgb, w0, h0), w0, h0);
+        return predictLarge(rgb, w0, h0);
+    }
+
+    /** The large-picture path: per view, logits at the inference size; per output pixel, upsample, average, argmax. */
+    int[] predictLarge(int[] rgb, int w0, int h0) {
+        double[] scales = opt.scaleList();
+        int nf = opt.flip() ? 2 : 1, k = model.numClasses();
+        boolean tta = opt.tta();
+        float[][] views = new float[scales.length * nf][];
+        int[][] sizes = new int[views.length][];
+        for (int si = 0, v = 0; si < scales.length; si++) {
+            int[] wh = scaledSize(scales[si]);
+            float[] chw = Images.resizedNormalisedChw(rgb, w0, h0, wh[0], wh[1]);
+            for (int f = 0; f < nf; f++, v++) {
+                try (Tensor image = be.fromFloats(chw, Shape.of(1, 3, wh[1], wh[0]))) {
+                    try (Tensor logits = viewLogitsAtSize(image, f == 1)) {
+                        views[v] = be.toFloats(logits);
+                    }
+                }
+                sizes[v] = wh;
+            }
+        }
+        int[] mask = new int[w0 * h0];
+        int[][] ys0 = new int[views.length][], ys1 = new int[views.length][], xs0 = new int[views.length][], xs1 = new int[views.length][];
+        float[][] wy0 = new float[views.length][], wy1 = new float[views.length][], wx0 = new float[views.length][], wx1 = new float[views.length][];
+        for (int v = 0; v < views.length; v++) {
+            int w = sizes[v][0], h = sizes[v][1];
+            ys0[v] = new int[h0]; ys1[v] = new int[h0]; wy0[v] = new float[h0]; wy1[v] = new float[h0];
+            xs0[v] = new int[w0]; xs1[v] = new int[w0]; wx0[v] = new float[w0]; wx1[v] = new float[w0];
+            Images.axisWeights(h, h0, ys0[v], ys1[v], wy0[v], wy1[v]);
+            Images.axisWeights(w, w0, xs0[v], xs1[v], wx0[v], wx1[v]);
+        }
+        java.util.stream.IntStream.range(0, h0).parallel().forEach(oy -> {
+            float[] acc = new float[k], val = new float[k];
+            {
+                for (int ox = 0; ox < w0; ox++) {
+                    java.util.Arrays.fill(acc, 0f);
+                    for (int v = 0; v < views.length; v++) {
+                        float[] a = views[v];
+                        int w = sizes[v][0], plane = w * sizes[v][1];
+                        int r0 = ys0[v][oy] * w, r1 = ys1[v][oy] * w, c0 = xs0[v][ox], c1 = xs1[v][ox];
+                        float h0w = wy0[v][oy], h1w = wy1[v][oy], x0w = wx0[v][ox], x1w = wx1[v][ox];
+                        for (int c = 0; c < k; c++) {
+                            int p = c * plane;
+                            val[c] = h0w * (x0w * a[p + r0 + c0] + x1w * a[p + r0 + c1]) + h1w * (x0w * a[p + r1 + c0] + x1w * a[p + r1 + c1]);
+                        }
+                        if (!tta) {
+                            System.arraycopy(val, 0, acc, 0, k);
+                            break;
+                        }
+                        float m = val[0];
+                        for (int c = 1; c < k; c++) m = Math.max(m, val[c]);
+                        float sum = 0;
+                        for (int c = 0; c < k; c++) { val[c] = (float) Math.exp(val[c] - m); sum += val[c]; }
+                        for (int c = 0; c < k; c++) acc[c] += val[c] / sum;
+                    }
+                    float best = acc[0];
+                    int arg = 0;
+                    for (int c = 1; c < k; c++) if (acc[c] > best || (Float.isNaN(acc[c]) && !Float.isNaN(best))) { best = acc[c]; arg = c; }
+                    mask[oy * w0 + ox] = arg;
+                }
+            }
+        });
+        return mask;
+    }
+
+    /** Logits [1,K,h,w] of an image already at the view's inference size (flipped back when {@code flip}). */
+    private Tensor viewLogitsAtSize(Tensor x, boolean flip) {
+        Tensor in = x;
+        if (flip) {
+            in = be.empty(x.shape());
+            be.flipLastDim(x, in);
+        }
+        Tensor logits;
+        try {
+            logits = opt.slideCrop() > 0 ? slidingLogits(in) : windowLogits(in);
+        } finally {
+            if (in != x) in.close();
+        }
+        if (flip) {
+            Tensor f = be.empty(logits.shape());
+            be.flipLastDim(logits, f);
+            logits.close();
+            logits = f;
+        }
+        return logits;
     }
 
     public Options options() { return opt; }

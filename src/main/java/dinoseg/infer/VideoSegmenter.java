@@ -10,7 +10,6 @@ import org.bytedeco.javacv.FFmpegLogCallback;
 import org.bytedeco.javacv.Frame;
 import org.bytedeco.javacv.FrameGrabber;
 import org.bytedeco.javacv.FrameRecorder;
-import org.bytedeco.javacv.Java2DFrameConverter;
 
 import java.awt.Color;
 import java.awt.Font;
@@ -19,6 +18,7 @@ import java.awt.RenderingHints;
 import java.awt.image.BufferedImage;
 import java.io.IOException;
 import java.io.PrintWriter;
+import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
@@ -83,6 +83,7 @@ public final class VideoSegmenter {
         double modelSeconds = 0;
         double rate;
         try (FFmpegFrameGrabber grabber = new FFmpegFrameGrabber(input.toFile())) {
+            grabber.setPixelFormat(avutil.AV_PIX_FMT_BGR24);
             try {
                 grabber.start();
             } catch (FrameGrabber.Exception | RuntimeException e) {
@@ -94,10 +95,10 @@ public final class VideoSegmenter {
             rate = grabber.getVideoFrameRate() > 0 ? grabber.getVideoFrameRate() : grabber.getFrameRate();
             if (!(rate > 0)) rate = 25;
             long total = grabber.getLengthInVideoFrames();
-            // H.264 in yuv420p needs even sizes; FFmpeg scales the odd pixel away.
-            int ow = Math.max(2, w & ~1), oh = Math.max(2, h & ~1);
+            // H.264 in yuv420p needs even sizes, and OpenH264 at least 16 pixels a side: an odd last column/row is
+            // left out, a side under 16 pixels is extended by repeating its last column/row
+            int ow = outputSide(w), oh = outputSide(h);
             ProgressBar bar = new ProgressBar(progress, input.getFileName().toString(), total);
-            Java2DFrameConverter in = new Java2DFrameConverter(), out = new Java2DFrameConverter();
             try (FFmpegFrameRecorder rec = new FFmpegFrameRecorder(tmp.toFile(), ow, oh, 0)) {
                 rec.setFormat("mp4");
                 rec.setVideoCodec(avcodec.AV_CODEC_ID_H264);
@@ -115,16 +116,20 @@ public final class VideoSegmenter {
                     // a signal: the unfinished temporary file is deleted below, the output is left as it was
                     if (stop.requested())
                         throw stop.stopped("at frame " + frames + (total > 0 ? " of " + total : "") + ": " + output + " not written");
-                    BufferedImage img = in.getBufferedImage(f);
-                    if (img == null) continue;
+                    int[] rgb = packedRgb(f, input);
+                    if (rgb == null) continue;
+                    int fw = f.imageWidth, fh = f.imageHeight;
                     long m0 = System.nanoTime();
-                    int[] rgb = Images.rgb(img);
-                    int[] mask = predictor.predict(Images.normalisedChw(rgb, w, h), w, h);
+                    int[] mask = predictor.predict(rgb, fw, fh);
                     double dt = (System.nanoTime() - m0) / 1e9;
                     modelSeconds += dt;
-                    BufferedImage ov = Overlay.render(rgb, w, h, mask, labels, alpha);
+                    BufferedImage ov = Overlay.render(rgb, fw, fh, mask, labels, alpha);
                     writeFps(ov, 1.0 / dt);
-                    rec.record(out.convert(toBgr(ov)));
+                    try {
+                        rec.recordImage(ow, oh, Frame.DEPTH_UBYTE, 3, ow * 3, avutil.AV_PIX_FMT_BGR24, ByteBuffer.wrap(bgr(ov, ow, oh)));
+                    } catch (FrameRecorder.Exception e) {
+                        throw new IOException(output + ": cannot encode frame " + (frames + 1) + " (" + firstLine(e) + ")");
+                    }
                     frames++;
                     bar.update(frames, String.format(Locale.ROOT, "%.1f FPS", frames / modelSeconds), false);
                 }
@@ -170,12 +175,56 @@ public final class VideoSegmenter {
         }
     }
 
-    private static BufferedImage toBgr(BufferedImage img) {
-        BufferedImage bgr = new BufferedImage(img.getWidth(), img.getHeight(), BufferedImage.TYPE_3BYTE_BGR);
-        Graphics2D g = bgr.createGraphics();
-        g.drawImage(img, 0, 0, null);
-        g.dispose();
-        return bgr;
+    /**
+     * Packed 0xRRGGBB pixels of a decoded BGR24 frame (3 bytes a pixel, B G R), read with the
+     * frame's own line stride ({@code imageStride} bytes a row, which FFmpeg pads, e.g. to a multiple
+     * of 64: it is not width x 3); null for a frame without pixels.
+     */
+    static int[] packedRgb(Frame f, Path input) {
+        if (f.image == null || f.image.length == 0 || f.image[0] == null || f.imageWidth <= 0 || f.imageHeight <= 0) return null;
+        // the grabber was asked for BGR24: 3 bytes a pixel. (JavaCV sets imageChannels to stride / width, which a padded
+        // stride makes 4 or 5 for narrow frames: it is not used.)
+        if (f.imageDepth != Frame.DEPTH_UBYTE || !(f.image[0] instanceof ByteBuffer))
+            throw new IllegalArgumentException(input + ": decoder gave frames of depth " + f.imageDepth + ", expected 8-bit BGR24");
+        ByteBuffer b = (ByteBuffer) f.image[0];
+        int w = f.imageWidth, h = f.imageHeight, stride = f.imageStride;
+        if (stride < w * 3 || (long) stride * (h - 1) + 3L * w > b.limit())
+            throw new IllegalArgumentException(input + ": decoded frame " + w + "x" + h + " has a line stride of " + stride
+                    + " bytes for a " + b.limit() + "-byte buffer");
+        int[] out = new int[w * h];
+        byte[] row = new byte[w * 3];
+        for (int y = 0; y < h; y++) {
+            b.get(y * stride, row, 0, row.length);
+            for (int x = 0, i = 0; x < w; x++, i += 3)
+                out[y * w + x] = ((row[i + 2] & 255) << 16) | ((row[i + 1] & 255) << 8) | (row[i] & 255);
+        }
+        return out;
+    }
+
+    /** The output video's side for an input side n: n rounded down to even, at least 16 (OpenH264's minimum). */
+    static int outputSide(int n) {
+        return Math.max(16, n & ~1);
+    }
+
+    /**
+     * BGR24 bytes (rows of ow*3, no padding) of an image cut or extended to ow x oh: pixel (x, y)
+     * is the image's (min(x, w-1), min(y, h-1)), so an odd last column/row is left out and a
+     * short side is extended with its last column/row.
+     */
+    static byte[] bgr(BufferedImage img, int ow, int oh) {
+        int w = img.getWidth(), h = img.getHeight();
+        int[] px = img.getRGB(0, 0, w, h, null, 0, w);
+        byte[] out = new byte[ow * oh * 3];
+        for (int y = 0; y < oh; y++) {
+            int sy = Math.min(y, h - 1);
+            for (int x = 0; x < ow; x++) {
+                int c = px[sy * w + Math.min(x, w - 1)], o = (y * ow + x) * 3;
+                out[o] = (byte) c;
+                out[o + 1] = (byte) (c >> 8);
+                out[o + 2] = (byte) (c >> 16);
+            }
+        }
+        return out;
     }
 
     private static String firstLine(Throwable e) {

@@ -5,19 +5,30 @@ import com.google.gson.JsonArray;
 import com.google.gson.JsonNull;
 import com.google.gson.JsonObject;
 import dinoseg.backend.Backend;
-import dinoseg.data.Augment;
+import dinoseg.autograd.Ops;
+import dinoseg.autograd.Var;
 import dinoseg.data.ClassSet;
-import dinoseg.data.DataLoader;
+import dinoseg.data.ImageIOUtil;
+import dinoseg.data.LabelMap;
 import dinoseg.data.Preprocess;
 import dinoseg.data.SegDataset;
+import dinoseg.infer.ModelAdapter;
+import dinoseg.infer.Predictor;
 import dinoseg.io.AtomicFiles;
 import dinoseg.model.Dinov2Segmentation;
+import dinoseg.tensor.DType;
+import dinoseg.tensor.Shape;
+import dinoseg.tensor.Tensor;
 
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Path;
-import java.util.Iterator;
+import java.util.ArrayDeque;
 import java.util.Locale;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 
 /**
  * Evaluation of a model on a split, as {@code dinoseg eval} reports it: pixel accuracy, mIoU and
@@ -25,25 +36,87 @@ import java.util.Locale;
  * ({@code pixel_accuracy}, {@code miou}, {@code per_class_iou} by class name — null for a class
  * absent from both ground truth and prediction — and {@code confusion_matrix}, rows truth, columns
  * prediction) and a confusion-matrix PNG.
+ *
+ * <p>Scores are taken at each annotation's own resolution, as MMSegmentation's evaluation and the
+ * DINOv2 paper's linear-probe numbers are: the image is resized to the model's input size, its
+ * logits are upsampled (bilinear, align_corners=False) to the image's original size, and the argmax
+ * is compared with the untouched mask; the loss is the cross-entropy of those upsampled logits.
+ * (Validation during training scores at the training size instead: image and mask resized.)
  */
 public record EvalReport(ClassSet classes, Evaluator.Result result, int images, int width, int height) {
 
-    /** Evaluates {@code split} at w×h (resized, no augmentation). */
+    /**
+     * Evaluates {@code split}: the model sees each image resized to w x h; scores are at the
+     * annotation's resolution (class notes). Up to {@code batch} images are decoded ahead by
+     * {@code workers} threads (0: all cores).
+     */
+    @SuppressWarnings("try") // the no-grad scope is used for its effect
     public static EvalReport run(Dinov2Segmentation model, ClassSet classes, SegDataset split, int w, int h, int batch, int workers,
                                  Backend be, PrintWriter progress) {
         if (model.numClasses() != classes.size())
             throw new IllegalArgumentException("the model predicts " + model.numClasses() + " classes but the class set has " + classes.size());
         if (split.size() == 0) throw new IllegalArgumentException("the " + split.name() + " split has no image/mask pairs");
         Preprocess pre = Preprocess.of(w, h, progress == null ? null : progress::println);
-        try (DataLoader dl = new DataLoader(split, new DataLoader.Options(batch, false, false, 0, workers, 2, Augment.none(), pre))) {
-            Iterator<dinoseg.data.Batch> it = dl.epoch(0);
-            Iterator<FeedBatch> fb = new Iterator<>() {
-                @Override public boolean hasNext() { return it.hasNext(); }
+        int k = classes.size(), ignore = classes.ignoreIndex();
+        Predictor predictor = new Predictor(be, new ModelAdapter(be, model), Predictor.Options.plain(pre.width(), pre.height()));
+        ConfusionMatrix cm = new ConfusionMatrix(k);
+        double lossSum = 0;
+        long pixels = 0;
+        int threads = workers > 0 ? workers : Runtime.getRuntime().availableProcessors();
+        ExecutorService pool = Executors.newFixedThreadPool(threads, r -> {
+            Thread t = new Thread(r, "dinoseg-eval-loader");
+            t.setDaemon(true);
+            return t;
+        });
+        ProgressBar bar = progress == null ? null : new ProgressBar(progress, "eval", split.size());
+        Ops ops = new Ops(be);
+        try (var noGrad = ops.noGrad()) {
+            ArrayDeque<Future<SegDataset.Item>> ahead = new ArrayDeque<>();
+            int next = 0, window = Math.max(1, Math.max(batch, threads));
+            for (int i = 0; i < split.size(); i++) {
+                while (next < split.size() && ahead.size() < window) {
+                    int j = next++;
+                    ahead.add(pool.submit(() -> split.load(j)));
+                }
+                SegDataset.Item item = get(ahead.poll());
+                LabelMap truth = item.mask();
+                int w0 = truth.width(), h0 = truth.height();
+                float[] chw = new float[3 * w0 * h0];
+                Preprocess.normalise(item.image(), chw, 0);
+                try (Tensor scores = predictor.scores(chw, w0, h0);
+                     Tensor labels = be.fromInts(truth.labels(), Shape.of(1, h0, w0));
+                     Tensor pred = be.empty(Shape.of(1, h0, w0), DType.I32)) {
+                    long counted = 0;
+                    for (int l : truth.labels()) if (l != ignore && l >= 0 && l < k) counted++;
+                    if (counted > 0) {
+                        try (Tensor loss = ops.crossEntropy(Var.constant(scores), labels, null, ignore).value()) {
+                            lossSum += (double) be.toFloats(loss)[0] * counted;
+                        }
+                        pixels += counted;
+                    }
+                    be.argmax(scores, pred);
+                    cm.add(be.toInts(pred), truth.labels(), ignore);
+                }
+                if (bar != null) bar.step(String.format(Locale.ROOT, "loss %.4f", pixels == 0 ? 0 : lossSum / pixels));
+            }
+        } finally {
+            if (bar != null) bar.close();
+            pool.shutdownNow();
+        }
+        Evaluator.Result r = new Evaluator.Result(pixels == 0 ? 0 : lossSum / pixels, cm, pixels);
+        return new EvalReport(classes, r, split.size(), pre.width(), pre.height());
+    }
 
-                @Override public FeedBatch next() { return FeedBatch.of(it.next()); }
-            };
-            Evaluator.Result r = Evaluator.evaluate(model, be, fb, dl.batchesPerEpoch(), classes.ignoreIndex(), progress, "eval");
-            return new EvalReport(classes, r, split.size(), pre.width(), pre.height());
+    private static SegDataset.Item get(Future<SegDataset.Item> f) {
+        try {
+            return f.get();
+        } catch (ExecutionException e) {
+            Throwable c = e.getCause();
+            if (c instanceof RuntimeException re) throw re;
+            throw new IllegalStateException(ImageIOUtil.oneLine(c), c);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("eval interrupted");
         }
     }
 
@@ -56,6 +129,7 @@ public record EvalReport(ClassSet classes, Evaluator.Result result, int images, 
         o.addProperty("images", images);
         o.addProperty("width", width);
         o.addProperty("height", height);
+        o.addProperty("scored_at", "annotation resolution (logits upsampled bilinearly from the model input width x height)");
         o.addProperty("pixels", result.pixels());
         num(o, "loss", result.loss());
         num(o, "pixel_accuracy", result.pixelAccuracy());
@@ -101,7 +175,8 @@ public record EvalReport(ClassSet classes, Evaluator.Result result, int images, 
             out.printf(Locale.ROOT, "%-" + w + "s  %8s  %12d  %12d%n", classes.name(c),
                     Double.isNaN(iou[c]) ? "n/a" : String.format(Locale.ROOT, "%.4f", iou[c]), gt, pr);
         }
-        out.printf(Locale.ROOT, "pixel accuracy %.4f, mIoU %.4f over %d images (%dx%d)%n", pixelAccuracy(), miou(), images, width, height);
+        out.printf(Locale.ROOT, "pixel accuracy %.4f, mIoU %.4f over %d images at their annotations' resolution (model input %dx%d, logits upsampled)%n",
+                pixelAccuracy(), miou(), images, width, height);
         out.flush();
     }
 }

@@ -322,7 +322,9 @@ public final class Trainer {
                         valid.loss(), valid.pixelAccuracy(), valid.miou(), lrUsed, seconds);
                 history.add(row);
                 out.printf(Locale.ROOT, "Train: loss %.4f  pixacc %.4f  mIoU %.4f  (%.1f s)%n", row.trainLoss(), row.trainPixAcc(), row.trainMiou(), seconds);
-                out.printf(Locale.ROOT, "Valid: loss %.4f  pixacc %.4f  mIoU %.4f%n", row.validLoss(), row.validPixAcc(), row.validMiou());
+                // validation scores at the training size (image and mask resized); `dinoseg eval` scores at each annotation's own size
+                out.printf(Locale.ROOT, "Valid: loss %.4f  pixacc %.4f  mIoU %.4f  (at %dx%d, the training size)%n", row.validLoss(),
+                        row.validPixAcc(), row.validMiou(), cfg.imgWidth, cfg.imgHeight);
 
                 // ---- files: checkpoints first, then the state that says they exist
                 JsonObject extra = checkpointConfig(epoch, row);

@@ -127,6 +127,109 @@ public class VideoSegmenterTest {
         }
     }
 
+    /**
+     * A YUV4MPEG2 (.y4m, 4:4:4) video of a grey picture, written by hand: the one simple container that
+     * keeps any width and height, odd ones too (JavaCV's recorder rounds sizes up to even). Returns
+     * the picture as packed RGB.
+     */
+    private static int[] writeY4m(Path file, int w, int h, int frames) throws Exception {
+        int[] px = new int[w * h];
+        byte[] y = new byte[w * h], uv = new byte[w * h];
+        java.util.Arrays.fill(uv, (byte) 128);
+        for (int j = 0; j < h; j++)
+            for (int i = 0; i < w; i++) {
+                int v = (i * 255 / Math.max(1, w - 1) + ((j / 8) % 2) * 60) % 256;
+                px[j * w + i] = (v << 16) | (v << 8) | v;
+                y[j * w + i] = (byte) Math.round(16 + 219 * v / 255.0); // BT.601 limited range
+            }
+        try (var out = new java.io.BufferedOutputStream(Files.newOutputStream(file))) {
+            out.write(("YUV4MPEG2 W" + w + " H" + h + " F10:1 Ip A1:1 C444\n").getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+            for (int f = 0; f < frames; f++) {
+                out.write("FRAME\n".getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+                out.write(y);
+                out.write(uv);
+                out.write(uv);
+            }
+        }
+        return px;
+    }
+
+    /** Frames of any size: narrow ones whose BGR24 rows FFmpeg pads (76, 96 px: stride 256, 320), odd ones, tiny ones. */
+    @Test void framesOfAnySizeComeBackAsThemselves(@TempDir Path dir) throws Exception {
+        int[][] sizes = {{76, 160}, {96, 160}, {33, 160}, {75, 161}, {17, 9}, {1, 1}};
+        for (int[] wh : sizes) {
+            int w = wh[0], h = wh[1];
+            Path in = dir.resolve("v" + w + "x" + h + ".y4m"), out = dir.resolve("v" + w + "x" + h + ".mp4");
+            int[] px = writeY4m(in, w, h, 3);
+            try (FFmpegFrameGrabber g = new FFmpegFrameGrabber(in.toFile())) {
+                g.setPixelFormat(avutil.AV_PIX_FMT_BGR24);
+                g.start();
+                assertEquals(w, g.getImageWidth(), "the input keeps its odd size");
+                assertEquals(h, g.getImageHeight());
+                int[] got = VideoSegmenter.packedRgb(g.grabImage(), in);
+                int worst = 0;
+                for (int i = 0; i < px.length; i++) worst = Math.max(worst, Math.abs((got[i] & 255) - (px[i] & 255)));
+                assertTrue(worst <= 2, w + "x" + h + ": input decoded off by " + worst);
+            }
+            // one class everywhere: its name is written mid-frame (rows ~70-80 of 150), clear of the compared band
+            SegModel oneClass = new SegModel() {
+                @Override public int numClasses() { return 3; }
+
+                @Override public dinoseg.tensor.Tensor logits(dinoseg.tensor.Tensor images, int outH, int outW) {
+                    int b = images.dim(0);
+                    float[] l = new float[b * 3 * outH * outW];
+                    java.util.Arrays.fill(l, 0, b * outH * outW, 1f);
+                    return be.fromFloats(l, dinoseg.tensor.Shape.of(b, 3, outH, outW));
+                }
+            };
+            Predictor p = new Predictor(be, oneClass, Predictor.Options.plain(28, 28));
+            VideoSegmenter.Result r = new VideoSegmenter(p, threeLabels(), 0f).run(in, out, new PrintWriter(new StringWriter()));
+            assertEquals(3, r.frames(), w + "x" + h);
+            int ow = Math.max(16, w & ~1), oh = Math.max(16, h & ~1);
+            try (FFmpegFrameGrabber g = new FFmpegFrameGrabber(out.toFile())) {
+                g.setPixelFormat(avutil.AV_PIX_FMT_BGR24);
+                g.start();
+                assertEquals(ow, g.getImageWidth(), w + "x" + h + ": even width, the odd column left out, at least 16 (OpenH264)");
+                assertEquals(oh, g.getImageHeight());
+                int n = 0;
+                Frame f;
+                while ((f = g.grabImage()) != null) {
+                    n++;
+                    if (h < 160) continue; // the FPS text sits in the bottom ~15 rows
+                    // alpha 0: rows 100..144, clear of the legend (top) and the FPS text (bottom), are the input's pixels
+                    int[] got = VideoSegmenter.packedRgb(f, out);
+                    double sum = 0;
+                    int cnt = 0;
+                    for (int y = 100; y < 145; y++)
+                        for (int x = 0; x < ow; x++)
+                            for (int sh = 0; sh < 24; sh += 8) {
+                                sum += Math.abs(((got[y * ow + x] >> sh) & 255) - ((px[y * w + x] >> sh) & 255));
+                                cnt++;
+                            }
+                    assertTrue(sum / cnt < 5, w + "x" + h + ": output frame off the input by " + sum / cnt + " on average");
+                }
+                assertEquals(3, n, w + "x" + h);
+            }
+        }
+    }
+
+    /** A padded line stride is honoured, whatever channel count JavaCV derives from it (stride / width). */
+    @Test void paddedStridesAreReadRowByRow() {
+        int w = 5, h = 3, stride = 64;
+        Frame f = new Frame(w, h, Frame.DEPTH_UBYTE, 3, stride);
+        java.nio.ByteBuffer b = (java.nio.ByteBuffer) f.image[0];
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++) {
+                b.put(y * stride + 3 * x, (byte) (10 * x));      // B
+                b.put(y * stride + 3 * x + 1, (byte) (50 * y)); // G
+                b.put(y * stride + 3 * x + 2, (byte) 200);      // R
+            }
+        f.imageChannels = stride / w; // what JavaCV's grabber sets for such frames
+        int[] px = VideoSegmenter.packedRgb(f, Path.of("v.mp4"));
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++) assertEquals((200 << 16) | ((50 * y) << 8) | (10 * x), px[y * w + x], "pixel " + x + "," + y);
+    }
+
     private static ClassSet threeLabels() {
         return new ClassSet(java.util.List.of("sky", "grass", "ball"), new int[] {0x800000, 0x008000, 0x808000}, 255);
     }
