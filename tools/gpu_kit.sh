@@ -163,6 +163,11 @@ lap "kit ready in $KIT"
 
 # --- dry run: the kit's run.sh here, on the emulated CUDA driver, small settings
 EMU="${EMU_DRIVER_DIR:-target/emu-driver}"
+# `package -DskipTests` skips Maven's emulated-driver step: build it here when this checkout has its sources
+if [ ! -f "$EMU/libcuda.so.1" ] && [ -z "${EMU_DRIVER_DIR:-}" ] && [ -f kernels/test/driver/build.sh ]; then
+  bash kernels/test/driver/build.sh "$EMU" "${JAR[jcuda-natives]}" || say "the emulated driver did not build"
+  lap "emulated driver"
+fi
 OUT="$ROOT/target/gpu-kit-dry-run"
 rm -rf "$OUT"; mkdir -p "$OUT"
 env_dry=(OUT="$OUT" KIT_BUDGET_S=3600 KIT_BOX_SCALE=6 KIT_IMGSZ=56 KIT_XMX=3g KIT_PEER_DEVICE=cpu)
