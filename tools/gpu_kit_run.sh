@@ -27,6 +27,7 @@
 #   KIT_STEPS        steps to run (default: all six above)
 #   KIT_BUDGET_S     total seconds (470)            KIT_IMGSZ       image side for bench and peer (644)
 #   KIT_BENCH_ARGS   extra bench arguments          KIT_PEER_ARGS   extra torch_peer.py arguments
+#   KIT_BENCH_SETTINGS, KIT_PEER_SETTINGS   mode:batch list ("infer:1 linear:8 finetune:8")
 #   KIT_TEST_SELECT  JUnit selectors and filters (--select-package dinoseg.backend.cuda)
 #   KIT_REQUIRE      true: CUDA tests fail instead of skipping without CUDA (true)
 #   KIT_BOX_SCALE    multiplies every step's box (1; the CPU dry run uses more)
@@ -108,7 +109,7 @@ status_of() { case "$1" in 0) echo ok ;; 124|137) echo timeout ;; *) echo failed
 wanted() { [[ "$STEPS" == *" $1 "* ]]; }
 
 say "dinoseg GPU kit: $(head -1 "$KIT/MANIFEST.txt" 2>/dev/null || echo 'no MANIFEST.txt')"
-say "host $(hostname), $(nproc) cores, OUT=$OUT, budget ${BUDGET}s, steps:${STEPS% }"
+say "host ${HOSTNAME:-?}, $(nproc) cores, OUT=$OUT, budget ${BUDGET}s, steps:${STEPS% }"
 GPU="none"
 if command -v nvidia-smi >/dev/null 2>&1; then
   nvidia-smi || true
@@ -170,8 +171,8 @@ junit() {
   shift
   local rep="$WORK/reports-$name" cap="$WORK/$name.out"
   if ! boxed "$name" "$box" "$cap" env "${envs[@]}" "$JAVA" "${JOPTS[@]}" "-Ddinoseg.cuda.require=$REQUIRE" -cp "$TEST_CP" \
-      org.junit.platform.console.ConsoleLauncher execute --disable-banner --disable-ansi-colors --details=tree \
-      --details-theme=ascii --fail-if-no-tests --exclude-classname '.*KernelEmulationTest' --reports-dir "$rep" "$@"; then
+      org.junit.platform.console.ConsoleLauncher execute --disable-banner --disable-ansi-colors --details=testfeed \
+      --fail-if-no-tests --exclude-classname '.*KernelEmulationTest' --reports-dir "$rep" "$@"; then
     record "$name" skipped "" 0 null "time budget spent"; return; fi
   local xml="$rep/TEST-junit-jupiter.xml" result=null note
   if [ -f "$xml" ]; then
@@ -180,8 +181,8 @@ junit() {
     attr() { printf '%s' "$suite" | sed -n "s/.* $1=\"\([0-9]*\)\".*/\1/p"; }
     result="{\"tests\":$(attr tests),\"failures\":$(attr failures),\"errors\":$(attr errors),\"skipped\":$(attr skipped)}"
   fi
-  # failed tests as the ascii tree marks them: "[X] name"
-  note="$(grep -o '\[X\] [^ ].*' "$cap" | sed 's/^\[X\] //' | head -8 | paste -sd ';' -)"
+  # failed tests as the test feed reports them: "JUnit Jupiter > Class > method() :: FAILED"
+  note="$(grep ' :: FAILED' "$cap" | sed 's/^JUnit Jupiter > //; s/ :: FAILED.*//' | head -8 | paste -sd ';' -)"
   [ -z "$note" ] && [ "$RC" != 0 ] && note="$(last_words "$cap")"
   [ -n "$CRASH" ] && note="$CRASH${note:+; $note}"
   record "$name" "$(status_of "$RC")" "$RC" "$MS" "$result" "$note"
@@ -228,21 +229,22 @@ oneline() {
   else record "$name" "$( [ "$RC" = 0 ] && echo failed || status_of "$RC")" "$RC" "$MS" "${j:-null}" "${CRASH:-$(last_words "$cap")}"; fi
 }
 
-SETTINGS=("infer 1" "linear 8" "finetune 8")
+read -r -a BENCH_SETTINGS <<< "${KIT_BENCH_SETTINGS:-infer:1 linear:8 finetune:8}"
+read -r -a PEER_SETTINGS <<< "${KIT_PEER_SETTINGS:-infer:1 linear:8 finetune:8}"
 
 wanted tests-blocking && junit tests-blocking 120 CUDA_LAUNCH_BLOCKING=1 -- "${TEST_SELECT[@]}"
 wanted tests-async && junit tests-async 90 -u CUDA_LAUNCH_BLOCKING -- "${TEST_SELECT[@]}"
 if wanted bench; then
-  for s in "${SETTINGS[@]}"; do
-    set -- $s
+  for s in "${BENCH_SETTINGS[@]}"; do
+    set -- ${s/:/ }
     oneline "bench $1 b$2" $([ "$1" = finetune ] && echo 90 || echo 60) "$JAVA" "${JOPTS[@]}" -cp "$MAIN_CP" dinoseg.cli.Main \
       bench --device cuda --mode "$1" --imgsz "$IMGSZ" --batch "$2" "${BENCH_ARGS[@]}"
   done
 fi
 if wanted peer; then
   for amp in "" --amp; do
-    for s in "${SETTINGS[@]}"; do
-      set -- $s
+    for s in "${PEER_SETTINGS[@]}"; do
+      set -- ${s/:/ }
       name="peer $1 b$2${amp:+ amp}"
       if [ -z "$PEER_OK" ]; then record "$name" skipped "" 0 null "$PEER_WHY"; continue; fi
       oneline "$name" 45 env PYTHONUNBUFFERED=1 "$PY" "$KIT/torch_peer.py" --device "$PEER_DEVICE" --mode "$1" \
