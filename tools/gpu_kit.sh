@@ -103,8 +103,13 @@ for a in jcuda jcublas picocli gson; do cp "${JAR[$a]}" "$NEW/lib/$a.jar"; done
 # them as class path resources lib/lib<name>-<version>-linux-x86_64.so.
 nat="target/gpu-kit/natives"
 rm -rf "$nat"; mkdir -p "$nat"
-unzip -q -o -d "$nat" "${JAR[jcuda-natives]}" 'lib/libJCudaDriver-*'
-unzip -q -o -d "$nat" "${JAR[jcublas-natives]}" 'lib/libJCublas2-*'
+# (the JDK's jar tool, not unzip: one tool fewer to install)
+for pair in "jcuda-natives:libJCudaDriver-" "jcublas-natives:libJCublas2-"; do
+  src="${JAR[${pair%%:*}]}"
+  names=($(jar tf "$src" | grep -E "^lib/${pair#*:}[0-9].*\.so$"))
+  [ ${#names[@]} -eq 1 ] || die "expected one lib/${pair#*:}*.so in $src, found ${#names[@]}"
+  (cd "$nat" && jar xf "$src" "${names[@]}")
+done
 jar --create --file "$NEW/lib/jcuda-natives.jar" -C "$nat" lib
 for a in junit-jupiter-api junit-jupiter-engine junit-platform-commons junit-platform-engine junit-platform-launcher \
          junit-platform-console junit-platform-reporting opentest4j apiguardian-api; do
@@ -135,7 +140,7 @@ if [ -n "$(find "$NEW" -name 'libcuda*' | head -1)" ]; then die "the kit holds a
   for a in jcuda jcublas picocli gson junit-jupiter-engine junit-platform-console; do echo "  $(basename "${JAR[$a]}")"; done
   echo "natives: $(cd "$nat/lib" && ls | paste -sd ' ' -)"
   echo "files:"
-  (cd "$NEW" && find . -type f | sort | xargs du -b | awk '{printf "  %9d  %s\n", $1, $2}')
+  (cd "$NEW" && find . -type f ! -name MANIFEST.txt | sort | xargs du -b | awk '{printf "  %9d  %s\n", $1, $2}')
 } > "$NEW/MANIFEST.txt"
 rm -rf "$KIT"; mkdir -p "$(dirname "$KIT")"; mv "$NEW" "$KIT"
 trap - EXIT
