@@ -59,7 +59,7 @@ class StopInferenceTest {
         assertEquals("stopped by SIGTERM after b.png: 2 of 5 images done (a.png to b.png in name order; outputs in " + out
                 + "); not done: c.png and 2 more", e.getMessage());
         assertEquals(List.of("a_mask.png", "a_overlay.png", "b_mask.png", "b_overlay.png"), names(out), "whole outputs of a and b only");
-        for (String n : names(out)) assertNotNull(ImageInference.read(out.resolve(n)), n);
+        for (String n : names(out)) assertNotNull(dinoseg.data.ImageIOUtil.read(out.resolve(n)), n);
         assertEquals(2, o.toString().lines().filter(l -> l.contains("_overlay.png")).count(), o.toString());
     }
 
