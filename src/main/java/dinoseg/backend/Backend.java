@@ -84,18 +84,21 @@ public interface Backend extends AutoCloseable {
     // ------------------------------------------------------------------ matrix products
 
     /**
-     * Batched, strided single-precision GEMM on row-major matrices. For {@code i} in [0, batch):
+     * Batched, strided single-precision GEMM on row-major matrices (BLAS sgemm, cuBLAS
+     * cublasSgemmStridedBatched). For {@code i} in [0, batch):
      * <pre>C_i = alpha * op(A_i) * op(B_i) + beta * C_i</pre>
-     * op(A_i) is m×k: A_i starts at {@code offA + i*strideA}; it is stored m×k with row stride
-     * {@code lda} or, when {@code transA}, k×m with row stride {@code lda}. Likewise op(B_i) is k×n
-     * (stored k×n, or n×k when {@code transB}). C_i is m×n at {@code offC + i*strideC} with row
-     * stride {@code ldc}. A stride of 0 reuses one matrix for every batch entry. When beta is 0, C
-     * is not read (NaNs in it do not propagate). C must not overlap A or B.
+     * op(A_i) is m×k, op(B_i) is k×n and C_i is m×n; each operand is a {@link MatrixView}: matrix i
+     * starts at element {@code offset + i*stride} of its tensor, rows are {@code ld} elements apart,
+     * and a transposed view stores op(X)'s transpose (A stored k×m, B stored n×k). A stride of 0
+     * reuses one matrix for every batch entry. When beta is 0, C is not read (NaNs in it do not
+     * propagate); when k is 0, C = beta * C.
+     *
+     * @throws IllegalArgumentException (see {@link OpContract#gemm}) when a size is negative, an
+     *         operand is null or not F32, an operand's batch of matrices does not lie inside its
+     *         tensor ({@code ld} below the stored row length, a negative offset or stride, or the
+     *         last element beyond the tensor), C is transposed, or C shares storage with A or B
      */
-    void gemm(boolean transA, boolean transB, int m, int n, int k, float alpha,
-              Tensor a, long offA, int lda, long strideA,
-              Tensor b, long offB, int ldb, long strideB,
-              float beta, Tensor c, long offC, int ldc, long strideC, int batch);
+    void gemm(int m, int n, int k, float alpha, MatrixView a, MatrixView b, float beta, MatrixView c, int batch);
 
     // ------------------------------------------------------------------ elementwise and reductions
 

@@ -1,5 +1,6 @@
 package dinoseg.backend.cuda;
 
+import dinoseg.backend.MatrixView;
 import static dinoseg.backend.cuda.CudaTestSupport.assertClose;
 import static dinoseg.backend.cuda.CudaTestSupport.assertSameInts;
 import static dinoseg.backend.cuda.CudaTestSupport.cpu;
@@ -111,11 +112,11 @@ class CudaOpsTest {
         float[] c0 = CudaTestSupport.randn(rnd, off + sc * batch);
         if (beta == 0) java.util.Arrays.fill(c0, Float.NaN);   // must not be read
         Pair c = pair(c0, s(c0.length));
-        cpu().gemm(ta, tb, m, n, k, alpha, a.cpu(), off, lda, sa, b.cpu(), off, ldb, sb, beta, c.cpu(), off, ldc, sc, batch);
+        cpu().gemm(m, n, k, alpha, MatrixView.of(a.cpu(), lda).at(off).batched(sa).t(ta), MatrixView.of(b.cpu(), ldb).at(off).batched(sb).t(tb), beta, MatrixView.of(c.cpu(), ldc).at(off).batched(sc), batch);
         if (kernelPath)
-            gpu().gemmKernel(ta, tb, m, n, k, alpha, a.gpu(), off, lda, sa, b.gpu(), off, ldb, sb, beta, c.gpu(), off, ldc, sc, batch);
+            gpu().gemmKernel(m, n, k, alpha, MatrixView.of(a.gpu(), lda).at(off).batched(sa).t(ta), MatrixView.of(b.gpu(), ldb).at(off).batched(sb).t(tb), beta, MatrixView.of(c.gpu(), ldc).at(off).batched(sc), batch);
         else
-            gpu().gemm(ta, tb, m, n, k, alpha, a.gpu(), off, lda, sa, b.gpu(), off, ldb, sb, beta, c.gpu(), off, ldc, sc, batch);
+            gpu().gemm(m, n, k, alpha, MatrixView.of(a.gpu(), lda).at(off).batched(sa).t(ta), MatrixView.of(b.gpu(), ldb).at(off).batched(sb).t(tb), beta, MatrixView.of(c.gpu(), ldc).at(off).batched(sc), batch);
         // entries between rows (padding) keep their NaN/old values on both sides
         float[] e = cpu().toFloats(c.cpu()), g = gpu().toFloats(c.gpu());
         assertClose("gemm " + (kernelPath ? "kernel" : gpu().gemmPath()) + " ta=" + ta + " tb=" + tb + " " + m + "x" + n + "x" + k
