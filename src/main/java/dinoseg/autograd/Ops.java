@@ -1,8 +1,8 @@
 package dinoseg.autograd;
 
-import dinoseg.backend.MatrixView;
 import dinoseg.backend.Backend;
 import dinoseg.backend.Checks;
+import dinoseg.backend.MatrixView;
 import dinoseg.tensor.DType;
 import dinoseg.tensor.Shape;
 import dinoseg.tensor.Tensor;

@@ -1,7 +1,7 @@
 package dinoseg.backend.cpu;
 
-import dinoseg.backend.MatrixView;
 import dinoseg.backend.Backends;
+import dinoseg.backend.MatrixView;
 import dinoseg.tensor.DType;
 import dinoseg.tensor.Shape;
 import dinoseg.tensor.Tensor;

@@ -1,6 +1,5 @@
 package dinoseg.backend.cuda;
 
-import dinoseg.backend.MatrixView;
 import static dinoseg.backend.cuda.CudaTestSupport.assertClose;
 import static dinoseg.backend.cuda.CudaTestSupport.assertSameInts;
 import static dinoseg.backend.cuda.CudaTestSupport.cpu;
@@ -20,6 +19,7 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 import dinoseg.backend.cuda.CudaTestSupport.Pair;
+import dinoseg.backend.MatrixView;
 import dinoseg.tensor.DType;
 import dinoseg.tensor.Shape;
 import dinoseg.tensor.Tensor;
@@ -112,11 +112,12 @@ class CudaOpsTest {
         float[] c0 = CudaTestSupport.randn(rnd, off + sc * batch);
         if (beta == 0) java.util.Arrays.fill(c0, Float.NaN);   // must not be read
         Pair c = pair(c0, s(c0.length));
-        cpu().gemm(m, n, k, alpha, MatrixView.of(a.cpu(), lda).at(off).batched(sa).t(ta), MatrixView.of(b.cpu(), ldb).at(off).batched(sb).t(tb), beta, MatrixView.of(c.cpu(), ldc).at(off).batched(sc), batch);
-        if (kernelPath)
-            gpu().gemmKernel(m, n, k, alpha, MatrixView.of(a.gpu(), lda).at(off).batched(sa).t(ta), MatrixView.of(b.gpu(), ldb).at(off).batched(sb).t(tb), beta, MatrixView.of(c.gpu(), ldc).at(off).batched(sc), batch);
-        else
-            gpu().gemm(m, n, k, alpha, MatrixView.of(a.gpu(), lda).at(off).batched(sa).t(ta), MatrixView.of(b.gpu(), ldb).at(off).batched(sb).t(tb), beta, MatrixView.of(c.gpu(), ldc).at(off).batched(sc), batch);
+        java.util.function.Function<Tensor, MatrixView> av = t -> MatrixView.of(t, lda).at(off).batched(sa).t(ta);
+        java.util.function.Function<Tensor, MatrixView> bv = t -> MatrixView.of(t, ldb).at(off).batched(sb).t(tb);
+        java.util.function.Function<Tensor, MatrixView> cv = t -> MatrixView.of(t, ldc).at(off).batched(sc);
+        cpu().gemm(m, n, k, alpha, av.apply(a.cpu()), bv.apply(b.cpu()), beta, cv.apply(c.cpu()), batch);
+        if (kernelPath) gpu().gemmKernel(m, n, k, alpha, av.apply(a.gpu()), bv.apply(b.gpu()), beta, cv.apply(c.gpu()), batch);
+        else gpu().gemm(m, n, k, alpha, av.apply(a.gpu()), bv.apply(b.gpu()), beta, cv.apply(c.gpu()), batch);
         // entries between rows (padding) keep their NaN/old values on both sides
         float[] e = cpu().toFloats(c.cpu()), g = gpu().toFloats(c.gpu());
         assertClose("gemm " + (kernelPath ? "kernel" : gpu().gemmPath()) + " ta=" + ta + " tb=" + tb + " " + m + "x" + n + "x" + k
