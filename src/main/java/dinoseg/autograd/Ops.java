@@ -2,6 +2,7 @@ package dinoseg.autograd;
 
 import dinoseg.backend.Backend;
 import dinoseg.backend.Checks;
+import dinoseg.backend.MatrixView;
 import dinoseg.tensor.DType;
 import dinoseg.tensor.Shape;
 import dinoseg.tensor.Tensor;
@@ -83,19 +84,19 @@ public final class Ops {
         int[] od = x.shape().dims();
         od[od.length - 1] = n;
         Tensor y = be.empty(Shape.of(od));
-        be.gemm(false, true, rows, n, k, 1f, x.value(), 0, k, 0, w.value(), 0, k, 0, 0f, y, 0, n, 0, 1);
+        be.gemm(rows, n, k, 1f, MatrixView.of(x.value(), k), MatrixView.of(w.value(), k).t(), 0f, MatrixView.of(y, n), 1);
         if (b != null) be.add(y, b.value(), 1f, y);
         boolean g = needs(x, w, b);
         Var out = result(y, g);
         if (g) record(out, gy -> {
             if (wants(x)) {
                 Tensor gx = be.empty(x.shape());
-                be.gemm(false, false, rows, k, n, 1f, gy, 0, n, 0, w.value(), 0, k, 0, 0f, gx, 0, k, 0, 1);
+                be.gemm(rows, k, n, 1f, MatrixView.of(gy, n), MatrixView.of(w.value(), k), 0f, MatrixView.of(gx, k), 1);
                 acc(x, gx);
             }
             if (wants(w)) {
                 float beta = gradBeta(w);
-                be.gemm(true, false, n, k, rows, 1f, gy, 0, n, 0, x.value(), 0, k, 0, beta, w.grad, 0, k, 0, 1);
+                be.gemm(n, k, rows, 1f, MatrixView.of(gy, n).t(), MatrixView.of(x.value(), k), beta, MatrixView.of(w.grad, k), 1);
             }
             if (wants(b)) {
                 Tensor gb = be.empty(b.shape());
@@ -129,27 +130,36 @@ public final class Ops {
         od[od.length - 1] = n;
         Tensor c = be.empty(Shape.of(od));
         long sa = (long) ar * ac, sb = bShared ? 0 : (long) br * bc, sc = (long) m * n;
-        be.gemm(transA, transB, m, n, k, 1f, a.value(), 0, ac, sa, b.value(), 0, bc, sb, 0f, c, 0, n, sc, batch);
+        // op(a_i) [M, K] @ op(b_i) [K, N] -> c_i [M, N]; b's stride 0 shares one matrix across the batch
+        be.gemm(m, n, k, 1f, MatrixView.of(a.value(), ac).batched(sa).t(transA), MatrixView.of(b.value(), bc).batched(sb).t(transB),
+                0f, MatrixView.of(c, n).batched(sc), batch);
         boolean g = needs(a, b);
         Var out = result(c, g);
         if (g) record(out, gc -> {
+            MatrixView av = MatrixView.of(a.value(), ac).batched(sa), bv = MatrixView.of(b.value(), bc).batched(sb);
+            MatrixView gcv = MatrixView.of(gc, n).batched(sc);
             if (wants(a)) {
                 Tensor ga = be.empty(a.shape());
-                if (!transA) be.gemm(false, !transB, m, k, n, 1f, gc, 0, n, sc, b.value(), 0, bc, sb, 0f, ga, 0, ac, sa, batch);
-                else be.gemm(transB, true, k, m, n, 1f, b.value(), 0, bc, sb, gc, 0, n, sc, 0f, ga, 0, ac, sa, batch);
+                MatrixView gav = MatrixView.of(ga, ac).batched(sa);
+                if (!transA) be.gemm(m, k, n, 1f, gcv, bv.t(!transB), 0f, gav, batch);   // ga = gc @ op(b)^T
+                else be.gemm(k, m, n, 1f, bv.t(transB), gcv.t(), 0f, gav, batch);      // ga^T = op(b) @ gc^T
                 acc(a, ga);
             }
             if (wants(b)) {
                 if (!bShared) {
                     Tensor gb = be.empty(b.shape());
-                    if (!transB) be.gemm(!transA, false, k, n, m, 1f, a.value(), 0, ac, sa, gc, 0, n, sc, 0f, gb, 0, bc, sb, batch);
-                    else be.gemm(true, transA, n, k, m, 1f, gc, 0, n, sc, a.value(), 0, ac, sa, 0f, gb, 0, bc, sb, batch);
+                    MatrixView gbv = MatrixView.of(gb, bc).batched(sb);
+                    if (!transB) be.gemm(k, n, m, 1f, av.t(!transA), gcv, 0f, gbv, batch);   // gb = op(a)^T @ gc
+                    else be.gemm(n, k, m, 1f, gcv.t(), av.t(transA), 0f, gbv, batch);      // gb^T = gc^T @ op(a)
                     acc(b, gb);
                 } else {
+                    // one shared b: sum the batch entries' products into its gradient
                     float beta = gradBeta(b);
+                    MatrixView gbv = MatrixView.of(b.grad, bc);
                     for (int i = 0; i < batch; i++) {
-                        if (!transB) be.gemm(!transA, false, k, n, m, 1f, a.value(), i * sa, ac, 0, gc, i * sc, n, 0, beta, b.grad, 0, bc, 0, 1);
-                        else be.gemm(true, transA, n, k, m, 1f, gc, i * sc, n, 0, a.value(), i * sa, ac, 0, beta, b.grad, 0, bc, 0, 1);
+                        MatrixView ai = av.batched(0).at(i * sa), gci = gcv.batched(0).at(i * sc);
+                        if (!transB) be.gemm(k, n, m, 1f, ai.t(!transA), gci, beta, gbv, 1);
+                        else be.gemm(n, k, m, 1f, gci.t(), ai.t(transA), beta, gbv, 1);
                         beta = 1f;
                     }
                 }
@@ -336,19 +346,19 @@ public final class Ops {
         be.im2col(x.value(), patch, patch, patch, 0, cols);
         Tensor y = be.empty(Shape.of(bsz, np, cout));
         int rows = bsz * np;
-        be.gemm(false, true, rows, cout, kk, 1f, cols, 0, kk, 0, w.value(), 0, kk, 0, 0f, y, 0, cout, 0, 1);
+        be.gemm(rows, cout, kk, 1f, MatrixView.of(cols, kk), MatrixView.of(w.value(), kk).t(), 0f, MatrixView.of(y, cout), 1);
         if (b != null) be.add(y, b.value(), 1f, y);
         boolean g = needs(x, w, b);
         Var out = result(y, g);
         if (g) record(out, gy -> {
             if (wants(w)) {
                 float beta = gradBeta(w);
-                be.gemm(true, false, cout, kk, rows, 1f, gy, 0, cout, 0, cols, 0, kk, 0, beta, w.grad, 0, kk, 0, 1);
+                be.gemm(cout, kk, rows, 1f, MatrixView.of(gy, cout).t(), MatrixView.of(cols, kk), beta, MatrixView.of(w.grad, kk), 1);
             }
             if (wants(b)) { Tensor gb = be.empty(b.shape()); be.sumTo(gy, gb); acc(b, gb); }
             if (wants(x)) {
                 Tensor gcols = be.empty(cols.shape());
-                be.gemm(false, false, rows, kk, cout, 1f, gy, 0, cout, 0, w.value(), 0, kk, 0, 0f, gcols, 0, kk, 0, 1);
+                be.gemm(rows, kk, cout, 1f, MatrixView.of(gy, cout), MatrixView.of(w.value(), kk), 0f, MatrixView.of(gcols, kk), 1);
                 Tensor gx = be.empty(x.shape());
                 be.col2im(gcols, patch, patch, patch, 0, gx);
                 acc(x, gx);
@@ -374,12 +384,12 @@ public final class Ops {
         Tensor y = be.empty(Shape.of(bsz, cout, oh, ow));
         if (direct) {
             // y_b [Cout, HW] = W [Cout, Cin] @ x_b [Cin, HW]
-            be.gemm(false, false, cout, p, cin, 1f, w.value(), 0, cin, 0, x.value(), 0, p, (long) cin * p, 0f, y, 0, p, (long) cout * p, bsz);
+            be.gemm(cout, p, cin, 1f, MatrixView.of(w.value(), cin), MatrixView.of(x.value(), p).batched((long) cin * p), 0f, MatrixView.of(y, p).batched((long) cout * p), bsz);
         } else {
             cols = be.empty(Shape.of(bsz, p, kk));
             be.im2col(x.value(), kh, kw, stride, pad, cols);
             // y_b [Cout, P] = W [Cout, KK] @ cols_b^T [KK, P]
-            be.gemm(false, true, cout, p, kk, 1f, w.value(), 0, kk, 0, cols, 0, kk, (long) p * kk, 0f, y, 0, p, (long) cout * p, bsz);
+            be.gemm(cout, p, kk, 1f, MatrixView.of(w.value(), kk), MatrixView.of(cols, kk).batched((long) p * kk).t(), 0f, MatrixView.of(y, p).batched((long) cout * p), bsz);
         }
         if (b != null) be.add(y, b.value().reshape(cout, 1, 1), 1f, y);
         boolean g = needs(x, w, b);
@@ -390,9 +400,9 @@ public final class Ops {
                 float beta = gradBeta(w);
                 for (int i = 0; i < bsz; i++) {
                     if (direct) // gW [Cout, Cin] += gy_b [Cout, P] @ x_b^T [P, Cin]
-                        be.gemm(false, true, cout, cin, p, 1f, gy, (long) i * cout * p, p, 0, x.value(), (long) i * cin * p, p, 0, beta, w.grad, 0, cin, 0, 1);
+                        be.gemm(cout, cin, p, 1f, MatrixView.of(gy, p).at((long) i * cout * p), MatrixView.of(x.value(), p).at((long) i * cin * p).t(), beta, MatrixView.of(w.grad, cin), 1);
                     else // gW [Cout, KK] += gy_b [Cout, P] @ cols_b [P, KK]
-                        be.gemm(false, false, cout, kk, p, 1f, gy, (long) i * cout * p, p, 0, fcols, (long) i * p * kk, kk, 0, beta, w.grad, 0, kk, 0, 1);
+                        be.gemm(cout, kk, p, 1f, MatrixView.of(gy, p).at((long) i * cout * p), MatrixView.of(fcols, kk).at((long) i * p * kk), beta, MatrixView.of(w.grad, kk), 1);
                     beta = 1f;
                 }
             }
@@ -400,10 +410,10 @@ public final class Ops {
             if (wants(x)) {
                 Tensor gx = be.empty(x.shape());
                 if (direct) { // gx_b [Cin, P] = W^T [Cin, Cout] @ gy_b [Cout, P]
-                    be.gemm(true, false, cin, p, cout, 1f, w.value(), 0, cin, 0, gy, 0, p, (long) cout * p, 0f, gx, 0, p, (long) cin * p, bsz);
+                    be.gemm(cin, p, cout, 1f, MatrixView.of(w.value(), cin).t(), MatrixView.of(gy, p).batched((long) cout * p), 0f, MatrixView.of(gx, p).batched((long) cin * p), bsz);
                 } else { // gcols_b [P, KK] = gy_b^T [P, Cout] @ W [Cout, KK]
                     Tensor gcols = be.empty(fcols.shape());
-                    be.gemm(true, false, p, kk, cout, 1f, gy, 0, p, (long) cout * p, w.value(), 0, kk, 0, 0f, gcols, 0, kk, (long) p * kk, bsz);
+                    be.gemm(p, kk, cout, 1f, MatrixView.of(gy, p).batched((long) cout * p).t(), MatrixView.of(w.value(), kk), 0f, MatrixView.of(gcols, kk).batched((long) p * kk), bsz);
                     be.col2im(gcols, kh, kw, stride, pad, gx);
                 }
                 acc(x, gx);

@@ -15,9 +15,20 @@ import dinoseg.tensor.Tensor;
  *   <li>Output tensors are passed in, allocated by the caller with the right shape; an op
  *       <em>overwrites</em> them unless the method says it accumulates.</li>
  *   <li>Unless stated, an output may be the same tensor as an input of the same shape (in place).</li>
- *   <li>Shapes are checked where an op starts; a mismatch throws {@link IllegalArgumentException}
- *       whose message names the op and the shapes involved (see {@link Checks}).</li>
- *   <li>Optional outputs and inputs documented "or null" may be null.</li>
+ *   <li>Tensors hold F32 unless a method says otherwise: labels and argmax's output are I32;
+ *       copy, copyBlocks, permute and flipLastDim move either dtype.</li>
+ *   <li>Arguments are checked where an op starts, by every backend through the same code
+ *       ({@link OpContract}): a wrong shape, rank or dtype, a null where a tensor is required,
+ *       an out-of-range size, offset or stride, or an output that must not alias an input throws
+ *       {@link IllegalArgumentException} whose one-line message starts with the op's name and
+ *       names the shapes involved (see {@link Checks}), identical on the CPU and on CUDA.
+ *       A tensor of another backend is an {@link IllegalArgumentException} too.</li>
+ *   <li>Optional outputs and inputs documented "or null" may be null. The statistics a forward
+ *       saves for its backward (layerNorm's mean/rstd, batchNorm's saveMean/saveRstd,
+ *       attention's lse) are such optional outputs — PyTorch's F.layer_norm, F.batch_norm and
+ *       scaled_dot_product_attention return none — and required inputs of the backward.</li>
+ *   <li>Per-channel and per-feature parameters have exactly the documented shape ([C], not
+ *       [1, C]), as PyTorch requires of a norm's weight.</li>
  *   <li>Ops are asynchronous on devices that queue work; {@link #toFloats} and {@link #synchronize}
  *       wait.</li>
  * </ul>
@@ -41,7 +52,7 @@ public interface Backend extends AutoCloseable {
 
     default Tensor zeros(Shape shape) { return zeros(shape, DType.F32); }
 
-    /** A new float tensor holding a copy of {@code data} (length must equal the shape's element count). */
+    /** A new float tensor holding a copy of {@code data}; its length must equal the shape's element count. */
     Tensor fromFloats(float[] data, Shape shape);
 
     /** A new int tensor holding a copy of {@code data}. */
@@ -53,10 +64,13 @@ public interface Backend extends AutoCloseable {
     /** Copies an int tensor to a new host array (waits for pending work). */
     int[] toInts(Tensor t);
 
-    /** Writes {@code len} host floats from {@code src[srcOff..]} into {@code dst} starting at element {@code dstOff}. */
+    /**
+     * Writes {@code len} host floats from {@code src[srcOff..]} into the F32 tensor {@code dst}
+     * starting at element {@code dstOff}; both ranges must lie inside their arrays.
+     */
     void writeFloats(float[] src, int srcOff, Tensor dst, long dstOff, int len);
 
-    /** Writes {@code len} host ints from {@code src[srcOff..]} into {@code dst} starting at element {@code dstOff}. */
+    /** As {@link #writeFloats} for ints into an I32 tensor. */
     void writeInts(int[] src, int srcOff, Tensor dst, long dstOff, int len);
 
     /** dst = src (same element count and dtype). */
@@ -84,28 +98,31 @@ public interface Backend extends AutoCloseable {
     // ------------------------------------------------------------------ matrix products
 
     /**
-     * Batched, strided single-precision GEMM on row-major matrices. For {@code i} in [0, batch):
+     * Batched, strided single-precision GEMM on row-major matrices (BLAS sgemm, cuBLAS
+     * cublasSgemmStridedBatched). For {@code i} in [0, batch):
      * <pre>C_i = alpha * op(A_i) * op(B_i) + beta * C_i</pre>
-     * op(A_i) is m×k: A_i starts at {@code offA + i*strideA}; it is stored m×k with row stride
-     * {@code lda} or, when {@code transA}, k×m with row stride {@code lda}. Likewise op(B_i) is k×n
-     * (stored k×n, or n×k when {@code transB}). C_i is m×n at {@code offC + i*strideC} with row
-     * stride {@code ldc}. A stride of 0 reuses one matrix for every batch entry. When beta is 0, C
-     * is not read (NaNs in it do not propagate). C must not overlap A or B.
+     * op(A_i) is m×k, op(B_i) is k×n and C_i is m×n; each operand is a {@link MatrixView}: matrix i
+     * starts at element {@code offset + i*stride} of its tensor, rows are {@code ld} elements apart,
+     * and a transposed view stores op(X)'s transpose (A stored k×m, B stored n×k). A stride of 0
+     * reuses one matrix for every batch entry. When beta is 0, C is not read (NaNs in it do not
+     * propagate); when k is 0, C = beta * C.
+     *
+     * @throws IllegalArgumentException (see {@link OpContract#gemm}) when a size is negative, an
+     *         operand is null or not F32, an operand's batch of matrices does not lie inside its
+     *         tensor ({@code ld} below the stored row length, a negative offset or stride, or the
+     *         last element beyond the tensor), C is transposed, or C shares storage with A or B
      */
-    void gemm(boolean transA, boolean transB, int m, int n, int k, float alpha,
-              Tensor a, long offA, int lda, long strideA,
-              Tensor b, long offB, int ldb, long strideB,
-              float beta, Tensor c, long offC, int ldc, long strideC, int batch);
+    void gemm(int m, int n, int k, float alpha, MatrixView a, MatrixView b, float beta, MatrixView c, int batch);
 
     // ------------------------------------------------------------------ elementwise and reductions
 
     /** out = a + alpha * b, where b's shape broadcasts to a's (right-aligned; each dim equal or 1). out has a's shape. */
     void add(Tensor a, Tensor b, float alpha, Tensor out);
 
-    /** out = a * b, where b broadcasts to a (LayerScale, per-channel factors, masks). out has a's shape. */
+    /** out = a * b, where b broadcasts to a (LayerScale, per-channel factors, masks). out has a's shape and may be a. */
     void mul(Tensor a, Tensor b, Tensor out);
 
-    /** out = alpha * x. */
+    /** out = alpha * x (same element count). */
     void scale(Tensor x, float alpha, Tensor out);
 
     /** y += alpha * x (same element count). Used to accumulate gradients. */
@@ -114,7 +131,7 @@ public interface Backend extends AutoCloseable {
     /**
      * Sums {@code x} over the dimensions along which {@code out}'s shape was broadcast, so that
      * {@code out} (whose shape broadcasts to x's) receives the gradient of a broadcast operand.
-     * Overwrites {@code out}. out must not be x.
+     * Overwrites {@code out}, which must not share storage with x.
      */
     void sumTo(Tensor x, Tensor out);
 
@@ -124,13 +141,13 @@ public interface Backend extends AutoCloseable {
     /** Sum of squares of all elements (gradient norms), returned to the host. */
     double sumSquares(Tensor x);
 
-    /** Exact GELU: out = x * 0.5 * (1 + erf(x / sqrt(2))). */
+    /** Exact GELU (PyTorch's approximate="none"): out = x * 0.5 * (1 + erf(x / sqrt(2))), same shape. */
     void gelu(Tensor x, Tensor out);
 
-    /** gx = gy * GELU'(x). gx may be gy. */
+    /** gx = gy * GELU'(x); x, gy, gx of one shape. gx may be gy. */
     void geluBackward(Tensor x, Tensor gy, Tensor gx);
 
-    /** out = max(x, 0). */
+    /** out = max(x, 0) (same shape). */
     void relu(Tensor x, Tensor out);
 
     /** gx = gy where x &gt; 0, else 0. gx may be gy. */
@@ -138,51 +155,61 @@ public interface Backend extends AutoCloseable {
 
     /**
      * SwiGLU gate (DINOv2's SwiGLUFFN): x12 is [..., 2H] holding x1 = x12[..., :H] and
-     * x2 = x12[..., H:]; out [..., H] = silu(x1) * x2. out must not be x12.
+     * x2 = x12[..., H:]; out [..., H] = silu(x1) * x2 (so the last dimension of x12 is even and
+     * the others equal out's). out must not share storage with x12.
      */
     void swiglu(Tensor x12, Tensor out);
 
-    /** gx12 [..., 2H] = gradient of {@link #swiglu} given gy [..., H]. */
+    /** gx12 [..., 2H] = gradient of {@link #swiglu} given gy [..., H]; gx12 must not share storage with gy (it may be x12). */
     void swigluBackward(Tensor x12, Tensor gy, Tensor gx12);
 
-    /** Softmax over {@code axis} (e.g. axis 1 of NCHW logits). out may be x. */
+    /** Softmax over {@code axis} in [-rank, rank) (e.g. axis 1 of NCHW logits); out has x's shape and may be x. */
     void softmax(Tensor x, int axis, Tensor out);
 
-    /** Index of the largest value over axis 1 of x [B, K, ...] into the int tensor out [B, ...] (first on ties). */
+    /**
+     * Index of the largest value over axis 1 of x [B, K, ...] (K &gt; 0, rank &gt;= 2) into the I32
+     * tensor out [B, ...], the first on ties and NaN counting as largest (torch.argmax).
+     */
     void argmax(Tensor x, Tensor out);
 
-    /** Reverses the last dimension (horizontal flip of NCHW images). out must not be x. */
+    /** Reverses the last dimension (horizontal flip of NCHW images); x (rank &gt;= 1) and out of one shape and dtype, not sharing storage. */
     void flipLastDim(Tensor x, Tensor out);
 
     // ------------------------------------------------------------------ normalisation
 
     /**
-     * LayerNorm over the last dimension C of x [..., C]: y = (x - mean) * rstd * gamma + beta with
-     * rstd = 1/sqrt(var + eps) (biased variance). mean and rstd are [rows] (rows = numel / C),
-     * saved for the backward.
+     * LayerNorm over the last dimension C of x [..., C] (rank &gt;= 1), PyTorch's F.layer_norm:
+     * y = (x - mean) * rstd * gamma + beta with rstd = 1/sqrt(var + eps) (biased variance). y has
+     * x's shape; gamma and beta are [C] or null (no scale, no shift). mean and rstd, each null or
+     * holding rows = numel / C floats ([rows] or x's shape with C replaced by 1), receive the row
+     * statistics for the backward.
      */
     void layerNorm(Tensor x, Tensor gamma, Tensor beta, float eps, Tensor y, Tensor mean, Tensor rstd);
 
     /**
-     * Gradients of {@link #layerNorm}: gx is overwritten; ggamma and gbeta (each [C], or null)
-     * are overwritten with the sums over rows.
+     * Gradients of {@link #layerNorm}: gy, x and gx of one shape; gamma [C] or null; mean and
+     * rstd required (the forward's). gx is overwritten and may be gy; ggamma and gbeta (each [C],
+     * or null) are overwritten with the sums over rows.
      */
     void layerNormBackward(Tensor gy, Tensor x, Tensor gamma, Tensor mean, Tensor rstd,
                            Tensor gx, Tensor ggamma, Tensor gbeta);
 
     /**
-     * BatchNorm2d over x [B, C, H, W] (statistics per channel over B, H, W).
-     * Training: batch mean and biased variance normalise x; saveMean/saveRstd [C] receive them
-     * (rstd = 1/sqrt(var + eps)); running stats are updated in place as
+     * BatchNorm2d over x [B, C, H, W] (statistics per channel over B, H, W); y has x's shape.
+     * gamma, beta, runningMean, runningVar, saveMean and saveRstd are each [C] or null.
+     * Training (needs B*H*W &gt; 0): batch mean and biased variance normalise x; saveMean/saveRstd
+     * receive them (rstd = 1/sqrt(var + eps)); running stats, when given, are updated in place as
      * {@code run = (1 - momentum) * run + momentum * stat} with the unbiased variance (PyTorch).
-     * Eval: the running statistics normalise x, and saveMean/saveRstd receive them.
+     * Eval (needs runningMean and runningVar): the running statistics normalise x, and
+     * saveMean/saveRstd receive them.
      */
     void batchNorm(Tensor x, Tensor gamma, Tensor beta, Tensor runningMean, Tensor runningVar,
                    boolean training, float momentum, float eps, Tensor y, Tensor saveMean, Tensor saveRstd);
 
     /**
-     * Gradients of {@link #batchNorm}. In training mode the statistics depend on x; in eval mode
-     * they are constants. gx overwritten; ggamma, gbeta (or null) overwritten.
+     * Gradients of {@link #batchNorm}: gy, x, gx [B, C, H, W]; saveMean and saveRstd [C] required
+     * (the forward's); gamma [C] or null. In training mode the statistics depend on x; in eval
+     * mode they are constants. gx overwritten; ggamma, gbeta ([C] or null) overwritten.
      */
     void batchNormBackward(Tensor gy, Tensor x, Tensor gamma, Tensor saveMean, Tensor saveRstd,
                            boolean training, Tensor gx, Tensor ggamma, Tensor gbeta);
@@ -193,12 +220,17 @@ public interface Backend extends AutoCloseable {
      * Fused multi-head scaled dot-product attention, softmax streamed (flash-attention style: no
      * tokens×tokens matrix is stored). qkv is [B, N, 3*H*D] laid out as (3, H, D) along the last
      * dimension, the output of DINOv2's qkv Linear. out is [B, N, H*D] laid out as (H, D) — the
-     * input of the projection. lse [B, H, N] receives the log-sum-exp of each row of scaled
-     * scores, the only statistic the backward needs. Typically scale = 1/sqrt(D).
+     * input of the projection, and must not share storage with qkv. lse [B, H, N] (or null)
+     * receives the log-sum-exp of each row of scaled scores, the only statistic the backward
+     * needs. heads &gt; 0 divides the last dimension by 3; typically scale = 1/sqrt(D). The CUDA
+     * kernels take D &lt;= 128 (an {@link IllegalArgumentException} beyond).
      */
     void attention(Tensor qkv, int heads, float scale, Tensor out, Tensor lse);
 
-    /** Gradient of {@link #attention}: gqkv [B, N, 3*H*D] overwritten from gout [B, N, H*D]. */
+    /**
+     * Gradient of {@link #attention}: gqkv [B, N, 3*H*D] overwritten from gout [B, N, H*D], given
+     * the forward's qkv, out and lse (required). gqkv must share storage with neither qkv nor gout.
+     */
     void attentionBackward(Tensor qkv, Tensor out, Tensor lse, Tensor gout, int heads, float scale, Tensor gqkv);
 
     // ------------------------------------------------------------------ convolution helpers
@@ -206,7 +238,8 @@ public interface Backend extends AutoCloseable {
     /**
      * Unfolds x [B, C, H, W] for a kh×kw convolution with the given stride and zero padding into
      * cols [B, OH*OW, C*kh*kw]: one row per output position, columns ordered (c, ky, kx) like a
-     * PyTorch conv weight [Cout, C, kh, kw] flattened. OH = (H + 2*pad - kh)/stride + 1.
+     * PyTorch conv weight [Cout, C, kh, kw] flattened. OH = (H + 2*pad - kh)/stride + 1. kh, kw
+     * and stride are positive, pad &gt;= 0, and the kernel fits the padded image.
      */
     void im2col(Tensor x, int kh, int kw, int stride, int pad, Tensor cols);
 
@@ -218,20 +251,23 @@ public interface Backend extends AutoCloseable {
     /**
      * Copies {@code rows} blocks of {@code rowLen} elements: block r goes from
      * {@code src[srcOff + r*srcStride ...]} to {@code dst[dstOff + r*dstStride ...]}; adds into dst
-     * instead when {@code accumulate}. The building block of concat and slice. src and dst must not
-     * overlap.
+     * instead when {@code accumulate} (F32 only). src and dst have one dtype; sizes, offsets and
+     * strides are non-negative and every block lies inside its tensor. The building block of
+     * concat and slice. The blocks read and written must not overlap (views of one storage may
+     * be copied between).
      */
     void copyBlocks(Tensor src, long srcOff, long srcStride, Tensor dst, long dstOff, long dstStride,
                     int rows, long rowLen, boolean accumulate);
 
-    /** out = x with its dimensions permuted: out.dim(i) = x.dim(perm[i]). out must not be x. */
+    /** out = x with its dimensions permuted: out.dim(i) = x.dim(perm[i]); same dtype; out must not share storage with x. */
     void permute(Tensor x, int[] perm, Tensor out);
 
     // ------------------------------------------------------------------ resampling
 
     /**
      * Bilinear resize of x [B, C, H, W] to out [B, C, OH, OW] with align_corners=false, the
-     * semantics of PyTorch's {@code F.interpolate(x, size=(OH, OW), mode="bilinear")}.
+     * semantics of PyTorch's {@code F.interpolate(x, size=(OH, OW), mode="bilinear")}. H and W are
+     * positive unless out is empty.
      */
     void resizeBilinear(Tensor x, Tensor out);
 
@@ -243,7 +279,7 @@ public interface Backend extends AutoCloseable {
     /**
      * Softmax cross-entropy over classes (axis 1) of logits [B, K, ...] with int labels [B, ...].
      * Pixels whose label equals {@code ignoreIndex}, or is outside [0, K), are ignored. With class
-     * weights w [K] (or null for ones) the loss is sum(w[y] * nll) / sum(w[y]) over kept pixels,
+     * weights w, exactly [K] (or null for ones), the loss is sum(w[y] * nll) / sum(w[y]) over kept pixels,
      * PyTorch's reduction="mean". When every pixel is ignored the loss is 0 (PyTorch gives NaN).
      * loss has one element. glogits (or null), same shape as logits, is overwritten with
      * d loss / d logits.
@@ -256,7 +292,8 @@ public interface Backend extends AutoCloseable {
     /**
      * One AdamW step (PyTorch's torch.optim.AdamW) on a parameter, in place:
      * p -= lr*wd*p; m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g^2;
-     * p -= lr * (m/(1-b1^step)) / (sqrt(v/(1-b2^step)) + eps). step counts from 1.
+     * p -= lr * (m/(1-b1^step)) / (sqrt(v/(1-b2^step)) + eps). param, grad, m and v have one
+     * shape; step counts from 1.
      */
     void adamw(Tensor param, Tensor grad, Tensor m, Tensor v, float lr, float beta1, float beta2,
                float eps, float weightDecay, int step);

@@ -4,7 +4,11 @@ import dinoseg.tensor.DType;
 import dinoseg.tensor.Shape;
 import dinoseg.tensor.Tensor;
 
-/** Shape and type checks done where an op starts; messages name the op and the shapes. */
+/**
+ * Shape and type checks done where an op starts; messages name the op and the shapes, on one line:
+ * {@code "layerNorm: gamma has shape [7], expected [8]"}. The op contract ({@link OpContract}) is
+ * written with these; the autograd layer uses them for its own argument checks.
+ */
 public final class Checks {
     private Checks() { }
 
@@ -43,6 +47,36 @@ public final class Checks {
     public static void dtype(String op, String name, Tensor t, DType dtype) {
         if (t.dtype() != dtype)
             throw new IllegalArgumentException(op + ": " + name + " must be " + dtype + ", got " + t.dtype() + " " + t.shape());
+    }
+
+    /** t is not null. */
+    public static void required(String op, String name, Object t) {
+        if (t == null) throw new IllegalArgumentException(op + ": " + name + " is required, got null");
+    }
+
+    /** t is present and holds floats. */
+    public static void f32(String op, String name, Tensor t) {
+        required(op, name, t);
+        dtype(op, name, t, DType.F32);
+    }
+
+    /** t is present and holds ints. */
+    public static void i32(String op, String name, Tensor t) {
+        required(op, name, t);
+        dtype(op, name, t, DType.I32);
+    }
+
+    /** t is null, or a float tensor of exactly {@code expected}'s shape. */
+    public static void f32OrNull(String op, String name, Tensor t, Shape expected) {
+        if (t == null) return;
+        dtype(op, name, t, DType.F32);
+        shape(op, name, t, expected);
+    }
+
+    /** out does not share storage with in (an output that must not be written in place). */
+    public static void distinct(String op, String outName, Tensor out, String inName, Tensor in) {
+        if (out.storage() == in.storage())
+            throw new IllegalArgumentException(op + ": " + outName + " must not share storage with " + inName + " " + in.shape());
     }
 
     public static void check(boolean ok, String op, String message) {

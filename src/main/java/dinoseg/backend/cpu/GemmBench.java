@@ -1,5 +1,6 @@
 package dinoseg.backend.cpu;
 
+import dinoseg.backend.MatrixView;
 import dinoseg.tensor.Shape;
 import dinoseg.tensor.Tensor;
 
@@ -49,7 +50,7 @@ public final class GemmBench {
         Tensor a = random(be, m * k, 1), b = random(be, k * n, 2), c = be.zeros(Shape.of(m * n));
         int lda = transA ? m : k, ldb = transB ? k : n;
         report(String.format("gemm %s %dx%dx%d", name, m, n, k), 2.0 * m * n * k,
-                () -> be.gemm(transA, transB, m, n, k, 1f, a, 0, lda, 0, b, 0, ldb, 0, 0f, c, 0, n, 0, 1), repeats);
+                () -> be.gemm(m, n, k, 1f, MatrixView.of(a, lda).t(transA), MatrixView.of(b, ldb).t(transB), 0f, MatrixView.of(c, n), 1), repeats);
     }
 
     public static void main(String[] args) {

@@ -37,7 +37,7 @@ final class CublasGemm {
             StringBuilder all = new StringBuilder();
             for (Throwable c = t; c != null; c = c.getCause()) all.append(c).append(' ');
             failure = all.toString().contains("libcublas") ? "libcublas.so.12 not found"
-                    : CudaBackend.oneLine(t.toString());
+                    : CudaContext.oneLine(t.toString());
             return null;
         }
     }

@@ -1,6 +1,7 @@
 package dinoseg.backend.cpu;
 
 import dinoseg.backend.Backends;
+import dinoseg.backend.MatrixView;
 import dinoseg.tensor.DType;
 import dinoseg.tensor.Shape;
 import dinoseg.tensor.Tensor;
@@ -25,7 +26,7 @@ class CpuConcurrencyTest {
         Tensor b = be.fromFloats(CpuOpsTest.random(k * n, 2), Shape.of(k, n));
         Tensor qkv = be.fromFloats(CpuOpsTest.random(tokens * 3 * heads * d, 3), Shape.of(1, tokens, 3 * heads * d));
         Tensor c0 = be.empty(Shape.of(m, n)), o0 = be.empty(Shape.of(1, tokens, heads * d)), l0 = be.empty(Shape.of(1, heads, tokens));
-        be.gemm(false, false, m, n, k, 1f, a, 0, k, 0, b, 0, n, 0, 0f, c0, 0, n, 0, 1);
+        be.gemm(m, n, k, 1f, MatrixView.of(a, k), MatrixView.of(b, n), 0f, MatrixView.of(c0, n), 1);
         be.attention(qkv, heads, 0.25f, o0, l0);
         float[] cRef = be.toFloats(c0), oRef = be.toFloats(o0);
         ExecutorService ex = Executors.newFixedThreadPool(4);
@@ -35,7 +36,7 @@ class CpuConcurrencyTest {
                 fs.add(ex.submit(() -> {
                     for (int rep = 0; rep < 5; rep++) {
                         Tensor c = be.empty(Shape.of(m, n)), o = be.empty(Shape.of(1, tokens, heads * d));
-                        be.gemm(false, false, m, n, k, 1f, a, 0, k, 0, b, 0, n, 0, 0f, c, 0, n, 0, 1);
+                        be.gemm(m, n, k, 1f, MatrixView.of(a, k), MatrixView.of(b, n), 0f, MatrixView.of(c, n), 1);
                         be.attention(qkv, heads, 0.25f, o, be.empty(Shape.of(1, heads, tokens)));
                         assertArrayEquals(cRef, be.toFloats(c));
                         assertArrayEquals(oRef, be.toFloats(o));

@@ -1,5 +1,6 @@
 package dinoseg.backend.cpu;
 
+import dinoseg.backend.MatrixView;
 import dinoseg.tensor.Shape;
 import dinoseg.tensor.Tensor;
 import org.junit.jupiter.api.Test;
@@ -65,7 +66,7 @@ class CpuGemmTest {
         float[] expect = reference(ta, tb, m, n, k, alpha, a, offA, lda, sA, b, offB, ldb, sB, beta, c, offC, ldc, sC, batch);
         Tensor ta_ = be.fromFloats(a, Shape.of(a.length)), tb_ = be.fromFloats(b, Shape.of(b.length));
         Tensor tc = be.fromFloats(c, Shape.of(c.length));
-        be.gemm(ta, tb, m, n, k, alpha, ta_, offA, lda, sA, tb_, offB, ldb, sB, beta, tc, offC, ldc, sC, batch);
+        be.gemm(m, n, k, alpha, MatrixView.of(ta_, lda).at(offA).batched(sA).t(ta), MatrixView.of(tb_, ldb).at(offB).batched(sB).t(tb), beta, MatrixView.of(tc, ldc).at(offC).batched(sC), batch);
         float[] got = be.toFloats(tc);
         String what = "ta=" + ta + " tb=" + tb + " m=" + m + " n=" + n + " k=" + k + " batch=" + batch;
         for (int i = 0; i < got.length; i++) {
@@ -151,16 +152,16 @@ class CpuGemmTest {
         float[] c = {1, 2, 3, 4};
         Tensor tc = be.fromFloats(c, Shape.of(2, 2));
         Tensor a = be.zeros(Shape.of(1)), b = be.zeros(Shape.of(1));
-        be.gemm(false, false, 2, 2, 0, 1f, a, 0, 1, 0, b, 0, 2, 0, 2f, tc, 0, 2, 0, 1);
+        be.gemm(2, 2, 0, 1f, MatrixView.of(a, 1), MatrixView.of(b, 2), 2f, MatrixView.of(tc, 2), 1);
         assertArrayEquals(new float[] {2, 4, 6, 8}, be.toFloats(tc));
-        be.gemm(false, false, 2, 2, 0, 1f, a, 0, 1, 0, b, 0, 2, 0, 0f, tc, 0, 2, 0, 1);
+        be.gemm(2, 2, 0, 1f, MatrixView.of(a, 1), MatrixView.of(b, 2), 0f, MatrixView.of(tc, 2), 1);
         assertArrayEquals(new float[] {0, 0, 0, 0}, be.toFloats(tc));
     }
 
     @Test void outOfRangeIsAnErrorNamingTheOp() {
         Tensor a = be.zeros(Shape.of(4, 4)), b = be.zeros(Shape.of(4, 4)), c = be.zeros(Shape.of(4, 3));
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                () -> be.gemm(false, false, 4, 4, 4, 1f, a, 0, 4, 0, b, 0, 4, 0, 0f, c, 0, 4, 0, 1));
+                () -> be.gemm(4, 4, 4, 1f, MatrixView.of(a, 4), MatrixView.of(b, 4), 0f, MatrixView.of(c, 4), 1));
         assertTrue(e.getMessage().startsWith("gemm:"), e.getMessage());
         assertTrue(e.getMessage().contains("[4, 3]"), e.getMessage());
     }

@@ -19,6 +19,7 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 import dinoseg.backend.cuda.CudaTestSupport.Pair;
+import dinoseg.backend.MatrixView;
 import dinoseg.tensor.DType;
 import dinoseg.tensor.Shape;
 import dinoseg.tensor.Tensor;
@@ -111,11 +112,12 @@ class CudaOpsTest {
         float[] c0 = CudaTestSupport.randn(rnd, off + sc * batch);
         if (beta == 0) java.util.Arrays.fill(c0, Float.NaN);   // must not be read
         Pair c = pair(c0, s(c0.length));
-        cpu().gemm(ta, tb, m, n, k, alpha, a.cpu(), off, lda, sa, b.cpu(), off, ldb, sb, beta, c.cpu(), off, ldc, sc, batch);
-        if (kernelPath)
-            gpu().gemmKernel(ta, tb, m, n, k, alpha, a.gpu(), off, lda, sa, b.gpu(), off, ldb, sb, beta, c.gpu(), off, ldc, sc, batch);
-        else
-            gpu().gemm(ta, tb, m, n, k, alpha, a.gpu(), off, lda, sa, b.gpu(), off, ldb, sb, beta, c.gpu(), off, ldc, sc, batch);
+        java.util.function.Function<Tensor, MatrixView> av = t -> MatrixView.of(t, lda).at(off).batched(sa).t(ta);
+        java.util.function.Function<Tensor, MatrixView> bv = t -> MatrixView.of(t, ldb).at(off).batched(sb).t(tb);
+        java.util.function.Function<Tensor, MatrixView> cv = t -> MatrixView.of(t, ldc).at(off).batched(sc);
+        cpu().gemm(m, n, k, alpha, av.apply(a.cpu()), bv.apply(b.cpu()), beta, cv.apply(c.cpu()), batch);
+        if (kernelPath) gpu().gemmKernel(m, n, k, alpha, av.apply(a.gpu()), bv.apply(b.gpu()), beta, cv.apply(c.gpu()), batch);
+        else gpu().gemm(m, n, k, alpha, av.apply(a.gpu()), bv.apply(b.gpu()), beta, cv.apply(c.gpu()), batch);
         // entries between rows (padding) keep their NaN/old values on both sides
         float[] e = cpu().toFloats(c.cpu()), g = gpu().toFloats(c.gpu());
         assertClose("gemm " + (kernelPath ? "kernel" : gpu().gemmPath()) + " ta=" + ta + " tb=" + tb + " " + m + "x" + n + "x" + k

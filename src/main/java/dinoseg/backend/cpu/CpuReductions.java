@@ -1,0 +1,160 @@
+package dinoseg.backend.cpu;
+
+import java.util.Arrays;
+
+import dinoseg.tensor.Shape;
+import dinoseg.tensor.Tensor;
+
+import static dinoseg.backend.cpu.CpuStorage.floats;
+import static dinoseg.backend.cpu.CpuStorage.ints;
+import static dinoseg.backend.cpu.CpuIndex.broadcastStrides;
+import static dinoseg.backend.cpu.CpuIndex.increment;
+import static dinoseg.backend.cpu.CpuIndex.trailingLength;
+
+/** Reductions on the CPU: sumTo (broadcast adjoint), sums in double, softmax and argmax over an axis. */
+final class CpuReductions {
+    private CpuReductions() { }
+
+    static void sumTo(Tensor x, Tensor out) {
+        float[] a = floats(x), o = floats(out);
+        int n = a.length;
+        if (out.numel() == x.numel()) { System.arraycopy(a, 0, o, 0, n); return; }
+        if (out.numel() == 0) return;
+        if (n == 0) { Arrays.fill(o, 0f); return; }
+        long tl = trailingLength(x.shape(), out.shape());
+        if (tl > 0) {
+            int len = (int) tl, rows = n / len;
+            int chunks = (int) Math.max(1, Math.min(Parallel.THREADS, (long) n / Parallel.MIN_WORK));
+            double[][] part = new double[chunks][];
+            Parallel.forChunks(rows, chunks, (Parallel.Chunk) (id, s, e) -> {
+                double[] acc = new double[len];
+                for (int r = s; r < e; r++) {
+                    int base = r * len;
+                    for (int j = 0; j < len; j++) acc[j] += a[base + j];
+                }
+                part[id] = acc;
+            });
+            for (int j = 0; j < len; j++) {
+                double sum = 0;
+                for (double[] p : part) if (p != null) sum += p[j];
+                o[j] = (float) sum;
+            }
+            return;
+        }
+        Shape sh = x.shape();
+        int rank = sh.rank();
+        long[] os = broadcastStrides(sh, out.shape());
+        double[] acc = new double[o.length];
+        int[] idx = new int[rank];
+        int[] dims = sh.dims();
+        for (int i = 0; i < n; i++) {
+            long oo = 0;
+            for (int d = 0; d < rank; d++) oo += idx[d] * os[d];
+            acc[(int) oo] += a[i];
+            increment(idx, dims, rank);
+        }
+        for (int i = 0; i < o.length; i++) o[i] = (float) acc[i];
+    }
+
+    /** Sum of f over all elements in double, in parallel chunks. */
+    private static double reduceDouble(float[] a, boolean squares) {
+        int n = a.length;
+        int chunks = (int) Math.max(1, Math.min(Parallel.THREADS * 4L, n / (4 * Parallel.MIN_WORK)));
+        double[] part = new double[chunks];
+        Parallel.forChunks(n, chunks, (Parallel.Chunk) (id, s, e) -> {
+            double sum = 0;
+            // blocks of float partial sums keep the inner loop fast; each block is added in double
+            for (int i0 = s; i0 < e; i0 += 256) {
+                int i1 = Math.min(e, i0 + 256);
+                double blk = 0;
+                if (squares) for (int i = i0; i < i1; i++) blk += (double) a[i] * a[i];
+                else for (int i = i0; i < i1; i++) blk += a[i];
+                sum += blk;
+            }
+            part[id] = sum;
+        });
+        double total = 0;
+        for (double p : part) total += p;
+        return total;
+    }
+
+    static void sumAll(Tensor x, Tensor out) {
+        floats(out)[0] = (float) reduceDouble(floats(x), false);
+    }
+
+    static double sumSquares(Tensor x) { return reduceDouble(floats(x), true); }
+
+    /** Softmax over the non-negative axis {@code ax}. */
+    static void softmax(Tensor x, int ax, Tensor out) {
+        float[] a = floats(x), o = floats(out);
+        int k = x.dim(ax);
+        int outer = (int) x.shape().prod(0, ax), inner = (int) x.shape().prod(ax + 1, x.rank());
+        if (k == 0 || a.length == 0) return;
+        if (inner == 1) {
+            Parallel.forRange(outer, 8L * k, (s, e) -> {
+                for (int r = s; r < e; r++) {
+                    int base = r * k;
+                    float mx = Float.NEGATIVE_INFINITY;
+                    for (int j = 0; j < k; j++) mx = Math.max(mx, a[base + j]);
+                    double sum = 0;
+                    for (int j = 0; j < k; j++) {
+                        float ev = (float) Math.exp(a[base + j] - mx);
+                        o[base + j] = ev;
+                        sum += ev;
+                    }
+                    float inv = (float) (1.0 / sum);
+                    for (int j = 0; j < k; j++) o[base + j] *= inv;
+                }
+            });
+            return;
+        }
+        // strided: split each outer slab's inner positions into chunks
+        final int chunk = 256;
+        int innerChunks = (inner + chunk - 1) / chunk;
+        Parallel.forRange(outer * innerChunks, 8L * k * Math.min(inner, chunk), (s, e) -> {
+            float[] mx = new float[chunk];
+            double[] sum = new double[chunk];
+            for (int t = s; t < e; t++) {
+                int r = t / innerChunks, i0 = (t % innerChunks) * chunk, i1 = Math.min(inner, i0 + chunk), w = i1 - i0;
+                int base = r * k * inner + i0;
+                Arrays.fill(mx, 0, w, Float.NEGATIVE_INFINITY);
+                Arrays.fill(sum, 0, w, 0.0);
+                for (int j = 0; j < k; j++) {
+                    int row = base + j * inner;
+                    for (int i = 0; i < w; i++) mx[i] = Math.max(mx[i], a[row + i]);
+                }
+                for (int j = 0; j < k; j++) {
+                    int row = base + j * inner;
+                    for (int i = 0; i < w; i++) {
+                        float ev = (float) Math.exp(a[row + i] - mx[i]);
+                        o[row + i] = ev;
+                        sum[i] += ev;
+                    }
+                }
+                for (int j = 0; j < k; j++) {
+                    int row = base + j * inner;
+                    for (int i = 0; i < w; i++) o[row + i] = (float) (o[row + i] / sum[i]);
+                }
+            }
+        });
+    }
+
+    static void argmax(Tensor x, Tensor out) {
+        float[] a = floats(x);
+        int[] o = ints(out);
+        int b = x.dim(0), k = x.dim(1), inner = (int) x.shape().prod(2, x.rank());
+        Parallel.forRange(b * inner, k, (s, e) -> {
+            for (int t = s; t < e; t++) {
+                int bi = t / inner, i = t % inner;
+                int base = bi * k * inner + i;
+                float best = a[base];
+                int arg = 0;
+                for (int j = 1; j < k; j++) {
+                    float v = a[base + j * inner];
+                    if (v > best || (Float.isNaN(v) && !Float.isNaN(best))) { best = v; arg = j; }
+                }
+                o[t] = arg;
+            }
+        });
+    }
+}

@@ -1,0 +1,71 @@
+package dinoseg.backend.cuda;
+
+import static dinoseg.backend.cuda.CudaMemory.ptr;
+
+import dinoseg.backend.Checks;
+import dinoseg.backend.OpContract.Heads;
+import dinoseg.tensor.DType;
+import dinoseg.tensor.Shape;
+import dinoseg.tensor.Tensor;
+
+/**
+ * Fused attention launchers (kernels/attention.cu): a flash-attention forward of 16 query rows per
+ * block streaming 32-key tiles through shared memory, and a FlashAttention-2 backward (dot(out,
+ * gout) per row, then dq and dk/dv kernels that recompute P from lse). Arguments are checked by
+ * the backend (OpContract) first; the kernels' own limit is a head dimension of at most
+ * {@value #MAX_HEAD_DIM}.
+ */
+final class CudaAttentionOps {
+    private static final int ROWS = 16, TILE = 32, THREADS = 128;
+    /** The largest head dimension the kernels' shared-memory tiles hold. */
+    static final int MAX_HEAD_DIM = 128;
+
+    private final CudaContext ctx;
+    private final CudaMemory mem;
+
+    CudaAttentionOps(CudaContext ctx, CudaMemory mem) {
+        this.ctx = ctx;
+        this.mem = mem;
+    }
+
+    /** The kernels' limit, checked after the contract: 1 &lt;= D &lt;= 128 unless there is nothing to do. */
+    private static void supported(String op, Heads s, Tensor qkv) {
+        Checks.check(s.empty() || s.headDim() <= MAX_HEAD_DIM, op, "head dim " + s.headDim()
+                + " unsupported by the CUDA kernels (1.." + MAX_HEAD_DIM + ") for qkv " + qkv.shape());
+    }
+
+    void attention(Tensor qkv, Heads s, float scale, Tensor out, Tensor lse) {
+        supported("attention", s, qkv);
+        if (s.empty()) return;
+        int b = s.batch(), n = s.tokens(), h = s.heads(), d = s.headDim();
+        ctx.bind();
+        // the kernel always writes the row statistics: a temporary takes them when the caller wants none
+        try (Tensor temp = lse == null ? mem.empty(Shape.of(b, h, n), DType.F32) : null) {
+            Tensor l = lse != null ? lse : temp;
+            int shared = 4 * (ROWS * d + TILE * (d + 1) + TILE * d);
+            ctx.launch("attention_fwd", (n + ROWS - 1) / ROWS, b * h, 1, THREADS, shared,
+                    new KernelArgs().ptr(ptr(qkv)).ptr(ptr(out)).ptr(ptr(l)).i(n).i(h).i(d).f(scale));
+        }
+    }
+
+    void attentionBackward(Tensor qkv, Tensor out, Tensor lse, Tensor gout, Heads s, float scale, Tensor gqkv) {
+        supported("attentionBackward", s, qkv);
+        if (s.empty()) {
+            if (gqkv.numel() > 0) { ctx.bind(); mem.zero(gqkv); }
+            return;
+        }
+        int b = s.batch(), n = s.tokens(), h = s.heads(), d = s.headDim();
+        ctx.bind();
+        try (Tensor dv = mem.empty(Shape.of(b, h, n), DType.F32)) {
+            ctx.launchWarps("attention_bwd_dot", (long) b * h * n,
+                    new KernelArgs().ptr(ptr(out)).ptr(ptr(gout)).ptr(ptr(dv)).i(b).i(n).i(h).i(d));
+            int grid = (n + ROWS - 1) / ROWS;
+            int sharedDq = 4 * (2 * ROWS * d + 2 * TILE * (d + 1));
+            ctx.launch("attention_bwd_dq", grid, b * h, 1, THREADS, sharedDq, new KernelArgs().ptr(ptr(qkv)).ptr(ptr(gout))
+                    .ptr(ptr(lse)).ptr(ptr(dv)).ptr(ptr(gqkv)).i(n).i(h).i(d).f(scale));
+            int sharedKv = 4 * (2 * ROWS * d + 2 * TILE * (d + 1) + 2 * TILE);
+            ctx.launch("attention_bwd_dkdv", grid, b * h, 1, THREADS, sharedKv, new KernelArgs().ptr(ptr(qkv)).ptr(ptr(gout))
+                    .ptr(ptr(lse)).ptr(ptr(dv)).ptr(ptr(gqkv)).i(n).i(h).i(d).f(scale));
+        }
+    }
+}
