@@ -43,8 +43,8 @@ public final class Images {
         if (rgb.length != w0 * h0) throw new IllegalArgumentException("resizedNormalisedChw: " + rgb.length + " pixels for " + w0 + "x" + h0);
         int[] y0 = new int[h], y1 = new int[h], x0 = new int[w], x1 = new int[w];
         float[] wy0 = new float[h], wy1 = new float[h], wx0 = new float[w], wx1 = new float[w];
-        axisWeights(h0, h, y0, y1, wy0, wy1);
-        axisWeights(w0, w, x0, x1, wx0, wx1);
+        dinoseg.backend.cpu.CpuResize.axisWeights(h0, h, y0, y1, wy0, wy1);
+        dinoseg.backend.cpu.CpuResize.axisWeights(w0, w, x0, x1, wx0, wx1);
         int n = w * h;
         float[] out = new float[3 * n];
         for (int c = 0; c < 3; c++) {
@@ -61,27 +61,6 @@ public final class Images {
             }
         }
         return out;
-    }
-
-    /**
-     * Source indices and weights along one axis for a bilinear resize from {@code in} to
-     * {@code outSize} samples, pixel centres aligned (align_corners=False): output d reads
-     * {@code i0[d]} and {@code i1[d]} with weights {@code w0[d]} and {@code w1[d]}, the same as
-     * the CPU backend's resizeBilinear.
-     */
-    public static void axisWeights(int in, int outSize, int[] i0, int[] i1, float[] w0, float[] w1) {
-        float scale = (float) in / outSize;
-        for (int d = 0; d < outSize; d++) {
-            float src = scale * (d + 0.5f) - 0.5f;
-            if (src < 0f) src = 0f;
-            int lo = Math.min((int) src, in - 1);
-            int hi = lo + (lo < in - 1 ? 1 : 0);
-            float l1 = Math.min(Math.max(src - lo, 0f), 1f);
-            i0[d] = lo;
-            i1[d] = hi;
-            w1[d] = l1;
-            w0[d] = 1f - l1;
-        }
     }
 
     /** Normalised CHW floats of an image. */

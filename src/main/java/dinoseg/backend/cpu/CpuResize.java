@@ -8,14 +8,16 @@ import static dinoseg.backend.cpu.CpuStorage.floats;
 import static dinoseg.backend.cpu.CpuStorage.ints;
 
 /** Bilinear resize (align_corners=false) on the CPU and its adjoint. */
-final class CpuResize {
+public final class CpuResize {
     private CpuResize() { }
 
     /**
      * Source indices and weights along one axis, as PyTorch computes them in float:
      * src = max(scale*(dst+0.5)-0.5, 0), i0 = floor(src), i1 = i0 + (i0 < in-1), w1 = src - i0.
+     * Output sample d reads {@code i0[d]} and {@code i1[d]} with weights {@code w0[d]} and {@code w1[d]};
+     * the arrays hold at least {@code outSize} entries. Also used by the predictor's full-size upsampling.
      */
-    private static void axisWeights(int in, int outSize, int[] i0, int[] i1, float[] w0, float[] w1) {
+    public static void axisWeights(int in, int outSize, int[] i0, int[] i1, float[] w0, float[] w1) {
         float scale = (float) in / outSize;
         for (int d = 0; d < outSize; d++) {
             float src = scale * (d + 0.5f) - 0.5f;
