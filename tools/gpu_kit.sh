@@ -5,7 +5,8 @@
 #   run.sh               the entry script (tools/gpu_kit_run.sh): CUDA tests, compute-sanitizer, bench,
 #                        torch_peer.py; everything to $OUT
 #   jre.tar.xz           a jlink Java 17 runtime with only java.base, java.logging, java.xml,
-#                        java.management, jdk.management, jdk.incubator.vector (tools/jlink_runtime.sh)
+#                        java.management, jdk.management, jdk.unsupported, jdk.incubator.vector
+#                        (tools/jlink_runtime.sh)
 #   lib/dinoseg.jar      target/classes, the CUDA kernels' fatbin included
 #   lib/dinoseg-cuda-tests.jar   the test classes of dinoseg.backend.cuda (KernelEmulationTest left out)
 #   lib/{jcuda,jcublas,picocli,gson}.jar, lib/jcuda-natives.jar (only libJCudaDriver and libJCublas2),
@@ -51,8 +52,9 @@ mib() { awk -v b="$1" 'BEGIN { printf "%.1f", b / 1048576 }'; }
 # probe (HotSpotDiagnosticMXBean); jdk.incubator.vector: the CPU reference side of the tests uses the
 # Vector API GEMM (the scalar one is ~10x slower). Not java.desktop: only the image/overlay/video code
 # needs it, and neither the CUDA tests nor bench load it (the dry run checks that); not java.sql
-# (Gson's optional adapters).
-MODULES="java.base,java.logging,java.xml,java.management,jdk.management,jdk.incubator.vector"
+# (Gson's optional adapters). jdk.unsupported: sun.misc.Signal, which the CLI's SIGINT/SIGTERM handling
+# (cli/Signals) installs before any command runs.
+MODULES="java.base,java.logging,java.xml,java.management,jdk.management,jdk.unsupported,jdk.incubator.vector"
 
 if [ "$BUILD" = 1 ]; then
   mvn -B -o -q package -DskipTests
