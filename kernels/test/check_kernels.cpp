@@ -115,6 +115,18 @@ static void test_gemm() {
                 auto A = randn(sA * batch), B = randn(std::max<long long>(sB * batch, (long long)(tb ? N : K) * ldb));
                 auto C = randn(sC * batch);
                 if (beta == 0) std::fill(C.begin(), C.end(), NAN);
+                // Operand elements outside the matrices (padding columns, the gap between batches) are NaN:
+                // a kernel that reads one, even to multiply it by a zero, turns its result into NaN.
+                auto poison = [](fvec& X, int rows, int cols, int ld, long long stride, int nb) {
+                    if (stride == 0) return;
+                    for (int z = 0; z < nb; z++)
+                        for (long long e = 0; e < stride; e++) {
+                            long long r = e / ld, c = e % ld;
+                            if (r >= rows || c >= cols) X[z * stride + e] = NAN;
+                        }
+                };
+                poison(A, ta ? K : M, ta ? M : K, lda, sA, batch);
+                poison(B, tb ? N : K, tb ? K : N, ldb, sB, batch);
                 std::vector<double> ref(C.begin(), C.end());
                 for (int z = 0; z < batch; z++)
                     for (int i = 0; i < M; i++)
@@ -549,6 +561,29 @@ static void test_reductions() {
     }
     LAUNCH(softmax_lastdim, d1(1), d1(128), 0, lx.data(), lo.data(), 4LL, 37);
     check("softmax_lastdim", lr, lo, 1e-5, 1e-7);
+
+    // The largest value last and large (+100): without the max shift exp(100 - ~2) overflows float,
+    // so a max loop that misses the last element gives inf/NaN instead of a probability near 1.
+    for (int o0 = 0; o0 < 2; o0++) for (int in = 0; in < 3; in++) sx[o0 * 15 + 4 * 3 + in] = 100.f;
+    for (int o0 = 0; o0 < 2; o0++) for (int in = 0; in < 3; in++) {
+        double mx = -1e300, sum = 0;
+        for (int k = 0; k < 5; k++) mx = std::max(mx, (double)sx[o0 * 15 + k * 3 + in]);
+        for (int k = 0; k < 5; k++) sum += std::exp(sx[o0 * 15 + k * 3 + in] - mx);
+        for (int k = 0; k < 5; k++) sr[o0 * 15 + k * 3 + in] = std::exp(sx[o0 * 15 + k * 3 + in] - mx) / sum;
+    }
+    std::fill(so.begin(), so.end(), NAN);
+    LAUNCH(softmax_axis, d1(1), d1(32), 0, sx.data(), so.data(), 2LL, 5, 3LL);
+    check("softmax_axis (largest value last, +100)", sr, so, 1e-5, 1e-7);
+    for (int r0 = 0; r0 < 4; r0++) lx[r0 * 37 + 36] = 100.f;
+    for (int r0 = 0; r0 < 4; r0++) {
+        double mx = -1e300, sum = 0;
+        for (int k = 0; k < 37; k++) mx = std::max(mx, (double)lx[r0 * 37 + k]);
+        for (int k = 0; k < 37; k++) sum += std::exp(lx[r0 * 37 + k] - mx);
+        for (int k = 0; k < 37; k++) lr[r0 * 37 + k] = std::exp(lx[r0 * 37 + k] - mx) / sum;
+    }
+    std::fill(lo.begin(), lo.end(), NAN);
+    LAUNCH(softmax_lastdim, d1(1), d1(128), 0, lx.data(), lo.data(), 4LL, 37);
+    check("softmax_lastdim (largest value last, +100)", lr, lo, 1e-5, 1e-7);
 }
 
 // ------------------------------------------------------------------ batchnorm
@@ -690,8 +725,11 @@ static void test_resize() {
 
 // fd: gradient against finite differences of the loss (small shapes); otherwise against the analytic
 // gradient w[y] * (softmax - onehot) / sum w (model size).
-static void test_cross_entropy(int B, int K, int P, bool weighted, bool allIgnored, bool fd = true) {
+// bigLast: the last class's logit is +100 everywhere, so a max loop that misses it overflows exp.
+static void test_cross_entropy(int B, int K, int P, bool weighted, bool allIgnored, bool fd = true, bool bigLast = false) {
     auto logits = randn((size_t)B * K * P, 2.f);
+    if (bigLast)
+        for (int b = 0; b < B; b++) for (int p = 0; p < P; p++) logits[((size_t)b * K + K - 1) * P + p] = 100.f;
     fvec w = randn(K);
     for (auto& v : w) v = std::fabs(v) + 0.1f;
     ivec labels((size_t)B * P);
@@ -718,7 +756,7 @@ static void test_cross_entropy(int B, int K, int P, bool weighted, bool allIgnor
     LAUNCH(ce_finalize, d1(1), d1(64), 0, partial.data(), 4, loss.data(), stats.data());
     LAUNCH(ce_grad, d1(2), d1(64), 0, logits.data(), labels.data(), wp, (long long)B, K, (long long)P, 255, (const double*)stats.data(), g.data());
     std::string name = " " + std::to_string(B) + "x" + std::to_string(K) + "x" + std::to_string(P) +
-                       (weighted ? " weighted" : "") + (allIgnored ? " all ignored" : "");
+                       (weighted ? " weighted" : "") + (allIgnored ? " all ignored" : "") + (bigLast ? " largest last +100" : "");
     check("cross_entropy loss" + name, {loss_of(logits)}, loss, 1e-5, 1e-6);
     std::vector<double> ref(logits.size(), 0.0);
     if (fd) {
@@ -1020,6 +1058,7 @@ int main(int argc, char** argv) {
         test_cross_entropy(2, 5, 13, false, false);
         test_cross_entropy(2, 5, 13, true, false);
         test_cross_entropy(2, 5, 13, false, true);
+        test_cross_entropy(2, 5, 13, true, false, false, true);
         test_cross_entropy(1, 150, 161 * 161, true, false, false);   // ADE20K classes, logits at 1/4 of 644
     }
     if (on("adamw")) { test_adamw(300); test_adamw(1 << 20); }
