@@ -733,8 +733,12 @@ static void test_cross_entropy(int B, int K, int P, bool weighted, bool allIgnor
     fvec w = randn(K);
     for (auto& v : w) v = std::fabs(v) + 0.1f;
     ivec labels((size_t)B * P);
-    std::uniform_int_distribution<int> u(0, 9);
-    for (auto& l : labels) { int r = u(rng); l = allIgnored ? 255 : r < 7 ? r % K : r == 7 ? 255 : r == 8 ? -2 : K + 1; }
+    // kept labels 0..K-1; ignored: the ignore index, and the out-of-range -2, -1, K, K+1 (the edges included)
+    std::uniform_int_distribution<int> u(0, 11);
+    for (auto& l : labels) {
+        int r = u(rng);
+        l = allIgnored ? 255 : r < 7 ? r % K : r == 7 ? 255 : r == 8 ? -2 : r == 9 ? -1 : r == 10 ? K : K + 1;
+    }
     auto loss_of = [&](const fvec& lg) {
         double sl = 0, sw = 0;
         for (int b = 0; b < B; b++) for (int p = 0; p < P; p++) {
