@@ -41,13 +41,7 @@ class CudaTrainingTest {
     }
 
     private static TrainConfig config(String out) {
-        TrainConfig c = TinyData.config(data, tmp.resolve(out), 56);
-        c.epochs = 2;
-        c.fineTune = true;
-        c.head = "bn";
-        c.scheduler = "cosine";
-        c.augment = "tutorial";
-        return c;
+        return TinyData.fineTuneConfig(data, tmp.resolve(out));
     }
 
     private static double[] row(History.Row r) {

@@ -90,4 +90,15 @@ final class TinyData {
         c.outDir = out.toString();
         return c;
     }
+
+    /** {@link #config} for two epochs of fine-tuning with a batch-norm head, a cosine schedule and augmentation: every kind of training state. */
+    static TrainConfig fineTuneConfig(Path data, Path out) {
+        TrainConfig c = config(data, out, 56);
+        c.epochs = 2;
+        c.fineTune = true;
+        c.head = "bn";
+        c.scheduler = "cosine";
+        c.augment = "tutorial";
+        return c;
+    }
 }

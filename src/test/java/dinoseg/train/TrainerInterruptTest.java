@@ -40,13 +40,8 @@ class TrainerInterruptTest {
 
     /** Fine-tuning with a batch-norm head (running statistics), cosine schedule with warmup, augmentation: every kind of state. */
     private static TrainConfig config(String out) {
-        TrainConfig c = TinyData.config(data, tmp.resolve(out), 56);
-        c.epochs = 2;
-        c.fineTune = true;
-        c.head = "bn";
-        c.scheduler = "cosine";
+        TrainConfig c = TinyData.fineTuneConfig(data, tmp.resolve(out));
         c.warmup = 0.5;
-        c.augment = "tutorial";
         c.saveEveryMin = 0; // only where a test asks for it
         return c;
     }
