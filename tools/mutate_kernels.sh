@@ -130,7 +130,8 @@ inline const int emu_mutant_id = std::getenv("DSEMU_MUTANT") ? std::atoi(std::ge
 EOF
 bash "$root/kernels/test/prepare.sh" "$work/prep" "$work/src"
 echo "[mutate] compiling $total mutants into one program ..."
-g++ -std=c++20 -O2 -pthread -Wno-unknown-pragmas -include "$work/schema.h" -I"$work/prep" -I"$root/kernels/test" \
+source "$root/kernels/test/flags.sh"
+g++ "${EMU_CXXFLAGS[@]}" -include "$work/schema.h" -I"$work/prep" -I"$root/kernels/test" \
     -x c++ "$root/kernels/test/check_kernels.cpp" -o "$work/check"
 echo "[mutate] the unmutated kernels must pass first ..."
 if ! DSEMU_LAUNCH_TIMEOUT=60 "$work/check" > "$work/baseline.txt" 2>&1; then

@@ -17,7 +17,8 @@ src="${DSEMU_KERNELS_DIR:-$here/..}"
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 bash "$here/prepare.sh" "$tmp" "$src"
-g++ -std=c++20 -O2 -pthread -Wno-unknown-pragmas -I"$tmp" -I"$here" -x c++ "$here/check_kernels.cpp" -o "$tmp/check_kernels"
+source "$here/flags.sh"
+g++ "${EMU_CXXFLAGS[@]}" -I"$tmp" -I"$here" -x c++ "$here/check_kernels.cpp" -o "$tmp/check_kernels"
 rc=0
 "$tmp/check_kernels" "$@" || rc=$?
 # 3 means "skipped" to callers; a check program never exits 3 on its own, but keep it unambiguous.
