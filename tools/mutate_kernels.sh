@@ -11,6 +11,7 @@
 #             (the +-1 is added to the left operand, which is the same as shifting the bound)
 #   partner   every shuffle partner changed: __shfl_xor_sync(.., o) -> o >> 1, __shfl_sync(.., j) -> j + 1,
 #             __shfl_down/up_sync(.., d) -> d + 1
+#   lane      every lane-to-fragment mapping changed: lane >> n -> lane >> (n ^ 1), lane & m -> lane & (m >> 1)
 #   guard     every guard dropped: `if (c) return|continue|break;` -> never taken, other `if (c)` whose
 #             condition compares -> always taken
 # All mutants are compiled into one program (a mutant schema: each site reads the mutant number
@@ -56,8 +57,12 @@ my @files = sort grep { /\.(cu|cuh)$/ } readdir($D);
 my %fam = ("gemm.cu" => "gemm", "attention.cu" => "attention", "layernorm.cu" => "layernorm",
            "elementwise.cu" => "elementwise", "batchnorm.cu" => "batchnorm", "conv.cu" => "conv",
            "resize.cu" => "resize", "cross_entropy.cu" => "cross_entropy", "adamw.cu" => "adamw",
-           "common.cuh" => "gemm attention layernorm elementwise batchnorm conv resize cross_entropy adamw");
+           "gemm_tc.cu" => "tensor_core",
+           "common.cuh" => "gemm attention layernorm elementwise batchnorm conv resize cross_entropy adamw tensor_core");
 for my $f (@files) {
+  # tc.cuh is the instruction layer: inline PTX under nvcc (never compiled here) and one-line
+  # forwards to emu.h under g++; the emulator itself is checked by the tensor_core family.
+  next if $f eq "tc.cuh";
   my $family = $fam{$f} // die "mutate_kernels.sh: no check family for $f (add it to the table)\n";
   open(my $I, "<", "$dir/$f") or die;
   my @lines = <$I>;
@@ -98,6 +103,12 @@ for my $f (@files) {
       my $new = $fn eq "__shfl_xor_sync" ? "($pt) >> 1" : "($pt) + 1";
       my $k = $emit->("shuffle partner changed: $fn(..., $pt) -> $new");
       "$fn($m,$v, EMU_MUT($k) ? $new : ($pt))"
+    }ge;
+    # lane arithmetic (which lane holds which fragment element or row address)
+    $code =~ s{\blane\s*(>>|&)\s*(\d+)\b}{
+      my ($op, $v) = ($1, $2); my $new = $op eq ">>" ? "lane >> " . ($v ^ 1) : "lane & " . ($v >> 1);
+      my $k = $emit->("lane mapping changed: lane $op $v -> $new");
+      "(EMU_MUT($k) ? ($new) : (lane $op $v))"
     }ge;
     $out = $code;
     $lines[$n] = $out . $comment . $nl;

@@ -7,7 +7,7 @@
 // reports planted misuse (races, divergent barriers, bad masks, out-of-bounds, launch limits).
 // One line per check; "all kernel checks passed" at the end only when every check passed.
 // Usage: check_kernels [family ...]   (gemm attention layernorm elementwise batchnorm conv resize
-//        cross_entropy adamw emulator; default all). Exit status 1 on any failure.
+//        cross_entropy adamw tensor_core emulator; default all). Exit status 1 on any failure.
 // Build and run: bash kernels/test/run.sh
 #include "emu.h"
 #include "all_kernels_emu.cu"
@@ -1038,6 +1038,225 @@ static void test_emulator(const char* self) {
     }
 }
 
+// ------------------------------------------------------------------ tensor cores (tc.cuh on the emulator)
+
+using u16vec = dvec<uint16_t>;
+using u32vec = dvec<uint32_t>;
+
+static double bf(float x) { return emu_bf162f(emu_f2bf16_rn(x)); }
+static double tf(float x) { return emu_tf322f(emu_f2tf32_rna(x)); }
+
+// One mma.m16n8k16 (bf16) per warp with the fragments gathered from global memory by the PTX ISA's
+// formulas, written out independently of the emulator's own tables: A 16x16 row-major, B 16x8 [k][n].
+static void emu_t_mma_bf16(const uint16_t* A, const uint16_t* B, const float* C, float* D) {
+    const int lane = threadIdx.x, g = lane >> 2, t = lane & 3;
+    uint32_t a[4], b[2];
+    float c[4], d[4];
+    for (int r = 0; r < 4; r++) {   // a_{2r}, a_{2r+1}: rows g | g+8 | g | g+8, cols 2t.. | 2t.. | 2t+8.. | 2t+8..
+        int row = g + (r & 1) * 8, col = 2 * t + (r >> 1) * 8;
+        a[r] = (uint32_t)A[row * 16 + col] | (uint32_t)A[row * 16 + col + 1] << 16;
+    }
+    for (int r = 0; r < 2; r++) b[r] = (uint32_t)B[(2 * t + 8 * r) * 8 + g] | (uint32_t)B[(2 * t + 8 * r + 1) * 8 + g] << 16;
+    for (int i = 0; i < 4; i++) c[i] = C[(g + (i >> 1) * 8) * 8 + 2 * t + (i & 1)];
+    tc_mma_bf16_m16n8k16(d, a, b, c);
+    for (int i = 0; i < 4; i++) D[(g + (i >> 1) * 8) * 8 + 2 * t + (i & 1)] = d[i];
+}
+// The same for mma.m16n8k8 (tf32): A 16x8 row-major, B 8x8 [k][n], operands already tf32 bit patterns.
+static void emu_t_mma_tf32(const uint32_t* A, const uint32_t* B, const float* C, float* D) {
+    const int lane = threadIdx.x, g = lane >> 2, t = lane & 3;
+    uint32_t a[4] = {A[g * 8 + t], A[(g + 8) * 8 + t], A[g * 8 + t + 4], A[(g + 8) * 8 + t + 4]};
+    uint32_t b[2] = {B[t * 8 + g], B[(t + 4) * 8 + g]};
+    float c[4], d[4];
+    for (int i = 0; i < 4; i++) c[i] = C[(g + (i >> 1) * 8) * 8 + 2 * t + (i & 1)];
+    tc_mma_tf32_m16n8k8(d, a, b, c);
+    for (int i = 0; i < 4; i++) D[(g + (i >> 1) * 8) * 8 + 2 * t + (i & 1)] = d[i];
+}
+// ldmatrix from a 32x8 b16 table in shared memory (matrix m = rows 8m..8m+7); each lane writes its
+// registers for .x1, .x2, .x4 and .x4.trans: out[lane*11 + ...].
+static void emu_t_ldmatrix(const uint16_t* src, uint32_t* out) {
+    EMU_SHARED(uint16_t, tab, [32][8]);
+    const int lane = threadIdx.x;
+    for (int c = 0; c < 8; c++) tab[lane][c] = src[lane * 8 + c];
+    __syncwarp();
+    uint32_t r1[1], r2[2], r4[4], rt[4];
+    tc_ldmatrix_x1(r1, &tab[lane & 7][0]);
+    tc_ldmatrix_x2(r2, &tab[lane & 15][0]);
+    tc_ldmatrix_x4(r4, &tab[lane][0]);
+    tc_ldmatrix_x4_trans(rt, &tab[lane][0]);
+    uint32_t* o = out + lane * 11;
+    o[0] = r1[0];
+    for (int i = 0; i < 2; i++) o[1 + i] = r2[i];
+    for (int i = 0; i < 4; i++) { o[3 + i] = r4[i]; o[7 + i] = rt[i]; }
+}
+static void emu_t_ldmatrix_misaligned(uint32_t* out) {
+    EMU_SHARED(uint16_t, tab, [32][16]);
+    tab[threadIdx.x][0] = 0;
+    __syncwarp();
+    uint32_t r[1];
+    tc_ldmatrix_x1(r, &tab[threadIdx.x & 7][1]);   // rows start 2 bytes in: not 16-byte aligned
+    out[threadIdx.x] = r[0];
+}
+static void emu_t_mma_half_warp(float* out) {
+    uint32_t a[4] = {0, 0, 0, 0}, b[2] = {0, 0};
+    float c[4] = {0, 0, 0, 0}, d[4];
+    if (threadIdx.x < 16) tc_mma_bf16_m16n8k16(d, a, b, c);   // not .aligned: half the warp
+    out[threadIdx.x] = 1.f;
+}
+// cp.async of 64 floats into shared memory: `early` reads the destination before wait_group (a bug:
+// the emulator must show the poisoned old contents), otherwise after wait_group 0 and a barrier.
+static void emu_t_cp_async(const float* src, float* out, int early) {
+    EMU_SHARED(float, s, [64]);
+    const int t = threadIdx.x;   // 16 threads x 4 floats
+    tc_cp_async16(&s[4 * t], src + 4 * t, t == 15 ? 8 : 16);   // the last copy reads 2 floats, zero-fills 2
+    tc_cp_async_commit();
+    if (early) { for (int i = 0; i < 4; i++) out[4 * t + i] = s[4 * t + i]; }
+    tc_cp_async_wait<0>();
+    __syncthreads();
+    if (!early) for (int i = 0; i < 4; i++) out[4 * t + i] = s[63 - (4 * t + i)];
+}
+static void emu_t_cp_async_misaligned(const float* src, float* out) {
+    EMU_SHARED(float, s, [64]);
+    tc_cp_async16(&s[4 * threadIdx.x + 1], src, 16);
+    tc_cp_async_commit();
+    tc_cp_async_wait<0>();
+    out[threadIdx.x] = s[0];
+}
+
+static void test_tensor_core_instructions() {
+    // mma bf16: random bf16 operands, the reference sums the same bf16 values in double
+    {
+        std::normal_distribution<float> nd(0.f, 1.f);
+        u16vec A(256), B(128);
+        fvec C(128), D(128, NAN);
+        std::vector<double> ref(128);
+        for (auto& v : A) v = emu_f2bf16_rn(nd(rng));
+        for (auto& v : B) v = emu_f2bf16_rn(nd(rng));
+        for (auto& v : C) v = nd(rng);
+        for (int m = 0; m < 16; m++)
+            for (int n = 0; n < 8; n++) {
+                double s = C[m * 8 + n];
+                for (int k = 0; k < 16; k++) s += (double)emu_bf162f(A[m * 16 + k]) * emu_bf162f(B[k * 8 + n]);
+                ref[m * 8 + n] = s;
+            }
+        LAUNCH(emu_t_mma_bf16, d1(1), d1(32), 0, (const uint16_t*)A.data(), (const uint16_t*)B.data(), (const float*)C.data(), D.data());
+        check("tensor core mma.m16n8k16 bf16 fragments (PTX ISA layout)", ref, D, 1e-6, 1e-6);
+    }
+    // mma tf32: operands with nonzero low mantissa bits, which the hardware ignores
+    {
+        std::normal_distribution<float> nd(0.f, 1.f);
+        u32vec A(128), B(64);
+        fvec C(128), D(128, NAN);
+        std::vector<double> ref(128);
+        auto bits = [](float f) { uint32_t u; std::memcpy(&u, &f, 4); return u; };
+        for (auto& v : A) v = bits(nd(rng));
+        for (auto& v : B) v = bits(nd(rng));
+        for (auto& v : C) v = nd(rng);
+        for (int m = 0; m < 16; m++)
+            for (int n = 0; n < 8; n++) {
+                double s = C[m * 8 + n];
+                for (int k = 0; k < 8; k++) s += (double)emu_tf322f(A[m * 8 + k]) * emu_tf322f(B[k * 8 + n]);
+                ref[m * 8 + n] = s;
+            }
+        LAUNCH(emu_t_mma_tf32, d1(1), d1(32), 0, (const uint32_t*)A.data(), (const uint32_t*)B.data(), (const float*)C.data(), D.data());
+        check("tensor core mma.m16n8k8 tf32 fragments (PTX ISA layout)", ref, D, 1e-6, 1e-6);
+    }
+    // ldmatrix: lane l holds row l/4, columns 2(l%4), 2(l%4)+1 of each matrix (.trans: of its transpose)
+    {
+        u16vec src(256);
+        for (int i = 0; i < 256; i++) src[i] = (uint16_t)(i * 7 + 3);
+        u32vec out(32 * 11, 0xdeadbeefu);
+        LAUNCH(emu_t_ldmatrix, d1(1), d1(32), 0, (const uint16_t*)src.data(), out.data());
+        int wrong = 0;
+        auto at = [&](int m, int r, int c) { return (uint32_t)src[(8 * m + r) * 8 + c]; };
+        for (int l = 0; l < 32; l++) {
+            const int g = l >> 2, t = l & 3;
+            const uint32_t* o = out.data() + l * 11;
+            auto pair = [&](int m) { return at(m, g, 2 * t) | at(m, g, 2 * t + 1) << 16; };
+            auto tpair = [&](int m) { return at(m, 2 * t, g) | at(m, 2 * t + 1, g) << 16; };
+            wrong += o[0] != pair(0);
+            for (int i = 0; i < 2; i++) wrong += o[1 + i] != pair(i);
+            for (int i = 0; i < 4; i++) wrong += (o[3 + i] != pair(i)) + (o[7 + i] != tpair(i));
+        }
+        if (wrong == 0) std::printf("ok   tensor core ldmatrix .x1 .x2 .x4 .x4.trans (PTX ISA layout)\n");
+        else { failures++; std::printf("FAIL tensor core ldmatrix: %d registers wrong\n", wrong); }
+    }
+    // cp.async: complete after wait_group; before it the destination still holds the poison
+    {
+        fvec src = randn(64), out(64, 0.f);
+        LAUNCH(emu_t_cp_async, d1(1), d1(16), 0, (const float*)src.data(), out.data(), 0);
+        std::vector<double> ref(64);
+        for (int i = 0; i < 64; i++) ref[i] = i < 2 ? 0.0 : src[63 - i];   // 62, 63: zero-filled
+        check("tensor core cp.async + wait_group (zero fill)", ref, out, 0, 0);
+        std::fill(out.begin(), out.end(), 0.f);
+        int rc = emu_launch_checked("emu_t_cp_async", emu_t_cp_async, d1(1), d1(16), 0, 0, (const float*)src.data(), out.data(), 1);
+        int nan = 0;
+        for (float v : out) nan += std::isnan(v);
+        if (rc == 0 && nan == 64) std::printf("ok   emulator exposes a read before cp.async.wait_group (64 of 64 poisoned)\n");
+        else { failures++; std::printf("FAIL emulator: a read before cp.async.wait_group saw data (rc %d, %d NaN)\n", rc, nan); }
+    }
+    fvec out(64, 0.f), src = randn(64);
+    u32vec uout(32);
+    expect_error("ldmatrix row address not 16-byte aligned", EMU_ERR_LAUNCH_FAILED,
+                 emu_launch_checked("emu_t_ldmatrix_misaligned", emu_t_ldmatrix_misaligned, d1(1), d1(32), 0, 0, uout.data()), "16-byte aligned");
+    expect_error("mma by half a warp", EMU_ERR_LAUNCH_FAILED,
+                 emu_launch_checked("emu_t_mma_half_warp", emu_t_mma_half_warp, d1(1), d1(32), 0, 0, out.data()), "never completes");
+    expect_error("cp.async to a misaligned shared address", EMU_ERR_MISALIGNED,
+                 emu_launch_checked("emu_t_cp_async_misaligned", emu_t_cp_async_misaligned, d1(1), d1(16), 0, 0, (const float*)src.data(), out.data()), "not 16-byte aligned");
+}
+
+// gemm_bf16_tc (tf32: gemm_tf32_tc) against a double-precision reference on the rounded operands
+// (what the tensor cores multiply); beta != 0 reads C, beta == 0 must not (C starts as NaN).
+static void test_gemm_tc(int tA, int tB, int M, int N, int K, int batch, float alpha, float beta, int gridLimitY = 0, bool tf32 = false) {
+    const long long sA = (long long)M * K, sB = (long long)K * N, sC = (long long)M * N;
+    auto A = randn((size_t)(sA * batch)), B = randn((size_t)(sB * batch));
+    fvec C = beta == 0.f ? fvec((size_t)(sC * batch), NAN) : randn((size_t)(sC * batch));
+    const int lda = tA ? M : K, ldb = tB ? K : N;
+    const unsigned gy = (unsigned)((M + 127) / 128), gx = (unsigned)((N + 127) / 128);
+    const unsigned runY = gridLimitY > 0 ? std::min<unsigned>(gy, (unsigned)gridLimitY) : gy;
+    const int rowsChecked = std::min(M, (int)runY * 128);
+    std::vector<double> ref;
+    fvec got;
+    for (int z = 0; z < batch; z++)
+        for (int m = 0; m < rowsChecked; m++)
+            for (int n = 0; n < N; n++) {
+                double s = 0;
+                for (int k = 0; k < K; k++) {
+                    float a = tA ? A[z * sA + (long long)k * lda + m] : A[z * sA + (long long)m * lda + k];
+                    float b = tB ? B[z * sB + (long long)n * ldb + k] : B[z * sB + (long long)k * ldb + n];
+                    s += tf32 ? tf(a) * tf(b) : bf(a) * bf(b);
+                }
+                double c0 = C[z * sC + (long long)m * N + n];
+                ref.push_back(alpha * s + (beta == 0.f ? 0.0 : beta * c0));
+            }
+    if (tf32)
+        LAUNCH(gemm_tf32_tc, d1(gx, runY, (unsigned)batch), d1(256), 0, tA, tB, M, N, K, alpha, (const float*)A.data(), lda, sA,
+               (const float*)B.data(), ldb, sB, beta, C.data(), N, sC, 0LL);
+    else
+        LAUNCH(gemm_bf16_tc, d1(gx, runY, (unsigned)batch), d1(256), 0, tA, tB, M, N, K, alpha, (const float*)A.data(), lda, sA,
+               (const float*)B.data(), ldb, sB, beta, C.data(), N, sC, 0LL);
+    for (int z = 0; z < batch; z++)
+        for (int m = 0; m < rowsChecked; m++)
+            for (int n = 0; n < N; n++) got.push_back(C[z * sC + (long long)m * N + n]);
+    std::string name = emu_fmt("%s %s%s M%d N%d K%d x%d alpha %g beta %g", tf32 ? "gemm_tf32_tc" : "gemm_bf16_tc", tA ? "T" : "N", tB ? "T" : "N", M, N, K, batch, alpha, beta);
+    if (gridLimitY > 0) name += emu_fmt(" (first %d rows)", rowsChecked);
+    // fp32 accumulation of K exact products: error ~ sqrt(K) * |terms| * 2^-24 per partial sum
+    check(name, ref, got, 1e-4, 1e-5 * std::sqrt((double)K));
+}
+
+static void test_tensor_core() {
+    test_tensor_core_instructions();
+    for (int tA = 0; tA < 2; tA++)
+        for (int tB = 0; tB < 2; tB++) test_gemm_tc(tA, tB, 37, 45, 70, 2, 1.f, 0.f);
+    test_gemm_tc(0, 1, 130, 260, 33, 1, 2.f, 0.5f);     // several blocks, partial tiles on every edge, beta
+    test_gemm_tc(1, 0, 9, 17, 1, 1, 1.f, 0.f);          // K = 1: one partial K tile
+    // weight-gradient shape of ViT-S/14 at 644, batch 4: dW[384 x 384] = X^T dY over K = 4 x 2117 tokens
+    // (first block row only; still streams all 265 K tiles)
+    test_gemm_tc(1, 0, 384, 128, 8468, 1, 1.f, 0.f, 1);
+    for (int tA = 0; tA < 2; tA++)
+        for (int tB = 0; tB < 2; tB++) test_gemm_tc(tA, tB, 37, 45, 70, 2, 1.f, 0.f, 0, true);
+    test_gemm_tc(0, 1, 130, 260, 33, 1, 2.f, 0.5f, 0, true);
+}
+
 static int spin_child() {
     fvec out(1, 0.f);
     emu_launch_checked("emu_t_spin", emu_t_spin, d1(2), d1(64), 0, 0, out.data(), 1);
@@ -1047,7 +1266,7 @@ static int spin_child() {
 int main(int argc, char** argv) {
     if (argc == 2 && std::string(argv[1]) == "--spin") return spin_child();
     const std::set<std::string> known = {"gemm", "attention", "layernorm", "elementwise", "batchnorm", "conv",
-                                         "resize", "cross_entropy", "adamw", "emulator"};
+                                         "resize", "cross_entropy", "adamw", "tensor_core", "emulator"};
     std::set<std::string> want;
     for (int i = 1; i < argc; i++) {
         if (!known.count(argv[i])) { std::fprintf(stderr, "check_kernels: unknown family '%s'\n", argv[i]); return 2; }
@@ -1091,6 +1310,7 @@ int main(int argc, char** argv) {
         test_cross_entropy(1, 150, 161 * 161, true, CeLabels::MIXED, false);   // ADE20K classes, logits at 1/4 of 644
     }
     if (on("adamw")) { test_adamw(300); test_adamw(1 << 20); }
+    if (on("tensor_core")) test_tensor_core();
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     std::printf("(%.1f s)\n", secs);
     std::printf(failures == 0 ? "all kernel checks passed\n" : "%d kernel checks FAILED\n", failures);

@@ -77,6 +77,7 @@ enum : int {
     EMU_ERR_INVALID_VALUE = 1,         // CUDA_ERROR_INVALID_VALUE: bad launch dimensions
     EMU_ERR_ILLEGAL_ADDRESS = 700,     // CUDA_ERROR_ILLEGAL_ADDRESS: out-of-bounds access
     EMU_ERR_OUT_OF_RESOURCES = 701,    // CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES: threads/shared memory
+    EMU_ERR_MISALIGNED = 716,          // CUDA_ERROR_MISALIGNED_ADDRESS: e.g. a cp.async address
     EMU_ERR_LAUNCH_FAILED = 719,       // CUDA_ERROR_LAUNCH_FAILED: barrier/collective misuse, canary
 };
 
@@ -309,7 +310,9 @@ inline std::string emu_describe_address(uintptr_t a) {
 // ------------------------------------------------------------------ fibers, workers, launches
 
 enum : int { EMU_READY = 0, EMU_AT_BARRIER, EMU_AT_COLLECTIVE, EMU_EXITED };
-enum : int { EMU_SHFL_IDX = 1, EMU_SHFL_XOR, EMU_SHFL_DOWN, EMU_SHFL_UP, EMU_SYNCWARP };
+enum : int { EMU_SHFL_IDX = 1, EMU_SHFL_XOR, EMU_SHFL_DOWN, EMU_SHFL_UP, EMU_SYNCWARP,
+             // tensor-core warp collectives: the lane's value is a pointer to its operand registers
+             EMU_MMA_BF16_M16N8K16, EMU_MMA_TF32_M16N8K8, EMU_LDMATRIX };
 
 struct EmuFiber {
     EmuCtx ctx;
@@ -321,6 +324,10 @@ struct EmuFiber {
     uint64_t cval, cres;
     const char* file;   // where it waits (barrier or collective)
     int line;
+    // cp.async issued by this thread and not yet completed (group -1: not yet committed)
+    struct Copy { char* dst; unsigned char bytes[16]; int n; int group; };
+    std::vector<Copy> cps;
+    int cpCommitted = 0;
 };
 
 struct EmuLaunch {
@@ -508,6 +515,175 @@ inline void emu_syncwarp(const char* f, int l, unsigned m = 0xffffffffu) { emu_c
 #define __shfl_up_sync(...) emu_shfl_up(__FILE__, __LINE__, __VA_ARGS__)
 #define __syncwarp(...) emu_syncwarp(__FILE__, __LINE__ __VA_OPT__(,) __VA_ARGS__)
 
+// ------------------------------------------------------------------ tensor cores (sm_80 PTX, emulated)
+// kernels/tc.cuh maps its tc_* names to these under g++. The fragment-to-lane layouts are the PTX
+// ISA's ("Matrix Fragments for mma.m16n8k16 with floating point type", "... mma.m16n8k8" .tf32,
+// "Warp-level matrix load instruction: ldmatrix"); emu_tc_resolve holds them in one place.
+//  * mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 and m16n8k8 ... .tf32: every lane of the
+//    warp must arrive at the same instruction (.aligned); D = A*B + C with exact products summed in
+//    double and rounded once to float (the hardware's order is unspecified; it is at least as
+//    exact as float). tf32 operands keep their top 19 bits (the low 13 are ignored, as by hardware).
+//  * ldmatrix.sync.aligned.m8n8.x{1,2,4}{.trans}.shared.b16: lanes 8i..8i+7 give the row addresses
+//    of matrix i; each must be 16-byte aligned and lie in the block's shared memory.
+//  * cp.async.{ca,cg}.shared.global with commit_group / wait_group: the source is read when the copy
+//    is issued, but the destination is written only when a wait_group covers its group, so a kernel
+//    that reads before waiting sees the old (poisoned) shared memory every time.
+struct EmuMmaRegs { const uint32_t* a; const uint32_t* b; const float* c; float* d; };
+struct EmuLdmRegs { const void* addr; uint32_t* r; };
+
+// A misuse found inside a kernel: fails the launch with the message and never returns.
+[[noreturn]] inline void emu_kernel_fail(int code, const std::string& msg) {
+    EmuWorker* w = emu_w;
+    w->errCode = code;
+    w->err = msg;
+    w->cur->state = EMU_EXITED;   // the scheduler sees errCode and abandons the block
+    emu_yield(w, w->cur);
+    __builtin_trap();
+}
+
+// Where p .. p+bytes lies in this block's shared memory (static arena or dynamic buffer).
+inline bool emu_in_shared(EmuWorker* w, const void* p, size_t bytes) {
+    uintptr_t a = (uintptr_t)p;
+    if (w->sarena && a >= (uintptr_t)w->sarena && a + bytes <= (uintptr_t)w->sarena + w->sused) return true;
+    return w->dptr && a >= (uintptr_t)w->dptr && a + bytes <= (uintptr_t)w->dptr + w->dbytes;
+}
+
+inline uint16_t emu_f2bf16_rn(float f) {   // cvt.rn.bf16.f32: round to nearest even; NaN stays NaN
+    uint32_t u;
+    std::memcpy(&u, &f, 4);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40u);
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return (uint16_t)(u >> 16);
+}
+inline float emu_bf162f(uint16_t h) {
+    uint32_t u = (uint32_t)h << 16;
+    float f;
+    std::memcpy(&f, &u, 4);
+    return f;
+}
+inline uint32_t emu_f2tf32_rna(float f) {   // cvt.rna.tf32.f32: round to nearest, ties away from zero
+    uint32_t u;
+    std::memcpy(&u, &f, 4);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return u;
+    return (u + 0x1000u) & 0xffffe000u;
+}
+inline float emu_tf322f(uint32_t u) {
+    u &= 0xffffe000u;
+    float f;
+    std::memcpy(&f, &u, 4);
+    return f;
+}
+
+inline void emu_mma_bf16_m16n8k16(const char* file, int line, float* d, const uint32_t* a, const uint32_t* b, const float* c) {
+    EmuMmaRegs r{a, b, c, d};
+    emu_collective(file, line, EMU_MMA_BF16_M16N8K16, 0xffffffffu, (uintptr_t)&r, 0, 32);
+}
+inline void emu_mma_tf32_m16n8k8(const char* file, int line, float* d, const uint32_t* a, const uint32_t* b, const float* c) {
+    EmuMmaRegs r{a, b, c, d};
+    emu_collective(file, line, EMU_MMA_TF32_M16N8K8, 0xffffffffu, (uintptr_t)&r, 0, 32);
+}
+inline void emu_ldmatrix(const char* file, int line, int num, bool trans, uint32_t* r, const void* addr) {
+    EmuLdmRegs q{addr, r};
+    emu_collective(file, line, EMU_LDMATRIX, 0xffffffffu, (uintptr_t)&q, num | (trans ? 16 : 0), 32);
+}
+
+inline void emu_cp_async(const char* file, int line, void* dst, const void* src, int cpSize, int srcSize) {
+    EmuWorker* w = emu_w;
+    const char* site = emu_base(file);
+    if (cpSize != 4 && cpSize != 8 && cpSize != 16)
+        emu_kernel_fail(EMU_ERR_LAUNCH_FAILED, emu_fmt("cp.async at %s:%d copies %d bytes (must be 4, 8 or 16)", site, line, cpSize));
+    if (srcSize < 0 || srcSize > cpSize)
+        emu_kernel_fail(EMU_ERR_LAUNCH_FAILED, emu_fmt("cp.async at %s:%d with src-size %d outside 0..%d", site, line, srcSize, cpSize));
+    if ((uintptr_t)dst % cpSize || (uintptr_t)src % cpSize)
+        emu_kernel_fail(EMU_ERR_MISALIGNED, emu_fmt("cp.async at %s:%d: %s address %p is not %d-byte aligned", site, line,
+                                                    (uintptr_t)dst % cpSize ? "shared" : "global", (uintptr_t)dst % cpSize ? dst : src, cpSize));
+    if (!emu_in_shared(w, dst, cpSize))
+        emu_kernel_fail(EMU_ERR_ILLEGAL_ADDRESS, emu_fmt("cp.async at %s:%d: destination %p is outside the block's shared memory", site, line, dst));
+    EmuFiber::Copy c{(char*)dst, {}, cpSize, -1};
+    if (srcSize > 0) std::memcpy(c.bytes, src, srcSize);   // a bad source faults here, at the issuing line
+    w->cur->cps.push_back(c);
+}
+inline void emu_cp_async_commit() {
+    EmuFiber* f = emu_w->cur;
+    for (auto& c : f->cps)
+        if (c.group < 0) c.group = f->cpCommitted;
+    f->cpCommitted++;
+}
+inline void emu_cp_async_wait(int pending) {   // cp.async.wait_group pending
+    EmuFiber* f = emu_w->cur;
+    const int upTo = f->cpCommitted - pending;
+    size_t keep = 0;
+    for (size_t i = 0; i < f->cps.size(); i++) {
+        auto& c = f->cps[i];
+        if (c.group >= 0 && c.group < upTo) std::memcpy(c.dst, c.bytes, c.n);
+        else f->cps[keep++] = c;
+    }
+    f->cps.resize(keep);
+}
+
+// Completes a tensor-core collective of the full warp F[lo .. lo+31]; "" or what went wrong.
+inline std::string emu_tc_resolve(EmuWorker* w, EmuFiber* F, int kind, int param, const char* site, int line) {
+    if (kind == EMU_LDMATRIX) {
+        const int num = param & 7;
+        const bool trans = param & 16;
+        if (num != 1 && num != 2 && num != 4) return emu_fmt("ldmatrix at %s:%d with .x%d", site, line, num);
+        uint16_t M[4][8][8];
+        for (int m = 0; m < num; m++)
+            for (int j = 0; j < 8; j++) {
+                const void* row = ((const EmuLdmRegs*)F[8 * m + j].cval)->addr;
+                if ((uintptr_t)row % 16)
+                    return emu_fmt("ldmatrix at %s:%d: lane %d's row address %p is not 16-byte aligned", site, line, 8 * m + j, row);
+                if (!emu_in_shared(w, row, 16))
+                    return emu_fmt("ldmatrix at %s:%d: lane %d's row address %p is outside the block's shared memory", site, line, 8 * m + j, row);
+                std::memcpy(M[m][j], row, 16);
+            }
+        for (int l = 0; l < 32; l++) {
+            const int g = l >> 2, t = l & 3;
+            uint32_t* r = ((const EmuLdmRegs*)F[l].cval)->r;
+            for (int m = 0; m < num; m++)
+                r[m] = trans ? (uint32_t)M[m][2 * t][g] | (uint32_t)M[m][2 * t + 1][g] << 16
+                             : (uint32_t)M[m][g][2 * t] | (uint32_t)M[m][g][2 * t + 1] << 16;
+        }
+        return "";
+    }
+    const bool bf16 = kind == EMU_MMA_BF16_M16N8K16;
+    const int K = bf16 ? 16 : 8;
+    double A[16][16], B[16][8], C[16][8];
+    for (int l = 0; l < 32; l++) {
+        const EmuMmaRegs* r = (const EmuMmaRegs*)F[l].cval;
+        const int g = l >> 2, t = l & 3;
+        if (bf16) {
+            for (int i = 0; i < 8; i++) {
+                const int row = (i < 2 || (i >= 4 && i < 6)) ? g : g + 8, col = t * 2 + (i & 1) + (i >= 4 ? 8 : 0);
+                A[row][col] = emu_bf162f((uint16_t)(r->a[i / 2] >> (16 * (i & 1))));
+            }
+            for (int i = 0; i < 4; i++) {
+                const int row = t * 2 + (i & 1) + (i >= 2 ? 8 : 0);
+                B[row][g] = emu_bf162f((uint16_t)(r->b[i / 2] >> (16 * (i & 1))));
+            }
+        } else {
+            for (int i = 0; i < 4; i++) {
+                const int row = (i == 0 || i == 2) ? g : g + 8, col = i < 2 ? t : t + 4;
+                A[row][col] = emu_tf322f(r->a[i]);
+            }
+            B[t][g] = emu_tf322f(r->b[0]);
+            B[t + 4][g] = emu_tf322f(r->b[1]);
+        }
+        for (int i = 0; i < 4; i++) C[i < 2 ? g : g + 8][t * 2 + (i & 1)] = r->c[i];
+    }
+    for (int l = 0; l < 32; l++) {
+        const EmuMmaRegs* r = (const EmuMmaRegs*)F[l].cval;
+        const int g = l >> 2, t = l & 3;
+        for (int i = 0; i < 4; i++) {
+            const int row = i < 2 ? g : g + 8, col = t * 2 + (i & 1);
+            double s = C[row][col];
+            for (int k = 0; k < K; k++) s += A[row][k] * B[k][col];
+            r->d[i] = (float)s;
+        }
+    }
+    return "";
+}
+
 // Static shared memory: prepare.sh turns `__shared__ T name[A][B];` into EMU_SHARED(T, name, [A][B]);
 // the function-local tag's address is the key of the declaration in the block's arena.
 inline void* emu_shared_static(const void* tag, size_t bytes) {
@@ -604,6 +780,15 @@ inline bool emu_resolve_warp(EmuWorker* w, int lo, int hi, bool* progressed) {
                 return emu_block_error(w, EMU_ERR_LAUNCH_FAILED, emu_where(w, t) + emu_fmt(": warp collective at %s:%d with mask 0x%08x never completes: lane %d ", site, f.line, mask, j) + emu_state_words(g));
             if (g.cmask != mask || g.ckind != f.ckind || g.cwidth != f.cwidth || g.line != f.line || g.file != f.file)
                 return emu_block_error(w, EMU_ERR_LAUNCH_FAILED, emu_where(w, t) + emu_fmt(": warp collective at %s:%d with mask 0x%08x meets lane %d at a different collective (mask 0x%08x) %s:%d", site, f.line, mask, j, g.cmask, emu_base(g.file), g.line));
+        }
+        if (f.ckind >= EMU_MMA_BF16_M16N8K16) {
+            if (mask != 0xffffffffu)
+                return emu_block_error(w, EMU_ERR_LAUNCH_FAILED, emu_where(w, t) + emu_fmt(": tensor-core instruction at %s:%d needs all 32 lanes (.aligned)", site, f.line));
+            std::string e = emu_tc_resolve(w, F + lo, f.ckind, f.cparam, site, f.line);
+            if (!e.empty()) return emu_block_error(w, EMU_ERR_LAUNCH_FAILED, emu_where(w, t) + ": " + e);
+            for (int j = 0; j < 32; j++) F[lo + j].state = EMU_READY;
+            *progressed = true;
+            continue;
         }
         // Everyone named has arrived: compute every lane's result before any lane continues.
         for (int j = 0; j < 32; j++) {
@@ -719,6 +904,8 @@ inline bool emu_run_block(EmuWorker* w, EmuLaunch* L, unsigned long long linear)
         f.tidx = EmuDim{(unsigned)t % L->block.x, (unsigned)t / L->block.x % L->block.y, (unsigned)t / (L->block.x * L->block.y)};
         f.file = "";
         f.line = 0;
+        f.cps.clear();
+        f.cpCommitted = 0;
         emu_ctx_init(&f.ctx, w->stacks + (size_t)t * EMU_STACK, EMU_STACK, emu_fiber_main, &f);
     }
     const int nw = (nt + 31) / 32;

@@ -6,6 +6,7 @@
 # Rewrites (each keeps the line count, so emulator messages name the original file:line):
 #   extern __shared__ T name[];   ->  T* name = emu_dyn_shared<T>();        (the block's dynamic buffer)
 #   __shared__ T name[A][B];      ->  EMU_SHARED(T, name, [A][B]);          (per-block arena, poisoned)
+#   __align__(N)                  ->  removed (the arena and the dynamic buffer are 16-byte aligned)
 # Used by kernels/test/run.sh (the kernel checks) and kernels/test/driver/build.sh (the emulated driver).
 # Usage: bash kernels/test/prepare.sh OUT [SRC]   (SRC: the kernel sources, default kernels/)
 set -euo pipefail
@@ -16,7 +17,8 @@ mkdir -p "$out"
 ident='[A-Za-z_][A-Za-z0-9_]*'
 type='[A-Za-z_][A-Za-z0-9_ ]*[A-Za-z0-9_]'
 rewrite() {
-  sed -e "s/extern __shared__ \($type\) \($ident\)\[\];/\1* \2 = emu_dyn_shared<\1>();/" \
+  sed -e 's/__align__([0-9]*) //' \
+      -e "s/extern __shared__ \($type\) \($ident\)\[\];/\1* \2 = emu_dyn_shared<\1>();/" \
       -e "s/__shared__ \($type\) \($ident\)\(\(\[[^];]*\]\)*\);/EMU_SHARED(\1, \2, \3);/" "$1"
 }
 for f in "$src"/*.cuh "$src"/*.cu; do

@@ -35,10 +35,10 @@ class KernelEmulationTest {
     private static final Path SCRIPT = Path.of("kernels", "test", "run.sh");
 
     /** Output and exit status of one run.sh run. */
-    private record Run(int status, String output) {}
+    record Run(int status, String output) {}
 
     /** Runs run.sh with extra environment variables and arguments; never waits longer than the limit. */
-    private static Run runScript(Map<String, String> env, long limitMinutes, String... families)
+    static Run runScript(Map<String, String> env, long limitMinutes, String... families)
             throws IOException, InterruptedException {
         Assumptions.assumeTrue(Files.exists(SCRIPT), "no " + SCRIPT + " (not run from the project root)");
         List<String> cmd = new ArrayList<>(List.of("bash", SCRIPT.toString()));
@@ -84,10 +84,11 @@ class KernelEmulationTest {
         assertEquals(0, r.status(), "kernel checks failed:\n" + r.output());
         assertTrue(r.output().contains("all kernel checks passed"), r.output());
         assertTrue(r.output().contains("ok   emulator exposes a missing write-after-read barrier"), r.output());
+        assertTrue(r.output().contains("ok   gemm_bf16_tc TN M384 N128 K8468"), r.output());
     }
 
-    /** Copies kernels/*.cu(h) into dir, replacing the n-th (0-based) occurrence of what in file. */
-    private static void plant(Path dir, String file, String what, int n, String with) throws IOException {
+    /** Replaces the n-th (0-based) occurrence of what in dir/file (a copy made by {@link #copyKernels}). */
+    static void plant(Path dir, String file, String what, int n, String with) throws IOException {
         Path f = dir.resolve(file);
         String s = Files.readString(f);
         int at = -1;
@@ -98,14 +99,19 @@ class KernelEmulationTest {
         Files.writeString(f, s.substring(0, at) + with + s.substring(at + what.length()));
     }
 
-    @Test
-    void plantedBugsAreCaughtAndNamed(@TempDir Path dir) throws IOException, InterruptedException {
+    /** Copies kernels/*.cu and *.cuh into dir (skips the test when not run from the project root). */
+    static void copyKernels(Path dir) throws IOException {
         Path kernels = Path.of("kernels");
         Assumptions.assumeTrue(Files.isDirectory(kernels), "no kernels/ (not run from the project root)");
         try (Stream<Path> files = Files.list(kernels)) {
             for (Path f : (Iterable<Path>) files.filter(x -> x.toString().endsWith(".cu") || x.toString().endsWith(".cuh"))::iterator)
                 Files.copy(f, dir.resolve(f.getFileName()));
         }
+    }
+
+    @Test
+    void plantedBugsAreCaughtAndNamed(@TempDir Path dir) throws IOException, InterruptedException {
+        copyKernels(dir);
         // gemm: the barrier after the tile loads (the compute then reads tiles other warps have not written)
         plant(dir, "gemm.cu", "__syncthreads();", 0, ";");
         // attention_fwd: the barrier before a K/V tile is overwritten (other warps still read the last one)
