@@ -114,6 +114,28 @@ public interface Backend extends AutoCloseable {
      */
     void gemm(int m, int n, int k, float alpha, MatrixView a, MatrixView b, float beta, MatrixView c, int batch);
 
+    /**
+     * The arithmetic of {@link #gemm} (and so of linear layers, convolutions and every op built on
+     * it): with {@link Precision#BF16} or {@link Precision#TF32} every element of op(A) and op(B) is
+     * first rounded to that format ({@link Precision#round}) and the products are summed in fp32 — on
+     * CUDA by the tensor-core kernels of kernels/gemm_tc.cu, on the CPU by rounding the operands
+     * before its fp32 GEMM, so both backends compute the same values up to summation order.
+     * Default FP32.
+     */
+    default Precision matmulPrecision() { return Precision.FP32; }
+
+    /**
+     * Sets {@link #matmulPrecision()} for the gemm calls that follow (like PyTorch's
+     * {@code torch.backends.cuda.matmul.allow_tf32} flag, a setting of the backend, not of a call).
+     *
+     * @throws UnsupportedOperationException when this backend computes products in fp32 only and
+     *         the precision is not FP32
+     */
+    default void setMatmulPrecision(Precision precision) {
+        if (precision != Precision.FP32)
+            throw new UnsupportedOperationException(name() + " computes matrix products in fp32 only, not " + precision.flag());
+    }
+
     // ------------------------------------------------------------------ elementwise and reductions
 
     /** out = a + alpha * b, where b's shape broadcasts to a's (right-aligned; each dim equal or 1). out has a's shape. */

@@ -3,6 +3,7 @@ package dinoseg.backend.cpu;
 import dinoseg.backend.Backend;
 import dinoseg.backend.MatrixView;
 import dinoseg.backend.OpContract;
+import dinoseg.backend.Precision;
 import dinoseg.tensor.DType;
 import dinoseg.tensor.Device;
 import dinoseg.tensor.Shape;
@@ -107,10 +108,28 @@ public final class CpuBackend implements Backend {
 
     // ------------------------------------------------------------------ matrix products
 
+    private volatile Precision matmulPrecision = Precision.FP32;
+
+    @Override public Precision matmulPrecision() { return matmulPrecision; }
+
+    @Override public void setMatmulPrecision(Precision precision) {
+        matmulPrecision = java.util.Objects.requireNonNull(precision, "precision");
+    }
+
+    /**
+     * {@inheritDoc} Under BF16/TF32 the operands' tensors are rounded into copies first (correct,
+     * not fast: one pass over each operand's storage per call), then multiplied in fp32.
+     */
     @Override public void gemm(int m, int n, int k, float alpha, MatrixView a, MatrixView b, float beta, MatrixView c, int batch) {
         OpContract.gemm(m, n, k, a, b, c, batch);
         float[] fa = floats(a.tensor()), fb = floats(b.tensor()), fc = floats(c.tensor());
         if (m == 0 || n == 0 || batch == 0) return;
+        Precision p = matmulPrecision;
+        if (p != Precision.FP32) {
+            float[] ra = p.rounded(fa);
+            fb = fb == fa ? ra : p.rounded(fb);
+            fa = ra;
+        }
         CpuGemm.gemm(a.transposed(), b.transposed(), m, n, k, alpha, fa, a.offset(), a.ld(), a.stride(),
                 fb, b.offset(), b.ld(), b.stride(), beta, fc, c.offset(), c.ld(), c.stride(), batch, vectorGemm);
     }

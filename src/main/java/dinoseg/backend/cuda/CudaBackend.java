@@ -4,6 +4,7 @@ import dinoseg.backend.Backend;
 import dinoseg.backend.Backends.UnavailableException;
 import dinoseg.backend.MatrixView;
 import dinoseg.backend.OpContract;
+import dinoseg.backend.Precision;
 import dinoseg.tensor.DType;
 import dinoseg.tensor.Device;
 import dinoseg.tensor.Shape;
@@ -157,6 +158,13 @@ public final class CudaBackend implements Backend {
     }
 
     // ------------------------------------------------------------------ gemm
+
+    @Override public Precision matmulPrecision() { return gemmOps.precision(); }
+
+    /** {@inheritDoc} BF16 and TF32 run on the tensor-core kernels (sm_80+; the fatbin holds nothing older). */
+    @Override public void setMatmulPrecision(Precision precision) {
+        gemmOps.setPrecision(java.util.Objects.requireNonNull(precision, "precision"));
+    }
 
     @Override public void gemm(int m, int n, int k, float alpha, MatrixView a, MatrixView b, float beta, MatrixView c, int batch) {
         OpContract.gemm(m, n, k, a, b, c, batch);

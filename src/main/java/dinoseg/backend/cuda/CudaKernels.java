@@ -23,7 +23,7 @@ final class CudaKernels {
 
     /** Every kernel the backend launches; {@link #load} checks that each is in the module. */
     static final List<String> NAMES = List.of(
-            "sgemm_batched",
+            "sgemm_batched", "gemm_bf16_tc", "gemm_tf32_tc",
             "attention_fwd", "attention_bwd_dot", "attention_bwd_dq", "attention_bwd_dkdv",
             "layernorm_fwd", "layernorm_bwd_dx", "layernorm_bwd_params_partial", "column_sum_finalize",
             "add_same", "add_bcast", "mul_same", "mul_bcast", "scale_f", "axpy_f", "fill_f",

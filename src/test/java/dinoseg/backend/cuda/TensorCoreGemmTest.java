@@ -1,0 +1,99 @@
+package dinoseg.backend.cuda;
+
+import static dinoseg.backend.cuda.CudaTestSupport.assertClose;
+import static dinoseg.backend.cuda.CudaTestSupport.gpu;
+import static dinoseg.backend.cuda.CudaTestSupport.pair;
+import static dinoseg.backend.cuda.CudaTestSupport.randn;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.Random;
+
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+import dinoseg.backend.MatrixView;
+import dinoseg.backend.Precision;
+import dinoseg.backend.cpu.CpuBackend;
+import dinoseg.backend.cuda.CudaTestSupport.Pair;
+import dinoseg.tensor.Shape;
+import dinoseg.tensor.Tensor;
+
+/**
+ * gemm under {@link Precision#BF16} and {@link Precision#TF32}: the CUDA backend's tensor-core
+ * kernels (gemm_bf16_tc, gemm_tf32_tc; on the emulated driver without a GPU) against the CPU
+ * backend's rounded-operand GEMM, on odd shapes, every transpose, batches with padding and offsets,
+ * alpha and beta. Both sum the same rounded products in fp32 in different orders, so the tolerance is
+ * CudaOpsTest's GEMM tolerance; the rounded results differ from fp32 ones by far more, which the
+ * test also asserts, so a kernel that skipped the rounding would fail.
+ */
+class TensorCoreGemmTest {
+
+    @BeforeEach
+    void gpuPresent() { CudaTestSupport.assumeGpu(); }
+
+    private static float[] run(CpuBackend cpu, Precision p, boolean ta, boolean tb, int m, int n, int k, int batch,
+                               float alpha, float beta, int pad, long off, float[][] cpuOut) {
+        Random rnd = new Random(m * 31L + n * 7L + k + batch + (ta ? 1 : 0) + (tb ? 2 : 0));
+        int lda = (ta ? m : k) + pad, ldb = (tb ? k : n) + pad, ldc = n + pad;
+        long sa = (long) (ta ? k : m) * lda + pad, sb = (long) (tb ? n : k) * ldb, sc = (long) m * ldc + 3;
+        float[] a = CudaTestSupport.randn(rnd, off + sa * batch), b = CudaTestSupport.randn(rnd, off + sb * batch);
+        float[] c0 = CudaTestSupport.randn(rnd, off + sc * batch);
+        if (beta == 0) java.util.Arrays.fill(c0, Float.NaN);   // must not be read
+        Tensor ca = cpu.fromFloats(a, Shape.of(a.length)), cb = cpu.fromFloats(b, Shape.of(b.length)), cc = cpu.fromFloats(c0, Shape.of(c0.length));
+        Pair g = pair(c0, Shape.of(c0.length));
+        Tensor ga = gpu().fromFloats(a, Shape.of(a.length)), gb = gpu().fromFloats(b, Shape.of(b.length));
+        cpu.setMatmulPrecision(p);
+        gpu().setMatmulPrecision(p);
+        try {
+            cpu.gemm(m, n, k, alpha, MatrixView.of(ca, lda).at(off).batched(sa).t(ta), MatrixView.of(cb, ldb).at(off).batched(sb).t(tb),
+                    beta, MatrixView.of(cc, ldc).at(off).batched(sc), batch);
+            gpu().gemm(m, n, k, alpha, MatrixView.of(ga, lda).at(off).batched(sa).t(ta), MatrixView.of(gb, ldb).at(off).batched(sb).t(tb),
+                    beta, MatrixView.of(g.gpu(), ldc).at(off).batched(sc), batch);
+        } finally {
+            gpu().setMatmulPrecision(Precision.FP32);
+        }
+        cpuOut[0] = cpu.toFloats(cc);
+        return gpu().toFloats(g.gpu());
+    }
+
+    private static void check(Precision p, boolean ta, boolean tb, int m, int n, int k, int batch, float alpha, float beta, int pad, long off) {
+        try (CpuBackend cpu = new CpuBackend()) {
+            float[][] want = new float[1][];
+            float[] got = run(cpu, p, ta, tb, m, n, k, batch, alpha, beta, pad, off, want);
+            String what = p.flag() + " gemm ta=" + ta + " tb=" + tb + " " + m + "x" + n + "x" + k + " batch " + batch;
+            assertClose(what, want[0], got, 1e-4, 1e-4 * Math.sqrt(k + 1));
+            // the same product in fp32 on the CPU: the rounding must show
+            float[][] plain = new float[1][];
+            run(cpu, Precision.FP32, ta, tb, m, n, k, batch, alpha, beta, pad, off, plain);
+            double maxDiff = 0;
+            for (int i = 0; i < got.length; i++)
+                if (!Float.isNaN(got[i])) maxDiff = Math.max(maxDiff, Math.abs(got[i] - plain[0][i]));
+            assertTrue(maxDiff > (p == Precision.BF16 ? 1e-2 : 1e-3), what + ": no rounding visible (max |diff| vs fp32 " + maxDiff + ")");
+        }
+    }
+
+    @Test
+    void bf16KernelMatchesTheCpuOnEveryTranspose() {
+        for (boolean ta : new boolean[]{false, true})
+            for (boolean tb : new boolean[]{false, true}) check(Precision.BF16, ta, tb, 67, 45, 130, 2, 1f, 0f, 3, 11);
+        check(Precision.BF16, false, true, 130, 260, 33, 1, -2f, 1.5f, 0, 0);   // several blocks, beta
+    }
+
+    @Test
+    void tf32KernelMatchesTheCpuOnEveryTranspose() {
+        for (boolean ta : new boolean[]{false, true})
+            for (boolean tb : new boolean[]{false, true}) check(Precision.TF32, ta, tb, 37, 70, 45, 2, 0.5f, 0f, 1, 5);
+    }
+
+    @Test
+    void precisionIsASettingOfTheBackend() {
+        assertEquals(Precision.FP32, gpu().matmulPrecision());
+        gpu().setMatmulPrecision(Precision.BF16);
+        try {
+            assertEquals(Precision.BF16, gpu().matmulPrecision());
+        } finally {
+            gpu().setMatmulPrecision(Precision.FP32);
+        }
+    }
+}
