@@ -143,7 +143,7 @@ class ProgressAndConfigTest {
     @Test
     void weightDecaySkipsNormsBiasesTokensAndLayerScale() {
         var be = dinoseg.backend.Backends.cpu();
-        var m = dinoseg.model.Dinov2Segmentation.create(be, new dinoseg.model.BackboneConfig("t", 16, 1, 2, 0, false, 14, 2.0, 2, 1f),
+        var m = dinoseg.model.Dinov2Segmentation.create(be, dinoseg.model.BackboneConfig.builder("t").embedDim(16).depth(1).heads(2).mlpRatio(2.0).posGrid(2).build(),
                 dinoseg.model.SegmentationHead.Kind.BN, 3, null, 0);
         TrainConfig c = TrainConfig.builder().fineTune(true).lr(1e-3).backboneLrScale(0.1).build();
         m.setFineTune(true);
