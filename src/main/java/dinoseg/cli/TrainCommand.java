@@ -1,5 +1,8 @@
 package dinoseg.cli;
 
+import com.google.gson.Gson;
+import com.google.gson.GsonBuilder;
+import com.google.gson.JsonObject;
 import dinoseg.backend.Backend;
 import dinoseg.backend.Backends;
 import dinoseg.data.DemoData;
@@ -10,6 +13,7 @@ import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Model.OptionSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
@@ -21,6 +25,9 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.LocalDateTime;
 import java.time.format.DateTimeFormatter;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
 import java.util.concurrent.Callable;
 
 /** {@code dinoseg train}: transfer learning (frozen backbone) or {@code --fine-tune}, or the built-in {@code --demo}. */
@@ -112,6 +119,12 @@ public final class TrainCommand implements Callable<Integer> {
     @Option(names = "--verbose", description = "Print stack traces of errors.")
     boolean verbose;
 
+    /** Dataset flags that say where the data is or how to read it: given with --demo, they replace the preset's dataset. */
+    private static final List<String> DATASET_FLAGS = List.of("--data", "--train-images", "--classes", "--mask-format");
+    /** Flags a resumed run takes besides the settings it may change ({@link TrainConfig#RESUMABLE}). */
+    private static final Set<String> RESUME_FLAGS = Set.of("--resume", "--device", "--verbose");
+    private static final Gson GSON = new GsonBuilder().serializeSpecialFloatingPointValues().create();
+
     @Override public Integer call() throws IOException {
         CommandLine cl = spec.commandLine();
         PrintWriter out = cl.getOut(), err = cl.getErr();
@@ -119,109 +132,82 @@ public final class TrainCommand implements Callable<Integer> {
         Signals.cooperate(); // SIGINT/SIGTERM: stop at the next step boundary with a resumable state
         if (resume != null) {
             if (demo) throw new CommandLine.ParameterException(cl, "--resume and --demo cannot be combined (the state holds the settings)");
-            java.util.List<String> ignored = new java.util.ArrayList<>();
-            for (CommandLine.Model.OptionSpec o : pr.matchedOptions())
-                if (!java.util.Set.of("--resume", "--epochs", "--device", "--workers", "--save-every-min", "--verbose").contains(o.longestName()))
-                    ignored.add(o.longestName());
+            List<String> ignored = new ArrayList<>();
+            for (OptionSpec o : pr.matchedOptions())
+                if (!RESUME_FLAGS.contains(o.longestName()) && !TrainConfig.RESUMABLE.contains(key(o))) ignored.add(o.longestName());
             if (!ignored.isEmpty())
                 err.println("note: --resume continues with the run's own settings; ignoring " + String.join(", ", ignored));
+            JsonObject changes = new JsonObject();
+            for (var e : explicitSettings(pr).entrySet())
+                if (TrainConfig.RESUMABLE.contains(e.getKey())) changes.add(e.getKey(), e.getValue());
             String device = pr.hasMatchedOption("--device") ? this.device : TrainConfigPeek.device(resume);
             try (Backend be = Backends.create(device, err::println)) {
-                Trainer t = Trainer.resume(resume, pr.hasMatchedOption("--epochs") ? epochs : null, be, out, err);
-                if (pr.hasMatchedOption("--workers")) t.config().workers = workers;
-                if (pr.hasMatchedOption("--save-every-min")) {
-                    t.config().saveEveryMin = saveEveryMin;
-                    try {
-                        t.config().validate();
-                    } catch (IllegalArgumentException e) {
-                        throw new CommandLine.ParameterException(cl, e.getMessage());
-                    }
+                Trainer t;
+                try {
+                    t = Trainer.resume(resume, changes, be, out, err);
+                } catch (TrainConfig.InvalidSettingException e) {
+                    throw new CommandLine.ParameterException(cl, e.getMessage());
                 }
                 t.launcher(launcher()).run();
             }
             return 0;
         }
-        if (imgsz != null && imgsz.length > 2)
-            throw new CommandLine.ParameterException(cl, "--imgsz takes a width and a height (or one side), got " + imgsz.length + " values");
-        TrainConfig cfg = demo ? demoConfig(pr) : fromFlags();
-        if (cfg.outDir == null) cfg.outDir = defaultOutDir(cfg.demo);
-        try {
-            cfg.validate();
-        } catch (IllegalArgumentException e) {
-            throw new CommandLine.ParameterException(cl, e.getMessage());
-        }
-        if (cfg.demo) ensureDemoData(cfg, out);
-        try (Backend be = Backends.create(cfg.device, err::println)) {
+        TrainConfig cfg = config(pr);
+        if (cfg.demo()) ensureDemoData(cfg, out);
+        try (Backend be = Backends.create(cfg.device(), err::println)) {
             new Trainer(cfg, be, out, err).launcher(launcher()).run();
         }
         return 0;
     }
 
-    private TrainConfig fromFlags() {
-        TrainConfig c = new TrainConfig();
-        c.dataset = DatasetSettings.toJson(dataset.toSpec(), null);
-        c.backbone = backbone;
-        c.weights = weights == null ? null : weights.toString();
-        c.head = head;
-        c.fineTune = fineTune;
-        c.epochs = epochs;
-        if (imgsz != null) {
-            c.imgWidth = imgsz[0];
-            c.imgHeight = imgsz.length > 1 ? imgsz[1] : imgsz[0];
+    /**
+     * The settings of a fresh run: the library defaults (which are the flags' defaults) or the demo
+     * preset, with the settings the user typed applied over them; the default run folder when none.
+     */
+    TrainConfig config(CommandLine.ParseResult pr) throws IOException {
+        CommandLine cl = spec.commandLine();
+        if (imgsz != null && imgsz.length > 2)
+            throw new CommandLine.ParameterException(cl, "--imgsz takes a width and a height (or one side), got " + imgsz.length + " values");
+        JsonObject flagDataset = DatasetSettings.toJson(dataset.toSpec(), null);
+        TrainConfig.Builder base = demo ? DemoPreset.load().toBuilder() : TrainConfig.builder().dataset(flagDataset);
+        JsonObject given = explicitSettings(pr);
+        if (DATASET_FLAGS.stream().anyMatch(pr::hasMatchedOption)) given.add("dataset", flagDataset);
+        try {
+            TrainConfig cfg = base.overriddenBy(given).build();
+            return cfg.outDir() != null ? cfg : cfg.toBuilder().outDir(defaultOutDir(cfg.demo())).build();
+        } catch (TrainConfig.InvalidSettingException e) {
+            throw new CommandLine.ParameterException(cl, e.getMessage());
         }
-        c.batch = batch;
-        c.lr = lr;
-        c.weightDecay = weightDecay;
-        c.scheduler = scheduler;
-        if (schedulerEpochs != null) c.schedulerEpochs = schedulerEpochs;
-        c.schedulerGamma = schedulerGamma;
-        c.warmup = warmup;
-        c.backboneLrScale = backboneLrScale;
-        c.augment = augment;
-        c.device = device;
-        c.workers = workers;
-        c.seed = seed;
-        c.outDir = outDir == null ? null : outDir.toString();
-        c.cacheFeatures = cacheFeatures;
-        c.saveEveryMin = saveEveryMin;
-        return c;
     }
 
-    /** The demo preset with every flag given on the command line applied over it. */
-    private TrainConfig demoConfig(CommandLine.ParseResult pr) throws IOException {
-        TrainConfig c = DemoPreset.load();
-        TrainConfig f = fromFlags();
-        boolean datasetGiven = pr.hasMatchedOption("--data") || pr.hasMatchedOption("--train-images") || pr.hasMatchedOption("--classes")
-                || pr.hasMatchedOption("--mask-format");
-        if (datasetGiven) c.dataset = f.dataset;
-        if (pr.hasMatchedOption("--backbone")) { c.backbone = f.backbone; c.backboneConfig = null; }
-        if (pr.hasMatchedOption("--weights")) c.weights = f.weights;
-        if (pr.hasMatchedOption("--head")) c.head = f.head;
-        if (pr.hasMatchedOption("--fine-tune")) c.fineTune = true;
-        if (pr.hasMatchedOption("--epochs")) c.epochs = f.epochs;
-        if (pr.hasMatchedOption("--imgsz")) { c.imgWidth = f.imgWidth; c.imgHeight = f.imgHeight; }
-        if (pr.hasMatchedOption("--batch")) c.batch = f.batch;
-        if (pr.hasMatchedOption("--lr")) c.lr = f.lr;
-        if (pr.hasMatchedOption("--weight-decay")) c.weightDecay = f.weightDecay;
-        if (pr.hasMatchedOption("--scheduler")) c.scheduler = f.scheduler;
-        if (pr.hasMatchedOption("--scheduler-epochs")) c.schedulerEpochs = f.schedulerEpochs;
-        if (pr.hasMatchedOption("--scheduler-gamma")) c.schedulerGamma = f.schedulerGamma;
-        if (pr.hasMatchedOption("--warmup")) c.warmup = f.warmup;
-        if (pr.hasMatchedOption("--backbone-lr-scale")) c.backboneLrScale = f.backboneLrScale;
-        if (pr.hasMatchedOption("--augment")) c.augment = f.augment;
-        if (pr.hasMatchedOption("--device")) c.device = f.device;
-        if (pr.hasMatchedOption("--workers")) c.workers = f.workers;
-        if (pr.hasMatchedOption("--seed")) c.seed = f.seed;
-        if (pr.hasMatchedOption("--out-dir")) c.outDir = f.outDir;
-        if (pr.hasMatchedOption("--save-every-min")) c.saveEveryMin = f.saveEveryMin;
-        if (pr.hasMatchedOption("--cache-features")) { c.cacheFeatures = true; c.fineTune = pr.hasMatchedOption("--fine-tune"); }
-        c.demo = true;
-        return c;
+    /** The training setting an option sets: its long name without dashes, with underscores ({@code --weight-decay}: weight_decay). */
+    private static String key(OptionSpec o) {
+        return o.longestName().replaceFirst("^--", "").replace('-', '_');
+    }
+
+    /**
+     * The training settings given on the command line, by their JSON names ({@link TrainConfig#KEYS}):
+     * every matched option that names one, and {@code --imgsz} as img_width and img_height. Options
+     * not given are left out, so they keep the value of the config they are applied to.
+     */
+    private JsonObject explicitSettings(CommandLine.ParseResult pr) {
+        JsonObject given = new JsonObject();
+        for (OptionSpec o : pr.matchedOptions()) {
+            if (!TrainConfig.KEYS.contains(key(o))) continue;
+            Object v = o.getValue();
+            given.add(key(o), GSON.toJsonTree(v instanceof Path p ? p.toString() : v));
+        }
+        if (pr.hasMatchedOption("--imgsz")) {
+            given.addProperty("img_width", imgsz[0]);
+            given.addProperty("img_height", imgsz.length > 1 ? imgsz[1] : imgsz[0]);
+        }
+        return given;
     }
 
     private static void ensureDemoData(TrainConfig cfg, PrintWriter out) throws IOException {
-        if (!cfg.dataset.has("data")) return;
-        Path dir = Path.of(cfg.dataset.get("data").getAsString());
+        JsonObject ds = cfg.dataset();
+        if (!ds.has("data")) return;
+        Path dir = Path.of(ds.get("data").getAsString());
         if (Files.isDirectory(dir.resolve("train_images")) && Files.isDirectory(dir.resolve("valid_labels"))) return;
         DemoData.Summary s = DemoData.generate(dir, 0);
         out.println("demo data: generated " + s.train() + " train / " + s.valid() + " valid images of " + s.size() + "x" + s.size() + " in " + dir);
@@ -256,7 +242,7 @@ public final class TrainCommand implements Callable<Integer> {
         private TrainConfigPeek() { }
 
         static String device(Path stateOrDir) {
-            return dinoseg.train.ResumeState.read(stateOrDir).config().device;
+            return dinoseg.train.ResumeState.read(stateOrDir).config().device();
         }
     }
 }

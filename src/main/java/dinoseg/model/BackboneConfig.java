@@ -15,7 +15,9 @@ import java.util.Set;
 /**
  * The hyper-parameters of a DINOv2 backbone. Presets mirror the official hub models (patch 14,
  * position embeddings for a 37×37 grid, qkv bias, LayerNorm eps 1e-6, MLP ratio 4, LayerScale);
- * {@link #parse} also accepts a JSON file for small custom sizes.
+ * {@link #parse} also accepts a JSON file for small custom sizes. Build one by name with
+ * {@link #builder}: {@code BackboneConfig.builder("tiny").embedDim(32).depth(2).heads(2).build()}
+ * (the other settings default to the official values).
  *
  * @param name          preset name or the JSON file name
  * @param embedDim      token width C
@@ -26,7 +28,8 @@ import java.util.Set;
  * @param patch         patch size in pixels
  * @param mlpRatio      hidden width of the feed-forward as a multiple of embedDim
  * @param posGrid       side of the square grid the position embeddings were trained for
- * @param layerScaleInit initial LayerScale value for random initialisation
+ * @param layerScaleInit initial LayerScale value for random initialisation (finite; every block has LayerScale, as
+ *                      every DINOv2 hub model)
  */
 public record BackboneConfig(String name, int embedDim, int depth, int heads, int registers, boolean swiglu,
                              int patch, double mlpRatio, int posGrid, float layerScaleInit) {
@@ -38,6 +41,45 @@ public record BackboneConfig(String name, int embedDim, int depth, int heads, in
                     + ", mlp_ratio " + mlpRatio + ", pos_grid " + posGrid + ")");
         if (embedDim % heads != 0)
             throw new IllegalArgumentException("backbone " + name + ": embed_dim " + embedDim + " is not divisible by heads " + heads);
+        if (!Float.isFinite(layerScaleInit))
+            throw new IllegalArgumentException("backbone " + name + ": layerscale_init must be a finite number, got " + layerScaleInit);
+    }
+
+    /** A builder for a backbone called {@code name}, with the official defaults for all but the sizes. */
+    public static Builder builder(String name) { return new Builder(name); }
+
+    /**
+     * Names each setting of a {@link BackboneConfig}; {@code embedDim}, {@code depth} and
+     * {@code heads} have no default. Defaults: no registers, the GELU MLP, patch 14, MLP ratio 4,
+     * a 37×37 position grid, LayerScale initialised to 1.
+     */
+    public static final class Builder {
+        private final String name;
+        private int embedDim, depth, heads, registers = 0, patch = 14, posGrid = 37;
+        private boolean swiglu = false;
+        private double mlpRatio = 4.0;
+        private float layerScaleInit = 1f;
+
+        private Builder(String name) { this.name = name; }
+
+        /** Token width C. */
+        public Builder embedDim(int v) { embedDim = v; return this; }
+        public Builder depth(int v) { depth = v; return this; }
+        public Builder heads(int v) { heads = v; return this; }
+        public Builder registers(int v) { registers = v; return this; }
+        /** SwiGLU feed-forward (the giant models) instead of the GELU MLP. */
+        public Builder swiglu(boolean v) { swiglu = v; return this; }
+        /** Patch size in pixels. */
+        public Builder patch(int v) { patch = v; return this; }
+        public Builder mlpRatio(double v) { mlpRatio = v; return this; }
+        /** Side of the square grid the position embeddings were trained for. */
+        public Builder posGrid(int v) { posGrid = v; return this; }
+        public Builder layerScaleInit(float v) { layerScaleInit = v; return this; }
+
+        /** @throws IllegalArgumentException for a size that is not positive or embedDim not divisible by heads */
+        public BackboneConfig build() {
+            return new BackboneConfig(name, embedDim, depth, heads, registers, swiglu, patch, mlpRatio, posGrid, layerScaleInit);
+        }
     }
 
     /** Official preset names. */
@@ -71,10 +113,11 @@ public record BackboneConfig(String name, int embedDim, int depth, int heads, in
         String base = reg ? n.substring(0, n.length() - 4) : n;
         int r = reg ? 4 : 0;
         return switch (base) {
-            case "small", "vits14", "s" -> new BackboneConfig(n, 384, 12, 6, r, false, 14, 4.0, 37, 1f);
-            case "base", "vitb14", "b" -> new BackboneConfig(n, 768, 12, 12, r, false, 14, 4.0, 37, 1f);
-            case "large", "vitl14", "l" -> new BackboneConfig(n, 1024, 24, 16, r, false, 14, 4.0, 37, 1f);
-            case "giant", "vitg14", "g" -> new BackboneConfig(n, 1536, 40, 24, r, true, 14, 4.0, 37, 1f);
+            // dinov2/hub/backbones.py: vit_small/base/large/giant2 (giant: SwiGLU), patch 14, 518 px = 37x37 grid
+            case "small", "vits14", "s" -> builder(n).embedDim(384).depth(12).heads(6).registers(r).build();
+            case "base", "vitb14", "b" -> builder(n).embedDim(768).depth(12).heads(12).registers(r).build();
+            case "large", "vitl14", "l" -> builder(n).embedDim(1024).depth(24).heads(16).registers(r).build();
+            case "giant", "vitg14", "g" -> builder(n).embedDim(1536).depth(40).heads(24).registers(r).swiglu(true).build();
             default -> throw new IllegalArgumentException("unknown backbone '" + name
                     + "' (use small, base, large, giant, their _reg variants, or a JSON file)");
         };
@@ -122,10 +165,10 @@ public record BackboneConfig(String name, int embedDim, int depth, int heads, in
         String ffn = parseFfn(str(o, o.has("ffn_layer") ? "ffn_layer" : "ffn", "mlp", where), where);
         String nm = str(o, "name", name, where);
         try {
-            return new BackboneConfig(nm, integer(o, "embed_dim", null, where), integer(o, "depth", null, where),
-                    integer(o, "heads", null, where), integer(o, "registers", 0, where), ffn.equals("swiglu"),
-                    integer(o, "patch", 14, where), number(o, "mlp_ratio", 4.0, where), integer(o, "pos_grid", 37, where),
-                    (float) number(o, "layerscale_init", 1.0, where));
+            return builder(nm).embedDim(integer(o, "embed_dim", null, where)).depth(integer(o, "depth", null, where))
+                    .heads(integer(o, "heads", null, where)).registers(integer(o, "registers", 0, where)).swiglu(ffn.equals("swiglu"))
+                    .patch(integer(o, "patch", 14, where)).mlpRatio(number(o, "mlp_ratio", 4.0, where))
+                    .posGrid(integer(o, "pos_grid", 37, where)).layerScaleInit((float) number(o, "layerscale_init", 1.0, where)).build();
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException(where + ": " + e.getMessage());
         }

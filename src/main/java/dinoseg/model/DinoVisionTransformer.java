@@ -58,7 +58,7 @@ public final class DinoVisionTransformer extends Module {
         this.blocks = child("blocks", new ModuleList<>(be));
         for (int i = 0; i < cfg.depth(); i++) {
             Module ffn = cfg.swiglu() ? new SwiGluFfn(be, c, cfg.ffnHidden(), rng) : new Mlp(be, c, cfg.ffnHidden(), rng);
-            blocks.add(new Block(be, c, cfg.heads(), ffn, cfg.layerScaleInit(), rng));
+            blocks.add(new Block(be, c, cfg.heads(), ffn, java.util.OptionalDouble.of(cfg.layerScaleInit()), rng));
         }
         this.norm = child("norm", new LayerNorm(be, c, 1e-6f));
         // mask_token takes no part in the forward pass and never receives a gradient.

@@ -4,6 +4,7 @@ import dinoseg.autograd.Ops;
 import dinoseg.autograd.Var;
 import dinoseg.backend.Backend;
 
+import java.util.OptionalDouble;
 import java.util.SplittableRandom;
 
 /** A pre-norm transformer block: x + ls1(attn(norm1(x))), then x + ls2(mlp(norm2(x))). */
@@ -16,16 +17,17 @@ public final class Block extends Module implements Layer {
     /**
      * @param ffn the feed-forward module registered as {@code mlp} (an {@link Mlp}, or a SwiGLU FFN
      *            for the giant models); must be a Module
-     * @param lsInit LayerScale initial value, or NaN for no LayerScale
+     * @param layerScaleInit initial value of both LayerScale factors ({@code ls1}, {@code ls2}); empty: no
+     *                       LayerScale (the official {@code init_values=None}, dinov2/layers/block.py)
      */
-    public Block(Backend be, int dim, int heads, Module ffn, float lsInit, SplittableRandom rng) {
+    public Block(Backend be, int dim, int heads, Module ffn, OptionalDouble layerScaleInit, SplittableRandom rng) {
         super(be);
         this.norm1 = child("norm1", new LayerNorm(be, dim, 1e-6f));
         this.attn = child("attn", new Attention(be, dim, heads, true, rng));
-        this.ls1 = Float.isNaN(lsInit) ? null : child("ls1", new LayerScale(be, dim, lsInit));
+        this.ls1 = layerScaleInit.isEmpty() ? null : child("ls1", new LayerScale(be, dim, (float) layerScaleInit.getAsDouble()));
         this.norm2 = child("norm2", new LayerNorm(be, dim, 1e-6f));
         this.mlp = (Layer) child("mlp", ffn);
-        this.ls2 = Float.isNaN(lsInit) ? null : child("ls2", new LayerScale(be, dim, lsInit));
+        this.ls2 = layerScaleInit.isEmpty() ? null : child("ls2", new LayerScale(be, dim, (float) layerScaleInit.getAsDouble()));
     }
 
     @Override public Var forward(Ops ops, Var x) {

@@ -61,11 +61,7 @@ public final class Bench {
         Dinov2Segmentation model = Dinov2Segmentation.create(be, bc, SegmentationHead.Kind.LINEAR, c.classes(), null, 0);
         model.setFineTune(c.mode() == Mode.FINETUNE);
         model.train(c.mode() != Mode.INFER);
-        TrainConfig tc = new TrainConfig();
-        tc.fineTune = c.mode() == Mode.FINETUNE;
-        tc.lr = 1e-4;
-        tc.weightDecay = 1e-4;
-        tc.backboneLrScale = 1;
+        TrainConfig tc = TrainConfig.builder().fineTune(c.mode() == Mode.FINETUNE).lr(1e-4).weightDecay(1e-4).backboneLrScale(1).build();
         AdamW opt = c.mode() == Mode.INFER ? null : new AdamW(be, ParamGroups.of(model, tc));
         SplittableRandom rng = new SplittableRandom(0);
         int n = c.batch(), s = c.imgsz();

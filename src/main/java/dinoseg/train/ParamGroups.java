@@ -22,8 +22,8 @@ public final class ParamGroups {
 
     public static List<AdamW.ParamGroup> of(Dinov2Segmentation model, TrainConfig cfg) {
         List<AdamW.ParamGroup> out = new ArrayList<>();
-        add(out, "head", model.head, cfg.lr, cfg.weightDecay);
-        if (cfg.fineTune) add(out, "backbone", model.backbone, cfg.lr * cfg.backboneLrScale, cfg.weightDecay);
+        add(out, "head", model.head, cfg.lr(), cfg.weightDecay());
+        if (cfg.fineTune()) add(out, "backbone", model.backbone, cfg.lr() * cfg.backboneLrScale(), cfg.weightDecay());
         return out;
     }
 

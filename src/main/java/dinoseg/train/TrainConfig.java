@@ -7,125 +7,194 @@ import com.google.gson.JsonObject;
 import com.google.gson.JsonParseException;
 import com.google.gson.JsonParser;
 import com.google.gson.annotations.SerializedName;
+import dinoseg.data.Augment;
+import dinoseg.model.SegmentationHead;
 
-import java.util.Arrays;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Locale;
+import java.util.Objects;
 import java.util.Set;
 
 /**
- * Every setting of a training run. The CLI fills it from flags (or the demo preset), the trainer
- * reads it, and it is written as {@code config.json} in the run directory and into the resume state,
- * so a run can be repeated or continued from what it left. JSON names are the flag names with
- * underscores.
+ * Every setting of a training run, immutable. Built with {@link #builder()} (library defaults),
+ * {@link #toBuilder()} (a copy to change) or {@link #fromJson} (a preset, {@code config.json}, the
+ * resume state); the CLI starts from the defaults or the demo preset and applies only the flags the
+ * user gave ({@link Builder#overriddenBy}). Every instance is valid: the canonical constructor checks
+ * every setting and fails with one line naming its flag ({@link InvalidSettingException}).
+ *
+ * <p>It is written as {@code config.json} in the run folder, into the resume state and into each
+ * checkpoint's {@code train_config}, so a run can be repeated or continued from what it left. JSON
+ * names are the flag names with underscores ({@code --weight-decay} is {@code weight_decay});
+ * enums are written as their lower-case flag values ({@code "cosine"}); absent keys take the
+ * defaults below, so older files keep loading.
+ *
+ * @param backbone        a preset name (small, base, large, giant, their _reg variants) or a JSON backbone config file
+ * @param backboneConfig  the backbone config JSON resolved at the start of a run (so a run does not depend on the file
+ *                        staying put), or null until then
+ * @param weights         backbone weights (.pth or .safetensors), or null for a random backbone
+ * @param head            the segmentation head
+ * @param fineTune        train the backbone too (otherwise it is frozen: no tape, no gradients)
+ * @param epochs          epochs to train, at least 1
+ * @param imgWidth        training width in pixels, at least 14 (a run rounds it up to a multiple of the patch)
+ * @param imgHeight       training height in pixels, at least 14
+ * @param batch           images per step, at least 1
+ * @param lr              base learning rate of the head, positive and finite
+ * @param weightDecay     decoupled weight decay of AdamW (PyTorch's default 0.01), not applied to norms, biases, tokens,
+ *                        LayerScale; at least 0
+ * @param scheduler       learning-rate schedule ({@link LrSchedule})
+ * @param schedulerEpochs multistep milestones in epochs (each at least 1): the lr is multiplied by {@code schedulerGamma}
+ *                        at each
+ * @param schedulerGamma  multistep factor, positive
+ * @param warmup          linear warmup in epochs (fractions allowed, counted in steps), at least 0
+ * @param backboneLrScale fine-tune: the backbone's lr is lr times this; at least 0
+ * @param augment         augmentation recipe ({@link Augment.Mode})
+ * @param device          auto, cpu or cuda
+ * @param workers         data loader threads (0: all cores)
+ * @param seed            seed of initialisation, data order and augmentation
+ * @param outDir          the run folder, or null (the CLI picks {@code outputs/<timestamp>}; a run needs one)
+ * @param cacheFeatures   frozen backbone only, no augmentation: run the backbone once per image and train the head on
+ *                        the cached maps
+ * @param cacheBudget     largest share of the maximum heap the feature cache may take, in (0, 1]
+ * @param dataset         the dataset settings (as the dataset flags gave them; a run adds the resolved classes)
+ * @param saveEveryMin    minutes between resume states written within an epoch (at a step boundary), so a long epoch is
+ *                        not lost to a reboot or a kill; 0: only at epoch ends (and when a signal stops the run)
+ * @param previewIndex    index of the validation image whose prediction is drawn every epoch
+ * @param demo            set by the demo
  */
-public final class TrainConfig {
-    /** Backbone: a preset name (small, base, large, giant, ...) or a JSON config file. */
-    public String backbone = "small";
-    /** The backbone config JSON resolved at start (so a run does not depend on the file staying put). */
-    @SerializedName("backbone_config") public JsonObject backboneConfig;
-    /** Backbone weights (.pth or .safetensors), or null for a random backbone. */
-    public String weights;
-    /** Head: linear, bn or conv. */
-    public String head = "linear";
-    /** Train the backbone too (otherwise it is frozen: no tape, no gradients). */
-    @SerializedName("fine_tune") public boolean fineTune;
-    public int epochs = 20;
-    @SerializedName("img_width") public int imgWidth = 644;
-    @SerializedName("img_height") public int imgHeight = 644;
-    public int batch = 4;
-    public double lr = 1e-4;
-    /** Decoupled weight decay of AdamW (PyTorch's default 0.01); not applied to norms, biases, tokens, LayerScale. */
-    @SerializedName("weight_decay") public double weightDecay = 0.01;
-    /** none, multistep, poly or cosine. */
-    public String scheduler = "none";
-    /** Multistep milestones in epochs (the lr is multiplied by {@link #schedulerGamma} at each). */
-    @SerializedName("scheduler_epochs") public int[] schedulerEpochs = {30};
-    @SerializedName("scheduler_gamma") public double schedulerGamma = 0.1;
-    /** Linear warmup in epochs (fractions allowed, counted in steps). */
-    public double warmup = 0;
-    /** Fine-tune: the backbone's lr is lr times this. */
-    @SerializedName("backbone_lr_scale") public double backboneLrScale = 0.1;
-    /** Augmentation recipe: none, tutorial or official. */
-    public String augment = "none";
-    /** auto, cpu or cuda. */
-    public String device = "auto";
-    /** Data loader threads (0: all cores). */
-    public int workers = 0;
-    public long seed = 42;
-    @SerializedName("out_dir") public String outDir;
-    /** Frozen backbone only: run it once per image and train the head on the cached maps. */
-    @SerializedName("cache_features") public boolean cacheFeatures;
-    /** Largest share of the maximum heap the feature cache may take. */
-    @SerializedName("cache_budget") public double cacheBudget = 0.5;
-    /** The dataset settings (as the dataset flags gave them). */
-    public JsonObject dataset = new JsonObject();
+public record TrainConfig(String backbone, JsonObject backboneConfig, String weights, SegmentationHead.Kind head, boolean fineTune,
+                          int epochs, int imgWidth, int imgHeight, int batch, double lr, double weightDecay,
+                          LrSchedule.Kind scheduler, List<Integer> schedulerEpochs, double schedulerGamma, double warmup,
+                          double backboneLrScale, Augment.Mode augment, String device, int workers, long seed, String outDir,
+                          boolean cacheFeatures, double cacheBudget, JsonObject dataset, double saveEveryMin, int previewIndex,
+                          boolean demo) {
+
+    /** A setting out of its range or not one of its values; the message is one line naming the flag. */
+    public static final class InvalidSettingException extends IllegalArgumentException {
+        InvalidSettingException(String message) { super(message); }
+    }
+
+    /** The JSON names of all settings (= the flag names with underscores, for those that have a flag). */
+    public static final Set<String> KEYS = Set.of("backbone", "backbone_config", "weights", "head", "fine_tune", "epochs", "img_width",
+            "img_height", "batch", "lr", "weight_decay", "scheduler", "scheduler_epochs", "scheduler_gamma", "warmup",
+            "backbone_lr_scale", "augment", "device", "workers", "seed", "out_dir", "cache_features", "cache_budget", "dataset",
+            "save_every_min", "preview_index", "demo");
+
     /**
-     * Minutes between resume states written within an epoch (at a step boundary), so a long epoch
-     * is not lost to a reboot or a kill; 0: only at epoch ends (and when a signal stops the run).
+     * The settings a resumed run may change (JSON names); everything else comes from its state, so
+     * the continued run is the run that stopped. A new {@code epochs} total changes poly and cosine
+     * schedules from the resumed epoch on.
      */
-    @SerializedName("save_every_min") public double saveEveryMin = 10;
-    /** Index of the validation image whose prediction is drawn every epoch. */
-    @SerializedName("preview_index") public int previewIndex = 0;
-    /** Set by the demo. */
-    public boolean demo;
+    public static final Set<String> RESUMABLE = Set.of("epochs", "workers", "save_every_min");
 
     private static final Gson GSON = new GsonBuilder().setPrettyPrinting().serializeSpecialFloatingPointValues()
             .disableHtmlEscaping().create();
-    private static final Set<String> HEADS = Set.of("linear", "bn", "conv");
     private static final Set<String> DEVICES = Set.of("auto", "cpu", "cuda");
 
-    /** Checks every setting; a bad one fails with one line naming the flag. */
-    public TrainConfig validate() {
-        head = head.toLowerCase(Locale.ROOT);
-        if (!HEADS.contains(head)) throw new IllegalArgumentException("--head: '" + head + "' is not one of linear, bn, conv");
-        if (epochs < 1) throw new IllegalArgumentException("--epochs must be at least 1, got " + epochs);
+    /** Checks every setting (the one place that does); copies the mutable parts so the record stays immutable. */
+    public TrainConfig {
+        Objects.requireNonNull(head, "head");
+        Objects.requireNonNull(scheduler, "scheduler");
+        Objects.requireNonNull(augment, "augment");
+        if (epochs < 1) throw new InvalidSettingException("--epochs must be at least 1, got " + epochs);
         if (imgWidth < 14 || imgHeight < 14)
-            throw new IllegalArgumentException("--imgsz must be at least 14 14, got " + imgWidth + " " + imgHeight);
-        if (batch < 1) throw new IllegalArgumentException("--batch must be at least 1, got " + batch);
-        if (!(lr > 0) || Double.isInfinite(lr)) throw new IllegalArgumentException("--lr must be a positive number, got " + lr);
-        if (!(weightDecay >= 0)) throw new IllegalArgumentException("--weight-decay must be >= 0, got " + weightDecay);
-        LrSchedule.Kind.parse(scheduler);
-        scheduler = scheduler.toLowerCase(Locale.ROOT);
-        if (schedulerEpochs == null) schedulerEpochs = new int[0];
+            throw new InvalidSettingException("--imgsz must be at least 14 14, got " + imgWidth + " " + imgHeight);
+        if (batch < 1) throw new InvalidSettingException("--batch must be at least 1, got " + batch);
+        if (!(lr > 0) || Double.isInfinite(lr)) throw new InvalidSettingException("--lr must be a positive number, got " + lr);
+        if (!(weightDecay >= 0)) throw new InvalidSettingException("--weight-decay must be >= 0, got " + weightDecay);
+        schedulerEpochs = schedulerEpochs == null ? List.of() : List.copyOf(schedulerEpochs);
         for (int m : schedulerEpochs)
-            if (m < 1) throw new IllegalArgumentException("--scheduler-epochs: milestones are epochs >= 1, got " + m);
-        if (!(schedulerGamma > 0)) throw new IllegalArgumentException("--scheduler-gamma must be positive, got " + schedulerGamma);
-        if (!(warmup >= 0)) throw new IllegalArgumentException("--warmup must be >= 0 epochs, got " + warmup);
-        if (!(backboneLrScale >= 0)) throw new IllegalArgumentException("--backbone-lr-scale must be >= 0, got " + backboneLrScale);
-        augment = augment.toLowerCase(Locale.ROOT);
-        if (!Set.of("none", "tutorial", "official").contains(augment))
-            throw new IllegalArgumentException("--augment: '" + augment + "' is not one of none, tutorial, official");
-        device = device.toLowerCase(Locale.ROOT);
-        if (!DEVICES.contains(device)) throw new IllegalArgumentException("--device: '" + device + "' is not one of auto, cpu, cuda");
-        if (workers < 0) throw new IllegalArgumentException("--workers must be >= 0, got " + workers);
+            if (m < 1) throw new InvalidSettingException("--scheduler-epochs: milestones are epochs >= 1, got " + m);
+        if (!(schedulerGamma > 0)) throw new InvalidSettingException("--scheduler-gamma must be positive, got " + schedulerGamma);
+        if (!(warmup >= 0)) throw new InvalidSettingException("--warmup must be >= 0 epochs, got " + warmup);
+        if (!(backboneLrScale >= 0)) throw new InvalidSettingException("--backbone-lr-scale must be >= 0, got " + backboneLrScale);
+        if (device == null || !DEVICES.contains(device))
+            throw new InvalidSettingException("--device: '" + device + "' is not one of auto, cpu, cuda");
+        if (workers < 0) throw new InvalidSettingException("--workers must be >= 0, got " + workers);
         if (cacheFeatures && fineTune)
-            throw new IllegalArgumentException("--cache-features needs a frozen backbone: it cannot be combined with --fine-tune");
-        if (cacheFeatures && !augment.equals("none"))
-            throw new IllegalArgumentException("--cache-features runs the backbone once per image, so it cannot be combined with --augment " + augment);
+            throw new InvalidSettingException("--cache-features needs a frozen backbone: it cannot be combined with --fine-tune");
+        if (cacheFeatures && augment != Augment.Mode.NONE)
+            throw new InvalidSettingException("--cache-features runs the backbone once per image, so it cannot be combined with --augment "
+                    + id(augment));
         if (!(saveEveryMin >= 0) || Double.isInfinite(saveEveryMin))
-            throw new IllegalArgumentException("--save-every-min must be a number of minutes >= 0 (0: only at epoch ends), got " + saveEveryMin);
-        if (!(cacheBudget > 0 && cacheBudget <= 1)) throw new IllegalArgumentException("cache budget must be in (0, 1], got " + cacheBudget);
-        return this;
+            throw new InvalidSettingException("--save-every-min must be a number of minutes >= 0 (0: only at epoch ends), got " + saveEveryMin);
+        if (!(cacheBudget > 0 && cacheBudget <= 1)) throw new InvalidSettingException("cache budget must be in (0, 1], got " + cacheBudget);
+        backboneConfig = backboneConfig == null ? null : backboneConfig.deepCopy();
+        dataset = dataset == null ? new JsonObject() : dataset.deepCopy();
     }
 
-    public String toJson() { return GSON.toJson(this); }
+    /** The resolved backbone config, or null (a copy: the record stays immutable). */
+    @Override public JsonObject backboneConfig() { return backboneConfig == null ? null : backboneConfig.deepCopy(); }
 
-    public JsonObject toJsonObject() { return GSON.toJsonTree(this).getAsJsonObject(); }
+    /** The dataset settings (a copy: the record stays immutable). */
+    @Override public JsonObject dataset() { return dataset.deepCopy(); }
 
-    /** Reads a config written by {@link #toJson}; {@code where} names the source in errors. */
+    /** {@link #schedulerEpochs} as the array {@link LrSchedule} takes. */
+    public int[] milestones() { return schedulerEpochs.stream().mapToInt(Integer::intValue).toArray(); }
+
+    /** A builder with the library defaults (those of the {@code dinoseg train} flags). */
+    public static Builder builder() { return new Builder(); }
+
+    /** A builder holding these settings, to derive a changed config. */
+    public Builder toBuilder() {
+        Builder b = new Builder();
+        b.backbone = backbone;
+        b.backboneConfig = backboneConfig();
+        b.weights = weights;
+        b.head = id(head);
+        b.fineTune = fineTune;
+        b.epochs = epochs;
+        b.imgWidth = imgWidth;
+        b.imgHeight = imgHeight;
+        b.batch = batch;
+        b.lr = lr;
+        b.weightDecay = weightDecay;
+        b.scheduler = id(scheduler);
+        b.schedulerEpochs = milestones();
+        b.schedulerGamma = schedulerGamma;
+        b.warmup = warmup;
+        b.backboneLrScale = backboneLrScale;
+        b.augment = id(augment);
+        b.device = device;
+        b.workers = workers;
+        b.seed = seed;
+        b.outDir = outDir;
+        b.cacheFeatures = cacheFeatures;
+        b.cacheBudget = cacheBudget;
+        b.dataset = dataset();
+        b.saveEveryMin = saveEveryMin;
+        b.previewIndex = previewIndex;
+        b.demo = demo;
+        return b;
+    }
+
+    /** The pretty-printed JSON form ({@code config.json}): keys in the order of the components, nulls left out. */
+    public String toJson() { return GSON.toJson(toBuilder()); }
+
+    public JsonObject toJsonObject() { return GSON.toJsonTree(toBuilder()).getAsJsonObject(); }
+
+    /**
+     * Reads a config written by {@link #toJson} (or a preset: absent keys take the defaults, unknown
+     * keys such as {@code _comment} are skipped); {@code where} names the source in errors, which
+     * are {@link IllegalArgumentException}s of one line.
+     */
     public static TrainConfig fromJson(String text, String where) {
+        Builder b;
         try {
             JsonElement e = JsonParser.parseString(text);
             if (!e.isJsonObject()) throw new IllegalArgumentException(where + ": training config is not a JSON object");
-            TrainConfig c = GSON.fromJson(e, TrainConfig.class);
-            if (c.dataset == null) c.dataset = new JsonObject();
-            return c;
+            b = GSON.fromJson(e, Builder.class);
         } catch (JsonParseException | IllegalStateException | NumberFormatException e) {
+            throw new IllegalArgumentException(where + ": bad training config (" + firstLine(e.getMessage()) + ")");
+        }
+        try {
+            return b.build();
+        } catch (IllegalArgumentException | NullPointerException e) {
             throw new IllegalArgumentException(where + ": bad training config (" + firstLine(e.getMessage()) + ")");
         }
     }
 
-    public TrainConfig copy() { return fromJson(toJson(), "copy"); }
+    private static String id(Enum<?> e) { return e.name().toLowerCase(Locale.ROOT); }
 
     static String firstLine(String s) {
         if (s == null) return "";
@@ -133,7 +202,122 @@ public final class TrainConfig {
         return i < 0 ? s : s.substring(0, i);
     }
 
-    @Override public String toString() {
-        return "TrainConfig" + toJsonObject() + " milestones=" + Arrays.toString(schedulerEpochs);
+    /**
+     * Collects settings for a {@link TrainConfig}; {@link #build} checks them. It is also the JSON
+     * form: its fields, in this order and with these names, are what {@code config.json} holds, and
+     * their initial values are the defaults. Enum-valued settings are held as their flag strings
+     * (any case) until {@link #build} parses them.
+     */
+    public static final class Builder {
+        private String backbone = "small";
+        @SerializedName("backbone_config") private JsonObject backboneConfig;
+        private String weights;
+        private String head = "linear";
+        @SerializedName("fine_tune") private boolean fineTune;
+        private int epochs = 20;
+        @SerializedName("img_width") private int imgWidth = 644;
+        @SerializedName("img_height") private int imgHeight = 644;
+        private int batch = 4;
+        private double lr = 1e-4;
+        @SerializedName("weight_decay") private double weightDecay = 0.01;
+        private String scheduler = "none";
+        @SerializedName("scheduler_epochs") private int[] schedulerEpochs = {30};
+        @SerializedName("scheduler_gamma") private double schedulerGamma = 0.1;
+        private double warmup = 0;
+        @SerializedName("backbone_lr_scale") private double backboneLrScale = 0.1;
+        private String augment = "none";
+        private String device = "auto";
+        private int workers = 0;
+        private long seed = 42;
+        @SerializedName("out_dir") private String outDir;
+        @SerializedName("cache_features") private boolean cacheFeatures;
+        @SerializedName("cache_budget") private double cacheBudget = 0.5;
+        private JsonObject dataset = new JsonObject();
+        @SerializedName("save_every_min") private double saveEveryMin = 10;
+        @SerializedName("preview_index") private int previewIndex = 0;
+        private boolean demo;
+
+        private Builder() { }
+
+        public Builder backbone(String v) { backbone = v; return this; }
+        public Builder backboneConfig(JsonObject v) { backboneConfig = v == null ? null : v.deepCopy(); return this; }
+        public Builder weights(String v) { weights = v; return this; }
+        public Builder head(SegmentationHead.Kind v) { head = id(v); return this; }
+        public Builder fineTune(boolean v) { fineTune = v; return this; }
+        public Builder epochs(int v) { epochs = v; return this; }
+        /** Training width and height in pixels. */
+        public Builder imgSize(int width, int height) { imgWidth = width; imgHeight = height; return this; }
+        public Builder batch(int v) { batch = v; return this; }
+        public Builder lr(double v) { lr = v; return this; }
+        public Builder weightDecay(double v) { weightDecay = v; return this; }
+        public Builder scheduler(LrSchedule.Kind v) { scheduler = id(v); return this; }
+        public Builder schedulerEpochs(int... v) { schedulerEpochs = v == null ? null : v.clone(); return this; }
+        public Builder schedulerGamma(double v) { schedulerGamma = v; return this; }
+        public Builder warmup(double v) { warmup = v; return this; }
+        public Builder backboneLrScale(double v) { backboneLrScale = v; return this; }
+        public Builder augment(Augment.Mode v) { augment = id(v); return this; }
+        /** auto, cpu or cuda (any case). */
+        public Builder device(String v) { device = v; return this; }
+        public Builder workers(int v) { workers = v; return this; }
+        public Builder seed(long v) { seed = v; return this; }
+        public Builder outDir(String v) { outDir = v; return this; }
+        public Builder cacheFeatures(boolean v) { cacheFeatures = v; return this; }
+        public Builder cacheBudget(double v) { cacheBudget = v; return this; }
+        public Builder dataset(JsonObject v) { dataset = v == null ? new JsonObject() : v.deepCopy(); return this; }
+        public Builder saveEveryMin(double v) { saveEveryMin = v; return this; }
+        public Builder previewIndex(int v) { previewIndex = v; return this; }
+        public Builder demo(boolean v) { demo = v; return this; }
+
+        /**
+         * A new builder: the settings held here with those given explicitly (by their JSON names,
+         * with JSON values as in {@code config.json}) applied over them, as flags the user typed
+         * override a preset. Two settings depend on others and follow them: a new {@code backbone}
+         * without its own {@code backbone_config} drops the held one (it resolved the old backbone),
+         * and {@code cache_features} without {@code fine_tune} freezes the backbone (the cache needs
+         * a frozen one). Values are checked by {@link #build}.
+         *
+         * @throws IllegalArgumentException for a name that is not one of {@link #KEYS}, or a value of the wrong JSON type
+         */
+        public Builder overriddenBy(JsonObject explicit) {
+            for (String k : explicit.keySet())
+                if (!KEYS.contains(k))
+                    throw new IllegalArgumentException("unknown training setting '" + k + "' (known: " + new java.util.TreeSet<>(KEYS) + ")");
+            JsonObject merged = GSON.toJsonTree(this).getAsJsonObject();
+            for (var e : explicit.entrySet()) merged.add(e.getKey(), e.getValue().deepCopy());
+            if (explicit.has("backbone") && !explicit.has("backbone_config")) merged.remove("backbone_config");
+            if (explicit.has("cache_features") && !explicit.has("fine_tune")) merged.addProperty("fine_tune", false);
+            try {
+                return GSON.fromJson(merged, Builder.class);
+            } catch (JsonParseException | IllegalStateException | NumberFormatException e) {
+                throw new IllegalArgumentException("bad training setting (" + firstLine(e.getMessage()) + ")");
+            }
+        }
+
+        /**
+         * The config. Parses the enum-valued settings (any case) and checks every value.
+         *
+         * @throws InvalidSettingException naming the flag of the first bad setting
+         */
+        public TrainConfig build() {
+            String h = lower(head);
+            if (!List.of("linear", "bn", "conv").contains(h))
+                throw new InvalidSettingException("--head: '" + h + "' is not one of linear, bn, conv");
+            LrSchedule.Kind sk;
+            try {
+                sk = LrSchedule.Kind.parse(String.valueOf(scheduler));
+            } catch (IllegalArgumentException e) {
+                throw new InvalidSettingException(e.getMessage());
+            }
+            String a = lower(augment);
+            if (!List.of("none", "tutorial", "official").contains(a))
+                throw new InvalidSettingException("--augment: '" + a + "' is not one of none, tutorial, official");
+            List<Integer> milestones = new ArrayList<>();
+            if (schedulerEpochs != null) for (int m : schedulerEpochs) milestones.add(m);
+            return new TrainConfig(backbone, backboneConfig, weights, SegmentationHead.Kind.parse(h), fineTune, epochs, imgWidth, imgHeight,
+                    batch, lr, weightDecay, sk, milestones, schedulerGamma, warmup, backboneLrScale, Augment.Mode.parse(a), lower(device),
+                    workers, seed, outDir, cacheFeatures, cacheBudget, dataset, saveEveryMin, previewIndex, demo);
+        }
+
+        private static String lower(String s) { return s == null ? null : s.toLowerCase(Locale.ROOT); }
     }
 }

@@ -20,7 +20,6 @@ import dinoseg.io.Stop;
 import dinoseg.io.Weights;
 import dinoseg.model.BackboneConfig;
 import dinoseg.model.Dinov2Segmentation;
-import dinoseg.model.SegmentationHead;
 import dinoseg.tensor.DType;
 import dinoseg.tensor.Shape;
 import dinoseg.tensor.Tensor;
@@ -81,13 +80,13 @@ public final class Trainer {
     private Stop stop = Stop.process();
     private String launcher = "dinoseg";
 
-    /** A fresh run. */
+    /** A fresh run with {@code cfg} (which needs an {@link TrainConfig#outDir}). */
     public Trainer(TrainConfig cfg, Backend be, PrintWriter out, PrintWriter err) {
-        this(cfg.copy().validate(), be, out, err, null, null);
+        this(cfg, be, out, err, null, null);
     }
 
     private Trainer(TrainConfig cfg, Backend be, PrintWriter out, PrintWriter err, ResumeState resume, Path resumeFile) {
-        if (cfg.outDir == null) throw new IllegalArgumentException("training needs an output folder (--out-dir)");
+        if (cfg.outDir() == null) throw new IllegalArgumentException("training needs an output folder (--out-dir)");
         this.cfg = cfg;
         this.be = be;
         this.out = out;
@@ -98,22 +97,29 @@ public final class Trainer {
 
     /**
      * Continues a run from its {@code last_state.safetensors} (or the run folder holding it), in
-     * that folder, with its settings. {@code epochs}, when not null, sets a new total (to train
-     * further); a changed total changes poly and cosine schedules from there on.
+     * that folder, with its settings. {@code changes} (JSON names, may be null) may set only the
+     * {@link TrainConfig#RESUMABLE} settings: {@code epochs} a new total (to train further; a
+     * changed total changes poly and cosine schedules from there on), {@code workers},
+     * {@code save_every_min}.
+     *
+     * @throws TrainConfig.InvalidSettingException when a change is out of range
+     * @throws IllegalArgumentException when the state cannot be read, a change is not resumable, or
+     *                                  the run already trained its epochs
      */
-    public static Trainer resume(Path stateOrDir, Integer epochs, Backend be, PrintWriter out, PrintWriter err) {
+    public static Trainer resume(Path stateOrDir, JsonObject changes, Backend be, PrintWriter out, PrintWriter err) {
         Path file = Files.isDirectory(stateOrDir) ? stateOrDir.resolve(ResumeState.FILE) : stateOrDir;
         ResumeState st = ResumeState.read(file);
-        TrainConfig cfg = st.config().copy();
-        cfg.outDir = file.toAbsolutePath().getParent().toString();
-        if (epochs != null && epochs != cfg.epochs) {
-            if (!cfg.scheduler.equals("none") && !cfg.scheduler.equals("multistep"))
-                err.println("note: --epochs changes the " + cfg.scheduler + " schedule from epoch " + (st.epoch() + 1) + " on");
-            cfg.epochs = epochs;
-        }
-        cfg.validate();
-        if (st.epoch() >= cfg.epochs)
-            throw new IllegalArgumentException(file + ": the run already finished its " + cfg.epochs + " epochs; pass --epochs N (> "
+        TrainConfig run = st.config();
+        JsonObject c = changes == null ? new JsonObject() : changes;
+        for (String k : c.keySet())
+            if (!TrainConfig.RESUMABLE.contains(k))
+                throw new IllegalArgumentException("a resumed run keeps its settings: '" + k + "' cannot change (only " + TrainConfig.RESUMABLE + ")");
+        if (c.has("epochs") && c.get("epochs").getAsInt() != run.epochs()
+                && run.scheduler() != LrSchedule.Kind.NONE && run.scheduler() != LrSchedule.Kind.MULTISTEP)
+            err.println("note: --epochs changes the " + run.scheduler().name().toLowerCase(Locale.ROOT) + " schedule from epoch " + (st.epoch() + 1) + " on");
+        TrainConfig cfg = run.toBuilder().overriddenBy(c).outDir(file.toAbsolutePath().getParent().toString()).build();
+        if (st.epoch() >= cfg.epochs())
+            throw new IllegalArgumentException(file + ": the run already finished its " + cfg.epochs() + " epochs; pass --epochs N (> "
                     + st.epoch() + ") to train further");
         return new Trainer(cfg, be, out, err, st, file);
     }
@@ -140,237 +146,333 @@ public final class Trainer {
         return this;
     }
 
-    /** The settings in use (validated, paths and sizes resolved once {@link #run} has started). */
+    /** The settings this trainer was given (a run writes them with the dataset's classes, the rounded size and the backbone resolved). */
     public TrainConfig config() { return cfg; }
 
+    /**
+     * Trains: {@link #setUp} (folder, data, model, optimizer, loaders, restored state, feature
+     * caches), then per epoch {@link #trainEpoch}, {@link #validate} and {@link #writeEpoch}, and at
+     * the end {@link #finish} (final model, charts, summary): it reads top to bottom, as the
+     * training file of karpathy/llm.c ({@code train_gpt2.c}) does.
+     *
+     * @throws DivergedException when a loss is NaN or infinite (the last good epoch's files stay)
+     * @throws Stop.Stopped      when a stop was requested (the state is written; the message says how to resume)
+     * @throws IllegalArgumentException for bad data, weights, a folder already holding a run, or a cache that does not fit
+     */
     public Result run() throws IOException {
         long t0 = System.nanoTime();
-        Path dir = Path.of(cfg.outDir);
-        if (resume == null && Files.exists(dir.resolve(ResumeState.FILE)))
-            throw new IllegalArgumentException(dir + ": already holds a training run (" + ResumeState.FILE + "); continue it with --resume "
-                    + dir + " or choose another --out-dir");
-        Files.createDirectories(dir.resolve("valid_preds"));
-        deleteStaleTemporaries(dir);
+        try (Run r = setUp()) {
+            for (int epoch = r.startEpoch + 1; epoch <= r.cfg.epochs(); epoch++) {
+                out.println();
+                out.println("Epoch " + epoch + "/" + r.cfg.epochs());
+                EpochProgress p = trainEpoch(r, epoch);
+                History.Row row = validate(r, epoch, p);
+                writeEpoch(r, epoch, row);
+                listener.epochEnd(epoch, r.model);
+                if (stop.requested() && epoch < r.cfg.epochs()) throw stopped(r, epoch + 1, 0, null); // its state is written
+            }
+            return finish(r, t0);
+        }
+    }
+
+    /** Everything one run works with; the settings are fixed, the rest changes as it trains. */
+    private static final class Run implements AutoCloseable {
+        TrainConfig cfg;                  // the given settings with dataset classes, image size and backbone resolved
+        Path dir;
+        ClassSet classes;
+        int ignore;
+        SegDataset trainSet, validSet;
+        Preprocess pre;
+        Dinov2Segmentation model;
+        AdamW opt;
+        DataLoader trainLoader, validLoader;
+        FeatureCache trainCache, validCache;
+        int stepsPerEpoch;
+        LrSchedule schedule;
+        Preview preview;
+        // progress
+        History history = new History();
+        ResumeState.Best best = ResumeState.Best.none();
+        int startEpoch;
+        long globalStep;
+        ResumeState.Partial partial;      // the part of the first epoch a resumed state already trained, until it is used
+        Evaluator.Result lastValid;
+        long saveEveryNanos, lastSave;
+
+        @Override public void close() {
+            if (trainLoader != null) trainLoader.close();
+            if (validLoader != null) validLoader.close();
+        }
+    }
+
+    /** The sums of the epoch being trained: what a resume state within it records. */
+    private static final class EpochProgress {
+        final long startNanos = System.nanoTime();
+        ConfusionMatrix confusion;
+        double lossSum, secondsBefore;
+        long pixels;
+        int step;
+
+        EpochProgress(int classes, ResumeState.Partial from) {
+            confusion = new ConfusionMatrix(classes);
+            if (from != null) {
+                confusion = ConfusionMatrix.of(classes, from.confusion());
+                lossSum = from.lossSum();
+                pixels = from.pixels();
+                secondsBefore = from.seconds();
+                step = from.steps();
+            }
+        }
+
+        double seconds() { return secondsBefore + (System.nanoTime() - startNanos) / 1e9; }
+
+        double meanLoss() { return pixels == 0 ? 0 : lossSum / pixels; }
+
+        ResumeState.Partial partial() { return new ResumeState.Partial(step, lossSum, pixels, confusion.counts(), seconds()); }
+    }
+
+    // ==================================================================== set-up
+
+    /** The run folder, data, model, optimizer, loaders, restored state and feature caches; writes config.json. */
+    private Run setUp() throws IOException {
+        Run r = new Run();
+        r.dir = Path.of(cfg.outDir());
+        if (resume == null && Files.exists(r.dir.resolve(ResumeState.FILE)))
+            throw new IllegalArgumentException(r.dir + ": already holds a training run (" + ResumeState.FILE + "); continue it with --resume "
+                    + r.dir + " or choose another --out-dir");
+        Files.createDirectories(r.dir.resolve("valid_preds"));
+        deleteStaleTemporaries(r.dir);
         Consumer<String> log = err::println;
 
-        // ---------------------------------------------------------------- data
-        DatasetSpec spec = DatasetSettings.fromJson(cfg.dataset);
+        // data
+        DatasetSpec spec = DatasetSettings.fromJson(cfg.dataset());
         Datasets.Opened ds = Datasets.openValidated(spec, log);
-        ClassSet classes = ds.classes();
-        SegDataset trainSet = ds.train(), validSet = ds.valid();
-        if (validSet.size() == 0) throw new IllegalArgumentException(ds.root() + ": no image/mask pairs in the validation split");
-        cfg.dataset = DatasetSettings.toJson(spec, classes);
+        r.classes = ds.classes();
+        r.trainSet = ds.train();
+        r.validSet = ds.valid();
+        if (r.validSet.size() == 0) throw new IllegalArgumentException(ds.root() + ": no image/mask pairs in the validation split");
         out.println(ds.describe());
-        Preprocess pre = Preprocess.of(cfg.imgWidth, cfg.imgHeight, log);
-        cfg.imgWidth = pre.width();
-        cfg.imgHeight = pre.height();
-        int ignore = classes.ignoreIndex();
+        r.pre = Preprocess.of(cfg.imgWidth(), cfg.imgHeight(), log);
+        r.ignore = r.classes.ignoreIndex();
 
-        // ---------------------------------------------------------------- model
-        BackboneConfig bc = cfg.backboneConfig != null
-                ? BackboneConfig.fromJson(cfg.backbone, cfg.backboneConfig.toString(), "config.json backbone_config")
-                : BackboneConfig.parse(cfg.backbone);
-        cfg.backboneConfig = JsonParser.parseString(bc.toJson()).getAsJsonObject();
-        Dinov2Segmentation model = Dinov2Segmentation.create(be, bc, SegmentationHead.Kind.parse(cfg.head), classes.size(), null, cfg.seed);
+        // model and optimizer
+        BackboneConfig bc = cfg.backboneConfig() != null
+                ? BackboneConfig.fromJson(cfg.backbone(), cfg.backboneConfig().toString(), "config.json backbone_config")
+                : BackboneConfig.parse(cfg.backbone());
+        r.cfg = cfg.toBuilder().dataset(DatasetSettings.toJson(spec, r.classes)).imgSize(r.pre.width(), r.pre.height())
+                .backboneConfig(JsonParser.parseString(bc.toJson()).getAsJsonObject()).build();
+        r.model = Dinov2Segmentation.create(be, bc, r.cfg.head(), r.classes.size(), null, r.cfg.seed());
         if (resume == null) {
-            if (cfg.weights != null) {
-                Weights.Loaded what = Weights.load(model, Path.of(cfg.weights));
-                err.println("weights: " + cfg.weights + (what == Weights.Loaded.FULL_MODEL ? " (backbone and head)" : " (backbone)"));
+            if (r.cfg.weights() != null) {
+                Weights.Loaded what = Weights.load(r.model, Path.of(r.cfg.weights()));
+                err.println("weights: " + r.cfg.weights() + (what == Weights.Loaded.FULL_MODEL ? " (backbone and head)" : " (backbone)"));
             } else {
                 err.println("warning: no --weights given: the backbone is randomly initialised (pretrained DINOv2 weights: see weights/README.md)");
             }
         }
-        model.setFineTune(cfg.fineTune);
-        AdamW opt = new AdamW(be, ParamGroups.of(model, cfg));
+        r.model.setFineTune(r.cfg.fineTune());
+        r.opt = new AdamW(be, ParamGroups.of(r.model, r.cfg));
         out.printf(Locale.ROOT, "model: backbone %s (embed %d, depth %d, heads %d), head %s, %d classes, %s; %.2fM parameters, %.3fM trainable%n",
-                bc.name(), bc.embedDim(), bc.depth(), bc.heads(), cfg.head, classes.size(),
-                cfg.fineTune ? "fine-tuning (backbone lr x" + cfg.backboneLrScale + ")" : "frozen backbone",
-                model.parameterCount(false) / 1e6, model.parameterCount(true) / 1e6);
+                bc.name(), bc.embedDim(), bc.depth(), bc.heads(), r.cfg.head().id(), r.classes.size(),
+                r.cfg.fineTune() ? "fine-tuning (backbone lr x" + r.cfg.backboneLrScale() + ")" : "frozen backbone",
+                r.model.parameterCount(false) / 1e6, r.model.parameterCount(true) / 1e6);
 
-        // ---------------------------------------------------------------- loaders, schedule, state
-        Augment augment = Augment.of(Augment.Mode.parse(cfg.augment));
-        DataLoader trainLoader = new DataLoader(trainSet, new DataLoader.Options(cfg.batch, true, false, cfg.seed, cfg.workers, 2, augment, pre));
-        DataLoader validLoader = new DataLoader(validSet, new DataLoader.Options(cfg.batch, false, false, cfg.seed, cfg.workers, 2, Augment.none(), pre));
+        // loaders, schedule, restored state, caches
+        Augment augment = Augment.of(r.cfg.augment());
+        r.trainLoader = new DataLoader(r.trainSet, loaderOptions(r, true, augment));
+        r.validLoader = new DataLoader(r.validSet, loaderOptions(r, false, Augment.none()));
         try {
-            int stepsPerEpoch = trainLoader.batchesPerEpoch();
-            LrSchedule schedule = new LrSchedule(LrSchedule.Kind.parse(cfg.scheduler), cfg.epochs, stepsPerEpoch,
-                    cfg.schedulerEpochs, cfg.schedulerGamma, cfg.warmup);
-            History history = new History();
-            ResumeState.Best best = ResumeState.Best.none();
-            int startEpoch = 0;
-            long globalStep = 0;
-            if (resume != null) {
-                StateDicts.loadStrict(model, resume.model(), resumeFile.toString());
-                opt.loadState(resume.optimizer());
-                for (History.Row r : resume.history()) history.add(r);
-                best = resume.best();
-                startEpoch = resume.epoch();
-                globalStep = resume.globalStep();
-                ResumeState.Partial p = resume.partial();
-                if (p != null && (p.steps() > stepsPerEpoch || p.confusion().length != classes.size() * classes.size()))
-                    throw new IllegalArgumentException(resumeFile + ": the state stopped at step " + p.steps() + " of epoch " + (startEpoch + 1)
-                            + " with " + (int) Math.round(Math.sqrt(p.confusion().length)) + " classes, but the data now gives " + stepsPerEpoch
-                            + " steps per epoch and " + classes.size() + " classes (did the dataset change?)");
-                out.println("resuming " + resumeFile + ": " + startEpoch + " of " + cfg.epochs + " epochs done"
-                        + (p == null ? "" : ", and " + p.steps() + " of " + stepsPerEpoch + " steps of epoch " + (startEpoch + 1)));
-            }
-            AtomicFiles.writeString(dir.resolve("config.json"), cfg.toJson());
-
-            FeatureCache trainCache = null, validCache = null;
-            if (cfg.cacheFeatures) {
-                long budget = (long) (cfg.cacheBudget * PeakMemory.maxHeapBytes());
-                long need = FeatureCache.estimateBytes(model, trainSet.size() + validSet.size(), pre.height(), pre.width());
-                if (need > budget)
-                    throw new IllegalArgumentException(String.format(Locale.ROOT,
-                            "--cache-features: the cached maps would take %.1f MiB (%d images at %dx%d), more than %.0f%% of the maximum heap (%.1f MiB); "
-                                    + "drop --cache-features, use a smaller --imgsz, or raise -Xmx",
-                            need / 1048576.0, trainSet.size() + validSet.size(), pre.width(), pre.height(),
-                            100 * cfg.cacheBudget, PeakMemory.maxHeapBytes() / 1048576.0));
-                DataLoader once = new DataLoader(trainSet, new DataLoader.Options(cfg.batch, false, false, cfg.seed, cfg.workers, 2, Augment.none(), pre));
-                try {
-                    trainCache = FeatureCache.build(model, be, once, trainSet.size(), "train", budget, err, stop);
-                } finally {
-                    once.close();
-                }
-                validCache = FeatureCache.build(model, be, validLoader, validSet.size(), "valid", budget - trainCache.bytes(), err, stop);
-                out.printf(Locale.ROOT, "feature cache: %d images, %.1f MiB on the heap (budget %.1f MiB)%n",
-                        trainCache.size() + validCache.size(), (trainCache.bytes() + validCache.bytes()) / 1048576.0, budget / 1048576.0);
-            }
-            Preview preview = Preview.of(validSet, Math.min(Math.max(0, cfg.previewIndex), validSet.size() - 1), pre, ignore);
-
-            Evaluator.Result lastValid = null;
-            long saveEvery = cfg.saveEveryMin > 0 ? (long) Math.min(Long.MAX_VALUE / 2.0, cfg.saveEveryMin * 60e9) : Long.MAX_VALUE;
-            long lastSave = System.nanoTime();
-            ResumeState.Partial partial = resume == null ? null : resume.partial();
-            for (int epoch = startEpoch + 1; epoch <= cfg.epochs; epoch++) {
-                long te = System.nanoTime();
-                out.println();
-                out.println("Epoch " + epoch + "/" + cfg.epochs);
-                // ---- train (from the step a resumed state stopped at: same order, same augmentation)
-                model.train(true);
-                ConfusionMatrix trainCm = new ConfusionMatrix(classes.size());
-                double lossSum = 0, secondsBefore = 0;
-                long pixels = 0;
-                int step = 0;
-                if (partial != null) {
-                    trainCm = ConfusionMatrix.of(classes.size(), partial.confusion());
-                    lossSum = partial.lossSum();
-                    pixels = partial.pixels();
-                    secondsBefore = partial.seconds();
-                    step = partial.steps();
-                    partial = null;
-                }
-                Iterator<FeedBatch> batches = trainCache != null
-                        ? trainCache.batches(from(trainLoader.order(epoch - 1), step * cfg.batch), cfg.batch)
-                        : map(trainLoader.epoch(epoch - 1, step));
-                try (ProgressBar bar = new ProgressBar(err, "train", stepsPerEpoch)) {
-                    bar.resumeAt(step);
-                    while (true) {
-                        // a step boundary: stop here when asked, with the state of the steps done
-                        if (stop.requested())
-                            throw stopped(dir, epoch, step, stepsPerEpoch, ResumeState.capture(cfg, epoch - 1, globalStep, opt, model, best, history,
-                                    new ResumeState.Partial(step, lossSum, pixels, trainCm.counts(), secondsBefore + (System.nanoTime() - te) / 1e9)));
-                        if (!batches.hasNext()) break;
-                        FeedBatch fb = batches.next();
-                        step++;
-                        opt.scaleBaseLrs(schedule.factor(globalStep));
-                        Ops ops = new Ops(be);
-                        Var logits = FeedBatch.logits(model, ops, fb.headInput(model, ops), fb.h(), fb.w());
-                        Tensor labels = fb.labelTensor(be);
-                        Var loss = ops.crossEntropy(logits, labels, null, ignore);
-                        double l = be.toFloats(loss.value())[0];
-                        if (!Double.isFinite(l)) {
-                            ops.tape.clear();
-                            throw diverged("training", l, epoch, step, stepsPerEpoch, opt.lr(0), dir, startEpoch, history);
-                        }
-                        ops.backward(loss);
-                        opt.step();
-                        opt.zeroGrad();
-                        globalStep++;
-                        int[] pred = argmax(logits.value(), fb);
-                        trainCm.add(pred, fb.labels(), ignore);
-                        long counted = fb.counted(classes.size(), ignore);
-                        lossSum += l * counted;
-                        pixels += counted;
-                        bar.step(String.format(Locale.ROOT, "loss %.4f", pixels == 0 ? 0 : lossSum / pixels));
-                        listener.stepEnd(epoch, step);
-                        if (System.nanoTime() - lastSave >= saveEvery && step < stepsPerEpoch && !stop.requested()) {
-                            // --save-every-min: a long epoch is not lost to a reboot
-                            ResumeState.capture(cfg, epoch - 1, globalStep, opt, model, best, history,
-                                    new ResumeState.Partial(step, lossSum, pixels, trainCm.counts(), secondsBefore + (System.nanoTime() - te) / 1e9))
-                                    .write(dir.resolve(ResumeState.FILE));
-                            lastSave = System.nanoTime();
-                        }
-                    }
-                }
-                double trainLoss = pixels == 0 ? 0 : lossSum / pixels;
-                double lrUsed = opt.lr(0);
-                // ---- validate (a stop here keeps the trained epoch: the resumed run validates it)
-                Iterator<FeedBatch> vb = validCache != null ? validCache.batches(cfg.batch) : map(validLoader.epoch(0));
-                Evaluator.Result valid;
-                try {
-                    valid = Evaluator.evaluate(model, be, vb, validLoader.batchesPerEpoch(), ignore, err, "valid", stop);
-                } catch (Stop.Stopped e) {
-                    throw stopped(dir, epoch, step, stepsPerEpoch, ResumeState.capture(cfg, epoch - 1, globalStep, opt, model, best, history,
-                            new ResumeState.Partial(step, lossSum, pixels, trainCm.counts(), secondsBefore + (System.nanoTime() - te) / 1e9)));
-                }
-                if (!Double.isFinite(valid.loss()))
-                    throw diverged("validation", valid.loss(), epoch, stepsPerEpoch, stepsPerEpoch, lrUsed, dir, startEpoch, history);
-                lastValid = valid;
-                double seconds = secondsBefore + (System.nanoTime() - te) / 1e9;
-                History.Row row = new History.Row(epoch, trainLoss, trainCm.pixelAccuracy(), trainCm.meanIou(),
-                        valid.loss(), valid.pixelAccuracy(), valid.miou(), lrUsed, seconds);
-                history.add(row);
-                out.printf(Locale.ROOT, "Train: loss %.4f  pixacc %.4f  mIoU %.4f  (%.1f s)%n", row.trainLoss(), row.trainPixAcc(), row.trainMiou(), seconds);
-                // validation scores at the training size (image and mask resized); `dinoseg eval` scores at each annotation's own size
-                out.printf(Locale.ROOT, "Valid: loss %.4f  pixacc %.4f  mIoU %.4f  (at %dx%d, the training size)%n", row.validLoss(),
-                        row.validPixAcc(), row.validMiou(), cfg.imgWidth, cfg.imgHeight);
-
-                // ---- files: checkpoints first, then the state that says they exist
-                JsonObject extra = checkpointConfig(epoch, row);
-                if (valid.loss() < best.loss()) {
-                    best = new ResumeState.Best(valid.loss(), epoch, best.miou(), best.miouEpoch());
-                    saveModel(dir, BEST_LOSS, model, classes, extra);
-                    out.printf(Locale.ROOT, "Best validation loss: %.4f -> saved %s.safetensors (epoch %d)%n", valid.loss(), BEST_LOSS, epoch);
-                }
-                if (Double.isFinite(valid.miou()) && valid.miou() > best.miou()) {
-                    best = new ResumeState.Best(best.loss(), best.lossEpoch(), valid.miou(), epoch);
-                    saveModel(dir, BEST_IOU, model, classes, extra);
-                    out.printf(Locale.ROOT, "Best validation mIoU: %.4f -> saved %s.safetensors (epoch %d)%n", valid.miou(), BEST_IOU, epoch);
-                }
-                history.write(dir.resolve("metrics.csv"));
-                Plots.curves(history, dir);
-                preview.write(model, be, classes, dir.resolve("valid_preds").resolve(String.format(Locale.ROOT, "epoch_%03d.png", epoch)));
-                ResumeState.capture(cfg, epoch, globalStep, opt, model, best, history).write(dir.resolve(ResumeState.FILE));
-                lastSave = System.nanoTime();
-                if (epoch < cfg.epochs) {
-                    double f = schedule.factor(globalStep);
-                    StringBuilder lr = new StringBuilder(String.format(Locale.ROOT, "LR for next epoch: %.4g", cfg.lr * f));
-                    if (cfg.fineTune) lr.append(String.format(Locale.ROOT, " (backbone %.4g)", cfg.lr * cfg.backboneLrScale * f));
-                    out.println(lr);
-                }
-                out.flush();
-                listener.epochEnd(epoch, model);
-                if (stop.requested() && epoch < cfg.epochs) throw stopped(dir, epoch + 1, 0, stepsPerEpoch, null); // its state is written
-            }
-
-            // ---------------------------------------------------------------- the end
-            if (lastValid == null) throw new IllegalStateException("no epoch ran");
-            saveModel(dir, FINAL, model, classes, checkpointConfig(cfg.epochs, history.rows().get(history.rows().size() - 1)));
-            String[] names = classes.names().toArray(new String[0]);
-            Plots.perClassIou(names, lastValid.confusion().iou(), dir.resolve("per_class_iou.png"));
-            Plots.confusion(names, lastValid.confusion().toArray(), dir.resolve("confusion_matrix.png"));
-            double secs = (System.nanoTime() - t0) / 1e9;
-            out.println();
-            out.printf(Locale.ROOT, "Done in %s: final valid mIoU %.4f, pixacc %.4f; best valid loss %.4f (epoch %d), best valid mIoU %.4f (epoch %d)%n",
-                    ProgressBar.clock(secs), lastValid.miou(), lastValid.pixelAccuracy(), best.loss(), best.lossEpoch(), best.miou(), best.miouEpoch());
-            printPerClass(out, names, lastValid.confusion().iou());
-            out.println("Outputs in " + dir);
-            return new Result(dir, history.rows(), best, lastValid, secs, classes);
-        } finally {
-            trainLoader.close();
-            validLoader.close();
+            r.stepsPerEpoch = r.trainLoader.batchesPerEpoch();
+            r.schedule = new LrSchedule(r.cfg.scheduler(), r.cfg.epochs(), r.stepsPerEpoch, r.cfg.milestones(), r.cfg.schedulerGamma(), r.cfg.warmup());
+            if (resume != null) restore(r);
+            AtomicFiles.writeString(r.dir.resolve("config.json"), r.cfg.toJson());
+            if (r.cfg.cacheFeatures()) buildFeatureCaches(r);
+            r.preview = Preview.of(r.validSet, Math.min(Math.max(0, r.cfg.previewIndex()), r.validSet.size() - 1), r.pre, r.ignore);
+            r.saveEveryNanos = r.cfg.saveEveryMin() > 0 ? (long) Math.min(Long.MAX_VALUE / 2.0, r.cfg.saveEveryMin() * 60e9) : Long.MAX_VALUE;
+            r.lastSave = System.nanoTime();
+            return r;
+        } catch (IOException | RuntimeException | Error e) {
+            r.close();
+            throw e;
         }
+    }
+
+    private static DataLoader.Options loaderOptions(Run r, boolean shuffle, Augment augment) {
+        return new DataLoader.Options(r.cfg.batch(), shuffle, false, r.cfg.seed(), r.cfg.workers(), 2, augment, r.pre);
+    }
+
+    /** Loads the model, optimizer, history and best scores of the resume state, and checks its partial epoch fits the data. */
+    private void restore(Run r) {
+        StateDicts.loadStrict(r.model, resume.model(), resumeFile.toString());
+        r.opt.loadState(resume.optimizer());
+        for (History.Row row : resume.history()) r.history.add(row);
+        r.best = resume.best();
+        r.startEpoch = resume.epoch();
+        r.globalStep = resume.globalStep();
+        ResumeState.Partial p = resume.partial();
+        int k = r.classes.size();
+        if (p != null && (p.steps() > r.stepsPerEpoch || p.confusion().length != k * k))
+            throw new IllegalArgumentException(resumeFile + ": the state stopped at step " + p.steps() + " of epoch " + (r.startEpoch + 1)
+                    + " with " + (int) Math.round(Math.sqrt(p.confusion().length)) + " classes, but the data now gives " + r.stepsPerEpoch
+                    + " steps per epoch and " + k + " classes (did the dataset change?)");
+        r.partial = p;
+        out.println("resuming " + resumeFile + ": " + r.startEpoch + " of " + r.cfg.epochs() + " epochs done"
+                + (p == null ? "" : ", and " + p.steps() + " of " + r.stepsPerEpoch + " steps of epoch " + (r.startEpoch + 1)));
+    }
+
+    /** --cache-features: the frozen backbone's maps of every train and valid image, within the heap budget. */
+    private void buildFeatureCaches(Run r) {
+        long budget = (long) (r.cfg.cacheBudget() * PeakMemory.maxHeapBytes());
+        int images = r.trainSet.size() + r.validSet.size();
+        long need = FeatureCache.estimateBytes(r.model, images, r.pre.height(), r.pre.width());
+        if (need > budget)
+            throw new IllegalArgumentException(String.format(Locale.ROOT,
+                    "--cache-features: the cached maps would take %.1f MiB (%d images at %dx%d), more than %.0f%% of the maximum heap (%.1f MiB); "
+                            + "drop --cache-features, use a smaller --imgsz, or raise -Xmx",
+                    need / 1048576.0, images, r.pre.width(), r.pre.height(), 100 * r.cfg.cacheBudget(), PeakMemory.maxHeapBytes() / 1048576.0));
+        try (DataLoader once = new DataLoader(r.trainSet, loaderOptions(r, false, Augment.none()))) {
+            r.trainCache = FeatureCache.build(r.model, be, once, r.trainSet.size(), "train", budget, err, stop);
+        }
+        r.validCache = FeatureCache.build(r.model, be, r.validLoader, r.validSet.size(), "valid", budget - r.trainCache.bytes(), err, stop);
+        out.printf(Locale.ROOT, "feature cache: %d images, %.1f MiB on the heap (budget %.1f MiB)%n",
+                r.trainCache.size() + r.validCache.size(), (r.trainCache.bytes() + r.validCache.bytes()) / 1048576.0, budget / 1048576.0);
+    }
+
+    // ==================================================================== one epoch
+
+    /**
+     * Trains one epoch (from the step a resumed state stopped at: same order, same augmentation):
+     * per batch forward, cross-entropy, backward, AdamW step at the scheduled lr; writes the resume
+     * state every {@code save_every_min} and stops at a step boundary when asked.
+     */
+    private EpochProgress trainEpoch(Run r, int epoch) throws IOException {
+        r.model.train(true);
+        EpochProgress p = new EpochProgress(r.classes.size(), r.partial);
+        r.partial = null;
+        int batch = r.cfg.batch();
+        Iterator<FeedBatch> batches = r.trainCache != null
+                ? r.trainCache.batches(from(r.trainLoader.order(epoch - 1), p.step * batch), batch)
+                : map(r.trainLoader.epoch(epoch - 1, p.step));
+        try (ProgressBar bar = new ProgressBar(err, "train", r.stepsPerEpoch)) {
+            bar.resumeAt(p.step);
+            while (true) {
+                // a step boundary: stop here when asked, with the state of the steps done
+                if (stop.requested()) throw stopped(r, epoch, p.step, capture(r, epoch - 1, p.partial()));
+                if (!batches.hasNext()) break;
+                FeedBatch fb = batches.next();
+                p.step++;
+                double l = trainStep(r, fb, p, epoch);
+                long counted = fb.counted(r.classes.size(), r.ignore);
+                p.lossSum += l * counted;
+                p.pixels += counted;
+                bar.step(String.format(Locale.ROOT, "loss %.4f", p.meanLoss()));
+                listener.stepEnd(epoch, p.step);
+                if (System.nanoTime() - r.lastSave >= r.saveEveryNanos && p.step < r.stepsPerEpoch && !stop.requested()) {
+                    // --save-every-min: a long epoch is not lost to a reboot
+                    capture(r, epoch - 1, p.partial()).write(r.dir.resolve(ResumeState.FILE));
+                    r.lastSave = System.nanoTime();
+                }
+            }
+        }
+        return p;
+    }
+
+    /** One optimizer step on {@code fb}; adds its predictions to the epoch's confusion matrix and returns its mean loss. */
+    private double trainStep(Run r, FeedBatch fb, EpochProgress p, int epoch) {
+        r.opt.scaleBaseLrs(r.schedule.factor(r.globalStep));
+        Ops ops = new Ops(be);
+        Var logits = FeedBatch.logits(r.model, ops, fb.headInput(r.model, ops), fb.h(), fb.w());
+        Tensor labels = fb.labelTensor(be);
+        Var loss = ops.crossEntropy(logits, labels, null, r.ignore);
+        double l = be.toFloats(loss.value())[0];
+        if (!Double.isFinite(l)) {
+            ops.tape.clear();
+            throw diverged(r, "training", l, epoch, p.step, r.opt.lr(0));
+        }
+        ops.backward(loss);
+        r.opt.step();
+        r.opt.zeroGrad();
+        r.globalStep++;
+        p.confusion.add(argmax(logits.value(), fb), fb.labels(), r.ignore);
+        return l;
+    }
+
+    /**
+     * Scores the model on the validation split and returns the epoch's history row (a stop here
+     * keeps the trained epoch: the resumed run validates it); prints both lines of the epoch.
+     */
+    private History.Row validate(Run r, int epoch, EpochProgress p) throws IOException {
+        double lrUsed = r.opt.lr(0);
+        Iterator<FeedBatch> vb = r.validCache != null ? r.validCache.batches(r.cfg.batch()) : map(r.validLoader.epoch(0));
+        Evaluator.Result valid;
+        try {
+            valid = Evaluator.evaluate(r.model, be, vb, r.validLoader.batchesPerEpoch(), r.ignore, err, "valid", stop);
+        } catch (Stop.Stopped e) {
+            throw stopped(r, epoch, p.step, capture(r, epoch - 1, p.partial()));
+        }
+        if (!Double.isFinite(valid.loss())) throw diverged(r, "validation", valid.loss(), epoch, r.stepsPerEpoch, lrUsed);
+        r.lastValid = valid;
+        double seconds = p.seconds();
+        History.Row row = new History.Row(epoch, p.meanLoss(), p.confusion.pixelAccuracy(), p.confusion.meanIou(),
+                valid.loss(), valid.pixelAccuracy(), valid.miou(), lrUsed, seconds);
+        r.history.add(row);
+        out.printf(Locale.ROOT, "Train: loss %.4f  pixacc %.4f  mIoU %.4f  (%.1f s)%n", row.trainLoss(), row.trainPixAcc(), row.trainMiou(), seconds);
+        // validation scores at the training size (image and mask resized); `dinoseg eval` scores at each annotation's own size
+        out.printf(Locale.ROOT, "Valid: loss %.4f  pixacc %.4f  mIoU %.4f  (at %dx%d, the training size)%n", row.validLoss(),
+                row.validPixAcc(), row.validMiou(), r.cfg.imgWidth(), r.cfg.imgHeight());
+        return row;
+    }
+
+    /**
+     * The epoch's files, checkpoints first and then the state that says they exist: best models,
+     * metrics.csv, the curves, the preview, last_state.safetensors; prints the next epoch's lr.
+     */
+    private void writeEpoch(Run r, int epoch, History.Row row) throws IOException {
+        JsonObject extra = checkpointConfig(r.cfg, epoch, row);
+        ResumeState.Best best = r.best;
+        if (row.validLoss() < best.loss()) {
+            r.best = best = new ResumeState.Best(row.validLoss(), epoch, best.miou(), best.miouEpoch());
+            saveModel(r, BEST_LOSS, extra);
+            out.printf(Locale.ROOT, "Best validation loss: %.4f -> saved %s.safetensors (epoch %d)%n", row.validLoss(), BEST_LOSS, epoch);
+        }
+        if (Double.isFinite(row.validMiou()) && row.validMiou() > best.miou()) {
+            r.best = new ResumeState.Best(best.loss(), best.lossEpoch(), row.validMiou(), epoch);
+            saveModel(r, BEST_IOU, extra);
+            out.printf(Locale.ROOT, "Best validation mIoU: %.4f -> saved %s.safetensors (epoch %d)%n", row.validMiou(), BEST_IOU, epoch);
+        }
+        r.history.write(r.dir.resolve("metrics.csv"));
+        Plots.curves(r.history, r.dir);
+        r.preview.write(r.model, be, r.classes, r.dir.resolve("valid_preds").resolve(String.format(Locale.ROOT, "epoch_%03d.png", epoch)));
+        capture(r, epoch, null).write(r.dir.resolve(ResumeState.FILE));
+        r.lastSave = System.nanoTime();
+        if (epoch < r.cfg.epochs()) {
+            double f = r.schedule.factor(r.globalStep);
+            StringBuilder lr = new StringBuilder(String.format(Locale.ROOT, "LR for next epoch: %.4g", r.cfg.lr() * f));
+            if (r.cfg.fineTune()) lr.append(String.format(Locale.ROOT, " (backbone %.4g)", r.cfg.lr() * r.cfg.backboneLrScale() * f));
+            out.println(lr);
+        }
+        out.flush();
+    }
+
+    // ==================================================================== the end
+
+    /** The final model, the per-class IoU and confusion charts, and the summary lines. */
+    private Result finish(Run r, long t0) throws IOException {
+        Evaluator.Result last = r.lastValid;
+        if (last == null) throw new IllegalStateException("no epoch ran");
+        List<History.Row> rows = r.history.rows();
+        saveModel(r, FINAL, checkpointConfig(r.cfg, r.cfg.epochs(), rows.get(rows.size() - 1)));
+        String[] names = r.classes.names().toArray(new String[0]);
+        Plots.perClassIou(names, last.confusion().iou(), r.dir.resolve("per_class_iou.png"));
+        Plots.confusion(names, last.confusion().toArray(), r.dir.resolve("confusion_matrix.png"));
+        double secs = (System.nanoTime() - t0) / 1e9;
+        ResumeState.Best best = r.best;
+        out.println();
+        out.printf(Locale.ROOT, "Done in %s: final valid mIoU %.4f, pixacc %.4f; best valid loss %.4f (epoch %d), best valid mIoU %.4f (epoch %d)%n",
+                ProgressBar.clock(secs), last.miou(), last.pixelAccuracy(), best.loss(), best.lossEpoch(), best.miou(), best.miouEpoch());
+        printPerClass(out, names, last.confusion().iou());
+        out.println("Outputs in " + r.dir);
+        return new Result(r.dir, rows, best, last, secs, r.classes);
     }
 
     /** Per-class IoU lines. */
@@ -381,7 +483,13 @@ public final class Trainer {
             out.printf(Locale.ROOT, "  %-" + wdt + "s  %s%n", names[i], Double.isNaN(iou[i]) ? "   n/a (absent)" : String.format(Locale.ROOT, "%.4f", iou[i]));
     }
 
-    private JsonObject checkpointConfig(int epoch, History.Row row) {
+    /** The state of the run after {@code epoch} epochs and {@code partial} of the next (null: none). */
+    private static ResumeState capture(Run r, int epoch, ResumeState.Partial partial) {
+        return ResumeState.capture(r.cfg, epoch, r.globalStep, r.opt, r.model, r.best, r.history, partial);
+    }
+
+    /** The metadata of a checkpoint: the epoch, its validation scores, the settings and what rebuilds its backbone. */
+    private static JsonObject checkpointConfig(TrainConfig cfg, int epoch, History.Row row) {
         JsonObject o = new JsonObject();
         o.addProperty("epoch", epoch);
         o.addProperty("valid_loss", row.validLoss());
@@ -389,28 +497,30 @@ public final class Trainer {
         o.addProperty("valid_pixacc", row.validPixAcc());
         o.add("train_config", cfg.toJsonObject());
         // what a head-only file needs to rebuild its backbone: the weights it was trained on, or the seed of a random one
-        if (cfg.weights != null) o.addProperty("backbone_weights", Path.of(cfg.weights).toAbsolutePath().toString());
+        if (cfg.weights() != null) o.addProperty("backbone_weights", Path.of(cfg.weights()).toAbsolutePath().toString());
         else o.add("backbone_weights", com.google.gson.JsonNull.INSTANCE);
-        o.addProperty("seed", cfg.seed);
+        o.addProperty("seed", cfg.seed());
         return o;
     }
 
-    private void saveModel(Path dir, String name, Dinov2Segmentation model, ClassSet classes, JsonObject extra) throws IOException {
-        ModelCheckpoint.save(dir.resolve(name + ".safetensors"), model, classes, cfg.imgWidth, cfg.imgHeight, extra, false);
+    private void saveModel(Run r, String name, JsonObject extra) throws IOException {
+        int w = r.cfg.imgWidth(), h = r.cfg.imgHeight();
+        ModelCheckpoint.save(r.dir.resolve(name + ".safetensors"), r.model, r.classes, w, h, extra, false);
         // a head-only file restores the model only when the backbone is the one it started from (frozen)
-        if (!cfg.fineTune)
-            ModelCheckpoint.save(dir.resolve(name + "_head.safetensors"), model, classes, cfg.imgWidth, cfg.imgHeight, extra, true);
+        if (!r.cfg.fineTune())
+            ModelCheckpoint.save(r.dir.resolve(name + "_head.safetensors"), r.model, r.classes, w, h, extra, true);
     }
 
     /** Writes {@code state} (when not null: it is already written otherwise) and says where the run stopped and how to resume it. */
-    private Stop.Stopped stopped(Path dir, int epoch, int step, int steps, ResumeState state) throws IOException {
-        Path file = dir.resolve(ResumeState.FILE);
+    private Stop.Stopped stopped(Run r, int epoch, int step, ResumeState state) throws IOException {
+        Path file = r.dir.resolve(ResumeState.FILE);
         if (state != null) state.write(file);
         out.flush();
-        String where = step == 0 ? "before epoch " + epoch + " of " + cfg.epochs
-                : step >= steps ? "at epoch " + epoch + " of " + cfg.epochs + " after its " + steps + " training steps (before validation)"
-                : "at epoch " + epoch + " of " + cfg.epochs + ", step " + step + " of " + steps;
-        String d = dir.toString();
+        int epochs = r.cfg.epochs(), steps = r.stepsPerEpoch;
+        String where = step == 0 ? "before epoch " + epoch + " of " + epochs
+                : step >= steps ? "at epoch " + epoch + " of " + epochs + " after its " + steps + " training steps (before validation)"
+                : "at epoch " + epoch + " of " + epochs + ", step " + step + " of " + steps;
+        String d = r.dir.toString();
         if (d.matches(".*[\\s'\"$`\\\\].*")) d = "'" + d.replace("'", "'\\''") + "'";
         return stop.stopped(where + "; state saved in " + file + "; resume with: " + launcher + " train --resume " + d);
     }
@@ -436,16 +546,16 @@ public final class Trainer {
         }
     }
 
-    private DivergedException diverged(String phase, double loss, int epoch, int step, int steps, double lr, Path dir, int startEpoch,
-                                       History history) {
+    private static DivergedException diverged(Run r, String phase, double loss, int epoch, int step, double lr) {
         String what = Double.isNaN(loss) ? "NaN" : "infinite";
-        int lastGood = history.rows().isEmpty() ? 0 : history.rows().get(history.rows().size() - 1).epoch();
+        List<History.Row> rows = r.history.rows();
+        int lastGood = rows.isEmpty() ? 0 : rows.get(rows.size() - 1).epoch();
         String ckpt = lastGood > 0
-                ? "the last good checkpoint stays: " + dir.resolve(ResumeState.FILE) + " and the best models (epoch " + lastGood + ")"
+                ? "the last good checkpoint stays: " + r.dir.resolve(ResumeState.FILE) + " and the best models (epoch " + lastGood + ")"
                 : "no checkpoint was written (it diverged in the first epoch)";
         return new DivergedException(String.format(Locale.ROOT,
                 "training stopped: the %s loss is %s at epoch %d, step %d of %d (lr %.3g); %s; try a lower --lr",
-                phase, what, epoch, step, steps, lr, ckpt));
+                phase, what, epoch, step, r.stepsPerEpoch, lr, ckpt));
     }
 
     private int[] argmax(Tensor logits, FeedBatch fb) {

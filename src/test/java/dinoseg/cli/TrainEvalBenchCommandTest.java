@@ -77,8 +77,8 @@ class TrainEvalBenchCommandTest {
         assertTrue(t.err().contains("it/s") || t.err().contains("s/it"), "progress bar with a rate");
         assertTrue(t.err().contains("ETA"));
         TrainConfig cfg = TrainConfig.fromJson(Files.readString(out.resolve("config.json")), "config.json");
-        assertTrue(cfg.fineTune);
-        assertEquals("bn", cfg.head);
+        assertTrue(cfg.fineTune());
+        assertEquals(dinoseg.model.SegmentationHead.Kind.BN, cfg.head());
 
         Path json = tmp.resolve("eval/metrics.json");
         Run e = run("eval", "--checkpoint", out.resolve("best_model_iou.safetensors").toString(), "--data", data.toString(),
@@ -181,11 +181,56 @@ class TrainEvalBenchCommandTest {
 
     @Test
     void demoPresetIsAValidConfigInOnePlace() throws Exception {
-        TrainConfig c = TrainCommand.DemoPreset.load().validate();
-        assertTrue(c.fineTune);
-        assertEquals("input/demo", c.dataset.get("data").getAsString());
-        assertNotNull(c.backboneConfig);
-        assertTrue(c.backboneConfig.get("embed_dim").getAsInt() <= 192);
-        assertEquals("cpu", c.device);
+        TrainConfig c = TrainCommand.DemoPreset.load(); // valid: a TrainConfig cannot be built otherwise
+        assertTrue(c.fineTune());
+        assertEquals("input/demo", c.dataset().get("data").getAsString());
+        assertNotNull(c.backboneConfig());
+        assertTrue(c.backboneConfig().get("embed_dim").getAsInt() <= 192);
+        assertEquals("cpu", c.device());
+    }
+
+    /** The settings {@code train ARGS} would run with (parsed, not trained). */
+    private static TrainConfig parsedConfig(String... args) throws Exception {
+        String[] all = new String[args.length + 1];
+        all[0] = "train";
+        System.arraycopy(args, 0, all, 1, args.length);
+        CommandLine.ParseResult sub = Main.commandLine().parseArgs(all).subcommand();
+        TrainCommand train = sub.commandSpec().commandLine().getCommand();
+        return train.config(sub);
+    }
+
+    @Test
+    void flagDefaultsAreTheLibraryDefaults() throws Exception {
+        // the help text shows the flags' defaults; a run takes the library's: they must agree
+        CommandLine train = Main.commandLine().parseArgs("train").subcommand().commandSpec().commandLine();
+        JsonObject lib = TrainConfig.builder().build().toJsonObject();
+        com.google.gson.Gson gson = new com.google.gson.Gson();
+        int compared = 0;
+        for (CommandLine.Model.OptionSpec o : train.getCommandSpec().options()) {
+            String key = o.longestName().substring(2).replace('-', '_');
+            if (!TrainConfig.KEYS.contains(key) || o.defaultValue() == null) continue;
+            assertEquals(lib.get(key), gson.toJsonTree(o.getValue()), o.longestName());
+            compared++;
+        }
+        assertTrue(compared >= 14, compared + " options compared");
+        // and a run with no setting flags is the library's default config
+        TrainConfig c = parsedConfig("--data", data.toString(), "--out-dir", "o");
+        assertEquals(TrainConfig.builder().dataset(c.dataset()).outDir("o").build(), c);
+        assertEquals(data.toString(), c.dataset().get("data").getAsString());
+    }
+
+    @Test
+    void demoPresetTakesOnlyTheFlagsGiven() throws Exception {
+        TrainConfig preset = TrainCommand.DemoPreset.load();
+        TrainConfig c = parsedConfig("--demo", "--epochs", "3", "--backbone", backbone.toString(), "--cache-features", "--imgsz", "56",
+                "--out-dir", "o");
+        // a new backbone drops the preset's resolved one; the cache freezes the backbone the preset fine-tunes
+        assertEquals(preset.toBuilder().epochs(3).backbone(backbone.toString()).backboneConfig(null).cacheFeatures(true).fineTune(false)
+                .imgSize(56, 56).outDir("o").demo(true).build(), c);
+        assertTrue(parsedConfig("--demo").outDir().startsWith(Path.of("outputs", "demo_").toString()));
+        assertEquals(data.toString(), parsedConfig("--demo", "--data", data.toString()).dataset().get("data").getAsString());
+        var e = assertThrows(CommandLine.ParameterException.class, () -> parsedConfig("--demo", "--fine-tune", "--cache-features"));
+        assertTrue(e.getMessage().startsWith("--cache-features needs a frozen backbone"), e.getMessage());
+        assertOneLineUsageError(run("train", "--demo", "--lr", "0"), "--lr must be a positive number, got 0.0");
     }
 }

@@ -36,11 +36,22 @@ class BackboneConfigTest {
         }
     }
 
+    @Test void builderDefaultsAreTheOfficialValues() {
+        // every component, positionally, once: the builder's defaults and the presets' sizes
+        assertEquals(new BackboneConfig("small", 384, 12, 6, 0, false, 14, 4.0, 37, 1f), BackboneConfig.preset("small"));
+        assertEquals(new BackboneConfig("giant_reg", 1536, 40, 24, 4, true, 14, 4.0, 37, 1f), BackboneConfig.preset("giant_reg"));
+        assertThrows(IllegalArgumentException.class, () -> BackboneConfig.builder("x").depth(1).heads(1).build(), "embedDim has no default");
+        // no NaN stands for "no LayerScale": every backbone has it, with a finite initial value
+        var e = assertThrows(IllegalArgumentException.class,
+                () -> BackboneConfig.builder("x").embedDim(8).depth(1).heads(1).layerScaleInit(Float.NaN).build());
+        assertTrue(e.getMessage().contains("layerscale_init must be a finite number"), e.getMessage());
+    }
+
     @Test void jsonFilesAndTheirErrors() throws Exception {
         Path f = dir.resolve("tiny.json");
         Files.writeString(f, "{\"embed_dim\": 48, \"depth\": 3, \"heads\": 3, \"registers\": 4, \"ffn\": \"swiglu\", \"mlp_ratio\": 2}");
         BackboneConfig c = BackboneConfig.parse(f.toString());
-        assertEquals(new BackboneConfig("tiny.json", 48, 3, 3, 4, true, 14, 2.0, 37, 1f), c);
+        assertEquals(BackboneConfig.builder("tiny.json").embedDim(48).depth(3).heads(3).registers(4).swiglu(true).mlpRatio(2.0).build(), c);
         assertEquals(c, BackboneConfig.fromJson("tiny.json", c.toJson(), "x"));
         String[][] bad = {
                 {"{\"embed_dim\": 48, \"depth\": 3}", "lacks \"heads\""},
@@ -48,6 +59,7 @@ class BackboneConfigTest {
                 {"{\"embed_dim\": 48, \"depth\": 3, \"heads\": 3, \"ffn\": \"relu\"}", "ffn must be"},
                 {"{\"embed_dim\": 48.5, \"depth\": 3, \"heads\": 3}", "non-negative integer"},
                 {"{\"embed_dim\": 48, \"depth\": 3, \"heads\": 3, \"dept\": 2}", "unknown backbone key 'dept'"},
+                {"{\"embed_dim\": 48, \"depth\": 3, \"heads\": 3, \"layerscale_init\": NaN}", "layerscale_init must be a number"},
                 {"[1]", "must be an object"},
                 {"{\"embed_dim\": ", "invalid backbone JSON"},
         };

@@ -24,8 +24,8 @@ class ModelGoldenTest {
     static final float TOL = 1e-4f;
     final Backend be = Backends.cpu();
 
-    static final BackboneConfig PLAIN = new BackboneConfig("tiny", 36, 3, 3, 0, false, 14, 4.0, 37, 1f);
-    static final BackboneConfig REG = new BackboneConfig("tiny_reg", 36, 3, 3, 4, true, 14, 4.0, 37, 1f);
+    static final BackboneConfig PLAIN = BackboneConfig.builder("tiny").embedDim(36).depth(3).heads(3).build();
+    static final BackboneConfig REG = BackboneConfig.builder("tiny_reg").embedDim(36).depth(3).heads(3).registers(4).swiglu(true).build();
 
     DinoVisionTransformer backbone(BackboneConfig cfg, StateDict sd) {
         DinoVisionTransformer bb = new DinoVisionTransformer(be, cfg, 99);

@@ -23,7 +23,7 @@ class PosEmbedInterpolationTest {
     static final int G = 37;
 
     DinoVisionTransformer tiny(int registers, HostTensor pos) {
-        DinoVisionTransformer m = new DinoVisionTransformer(be, new BackboneConfig("t", 4, 1, 1, registers, false, 14, 4.0, G, 1f), 5);
+        DinoVisionTransformer m = new DinoVisionTransformer(be, BackboneConfig.builder("t").embedDim(4).depth(1).heads(1).registers(registers).posGrid(G).build(), 5);
         m.posEmbed.setValue(be.fromFloats(pos.data(), pos.shape()));
         return m;
     }
@@ -118,7 +118,7 @@ class PosEmbedInterpolationTest {
         int c = 3;
         float[] p = new float[(1 + G * G) * c];
         for (int i = 0; i < p.length; i++) p[i] = (float) Math.sin(0.37 * i + 0.2);
-        DinoVisionTransformer m = new DinoVisionTransformer(be, new BackboneConfig("t", c, 1, 1, registers ? 4 : 0, false, 14, 4.0, G, 1f), 1);
+        DinoVisionTransformer m = new DinoVisionTransformer(be, BackboneConfig.builder("t").embedDim(c).depth(1).heads(1).registers(registers ? 4 : 0).posGrid(G).build(), 1);
         m.posEmbed.setValue(be.fromFloats(p, m.posEmbed.shape()));
         Ops ops = new Ops(be);
         Var out = m.positionEmbedding(ops, h0, w0);

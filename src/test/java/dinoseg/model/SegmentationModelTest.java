@@ -15,7 +15,7 @@ import static org.junit.jupiter.api.Assertions.*;
 /** Frozen versus fine-tuned backbone, gradients, BatchNorm modes, padded inference and names. */
 class SegmentationModelTest {
     final Backend be = Backends.cpu();
-    static final BackboneConfig TINY = new BackboneConfig("t", 24, 2, 2, 4, false, 14, 2.0, 37, 0.5f);
+    static final BackboneConfig TINY = BackboneConfig.builder("t").embedDim(24).depth(2).heads(2).registers(4).mlpRatio(2.0).layerScaleInit(0.5f).build();
 
     Var images(int b, int h, int w) {
         float[] d = Golden.image(b, h, w);

@@ -41,7 +41,7 @@ class CudaTrainingTest {
     }
 
     private static TrainConfig config(String out) {
-        return TinyData.fineTuneConfig(data, tmp.resolve(out));
+        return TinyData.fineTuneConfig(data, tmp.resolve(out)).build();
     }
 
     private static double[] row(History.Row r) {

@@ -29,7 +29,7 @@ class EvaluatorTest {
 
     /** A tiny model whose head ignores the features and always says "cat" (logits 0, 5, 0, 0). */
     static Dinov2Segmentation alwaysCat() {
-        BackboneConfig bc = new BackboneConfig("t", 16, 1, 2, 0, false, 14, 2.0, 2, 1f);
+        BackboneConfig bc = BackboneConfig.builder("t").embedDim(16).depth(1).heads(2).mlpRatio(2.0).posGrid(2).build();
         Dinov2Segmentation m = Dinov2Segmentation.create(BE, bc, SegmentationHead.Kind.LINEAR, 4, null, 1);
         Parameter w = m.head.namedParameters().get("conv.weight"), b = m.head.namedParameters().get("conv.bias");
         w.setValue(BE.zeros(w.shape()));

@@ -1,6 +1,8 @@
 package dinoseg.train;
 
 import com.google.gson.JsonObject;
+import dinoseg.data.Augment;
+import dinoseg.model.SegmentationHead;
 import dinoseg.data.ClassSet;
 import dinoseg.data.MaskIO;
 
@@ -67,38 +69,22 @@ final class TinyData {
     }
 
     /** A training config for a tiny model (32 dim, 2 blocks, 2 heads) on {@code data} at size×size. */
-    static TrainConfig config(Path data, Path out, int size) {
-        TrainConfig c = new TrainConfig();
-        c.dataset = new JsonObject();
-        c.dataset.addProperty("data", data.toString());
-        c.backbone = "tiny";
-        c.backboneConfig = new JsonObject();
-        c.backboneConfig.addProperty("name", "tiny");
-        c.backboneConfig.addProperty("embed_dim", 32);
-        c.backboneConfig.addProperty("depth", 2);
-        c.backboneConfig.addProperty("heads", 2);
-        c.backboneConfig.addProperty("pos_grid", 4);
-        c.head = "linear";
-        c.epochs = 2;
-        c.imgWidth = size;
-        c.imgHeight = size;
-        c.batch = 2;
-        c.lr = 1e-3;
-        c.device = "cpu";
-        c.workers = 1;
-        c.seed = 7;
-        c.outDir = out.toString();
-        return c;
+    static TrainConfig.Builder config(Path data, Path out, int size) {
+        JsonObject dataset = new JsonObject();
+        dataset.addProperty("data", data.toString());
+        JsonObject backbone = new JsonObject();
+        backbone.addProperty("name", "tiny");
+        backbone.addProperty("embed_dim", 32);
+        backbone.addProperty("depth", 2);
+        backbone.addProperty("heads", 2);
+        backbone.addProperty("pos_grid", 4);
+        return TrainConfig.builder().dataset(dataset).backbone("tiny").backboneConfig(backbone).head(SegmentationHead.Kind.LINEAR)
+                .epochs(2).imgSize(size, size).batch(2).lr(1e-3).device("cpu").workers(1).seed(7).outDir(out.toString());
     }
 
     /** {@link #config} for two epochs of fine-tuning with a batch-norm head, a cosine schedule and augmentation: every kind of training state. */
-    static TrainConfig fineTuneConfig(Path data, Path out) {
-        TrainConfig c = config(data, out, 56);
-        c.epochs = 2;
-        c.fineTune = true;
-        c.head = "bn";
-        c.scheduler = "cosine";
-        c.augment = "tutorial";
-        return c;
+    static TrainConfig.Builder fineTuneConfig(Path data, Path out) {
+        return config(data, out, 56).epochs(2).fineTune(true).head(SegmentationHead.Kind.BN).scheduler(LrSchedule.Kind.COSINE)
+                .augment(Augment.Mode.TUTORIAL);
     }
 }

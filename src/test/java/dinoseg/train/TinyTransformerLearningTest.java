@@ -40,7 +40,7 @@ class TinyTransformerLearningTest {
 
         Net(Backend be, SplittableRandom rng) {
             embed = new PatchEmbed(be, 3, DIM, P, rng);
-            block = new Block(be, DIM, 2, new Mlp(be, DIM, 4 * DIM, rng), 1.0f, rng);
+            block = new Block(be, DIM, 2, new Mlp(be, DIM, 4 * DIM, rng), java.util.OptionalDouble.of(1.0), rng);
             norm = new LayerNorm(be, DIM, 1e-6f);
             head = new Linear(be, DIM, K, true, rng);
         }

@@ -39,11 +39,9 @@ class TrainerInterruptTest {
     private static PrintWriter sink() { return new PrintWriter(new StringWriter(), true); }
 
     /** Fine-tuning with a batch-norm head (running statistics), cosine schedule with warmup, augmentation: every kind of state. */
-    private static TrainConfig config(String out) {
-        TrainConfig c = TinyData.fineTuneConfig(data, tmp.resolve(out));
-        c.warmup = 0.5;
-        c.saveEveryMin = 0; // only where a test asks for it
-        return c;
+    private static TrainConfig.Builder config(String out) {
+        return TinyData.fineTuneConfig(data, tmp.resolve(out)).warmup(0.5)
+                .saveEveryMin(0); // only where a test asks for it
     }
 
     /** A listener that acts after one given step. */
@@ -82,8 +80,7 @@ class TrainerInterruptTest {
     void stoppedBetweenStepsOrSavedPeriodicallyAndResumedEqualsTheUninterruptedRun() throws Exception {
         // the uninterrupted run writes its state after every step (--save-every-min ~0); the one on disk
         // when step 2 of epoch 2 ends is the state after step 1: keep it aside
-        TrainConfig straightCfg = config("straight");
-        straightCfg.saveEveryMin = 1e-9;
+        TrainConfig straightCfg = config("straight").saveEveryMin(1e-9).build();
         Path straightDir = tmp.resolve("straight"), periodic = tmp.resolve("periodic");
         Files.createDirectories(periodic);
         List<History.Row> straight = new Trainer(straightCfg, BE, sink(), sink()).listener(atStep(2, 2, () -> {
@@ -103,7 +100,7 @@ class TrainerInterruptTest {
         record Case(String name, int epoch, int step, String signal, int code, int doneEpochs) { }
         for (Case k : List.of(new Case("term_mid", 2, 2, "TERM", 143, 1), new Case("int_end", 1, 3, "INT", 130, 0))) {
             Stop stop = new Stop();
-            Trainer t = new Trainer(config(k.name()), BE, sink(), sink()).stopOn(stop).launcher("java -jar target/dinoseg.jar")
+            Trainer t = new Trainer(config(k.name()).build(), BE, sink(), sink()).stopOn(stop).launcher("java -jar target/dinoseg.jar")
                     .listener(atStep(k.epoch(), k.step(), () -> stop.request(k.signal(), k.code())));
             Stop.Stopped e = assertThrows(Stop.Stopped.class, t::run);
             assertEquals(k.code(), e.exitCode());
@@ -125,7 +122,7 @@ class TrainerInterruptTest {
     @Test
     void aStopAtAnEpochEndKeepsThatEpochsStateAndTheFirstRequestWins() throws Exception {
         Stop stop = new Stop();
-        Trainer t = new Trainer(config("epoch_end"), BE, sink(), sink()).stopOn(stop).listener(new Trainer.Listener() {
+        Trainer t = new Trainer(config("epoch_end").build(), BE, sink(), sink()).stopOn(stop).listener(new Trainer.Listener() {
             @Override public void epochEnd(int e, dinoseg.model.Dinov2Segmentation m) {
                 if (e == 1) {
                     assertTrue(stop.request("TERM", 143));

@@ -42,15 +42,14 @@ class TrainerTest {
 
     /** The model the trainer starts from: same config, same seed. */
     private static Map<String, HostTensor> initialState(TrainConfig c) {
-        BackboneConfig bc = BackboneConfig.fromJson("tiny", c.backboneConfig.toString(), "test");
-        Dinov2Segmentation m = Dinov2Segmentation.create(BE, bc, SegmentationHead.Kind.parse(c.head), 3, null, c.seed);
+        BackboneConfig bc = BackboneConfig.fromJson("tiny", c.backboneConfig().toString(), "test");
+        Dinov2Segmentation m = Dinov2Segmentation.create(BE, bc, c.head(), 3, null, c.seed());
         return dinoseg.io.StateDicts.of(m);
     }
 
     @Test
     void frozenBackboneStaysBitIdenticalWithoutGradientsWhileTheHeadLearns() throws Exception {
-        TrainConfig c = TinyData.config(data, tmp.resolve("frozen"), 56);
-        c.epochs = 1;
+        TrainConfig c = TinyData.config(data, tmp.resolve("frozen"), 56).epochs(1).build();
         boolean[] checked = {false};
         trainer(c).listener((e, m) -> {
             for (Parameter p : m.backbone.namedParameters().values()) {
@@ -74,9 +73,7 @@ class TrainerTest {
 
     @Test
     void fineTuneChangesBackboneAndHead() throws Exception {
-        TrainConfig c = TinyData.config(data, tmp.resolve("fine"), 56);
-        c.epochs = 1;
-        c.fineTune = true;
+        TrainConfig c = TinyData.config(data, tmp.resolve("fine"), 56).epochs(1).fineTune(true).build();
         trainer(c).run();
         Map<String, HostTensor> before = initialState(c), after = read(tmp.resolve("fine/final_model.safetensors"));
         int backboneChanged = 0, headChanged = 0;
@@ -95,12 +92,7 @@ class TrainerTest {
     @Test
     void tinyModelOverfitsFourImages() throws Exception {
         Path d = TinyData.write(tmp.resolve("aligned"), 4, 4, 56, 3, true);
-        TrainConfig c = TinyData.config(d, tmp.resolve("overfit"), 56);
-        c.fineTune = true;
-        c.backboneLrScale = 1;
-        c.lr = 2e-3;
-        c.epochs = 20;
-        c.batch = 2;
+        TrainConfig c = TinyData.config(d, tmp.resolve("overfit"), 56).fineTune(true).backboneLrScale(1).lr(2e-3).epochs(20).batch(2).build();
         Trainer.Result r = trainer(c).run();
         assertTrue(r.finalValidMiou() >= 0.9, "valid (= train) mIoU " + r.finalValidMiou() + " after 20 epochs on 4 images");
         assertTrue(r.history().get(19).trainLoss() < 0.25 * r.history().get(0).trainLoss(), "the loss should fall by far");
@@ -108,17 +100,11 @@ class TrainerTest {
 
     @Test
     void resumedRunReproducesTheUninterruptedOne() throws Exception {
-        TrainConfig c = TinyData.config(data, tmp.resolve("straight"), 56);
-        c.epochs = 3;
-        c.fineTune = true;
-        c.head = "bn";
-        c.scheduler = "cosine";
-        c.warmup = 0.5;
-        c.augment = "tutorial";
+        TrainConfig c = TinyData.config(data, tmp.resolve("straight"), 56).epochs(3).fineTune(true).head(SegmentationHead.Kind.BN)
+                .scheduler(LrSchedule.Kind.COSINE).warmup(0.5).augment(dinoseg.data.Augment.Mode.TUTORIAL).build();
         List<History.Row> straight = trainer(c).run().history();
 
-        TrainConfig c2 = c.copy();
-        c2.outDir = tmp.resolve("stopped").toString();
+        TrainConfig c2 = c.toBuilder().outDir(tmp.resolve("stopped").toString()).build();
         class Stop extends RuntimeException { }
         assertThrows(Stop.class, () -> trainer(c2).listener((e, m) -> { if (e == 2) throw new Stop(); }).run());
         assertEquals(2, ResumeState.read(tmp.resolve("stopped")).epoch());
@@ -144,8 +130,7 @@ class TrainerTest {
 
     @Test
     void nanLossStopsWithAClearMessageAndKeepsTheLastGoodCheckpoint() throws Exception {
-        TrainConfig c = TinyData.config(data, tmp.resolve("nan"), 56);
-        c.epochs = 3;
+        TrainConfig c = TinyData.config(data, tmp.resolve("nan"), 56).epochs(3).build();
         Trainer.DivergedException e = assertThrows(Trainer.DivergedException.class, () -> trainer(c).listener((ep, m) -> {
             if (ep == 1) {
                 Parameter w = m.head.namedParameters().get("conv.weight");
@@ -166,10 +151,8 @@ class TrainerTest {
 
     @Test
     void cachedFeaturesTrainTheHeadLikeTheBackboneDoes() throws Exception {
-        TrainConfig plain = TinyData.config(data, tmp.resolve("uncached"), 56);
-        TrainConfig cached = plain.copy();
-        cached.outDir = tmp.resolve("cached").toString();
-        cached.cacheFeatures = true;
+        TrainConfig plain = TinyData.config(data, tmp.resolve("uncached"), 56).build();
+        TrainConfig cached = plain.toBuilder().outDir(tmp.resolve("cached").toString()).cacheFeatures(true).build();
         List<History.Row> a = trainer(plain).run().history(), b = trainer(cached).run().history();
         for (int i = 0; i < a.size(); i++) {
             assertEquals(a.get(i).trainLoss(), b.get(i).trainLoss(), 1e-4);
@@ -181,9 +164,7 @@ class TrainerTest {
 
     @Test
     void cacheThatWouldNotFitIsRefusedWithItsSize() {
-        TrainConfig c = TinyData.config(data, tmp.resolve("toobig"), 56);
-        c.cacheFeatures = true;
-        c.cacheBudget = 1e-9;
+        TrainConfig c = TinyData.config(data, tmp.resolve("toobig"), 56).cacheFeatures(true).cacheBudget(1e-9).build();
         var e = assertThrows(IllegalArgumentException.class, () -> trainer(c).run());
         assertTrue(e.getMessage().startsWith("--cache-features: the cached maps would take"), e.getMessage());
         assertTrue(e.getMessage().contains("MiB"));
@@ -191,19 +172,15 @@ class TrainerTest {
 
     @Test
     void cacheWithFineTuneOrAugmentationIsRefused() {
-        TrainConfig c = TinyData.config(data, tmp.resolve("x"), 56);
-        c.cacheFeatures = true;
-        c.fineTune = true;
-        assertThrows(IllegalArgumentException.class, c::validate);
-        c.fineTune = false;
-        c.augment = "tutorial";
-        assertThrows(IllegalArgumentException.class, c::validate);
+        TrainConfig.Builder c = TinyData.config(data, tmp.resolve("x"), 56).cacheFeatures(true);
+        assertThrows(TrainConfig.InvalidSettingException.class, c.fineTune(true)::build);
+        assertThrows(TrainConfig.InvalidSettingException.class, c.fineTune(false).augment(dinoseg.data.Augment.Mode.TUTORIAL)::build);
+        c.augment(dinoseg.data.Augment.Mode.NONE).build(); // frozen, no augmentation: fine
     }
 
     @Test
     void runLeavesEveryListedFile() throws Exception {
-        TrainConfig c = TinyData.config(data, tmp.resolve("files"), 56);
-        c.epochs = 2;
+        TrainConfig c = TinyData.config(data, tmp.resolve("files"), 56).epochs(2).build();
         trainer(c).run();
         Path d = tmp.resolve("files");
         for (String f : List.of("metrics.csv", "loss.png", "accuracy.png", "miou.png", "per_class_iou.png", "confusion_matrix.png",
@@ -213,10 +190,10 @@ class TrainerTest {
             assertTrue(Files.size(d.resolve(f)) > 0, f);
         assertEquals(History.HEADER, Files.readAllLines(d.resolve("metrics.csv")).get(0));
         TrainConfig back = TrainConfig.fromJson(Files.readString(d.resolve("config.json")), "config.json");
-        assertEquals(c.lr, back.lr);
-        assertEquals(56, back.imgWidth);
-        assertEquals(32, back.backboneConfig.get("embed_dim").getAsInt());
-        assertEquals(3, back.dataset.getAsJsonObject("classes").getAsJsonArray("classes").size());
+        assertEquals(c.lr(), back.lr());
+        assertEquals(56, back.imgWidth());
+        assertEquals(32, back.backboneConfig().get("embed_dim").getAsInt());
+        assertEquals(3, back.dataset().getAsJsonObject("classes").getAsJsonArray("classes").size());
         // head-only files hold only head tensors, and rebuild the whole model (random frozen backbone: from the seed)
         assertTrue(read(d.resolve("final_model_head.safetensors")).keySet().stream().allMatch(k -> k.startsWith("head.")));
         var full = dinoseg.io.ModelCheckpoint.load(d.resolve("final_model.safetensors"), BE);
