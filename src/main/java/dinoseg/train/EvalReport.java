@@ -15,6 +15,7 @@ import dinoseg.data.SegDataset;
 import dinoseg.infer.ModelAdapter;
 import dinoseg.infer.Predictor;
 import dinoseg.io.AtomicFiles;
+import dinoseg.io.ProgressBar;
 import dinoseg.model.Dinov2Segmentation;
 import dinoseg.tensor.DType;
 import dinoseg.tensor.Shape;

@@ -5,6 +5,7 @@ import dinoseg.autograd.Var;
 import dinoseg.backend.Backend;
 import dinoseg.data.Batch;
 import dinoseg.data.DataLoader;
+import dinoseg.io.ProgressBar;
 import dinoseg.io.Stop;
 import dinoseg.model.Dinov2Segmentation;
 

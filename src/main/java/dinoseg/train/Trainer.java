@@ -15,6 +15,7 @@ import dinoseg.data.Preprocess;
 import dinoseg.data.SegDataset;
 import dinoseg.io.AtomicFiles;
 import dinoseg.io.ModelCheckpoint;
+import dinoseg.io.ProgressBar;
 import dinoseg.io.StateDicts;
 import dinoseg.io.Stop;
 import dinoseg.io.Weights;
