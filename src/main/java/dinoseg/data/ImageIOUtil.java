@@ -377,7 +377,7 @@ public final class ImageIOUtil {
     public static float[] resizeNormalise(Planar<GrayF32> img, int outW, int outH) {
         float[] out = new float[3 * outW * outH];
         Planar<GrayF32> resized = Warp.resize(img.width, img.height, outW, outH).applyImage(img, outW, outH, null);
-        Preprocess.normalise(resized, out, 0);
+        ImageNetNorm.normalise(resized, out, 0);
         return out;
     }
 

@@ -8,17 +8,13 @@ import java.util.function.Consumer;
 
 /**
  * Turns a decoded sample into network input at a fixed target size: augmentation geometry and
- * photometrics ({@link Augment}), then ImageNet normalisation into a CHW float block and the mask into
- * an int block (nearest neighbour, ignored pixels = the ignore index).
+ * photometrics ({@link Augment}), then ImageNet normalisation ({@link ImageNetNorm}) into a CHW float
+ * block and the mask into an int block (nearest neighbour, ignored pixels = the ignore index).
  *
  * <p>Target sizes are multiples of the patch size 14; {@link #of} rounds a requested size up and says so
  * in one line through the logger.
  */
 public final class Preprocess {
-    /** ImageNet channel means (RGB, on 0..1 values). */
-    public static final float[] MEAN = {0.485f, 0.456f, 0.406f};
-    /** ImageNet channel standard deviations. */
-    public static final float[] STD = {0.229f, 0.224f, 0.225f};
     /** The DINOv2 patch size that input sizes must be multiples of. */
     public static final int PATCH = 14;
 
@@ -82,24 +78,7 @@ public final class Preprocess {
             plan.photometric().apply(out);
             plan.warp().zeroOutside(out, inW, inH);
         }
-        normalise(out, images, imageOffset);
+        ImageNetNorm.normalise(out, images, imageOffset);
         plan.warp().applyLabels(mask, inW, inH, labels, labelOffset, width, height, ignore);
-    }
-
-    /** Writes (v/255 - mean)/std of an RGB 0..255 image into {@code out[offset..]} as CHW. */
-    public static void normalise(Planar<GrayF32> img, float[] out, int offset) {
-        int w = img.width, h = img.height, n = w * h;
-        if (img.getNumBands() != 3) throw new IllegalArgumentException("normalise: expected 3 bands, got " + img.getNumBands());
-        if (out.length < offset + 3 * n)
-            throw new IllegalArgumentException("normalise: output of " + out.length + " floats too small for 3x" + h + "x" + w + " at " + offset);
-        for (int c = 0; c < 3; c++) {
-            GrayF32 b = img.getBand(c);
-            float scale = 1f / (255f * STD[c]), shift = MEAN[c] / STD[c];
-            int o = offset + c * n;
-            for (int y = 0; y < h; y++) {
-                int i = b.startIndex + y * b.stride;
-                for (int x = 0; x < w; x++) out[o++] = b.data[i++] * scale - shift;
-            }
-        }
     }
 }

@@ -16,7 +16,8 @@
  *         }
  * }
  * }</pre>
- * Inference: {@link dinoseg.data.ImageIOUtil#loadPlanar} / {@link dinoseg.data.ImageIOUtil#loadChw} and
+ * Inference: {@link dinoseg.data.ImageIOUtil#readPicture} (the one image reader), {@link dinoseg.data.ImageNetNorm}
+ * (the one normalisation), {@link dinoseg.data.ImageIOUtil#loadPlanar} / {@link dinoseg.data.ImageIOUtil#loadChw} and
  * {@link dinoseg.data.ImageIOUtil#resizeNormalise}; masks out through
  * {@link dinoseg.data.MaskIO#writeIndexPng} with {@link dinoseg.data.ClassSet#palette()}.
  */

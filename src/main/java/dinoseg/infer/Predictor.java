@@ -1,6 +1,7 @@
 package dinoseg.infer;
 
 import dinoseg.backend.Backend;
+import dinoseg.data.ImageNetNorm;
 import dinoseg.tensor.DType;
 import dinoseg.tensor.Shape;
 import dinoseg.tensor.Tensor;
@@ -124,7 +125,7 @@ public final class Predictor {
      */
     public int[] predict(int[] rgb, int w0, int h0) {
         if (rgb.length != w0 * h0) throw new IllegalArgumentException("predict: " + rgb.length + " pixels for " + w0 + "x" + h0);
-        if (!large(w0, h0)) return predict(Images.normalisedChw(rgb, w0, h0), w0, h0);
+        if (!large(w0, h0)) return predict(ImageNetNorm.normalise(rgb, w0, h0), w0, h0);
         return predictLarge(rgb, w0, h0);
     }
 
@@ -217,7 +218,7 @@ public final class Predictor {
 
     public int numClasses() { return model.numClasses(); }
 
-    /** The class mask [h0*w0] of a normalised CHW image (see {@link Images#normalisedChw}). */
+    /** The class mask [h0*w0] of a normalised CHW image (see {@link ImageNetNorm#normalise(int[], int, int)}). */
     public int[] predict(float[] chw, int w0, int h0) {
         try (Tensor scores = scores(chw, w0, h0)) {
             try (Tensor mask = be.empty(Shape.of(1, h0, w0), DType.I32)) {

@@ -9,6 +9,7 @@ import dinoseg.autograd.Ops;
 import dinoseg.autograd.Var;
 import dinoseg.data.ClassSet;
 import dinoseg.data.ImageIOUtil;
+import dinoseg.data.ImageNetNorm;
 import dinoseg.data.LabelMap;
 import dinoseg.data.Preprocess;
 import dinoseg.data.SegDataset;
@@ -83,7 +84,7 @@ public record EvalReport(ClassSet classes, Evaluator.Result result, int images, 
                 LabelMap truth = item.mask();
                 int w0 = truth.width(), h0 = truth.height();
                 float[] chw = new float[3 * w0 * h0];
-                Preprocess.normalise(item.image(), chw, 0);
+                ImageNetNorm.normalise(item.image(), chw, 0);
                 try (Tensor scores = predictor.scores(chw, w0, h0);
                      Tensor labels = be.fromInts(truth.labels(), Shape.of(1, h0, w0));
                      Tensor pred = be.empty(Shape.of(1, h0, w0), DType.I32)) {

@@ -1,5 +1,7 @@
 package dinoseg.train;
 
+import dinoseg.data.ImageNetNorm;
+import dinoseg.data.Palette;
 import dinoseg.io.AtomicFiles;
 
 import javax.imageio.ImageIO;
@@ -14,9 +16,6 @@ import java.nio.file.Path;
  */
 public final class Overlay {
     private Overlay() { }
-
-    /** ImageNet normalisation, undone to show an input tensor as a picture. */
-    private static final float[] MEAN = {0.485f, 0.456f, 0.406f}, STD = {0.229f, 0.224f, 0.225f};
 
     /**
      * Builds image | truth | prediction for one normalised CHW image of h×w pixels.
@@ -35,7 +34,7 @@ public final class Overlay {
                 int i = y * w + x;
                 int[] rgb = new int[3];
                 for (int c = 0; c < 3; c++) {
-                    float v = (chw[offset + c * n + i] * STD[c] + MEAN[c]) * 255f;
+                    float v = ImageNetNorm.pixel(c, chw[offset + c * n + i]);
                     rgb[c] = Math.max(0, Math.min(255, Math.round(v)));
                 }
                 int plain = (rgb[0] << 16) | (rgb[1] << 8) | rgb[2];

@@ -96,7 +96,7 @@ class AugmentAlignmentPropertyTest {
     }
 
     private static float raw(float normalised, int c) {
-        return (normalised * Preprocess.STD[c] + Preprocess.MEAN[c]) * 255f;
+        return ImageNetNorm.pixel(c, normalised);
     }
 
     private static GrayF32 filled(int w, int h, float v) {

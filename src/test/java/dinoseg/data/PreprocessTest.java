@@ -36,7 +36,7 @@ class PreprocessTest {
         img.getBand(0).set(0, 0, 255f);
         img.getBand(1).set(1, 0, 127.5f);
         float[] out = new float[6];
-        Preprocess.normalise(img, out, 0);
+        ImageNetNorm.normalise(img, out, 0);
         assertEquals((1f - 0.485f) / 0.229f, out[0], 1e-5);
         assertEquals(-0.485f / 0.229f, out[1], 1e-5);
         assertEquals(-0.456f / 0.224f, out[2], 1e-5);
@@ -95,7 +95,7 @@ class PreprocessTest {
         assertArrayEquals(a, b);
         assertArrayEquals(mask, la); // same size: the identity
         float[] direct = new float[3 * 196];
-        Preprocess.normalise(img, direct, 0);
+        ImageNetNorm.normalise(img, direct, 0);
         assertArrayEquals(direct, a, 1e-4f);
     }
 
