@@ -117,7 +117,7 @@ public final class FeaturesCommand implements Callable<Integer> {
         }
         int w = imgsz[0], h = imgsz.length > 1 ? imgsz[1] : imgsz[0];
         if (w < 1 || h < 1) throw new IllegalArgumentException("--imgsz must be positive, got " + w + "x" + h);
-        int w14 = DinoVisionTransformer.roundUp(w, patch), h14 = DinoVisionTransformer.roundUp(h, patch);
+        int w14 = Shape.roundUp(w, patch), h14 = Shape.roundUp(h, patch);
         if (w14 != w || h14 != h) err.println("note: image size " + w + "x" + h + " rounded up to " + w14 + "x" + h14 + " (multiple of patch size " + patch + ")");
         float[] chw = ImageIOUtil.resizeNormalise(ImageIOUtil.loadPlanar(input), w14, h14);
         return new HostTensor(Shape.of(1, 3, h14, w14), chw);

@@ -2,6 +2,7 @@ package dinoseg.data;
 
 import boofcv.struct.image.GrayF32;
 import boofcv.struct.image.Planar;
+import dinoseg.tensor.Shape;
 
 import java.util.SplittableRandom;
 import java.util.function.Consumer;
@@ -11,13 +12,11 @@ import java.util.function.Consumer;
  * photometrics ({@link Augment}), then ImageNet normalisation ({@link ImageNetNorm}) into a CHW float
  * block and the mask into an int block (nearest neighbour, ignored pixels = the ignore index).
  *
- * <p>Target sizes are multiples of the patch size 14; {@link #of} rounds a requested size up and says so
- * in one line through the logger.
+ * <p>Target sizes are multiples of the model's patch size (14 for every DINOv2 preset, from
+ * {@code BackboneConfig.patch()}); {@link #of} rounds a requested size up and says so in one line
+ * through the logger.
  */
 public final class Preprocess {
-    /** The DINOv2 patch size that input sizes must be multiples of. */
-    public static final int PATCH = 14;
-
     private final int width, height;
 
     /** Per-thread warp output, reused across samples (loader workers would otherwise allocate 3*H*W floats each). */
@@ -29,31 +28,31 @@ public final class Preprocess {
     }
 
     /**
-     * A target of width x height, each rounded up to a multiple of 14; when rounding changes the size,
-     * one notice line goes to {@code log} (may be null).
+     * A target of width x height pixels, each rounded up to a multiple of {@code patch}
+     * ({@link Shape#roundUp}); when rounding changes the size, one notice line goes to {@code log}
+     * (may be null): {@code "note: image size 640x480 rounded up to 644x490 (multiple of patch size 14)"}.
+     *
+     * @param patch the model's patch size in pixels ({@code BackboneConfig.patch()})
+     * @throws IllegalArgumentException when a size or the patch size is not positive
      */
-    public static Preprocess of(int width, int height, Consumer<String> log) {
+    public static Preprocess of(int width, int height, int patch, Consumer<String> log) {
         if (width <= 0 || height <= 0) throw new IllegalArgumentException("image size " + width + "x" + height + " must be positive");
-        int w = roundUp(width), h = roundUp(height);
+        if (patch <= 0) throw new IllegalArgumentException("patch size must be positive, got " + patch);
+        int w = Shape.roundUp(width, patch), h = Shape.roundUp(height, patch);
         if ((w != width || h != height) && log != null)
-            log.accept("note: image size " + width + "x" + height + " rounded up to " + w + "x" + h + " (multiple of patch size 14)");
+            log.accept("note: image size " + width + "x" + height + " rounded up to " + w + "x" + h + " (multiple of patch size " + patch + ")");
         return new Preprocess(w, h);
     }
 
-    /** Square target: {@code of(size, size, log)}. */
-    public static Preprocess of(int size, Consumer<String> log) {
-        return of(size, size, log);
+    /** Square target: {@code of(size, size, patch, log)}. */
+    public static Preprocess of(int size, int patch, Consumer<String> log) {
+        return of(size, size, patch, log);
     }
 
-    /** {@code v} rounded up to a multiple of 14. */
-    public static int roundUp(int v) {
-        return (v + PATCH - 1) / PATCH * PATCH;
-    }
-
-    /** Target width (a multiple of 14). */
+    /** Target width in pixels (a multiple of the patch size). */
     public int width() { return width; }
 
-    /** Target height (a multiple of 14). */
+    /** Target height in pixels (a multiple of the patch size). */
     public int height() { return height; }
 
     /**

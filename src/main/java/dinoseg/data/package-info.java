@@ -5,7 +5,7 @@
  *
  * <pre>{@code
  * Datasets.Opened ds = Datasets.openValidated(spec, log);          // refuses bad pairs unless spec.skipBad()
- * Preprocess pre = Preprocess.of(644, log);                         // multiple of 14, with a notice
+ * Preprocess pre = Preprocess.of(644, backbone.patch(), log);      // multiple of the patch, with a notice
  * try (DataLoader train = new DataLoader(ds.train(), DataLoader.Options.train(8, seed, Augment.of(Augment.Mode.TUTORIAL), pre));
  *      DataLoader valid = new DataLoader(ds.valid(), DataLoader.Options.valid(8, pre))) {
  *     for (int epoch = 0; epoch < epochs; epoch++)

@@ -48,7 +48,8 @@ import java.util.concurrent.Future;
 public record EvalReport(ClassSet classes, Evaluator.Result result, int images, int width, int height) {
 
     /**
-     * Evaluates {@code split}: the model sees each image resized to w x h; scores are at the
+     * Evaluates {@code split}: the model sees each image resized to w x h (each rounded up to a multiple
+     * of the backbone's patch size, with a notice on {@code progress}); scores are at the
      * annotation's resolution (class notes). Up to {@code batch} images are decoded ahead by
      * {@code workers} threads (0: all cores).
      */
@@ -58,7 +59,7 @@ public record EvalReport(ClassSet classes, Evaluator.Result result, int images, 
         if (model.numClasses() != classes.size())
             throw new IllegalArgumentException("the model predicts " + model.numClasses() + " classes but the class set has " + classes.size());
         if (split.size() == 0) throw new IllegalArgumentException("the " + split.name() + " split has no image/mask pairs");
-        Preprocess pre = Preprocess.of(w, h, progress == null ? null : progress::println);
+        Preprocess pre = Preprocess.of(w, h, model.backbone.patch(), progress == null ? null : progress::println);
         int k = classes.size(), ignore = classes.ignoreIndex();
         Predictor predictor = new Predictor(be, new ModelAdapter(be, model), Predictor.Options.plain(pre.width(), pre.height()));
         ConfusionMatrix cm = new ConfusionMatrix(k);

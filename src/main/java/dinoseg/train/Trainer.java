@@ -162,9 +162,6 @@ public final class Trainer {
         if (validSet.size() == 0) throw new IllegalArgumentException(ds.root() + ": no image/mask pairs in the validation split");
         cfg.dataset = DatasetSettings.toJson(spec, classes);
         out.println(ds.describe());
-        Preprocess pre = Preprocess.of(cfg.imgWidth, cfg.imgHeight, log);
-        cfg.imgWidth = pre.width();
-        cfg.imgHeight = pre.height();
         int ignore = classes.ignoreIndex();
 
         // ---------------------------------------------------------------- model
@@ -172,6 +169,9 @@ public final class Trainer {
                 ? BackboneConfig.fromJson(cfg.backbone, cfg.backboneConfig.toString(), "config.json backbone_config")
                 : BackboneConfig.parse(cfg.backbone);
         cfg.backboneConfig = JsonParser.parseString(bc.toJson()).getAsJsonObject();
+        Preprocess pre = Preprocess.of(cfg.imgWidth, cfg.imgHeight, bc.patch(), log);
+        cfg.imgWidth = pre.width();
+        cfg.imgHeight = pre.height();
         Dinov2Segmentation model = Dinov2Segmentation.create(be, bc, SegmentationHead.Kind.parse(cfg.head), classes.size(), null, cfg.seed);
         if (resume == null) {
             if (cfg.weights != null) {
