@@ -6,6 +6,6 @@
  * {@link dinoseg.infer.FeatureExtractor} (normed backbone block outputs of an image or a
  * {@code pixel_values} batch, written as safetensors).
  *
- * <p>May use: {@code model}, {@code data}, {@code autograd}, {@code backend}, {@code tensor}.
+ * <p>May use: {@code model}, {@code data}, {@code io}, {@code autograd}, {@code backend}, {@code tensor}.
  */
 package dinoseg.infer;
