@@ -372,12 +372,13 @@ public final class ImageIOUtil {
 
     /**
      * Bilinear resize (pixel-centre aligned, like PyTorch's align_corners=False) to outW x outH, then
-     * ImageNet normalisation, as a CHW array of 3*outH*outW floats: the inference input.
+     * ImageNet normalisation ({@link ImageNetNorm}), as a CHW array of 3*outH*outW floats: the input
+     * feature extraction ({@code infer.FeatureExtractor}) gives the backbone.
      */
     public static float[] resizeNormalise(Planar<GrayF32> img, int outW, int outH) {
         float[] out = new float[3 * outW * outH];
         Planar<GrayF32> resized = Warp.resize(img.width, img.height, outW, outH).applyImage(img, outW, outH, null);
-        Preprocess.normalise(resized, out, 0);
+        ImageNetNorm.normalise(resized, out, 0);
         return out;
     }
 

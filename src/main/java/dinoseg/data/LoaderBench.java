@@ -8,8 +8,9 @@ import java.util.Iterator;
  * Measures loader throughput (images/s): decode + augmentation + normalisation + batching.
  *
  * <pre>java -cp target/dinoseg.jar dinoseg.data.LoaderBench [--data DIR] [--size 644] [--augment tutorial]
- *     [--workers N] [--batch 8] [--epochs 3]</pre>
- * Without {@code --data} it generates the demo data (seed 0) in a temporary folder. The first epoch is
+ *     [--workers N] [--batch 8] [--epochs 3] [--patch 14]</pre>
+ * {@code --size} is rounded up to a multiple of {@code --patch} (the model's patch size; 14 for every DINOv2
+ * preset). Without {@code --data} it generates the demo data (seed 0) in a temporary folder. The first epoch is
  * warm-up; the rate printed is over the remaining epochs, with images per CPU-second (process CPU
  * time), which stays meaningful on a machine shared with other work.
  */
@@ -25,7 +26,7 @@ public final class LoaderBench {
 
     public static void main(String[] args) throws Exception {
         Path data = null;
-        int size = 644, workers = 0, batch = 8, epochs = 3;
+        int size = 644, workers = 0, batch = 8, epochs = 3, patch = 14;
         Augment.Mode mode = Augment.Mode.TUTORIAL;
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
@@ -34,6 +35,7 @@ public final class LoaderBench {
                 case "--workers" -> workers = Integer.parseInt(args[++i]);
                 case "--batch" -> batch = Integer.parseInt(args[++i]);
                 case "--epochs" -> epochs = Integer.parseInt(args[++i]);
+                case "--patch" -> patch = Integer.parseInt(args[++i]);
                 case "--augment" -> mode = Augment.Mode.parse(args[++i]);
                 default -> throw new IllegalArgumentException("LoaderBench: unknown argument " + args[i]);
             }
@@ -47,7 +49,7 @@ public final class LoaderBench {
         }
         try {
             Datasets.Opened o = Datasets.open(DatasetSpec.ofDir(data), System.err::println);
-            DataLoader.Options opt = new DataLoader.Options(batch, true, true, 1, workers, 4, Augment.of(mode), Preprocess.of(size, System.err::println));
+            DataLoader.Options opt = new DataLoader.Options(batch, true, true, 1, workers, 4, Augment.of(mode), Preprocess.of(size, patch, System.err::println));
             try (DataLoader dl = new DataLoader(o.train(), opt)) {
                 int images = 0;
                 long start = 0, cpuStart = 0;

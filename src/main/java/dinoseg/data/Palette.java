@@ -46,6 +46,25 @@ public final class Palette {
         return (r << 16) | (g << 8) | b;
     }
 
+    /**
+     * A class colour laid over a pixel, the one blend of every overlay (inference overlays, video
+     * frames, the training previews): per channel {@code round((1 - alpha) * pixel + alpha * colour)}
+     * in float, capped at 255.
+     *
+     * @param rgb    the pixel, packed 0xRRGGBB (bits above 24 ignored)
+     * @param colour the class colour, packed 0xRRGGBB
+     * @param alpha  weight of the colour, 0 (the pixel unchanged) .. 1 (the colour); not checked here
+     * @return the blended pixel, packed 0xRRGGBB
+     */
+    public static int blend(int rgb, int colour, float alpha) {
+        int r = 0;
+        for (int shift = 16; shift >= 0; shift -= 8) {
+            float v = (1 - alpha) * ((rgb >>> shift) & 255) + alpha * ((colour >>> shift) & 255);
+            r |= Math.min(255, Math.round(v)) << shift;
+        }
+        return r;
+    }
+
     /** Packed RGB of entry {@code id} (0..255). */
     public int rgb(int id) {
         if (id < 0 || id > 255) throw new IllegalArgumentException("palette: id " + id + " outside 0..255");

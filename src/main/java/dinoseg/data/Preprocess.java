@@ -2,26 +2,21 @@ package dinoseg.data;
 
 import boofcv.struct.image.GrayF32;
 import boofcv.struct.image.Planar;
+import dinoseg.tensor.Shape;
 
 import java.util.SplittableRandom;
 import java.util.function.Consumer;
 
 /**
  * Turns a decoded sample into network input at a fixed target size: augmentation geometry and
- * photometrics ({@link Augment}), then ImageNet normalisation into a CHW float block and the mask into
- * an int block (nearest neighbour, ignored pixels = the ignore index).
+ * photometrics ({@link Augment}), then ImageNet normalisation ({@link ImageNetNorm}) into a CHW float
+ * block and the mask into an int block (nearest neighbour, ignored pixels = the ignore index).
  *
- * <p>Target sizes are multiples of the patch size 14; {@link #of} rounds a requested size up and says so
- * in one line through the logger.
+ * <p>Target sizes are multiples of the model's patch size (14 for every DINOv2 preset, from
+ * {@code BackboneConfig.patch()}); {@link #of} rounds a requested size up and says so in one line
+ * through the logger.
  */
 public final class Preprocess {
-    /** ImageNet channel means (RGB, on 0..1 values). */
-    public static final float[] MEAN = {0.485f, 0.456f, 0.406f};
-    /** ImageNet channel standard deviations. */
-    public static final float[] STD = {0.229f, 0.224f, 0.225f};
-    /** The DINOv2 patch size that input sizes must be multiples of. */
-    public static final int PATCH = 14;
-
     private final int width, height;
 
     /** Per-thread warp output, reused across samples (loader workers would otherwise allocate 3*H*W floats each). */
@@ -33,31 +28,31 @@ public final class Preprocess {
     }
 
     /**
-     * A target of width x height, each rounded up to a multiple of 14; when rounding changes the size,
-     * one notice line goes to {@code log} (may be null).
+     * A target of width x height pixels, each rounded up to a multiple of {@code patch}
+     * ({@link Shape#roundUp}); when rounding changes the size, one notice line goes to {@code log}
+     * (may be null): {@code "note: image size 640x480 rounded up to 644x490 (multiple of patch size 14)"}.
+     *
+     * @param patch the model's patch size in pixels ({@code BackboneConfig.patch()})
+     * @throws IllegalArgumentException when a size or the patch size is not positive
      */
-    public static Preprocess of(int width, int height, Consumer<String> log) {
+    public static Preprocess of(int width, int height, int patch, Consumer<String> log) {
         if (width <= 0 || height <= 0) throw new IllegalArgumentException("image size " + width + "x" + height + " must be positive");
-        int w = roundUp(width), h = roundUp(height);
+        if (patch <= 0) throw new IllegalArgumentException("patch size must be positive, got " + patch);
+        int w = Shape.roundUp(width, patch), h = Shape.roundUp(height, patch);
         if ((w != width || h != height) && log != null)
-            log.accept("note: image size " + width + "x" + height + " rounded up to " + w + "x" + h + " (multiple of patch size 14)");
+            log.accept("note: image size " + width + "x" + height + " rounded up to " + w + "x" + h + " (multiple of patch size " + patch + ")");
         return new Preprocess(w, h);
     }
 
-    /** Square target: {@code of(size, size, log)}. */
-    public static Preprocess of(int size, Consumer<String> log) {
-        return of(size, size, log);
+    /** Square target: {@code of(size, size, patch, log)}. */
+    public static Preprocess of(int size, int patch, Consumer<String> log) {
+        return of(size, size, patch, log);
     }
 
-    /** {@code v} rounded up to a multiple of 14. */
-    public static int roundUp(int v) {
-        return (v + PATCH - 1) / PATCH * PATCH;
-    }
-
-    /** Target width (a multiple of 14). */
+    /** Target width in pixels (a multiple of the patch size). */
     public int width() { return width; }
 
-    /** Target height (a multiple of 14). */
+    /** Target height in pixels (a multiple of the patch size). */
     public int height() { return height; }
 
     /**
@@ -82,24 +77,7 @@ public final class Preprocess {
             plan.photometric().apply(out);
             plan.warp().zeroOutside(out, inW, inH);
         }
-        normalise(out, images, imageOffset);
+        ImageNetNorm.normalise(out, images, imageOffset);
         plan.warp().applyLabels(mask, inW, inH, labels, labelOffset, width, height, ignore);
-    }
-
-    /** Writes (v/255 - mean)/std of an RGB 0..255 image into {@code out[offset..]} as CHW. */
-    public static void normalise(Planar<GrayF32> img, float[] out, int offset) {
-        int w = img.width, h = img.height, n = w * h;
-        if (img.getNumBands() != 3) throw new IllegalArgumentException("normalise: expected 3 bands, got " + img.getNumBands());
-        if (out.length < offset + 3 * n)
-            throw new IllegalArgumentException("normalise: output of " + out.length + " floats too small for 3x" + h + "x" + w + " at " + offset);
-        for (int c = 0; c < 3; c++) {
-            GrayF32 b = img.getBand(c);
-            float scale = 1f / (255f * STD[c]), shift = MEAN[c] / STD[c];
-            int o = offset + c * n;
-            for (int y = 0; y < h; y++) {
-                int i = b.startIndex + y * b.stride;
-                for (int x = 0; x < w; x++) out[o++] = b.data[i++] * scale - shift;
-            }
-        }
     }
 }

@@ -5,7 +5,7 @@
  *
  * <pre>{@code
  * Datasets.Opened ds = Datasets.openValidated(spec, log);          // refuses bad pairs unless spec.skipBad()
- * Preprocess pre = Preprocess.of(644, log);                         // multiple of 14, with a notice
+ * Preprocess pre = Preprocess.of(644, backbone.patch(), log);      // multiple of the patch, with a notice
  * try (DataLoader train = new DataLoader(ds.train(), DataLoader.Options.train(8, seed, Augment.of(Augment.Mode.TUTORIAL), pre));
  *      DataLoader valid = new DataLoader(ds.valid(), DataLoader.Options.valid(8, pre))) {
  *     for (int epoch = 0; epoch < epochs; epoch++)
@@ -16,7 +16,8 @@
  *         }
  * }
  * }</pre>
- * Inference: {@link dinoseg.data.ImageIOUtil#loadPlanar} / {@link dinoseg.data.ImageIOUtil#loadChw} and
+ * Inference: {@link dinoseg.data.ImageIOUtil#readPicture} (the one image reader), {@link dinoseg.data.ImageNetNorm}
+ * (the one normalisation), {@link dinoseg.data.ImageIOUtil#loadPlanar} / {@link dinoseg.data.ImageIOUtil#loadChw} and
  * {@link dinoseg.data.ImageIOUtil#resizeNormalise}; masks out through
  * {@link dinoseg.data.MaskIO#writeIndexPng} with {@link dinoseg.data.ClassSet#palette()}.
  */

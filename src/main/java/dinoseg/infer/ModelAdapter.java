@@ -23,6 +23,9 @@ public final class ModelAdapter implements SegModel {
 
     @Override public int numClasses() { return model.numClasses(); }
 
+    /** The backbone's patch size ({@code BackboneConfig.patch()}). */
+    @Override public int patch() { return model.backbone.patch(); }
+
     @Override
     @SuppressWarnings("try")
     public Tensor logits(Tensor images, int outH, int outW) {

@@ -1,6 +1,7 @@
 package dinoseg.infer;
 
 import dinoseg.data.ClassSet;
+import dinoseg.data.Palette;
 
 import java.awt.BasicStroke;
 import java.awt.Color;
@@ -18,10 +19,10 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * Draws a predicted mask over its image: every pixel blended with its class colour, each present
- * class's name written (white, black outline) at the most interior point of its largest connected
- * region, and a legend (colour swatch + name) of the classes present in the top-left corner.
- * Pure java.awt; works headless.
+ * Draws a predicted mask over its image: every pixel blended with its class colour
+ * ({@link Palette#blend}), each present class's name written (white, black outline) at the most
+ * interior point of its largest connected region, and a legend (colour swatch + name) of the
+ * classes present in the top-left corner. Pure java.awt; works headless.
  */
 public final class Overlay {
     private Overlay() { }
@@ -55,7 +56,7 @@ public final class Overlay {
         int k = labels.size();
         for (int i = 0; i < out.length; i++) {
             int c = mask[i];
-            out[i] = c >= 0 && c < k ? blend(rgb[i], labels.color(c), alpha) : rgb[i];
+            out[i] = c >= 0 && c < k ? Palette.blend(rgb[i], labels.color(c), alpha) : rgb[i];
         }
         BufferedImage img = Images.fromRgb(out, w, h);
         Graphics2D g = img.createGraphics();
@@ -70,16 +71,6 @@ public final class Overlay {
             g.dispose();
         }
         return img;
-    }
-
-    /** Blends two packed RGB colours: (1-alpha)*a + alpha*b per channel. */
-    static int blend(int a, int b, float alpha) {
-        int r = 0;
-        for (int shift = 16; shift >= 0; shift -= 8) {
-            float v = (1 - alpha) * ((a >>> shift) & 255) + alpha * ((b >>> shift) & 255);
-            r |= Math.min(255, Math.round(v)) << shift;
-        }
-        return r;
     }
 
     /** The class ids in [0, k) that occur in the mask, ascending. */

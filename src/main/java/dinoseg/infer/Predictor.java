@@ -1,6 +1,7 @@
 package dinoseg.infer;
 
 import dinoseg.backend.Backend;
+import dinoseg.data.ImageNetNorm;
 import dinoseg.tensor.DType;
 import dinoseg.tensor.Shape;
 import dinoseg.tensor.Tensor;
@@ -13,13 +14,13 @@ import java.util.List;
  * Turns an image at its original size into a class mask at the same size.
  *
  * <p>The pipeline, all on the backend: the normalised image [1,3,H0,W0] is resized (bilinear) to the
- * inference size (scaled by each TTA scale); a size that is not a multiple of 14 is padded (centred,
- * with zeros, i.e. the mean colour after normalisation) and the logits of the padding are cropped
- * away; the logits of the image region are upsampled (bilinear) to the original size, and argmax
- * gives the mask. With TTA (several scales and/or horizontal flips) the softmax probabilities at
- * the original size are averaged before the argmax. With a sliding window, the rescaled image is
- * tiled with overlapping crops (the last one aligned to the edge) and the logits of the overlaps
- * are averaged.
+ * inference size (scaled by each TTA scale); a size that is not a multiple of the model's patch size
+ * ({@link SegModel#patch()}, 14 for DINOv2) is padded (centred, with zeros, i.e. the mean colour
+ * after normalisation) and the logits of the padding are cropped away; the logits of the image
+ * region are upsampled (bilinear) to the original size, and argmax gives the mask. With TTA
+ * (several scales and/or horizontal flips) the softmax probabilities at the original size are
+ * averaged before the argmax. With a sliding window, the rescaled image is tiled with overlapping
+ * crops (the last one aligned to the edge) and the logits of the overlaps are averaged.
  *
  * <p>Large pictures ({@link #predict(int[], int, int)} above {@link #pixelBudget()} pixels) take the
  * same steps with the same arithmetic, but never hold anything at the original size except the
@@ -29,7 +30,6 @@ import java.util.List;
  * decoding; the plain path needs {@link #plainBytesPerPixel} bytes per original pixel.
  */
 public final class Predictor {
-    public static final int PATCH = 14;
     /** Sliding-window crops sent through the model together. */
     static final int TILE_BATCH = 8;
     /**
@@ -124,7 +124,7 @@ public final class Predictor {
      */
     public int[] predict(int[] rgb, int w0, int h0) {
         if (rgb.length != w0 * h0) throw new IllegalArgumentException("predict: " + rgb.length + " pixels for " + w0 + "x" + h0);
-        if (!large(w0, h0)) return predict(Images.normalisedChw(rgb, w0, h0), w0, h0);
+        if (!large(w0, h0)) return predict(ImageNetNorm.normalise(rgb, w0, h0), w0, h0);
         return predictLarge(rgb, w0, h0);
     }
 
@@ -217,7 +217,7 @@ public final class Predictor {
 
     public int numClasses() { return model.numClasses(); }
 
-    /** The class mask [h0*w0] of a normalised CHW image (see {@link Images#normalisedChw}). */
+    /** The class mask [h0*w0] of a normalised CHW image (see {@link ImageNetNorm#normalise(int[], int, int)}). */
     public int[] predict(float[] chw, int w0, int h0) {
         try (Tensor scores = scores(chw, w0, h0)) {
             try (Tensor mask = be.empty(Shape.of(1, h0, w0), DType.I32)) {
@@ -301,16 +301,13 @@ public final class Predictor {
         return out;
     }
 
-    /** Smallest multiple of the patch size that holds n. */
-    static int padTo14(int n) { return (n + PATCH - 1) / PATCH * PATCH; }
-
     /**
-     * Logits [n,K,h,w] of windows x [n,3,h,w]: padded (centred, zeros) to multiples of 14, run
+     * Logits [n,K,h,w] of windows x [n,3,h,w]: padded (centred, zeros) to multiples of the patch size, run
      * through the model at the padded size, the padding's logits cropped away.
      */
     Tensor windowLogits(Tensor x) {
         int n = x.dim(0), h = x.dim(2), w = x.dim(3);
-        int hp = padTo14(h), wp = padTo14(w);
+        int patch = model.patch(), hp = Shape.roundUp(h, patch), wp = Shape.roundUp(w, patch);
         int top = (hp - h) / 2, left = (wp - w) / 2;
         Tensor padded = x;
         if (hp != h || wp != w) {

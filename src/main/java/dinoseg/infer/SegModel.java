@@ -14,8 +14,14 @@ public interface SegModel {
     int numClasses();
 
     /**
+     * The patch size in pixels that input sides must be multiples of ({@code BackboneConfig.patch()},
+     * 14 for every DINOv2 preset); the predictor pads to it.
+     */
+    int patch();
+
+    /**
      * Logits [B, K, outH, outW] for images [B, 3, H, W] (ImageNet-normalised, H and W multiples
-     * of 14), both tensors on the predictor's backend. The caller owns (and may close) the result.
+     * of {@link #patch()}), both tensors on the predictor's backend. The caller owns (and may close) the result.
      */
     Tensor logits(Tensor images, int outH, int outW);
 }

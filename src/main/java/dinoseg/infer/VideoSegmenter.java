@@ -1,6 +1,7 @@
 package dinoseg.infer;
 
 import dinoseg.data.ClassSet;
+import dinoseg.io.ProgressBar;
 import dinoseg.io.Stop;
 import org.bytedeco.ffmpeg.global.avcodec;
 import org.bytedeco.ffmpeg.global.avutil;
@@ -98,7 +99,7 @@ public final class VideoSegmenter {
             // H.264 in yuv420p needs even sizes, and OpenH264 at least 16 pixels a side: an odd last column/row is
             // left out, a side under 16 pixels is extended by repeating its last column/row
             int ow = outputSide(w), oh = outputSide(h);
-            ProgressBar bar = new ProgressBar(progress, input.getFileName().toString(), total);
+            ProgressBar bar = new ProgressBar(progress, input.getFileName().toString(), total > 0 ? total : ProgressBar.UNKNOWN);
             try (FFmpegFrameRecorder rec = new FFmpegFrameRecorder(tmp.toFile(), ow, oh, 0)) {
                 rec.setFormat("mp4");
                 rec.setVideoCodec(avcodec.AV_CODEC_ID_H264);
@@ -131,7 +132,7 @@ public final class VideoSegmenter {
                         throw new IOException(output + ": cannot encode frame " + (frames + 1) + " (" + firstLine(e) + ")");
                     }
                     frames++;
-                    bar.update(frames, String.format(Locale.ROOT, "%.1f FPS", frames / modelSeconds), false);
+                    bar.step(String.format(Locale.ROOT, "%.1f FPS", frames / modelSeconds));
                 }
                 rec.stop();
             }

@@ -87,11 +87,8 @@ public final class DinoVisionTransformer extends Module {
         int p = cfg.patch();
         if (x.dim(2) % p != 0 || x.dim(3) % p != 0 || x.dim(2) == 0 || x.dim(3) == 0)
             throw new IllegalArgumentException("backbone: image size " + x.dim(2) + "x" + x.dim(3)
-                    + " is not a positive multiple of the patch size " + p + " (resize or pad to " + roundUp(x.dim(2), p) + "x" + roundUp(x.dim(3), p) + ")");
+                    + " is not a positive multiple of the patch size " + p + " (resize or pad to " + Shape.roundUp(x.dim(2), p) + "x" + Shape.roundUp(x.dim(3), p) + ")");
     }
-
-    /** The next multiple of {@code m} at or above {@code v}. */
-    public static int roundUp(int v, int m) { return Math.max(m, (v + m - 1) / m * m); }
 
     /** [B, 1 + R + HW/p², C]: class token, registers, patch tokens with position embeddings. */
     public Var prepareTokens(Ops ops, Var x) {

@@ -92,7 +92,7 @@ public final class Dinov2Segmentation extends Module {
     /** The centred padding of an h×w image to the next multiples of the patch size. */
     public Padding padding(int h, int w) {
         int p = backbone.patch();
-        int ph = DinoVisionTransformer.roundUp(h, p), pw = DinoVisionTransformer.roundUp(w, p);
+        int ph = Shape.roundUp(h, p), pw = Shape.roundUp(w, p);
         return new Padding(ph, pw, (ph - h) / 2, (pw - w) / 2);
     }
 

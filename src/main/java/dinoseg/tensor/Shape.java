@@ -21,6 +21,20 @@ public final class Shape {
 
     public static Shape scalar() { return new Shape(new int[0]); }
 
+    /**
+     * The smallest positive multiple of {@code multiple} at or above {@code v}: a side length (pixels)
+     * rounded up to the patch size, {@code ceil(v / multiple) * multiple}, and {@code multiple} itself for
+     * {@code v <= 0}. The project's one round-up-to-the-patch helper (sizes, padding, error hints).
+     *
+     * @throws IllegalArgumentException when {@code multiple < 1}, or the result exceeds {@link Integer#MAX_VALUE}
+     */
+    public static int roundUp(int v, int multiple) {
+        if (multiple < 1) throw new IllegalArgumentException("roundUp: multiple must be positive, got " + multiple);
+        long r = Math.max(multiple, ((long) v + multiple - 1) / multiple * multiple);
+        if (r > Integer.MAX_VALUE) throw new IllegalArgumentException("roundUp: " + v + " rounded up to a multiple of " + multiple + " overflows int");
+        return (int) r;
+    }
+
     public int rank() { return dims.length; }
 
     /** Size of dimension {@code i}; negative {@code i} counts from the end. */

@@ -9,12 +9,14 @@ import dinoseg.autograd.Ops;
 import dinoseg.autograd.Var;
 import dinoseg.data.ClassSet;
 import dinoseg.data.ImageIOUtil;
+import dinoseg.data.ImageNetNorm;
 import dinoseg.data.LabelMap;
 import dinoseg.data.Preprocess;
 import dinoseg.data.SegDataset;
 import dinoseg.infer.ModelAdapter;
 import dinoseg.infer.Predictor;
 import dinoseg.io.AtomicFiles;
+import dinoseg.io.ProgressBar;
 import dinoseg.model.Dinov2Segmentation;
 import dinoseg.tensor.DType;
 import dinoseg.tensor.Shape;
@@ -46,7 +48,8 @@ import java.util.concurrent.Future;
 public record EvalReport(ClassSet classes, Evaluator.Result result, int images, int width, int height) {
 
     /**
-     * Evaluates {@code split}: the model sees each image resized to w x h; scores are at the
+     * Evaluates {@code split}: the model sees each image resized to w x h (each rounded up to a multiple
+     * of the backbone's patch size, with a notice on {@code progress}); scores are at the
      * annotation's resolution (class notes). Up to {@code batch} images are decoded ahead by
      * {@code workers} threads (0: all cores).
      */
@@ -56,7 +59,7 @@ public record EvalReport(ClassSet classes, Evaluator.Result result, int images, 
         if (model.numClasses() != classes.size())
             throw new IllegalArgumentException("the model predicts " + model.numClasses() + " classes but the class set has " + classes.size());
         if (split.size() == 0) throw new IllegalArgumentException("the " + split.name() + " split has no image/mask pairs");
-        Preprocess pre = Preprocess.of(w, h, progress == null ? null : progress::println);
+        Preprocess pre = Preprocess.of(w, h, model.backbone.patch(), progress == null ? null : progress::println);
         int k = classes.size(), ignore = classes.ignoreIndex();
         Predictor predictor = new Predictor(be, new ModelAdapter(be, model), Predictor.Options.plain(pre.width(), pre.height()));
         ConfusionMatrix cm = new ConfusionMatrix(k);
@@ -82,7 +85,7 @@ public record EvalReport(ClassSet classes, Evaluator.Result result, int images, 
                 LabelMap truth = item.mask();
                 int w0 = truth.width(), h0 = truth.height();
                 float[] chw = new float[3 * w0 * h0];
-                Preprocess.normalise(item.image(), chw, 0);
+                ImageNetNorm.normalise(item.image(), chw, 0);
                 try (Tensor scores = predictor.scores(chw, w0, h0);
                      Tensor labels = be.fromInts(truth.labels(), Shape.of(1, h0, w0));
                      Tensor pred = be.empty(Shape.of(1, h0, w0), DType.I32)) {

@@ -3,6 +3,7 @@ package dinoseg.train;
 import dinoseg.autograd.Ops;
 import dinoseg.autograd.Var;
 import dinoseg.backend.Backend;
+import dinoseg.io.ProgressBar;
 import dinoseg.io.Stop;
 import dinoseg.model.Dinov2Segmentation;
 import dinoseg.tensor.Shape;

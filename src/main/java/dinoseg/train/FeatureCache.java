@@ -5,6 +5,7 @@ import dinoseg.autograd.Var;
 import dinoseg.backend.Backend;
 import dinoseg.data.Batch;
 import dinoseg.data.DataLoader;
+import dinoseg.io.ProgressBar;
 import dinoseg.io.Stop;
 import dinoseg.model.Dinov2Segmentation;
 
@@ -16,7 +17,7 @@ import java.util.NoSuchElementException;
 /**
  * Backbone feature maps computed once per image (frozen backbone, no augmentation), so the head
  * trains on them without running the backbone again. Held on the host: per image the head input
- * [C, H/14, W/14] as floats and the labels at the input size. {@link #estimateBytes} says what it
+ * [C, H/p, W/p] (p the patch size) as floats and the labels at the input size. {@link #estimateBytes} says what it
  * will take before anything is computed; {@link #build} refuses when that exceeds the budget.
  */
 public final class FeatureCache {

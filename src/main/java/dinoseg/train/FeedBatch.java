@@ -14,7 +14,7 @@ import dinoseg.tensor.Tensor;
  *
  * @param images       normalised NCHW images, or null when features are cached
  * @param labels       class ids per pixel, n*h*w
- * @param features     cached head input [B, C, h/14, w/14], or null
+ * @param features     cached head input [B, C, h/p, w/p] (p the patch size), or null
  * @param featureShape the shape of {@code features}, or null
  */
 public record FeedBatch(float[] images, int[] labels, int n, int h, int w, float[] features, int[] featureShape) {

@@ -1,5 +1,7 @@
 package dinoseg.train;
 
+import dinoseg.data.ImageNetNorm;
+import dinoseg.data.Palette;
 import dinoseg.io.AtomicFiles;
 
 import javax.imageio.ImageIO;
@@ -15,49 +17,42 @@ import java.nio.file.Path;
 public final class Overlay {
     private Overlay() { }
 
-    /** ImageNet normalisation, undone to show an input tensor as a picture. */
-    private static final float[] MEAN = {0.485f, 0.456f, 0.406f}, STD = {0.229f, 0.224f, 0.225f};
-
     /**
-     * Builds image | truth | prediction for one normalised CHW image of h×w pixels.
+     * Builds image | truth | prediction for one normalised CHW image of h×w pixels: the image is the
+     * normalisation undone ({@link ImageNetNorm#pixel}, rounded, clamped to 0..255), each mask is
+     * blended over it with {@link Palette#blend}.
      *
      * @param chw     normalised image, 3*h*w floats from {@code offset}
      * @param truth   labels h*w (ignored ones: anything outside [0, colours))
      * @param pred    predicted classes h*w
      * @param colours packed RGB per class
-     * @param alpha   weight of the class colour in the blend
+     * @param alpha   weight of the class colour in the blend (used as a float, as inference overlays use it)
+     * @return a TYPE_INT_RGB image of 3w x h pixels
      */
     public static BufferedImage triptych(float[] chw, int offset, int[] truth, int[] pred, int h, int w, int[] colours, double alpha) {
         BufferedImage out = new BufferedImage(3 * w, h, BufferedImage.TYPE_INT_RGB);
+        float a = (float) alpha;
         int n = h * w;
         for (int y = 0; y < h; y++) {
             for (int x = 0; x < w; x++) {
                 int i = y * w + x;
                 int[] rgb = new int[3];
                 for (int c = 0; c < 3; c++) {
-                    float v = (chw[offset + c * n + i] * STD[c] + MEAN[c]) * 255f;
+                    float v = ImageNetNorm.pixel(c, chw[offset + c * n + i]);
                     rgb[c] = Math.max(0, Math.min(255, Math.round(v)));
                 }
                 int plain = (rgb[0] << 16) | (rgb[1] << 8) | rgb[2];
                 out.setRGB(x, y, plain);
-                out.setRGB(w + x, y, blend(plain, truth[i], colours, alpha));
-                out.setRGB(2 * w + x, y, blend(plain, pred[i], colours, alpha));
+                out.setRGB(w + x, y, blend(plain, truth[i], colours, a));
+                out.setRGB(2 * w + x, y, blend(plain, pred[i], colours, a));
             }
         }
         return out;
     }
 
-    static int blend(int rgb, int cls, int[] colours, double alpha) {
-        if (cls < 0 || cls >= colours.length) return rgb;
-        int col = colours[cls];
-        int r = mix((rgb >> 16) & 255, (col >> 16) & 255, alpha);
-        int g = mix((rgb >> 8) & 255, (col >> 8) & 255, alpha);
-        int b = mix(rgb & 255, col & 255, alpha);
-        return (r << 16) | (g << 8) | b;
-    }
-
-    private static int mix(int a, int b, double alpha) {
-        return (int) Math.round(a * (1 - alpha) + b * alpha);
+    /** The pixel with class {@code cls}'s colour blended over it; a class outside [0, colours) (ignored) leaves it plain. */
+    private static int blend(int rgb, int cls, int[] colours, float alpha) {
+        return cls < 0 || cls >= colours.length ? rgb : Palette.blend(rgb, colours[cls], alpha);
     }
 
     /** Writes a PNG atomically. */

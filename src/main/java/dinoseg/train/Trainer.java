@@ -15,6 +15,7 @@ import dinoseg.data.Preprocess;
 import dinoseg.data.SegDataset;
 import dinoseg.io.AtomicFiles;
 import dinoseg.io.ModelCheckpoint;
+import dinoseg.io.ProgressBar;
 import dinoseg.io.StateDicts;
 import dinoseg.io.Stop;
 import dinoseg.io.Weights;
@@ -252,13 +253,13 @@ public final class Trainer {
         r.validSet = ds.valid();
         if (r.validSet.size() == 0) throw new IllegalArgumentException(ds.root() + ": no image/mask pairs in the validation split");
         out.println(ds.describe());
-        r.pre = Preprocess.of(cfg.imgWidth(), cfg.imgHeight(), log);
         r.ignore = r.classes.ignoreIndex();
 
         // model and optimizer
         BackboneConfig bc = cfg.backboneConfig() != null
                 ? BackboneConfig.fromJson(cfg.backbone(), cfg.backboneConfig().toString(), "config.json backbone_config")
                 : BackboneConfig.parse(cfg.backbone());
+        r.pre = Preprocess.of(cfg.imgWidth(), cfg.imgHeight(), bc.patch(), log);
         r.cfg = cfg.toBuilder().dataset(DatasetSettings.toJson(spec, r.classes)).imgSize(r.pre.width(), r.pre.height())
                 .backboneConfig(JsonParser.parseString(bc.toJson()).getAsJsonObject()).build();
         r.model = Dinov2Segmentation.create(be, bc, r.cfg.head(), r.classes.size(), null, r.cfg.seed());

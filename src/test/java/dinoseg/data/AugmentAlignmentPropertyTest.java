@@ -38,7 +38,7 @@ class AugmentAlignmentPropertyTest {
                 img.getBand(2).set(x, y, 0f);
             }
         int ignore = 255;
-        Preprocess pre = Preprocess.of(targetPatches * 14, null);
+        Preprocess pre = Preprocess.of(targetPatches * 14, 14, null);
         int ow = pre.width(), oh = pre.height(), n = ow * oh;
         float[] out = new float[3 * n];
         int[] labels = new int[n];
@@ -96,7 +96,7 @@ class AugmentAlignmentPropertyTest {
     }
 
     private static float raw(float normalised, int c) {
-        return (normalised * Preprocess.STD[c] + Preprocess.MEAN[c]) * 255f;
+        return ImageNetNorm.pixel(c, normalised);
     }
 
     private static GrayF32 filled(int w, int h, float v) {

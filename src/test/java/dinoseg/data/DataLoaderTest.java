@@ -25,7 +25,7 @@ class DataLoaderTest {
     }
 
     private static List<Batch> run(int workers, long seed, Augment.Mode mode, int epoch, boolean dropLast) {
-        DataLoader.Options o = new DataLoader.Options(4, true, dropLast, seed, workers, 2, Augment.of(mode), Preprocess.of(42, null));
+        DataLoader.Options o = new DataLoader.Options(4, true, dropLast, seed, workers, 2, Augment.of(mode), Preprocess.of(42, 14, null));
         try (DataLoader dl = new DataLoader(train, o)) {
             return dl.all(epoch);
         }
@@ -78,7 +78,7 @@ class DataLoaderTest {
 
     @Test
     void unshuffledValidationKeepsDatasetOrderAndMatchesDirectPreprocessing() {
-        Preprocess pre = Preprocess.of(28, null);
+        Preprocess pre = Preprocess.of(28, 14, null);
         try (DataLoader dl = new DataLoader(train, DataLoader.Options.valid(5, pre))) {
             List<Batch> all = dl.all(0);
             List<String> expected = new ArrayList<>();
@@ -101,7 +101,7 @@ class DataLoaderTest {
         Path bad = dir.resolve("train_labels/train2.png");
         Fixtures.corrupt(bad);
         SegDataset ds = Datasets.open(DatasetSpec.ofDir(dir), null).train();
-        try (DataLoader dl = new DataLoader(ds, DataLoader.Options.valid(3, Preprocess.of(14, null)))) {
+        try (DataLoader dl = new DataLoader(ds, DataLoader.Options.valid(3, Preprocess.of(14, 14, null)))) {
             IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> dl.all(0));
             assertTrue(e.getMessage().startsWith(bad.toString() + ": "), e.getMessage());
             assertFalse(e.getMessage().contains("\n"));
@@ -117,7 +117,7 @@ class DataLoaderTest {
 
     @Test
     void orderIsAPermutation() {
-        try (DataLoader dl = new DataLoader(train, DataLoader.Options.train(4, 77, Augment.none(), Preprocess.of(14, null)))) {
+        try (DataLoader dl = new DataLoader(train, DataLoader.Options.train(4, 77, Augment.none(), Preprocess.of(14, 14, null)))) {
             Set<Integer> seen = new HashSet<>();
             for (int i : dl.order(3)) seen.add(i);
             assertEquals(11, seen.size());

@@ -2,6 +2,7 @@ package dinoseg.data;
 
 import boofcv.struct.image.GrayF32;
 import boofcv.struct.image.Planar;
+import dinoseg.tensor.Shape;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -18,16 +19,16 @@ class PreprocessTest {
     @Test
     void sizesRoundUpToMultiplesOf14WithOneNotice() {
         List<String> log = new ArrayList<>();
-        Preprocess p = Preprocess.of(640, 480, log::add);
+        Preprocess p = Preprocess.of(640, 480, 14, log::add);
         assertEquals(644, p.width());
         assertEquals(490, p.height());
         assertEquals(List.of("note: image size 640x480 rounded up to 644x490 (multiple of patch size 14)"), log);
         log.clear();
-        Preprocess q = Preprocess.of(644, log::add);
+        Preprocess q = Preprocess.of(644, 14, log::add);
         assertEquals(644, q.height());
         assertTrue(log.isEmpty());
-        assertEquals(14, Preprocess.roundUp(1));
-        assertEquals(28, Preprocess.roundUp(15));
+        assertEquals(14, Shape.roundUp(1, 14));
+        assertEquals(28, Shape.roundUp(15, 14));
     }
 
     @Test
@@ -36,7 +37,7 @@ class PreprocessTest {
         img.getBand(0).set(0, 0, 255f);
         img.getBand(1).set(1, 0, 127.5f);
         float[] out = new float[6];
-        Preprocess.normalise(img, out, 0);
+        ImageNetNorm.normalise(img, out, 0);
         assertEquals((1f - 0.485f) / 0.229f, out[0], 1e-5);
         assertEquals(-0.485f / 0.229f, out[1], 1e-5);
         assertEquals(-0.456f / 0.224f, out[2], 1e-5);
@@ -87,7 +88,7 @@ class PreprocessTest {
         for (int c = 0; c < 3; c++) for (int i = 0; i < img.getBand(c).data.length; i++) img.getBand(c).data[i] = (i * 7 + c * 31) % 256;
         int[] mask = new int[196];
         for (int i = 0; i < mask.length; i++) mask[i] = i % 5;
-        Preprocess p = Preprocess.of(14, null);
+        Preprocess p = Preprocess.of(14, 14, null);
         float[] a = new float[3 * 196], b = new float[3 * 196];
         int[] la = new int[196], lb = new int[196];
         p.apply(img, mask, 255, Augment.none(), new SplittableRandom(1), a, 0, la, 0);
@@ -95,7 +96,7 @@ class PreprocessTest {
         assertArrayEquals(a, b);
         assertArrayEquals(mask, la); // same size: the identity
         float[] direct = new float[3 * 196];
-        Preprocess.normalise(img, direct, 0);
+        ImageNetNorm.normalise(img, direct, 0);
         assertArrayEquals(direct, a, 1e-4f);
     }
 

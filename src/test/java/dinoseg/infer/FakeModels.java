@@ -29,6 +29,8 @@ final class FakeModels {
 
         @Override public int numClasses() { return K; }
 
+        @Override public int patch() { return 14; }
+
         @Override public Tensor logits(Tensor images, int outH, int outW) {
             int b = images.dim(0), h = images.dim(2), w = images.dim(3);
             if (h % 14 != 0 || w % 14 != 0) throw new AssertionError("input " + images.shape() + " is not a multiple of 14");
@@ -60,6 +62,8 @@ final class FakeModels {
         PatchModel(Backend be) { this.be = be; }
 
         @Override public int numClasses() { return K; }
+
+        @Override public int patch() { return 14; }
 
         @Override public Tensor logits(Tensor images, int outH, int outW) {
             int b = images.dim(0), h = images.dim(2), w = images.dim(3);

@@ -3,6 +3,8 @@ package dinoseg.infer;
 import dinoseg.backend.Backend;
 import dinoseg.backend.Backends;
 import dinoseg.data.ClassSet;
+import dinoseg.data.ImageIOUtil;
+import dinoseg.data.ImageNetNorm;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -64,8 +66,8 @@ class ImageInferenceTest {
             assertEquals(h, ov.getHeight());
         }
         // the mask file holds exactly the predicted ids
-        BufferedImage odd = ImageIO.read(in.resolve("odd.png").toFile());
-        int[] want = p.predict(Images.normalisedChw(odd), 37, 23);
+        ImageIOUtil.Picture odd = ImageIOUtil.readPicture(in.resolve("odd.png"));
+        int[] want = p.predict(ImageNetNorm.normalise(odd.rgb(), odd.width(), odd.height()), 37, 23);
         int[] got = ImageIO.read(out.resolve("odd_mask.png").toFile()).getRaster().getPixels(0, 0, 37, 23, (int[]) null);
         assertArrayEquals(want, got);
         // VOC-style: palettized, the palette holds the class colours, 255 the boundary colour

@@ -2,6 +2,7 @@ package dinoseg.infer;
 
 import dinoseg.backend.Backend;
 import dinoseg.backend.Backends;
+import dinoseg.data.ImageNetNorm;
 import dinoseg.model.BackboneConfig;
 import dinoseg.model.Dinov2Segmentation;
 import dinoseg.model.SegmentationHead;
@@ -27,7 +28,7 @@ class ModelAdapterTest {
             assertEquals(Shape.of(1, 5, 30, 44), l.shape());
         }
         int w = 33, h = 19;
-        float[] img = Images.normalisedChw(FakeModels.testImage(w, h, 3), w, h);
+        float[] img = ImageNetNorm.normalise(FakeModels.testImage(w, h, 3), w, h);
         Predictor.Options o = Predictor.Options.plain(40, 30);
         int[] plain = new Predictor(be, a, o).predict(img, w, h);
         assertEquals(w * h, plain.length);
@@ -42,8 +43,8 @@ class ModelAdapterTest {
         // statistics) a window's logits must not depend on the others in its batch
         Backend be = Backends.cpu();
         ModelAdapter a = new ModelAdapter(be, Dinov2Segmentation.create(be, TINY, SegmentationHead.Kind.BN, 4, null, 5));
-        float[] x0 = Images.normalisedChw(FakeModels.testImage(28, 28, 1), 28, 28);
-        float[] x1 = Images.normalisedChw(FakeModels.testImage(28, 28, 2), 28, 28);
+        float[] x0 = ImageNetNorm.normalise(FakeModels.testImage(28, 28, 1), 28, 28);
+        float[] x1 = ImageNetNorm.normalise(FakeModels.testImage(28, 28, 2), 28, 28);
         float[] both = new float[x0.length * 2];
         System.arraycopy(x0, 0, both, 0, x0.length);
         System.arraycopy(x1, 0, both, x0.length, x1.length);

@@ -1,6 +1,7 @@
 package dinoseg.infer;
 
 import dinoseg.data.ClassSet;
+import dinoseg.data.Palette;
 import org.junit.jupiter.api.Test;
 
 import java.awt.Rectangle;
@@ -58,9 +59,9 @@ class OverlayTest {
         // legend rows go down in class order
         assertTrue(legend.get(0).swatch().y < legend.get(1).swatch().y && legend.get(1).swatch().y < legend.get(2).swatch().y);
         // away from the legend and the labels, pixels are the image blended with the class colour
-        assertEquals(Overlay.blend(0x808080, LABELS.color(1), 0.5f), ov.getRGB(3, h - 3) & 0xFFFFFF);
-        assertEquals(Overlay.blend(0x808080, LABELS.color(0), 0.5f), ov.getRGB(w - 3, 2) & 0xFFFFFF);
-        assertEquals(Overlay.blend(0x808080, LABELS.color(3), 0.5f), ov.getRGB(w - 2, h - 2) & 0xFFFFFF);
+        assertEquals(Palette.blend(0x808080, LABELS.color(1), 0.5f), ov.getRGB(3, h - 3) & 0xFFFFFF);
+        assertEquals(Palette.blend(0x808080, LABELS.color(0), 0.5f), ov.getRGB(w - 3, 2) & 0xFFFFFF);
+        assertEquals(Palette.blend(0x808080, LABELS.color(3), 0.5f), ov.getRGB(w - 2, h - 2) & 0xFFFFFF);
     }
 
     @Test void eachClassNameIsWrittenInsideItsLargestRegion() {

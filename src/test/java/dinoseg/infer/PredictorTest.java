@@ -2,6 +2,7 @@ package dinoseg.infer;
 
 import dinoseg.backend.Backend;
 import dinoseg.backend.Backends;
+import dinoseg.data.ImageNetNorm;
 import dinoseg.tensor.DType;
 import dinoseg.tensor.Shape;
 import dinoseg.tensor.Tensor;
@@ -17,7 +18,7 @@ class PredictorTest {
     private final Backend be = Backends.cpu();
 
     private static float[] chw(int w, int h, long seed) {
-        return Images.normalisedChw(FakeModels.testImage(w, h, seed), w, h);
+        return ImageNetNorm.normalise(FakeModels.testImage(w, h, seed), w, h);
     }
 
     private float[] scores(Predictor p, float[] x, int w, int h) {

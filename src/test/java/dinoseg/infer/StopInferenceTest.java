@@ -34,6 +34,8 @@ class StopInferenceTest {
 
             @Override public int numClasses() { return m.numClasses(); }
 
+            @Override public int patch() { return m.patch(); }
+
             @Override public Tensor logits(Tensor images, int outH, int outW) {
                 if (++calls == at) stop.request("TERM", 143);
                 return m.logits(images, outH, outW);

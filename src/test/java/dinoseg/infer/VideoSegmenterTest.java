@@ -175,6 +175,8 @@ public class VideoSegmenterTest {
             SegModel oneClass = new SegModel() {
                 @Override public int numClasses() { return 3; }
 
+                @Override public int patch() { return 14; }
+
                 @Override public dinoseg.tensor.Tensor logits(dinoseg.tensor.Tensor images, int outH, int outW) {
                     int b = images.dim(0);
                     float[] l = new float[b * 3 * outH * outW];

@@ -1,5 +1,6 @@
 package dinoseg.train;
 
+import dinoseg.io.ProgressBar;
 import org.junit.jupiter.api.Test;
 
 import java.io.PrintWriter;
