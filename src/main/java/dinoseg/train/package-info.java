@@ -5,7 +5,7 @@
  * per-class IoU from one confusion matrix over the whole split), the history CSV and plots, resumable
  * state ({@link dinoseg.train.ResumeState}) and {@code bench}.
  *
- * <p>May use: {@code model}, {@code data}, {@code io}, {@code nn}, {@code autograd}, {@code backend},
- * {@code tensor}. Never calls {@code System.exit}.
+ * <p>May use: {@code checkpoint}, {@code model}, {@code data}, {@code io}, {@code nn}, {@code autograd},
+ * {@code backend}, {@code tensor}. Never calls {@code System.exit}.
  */
 package dinoseg.train;
