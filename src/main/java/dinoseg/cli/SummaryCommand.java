@@ -1,9 +1,9 @@
 package dinoseg.cli;
 
+import dinoseg.backend.meta.MetaBackend;
 import dinoseg.model.BackboneConfig;
 import dinoseg.model.Dinov2Segmentation;
 import dinoseg.model.SegmentationHead;
-import dinoseg.model.ShapeOnlyBackend;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
@@ -55,7 +55,7 @@ public final class SummaryCommand implements Callable<Integer> {
         int p = cfg.patch();
         int w14 = (w + p - 1) / p * p, h14 = (h + p - 1) / p * p;
         if (w14 != w || h14 != h) err.println("note: image size " + w + "x" + h + " rounded up to " + w14 + "x" + h14 + " (multiple of patch size " + p + ")");
-        Dinov2Segmentation m = Dinov2Segmentation.create(ShapeOnlyBackend.create(), cfg, SegmentationHead.Kind.parse(head), classes, layers, 0);
+        Dinov2Segmentation m = Dinov2Segmentation.create(new MetaBackend(), cfg, SegmentationHead.Kind.parse(head), classes, layers, 0);
         m.setFineTune(fineTune);
         out.print(render(m, batch, h14, w14, cfg));
         out.flush();

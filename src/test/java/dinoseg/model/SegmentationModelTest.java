@@ -4,6 +4,7 @@ import dinoseg.autograd.Ops;
 import dinoseg.autograd.Var;
 import dinoseg.backend.Backend;
 import dinoseg.backend.Backends;
+import dinoseg.backend.meta.MetaBackend;
 import dinoseg.nn.Parameter;
 import dinoseg.tensor.Shape;
 import dinoseg.tensor.Tensor;
@@ -101,7 +102,7 @@ class SegmentationModelTest {
     }
 
     @Test void stateDictNamesAreOfficial() {
-        Dinov2Segmentation g = Dinov2Segmentation.create(ShapeOnlyBackend.create(), BackboneConfig.parse("giant_reg"), SegmentationHead.Kind.BN, 2, null, 0);
+        Dinov2Segmentation g = Dinov2Segmentation.create(new MetaBackend(), BackboneConfig.parse("giant_reg"), SegmentationHead.Kind.BN, 2, null, 0);
         var names = java.util.List.copyOf(g.namedParameters().keySet());
         assertEquals(java.util.List.of("backbone.cls_token", "backbone.pos_embed", "backbone.register_tokens", "backbone.mask_token",
                 "backbone.patch_embed.proj.weight", "backbone.patch_embed.proj.bias",
