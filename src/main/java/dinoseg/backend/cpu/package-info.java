@@ -21,7 +21,7 @@
  *   <li>{@code Erf} (table + Taylor step, ~1e-12) and {@code FastExp} (3e-7 relative) for GELU and
  *       softmax-heavy loops.</li>
  * </ul>
- * Its throughput benchmark is {@link dinoseg.bench.GemmBench} ({@code tools/bench_gemm.sh}).
+ * Its throughput benchmark is {@code dinoseg.bench.GemmBench} ({@code tools/bench_gemm.sh}).
  *
  * <p>May use: {@code dinoseg.backend} (the interface and its contract) and {@code dinoseg.tensor};
  * the family classes are package-private and assume the contract's checks have passed.
