@@ -41,11 +41,11 @@ PY
 
 echo "== load: $(uptime)"
 echo "== dinoseg CPU backend (java, ${THREADS} threads)"
-java "${JAVA_OPTS[@]}" -cp target/classes dinoseg.backend.cpu.GemmBench "$REPEATS" "$FILTER" 2>&1 | grep -v '^WARNING: Using incubator modules'
+java "${JAVA_OPTS[@]}" -cp target/classes dinoseg.bench.GemmBench "$REPEATS" "$FILTER" 2>&1 | grep -v '^WARNING: Using incubator modules'
 echo "== numpy + OpenBLAS (OPENBLAS_NUM_THREADS=${THREADS})"
 OPENBLAS_NUM_THREADS="$THREADS" numpy_bench
 echo "== dinoseg CPU backend (java, 1 thread, taskset -c 1)"
-taskset -c 1 java "${JAVA_OPTS[@]}" -XX:ActiveProcessorCount=1 -cp target/classes dinoseg.backend.cpu.GemmBench "$REPEATS" "${FILTER:-gemm}" 2>&1 | grep -v '^WARNING: Using incubator modules'
+taskset -c 1 java "${JAVA_OPTS[@]}" -XX:ActiveProcessorCount=1 -cp target/classes dinoseg.bench.GemmBench "$REPEATS" "${FILTER:-gemm}" 2>&1 | grep -v '^WARNING: Using incubator modules'
 echo "== numpy + OpenBLAS (OPENBLAS_NUM_THREADS=1, taskset -c 1)"
 OPENBLAS_NUM_THREADS=1 taskset -c 1 bash -c "$(declare -f numpy_bench); REPEATS=$REPEATS FILTER='$FILTER' numpy_bench"
 echo "== load: $(uptime)"

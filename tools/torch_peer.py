@@ -13,7 +13,7 @@ images_per_s (batch / median step time), step_s_median (median of --iters timed 
 untimed ones; each step ends with a device synchronisation) and peak_gpu_mib (torch's peak allocated
 CUDA memory over warm-up and timed steps, model included; null on the CPU).
 
-Modes (as dinoseg.train.Bench): infer = forward + argmax without autograd; linear = backbone without
+Modes (as dinoseg.bench.Bench): infer = forward + argmax without autograd; linear = backbone without
 autograd, head + bilinear upsampling + cross-entropy + backward + AdamW on the head only;
 finetune = everything trained. The model follows the official DINOv2 ViT (facebookresearch/dinov2,
 dinov2/models/vision_transformer.py with the segmentation head of dinov2/eval/segmentation): 14x14

@@ -6,8 +6,9 @@
  * called by every backend before it touches memory, so a bad call fails the same way on the CPU
  * and on CUDA), the check helpers {@link dinoseg.backend.Checks}, the GEMM operand
  * {@link dinoseg.backend.MatrixView}, and the choice of backend by name
- * ({@link dinoseg.backend.Backends}). The implementations live in {@code backend.cpu} (pure Java)
- * and {@code backend.cuda} (JCuda and the kernels of {@code kernels/*.cu}).
+ * ({@link dinoseg.backend.Backends}). The implementations live in {@code backend.cpu} (pure Java),
+ * {@code backend.cuda} (JCuda and the kernels of {@code kernels/*.cu}) and {@code backend.meta}
+ * (shapes without values: summaries and memory estimates).
  *
  * <p>May use: {@code dinoseg.tensor} only (and JCuda inside {@code backend.cuda}). Nothing here
  * knows autograd, models, data or files; {@code autograd} and everything above call the backend.

@@ -2,7 +2,7 @@ package dinoseg.cli;
 
 import dinoseg.backend.Backend;
 import dinoseg.backend.Backends;
-import dinoseg.train.Bench;
+import dinoseg.bench.Bench;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;

@@ -6,7 +6,7 @@ import dinoseg.data.ClassSet;
 import dinoseg.data.DatasetSpec;
 import dinoseg.data.Datasets;
 import dinoseg.data.SegDataset;
-import dinoseg.io.ModelCheckpoint;
+import dinoseg.checkpoint.ModelCheckpoint;
 import dinoseg.train.DatasetSettings;
 import dinoseg.train.EvalReport;
 import picocli.CommandLine;

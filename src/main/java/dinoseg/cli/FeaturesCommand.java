@@ -2,9 +2,9 @@ package dinoseg.cli;
 
 import dinoseg.backend.Backend;
 import dinoseg.backend.Backends;
+import dinoseg.checkpoint.Weights;
 import dinoseg.infer.FeatureExtractor;
 import dinoseg.io.HostTensor;
-import dinoseg.io.Weights;
 import dinoseg.model.BackboneConfig;
 import dinoseg.model.DinoVisionTransformer;
 import picocli.CommandLine.Command;

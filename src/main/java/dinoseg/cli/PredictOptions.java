@@ -5,7 +5,7 @@ import dinoseg.backend.Backends;
 import dinoseg.data.ClassSet;
 import dinoseg.infer.ModelAdapter;
 import dinoseg.infer.Predictor;
-import dinoseg.io.ModelCheckpoint;
+import dinoseg.checkpoint.ModelCheckpoint;
 import picocli.CommandLine.Option;
 
 import java.io.IOException;

@@ -1,22 +1,28 @@
 package dinoseg.cli;
 
+import dinoseg.backend.meta.MetaBackend;
 import dinoseg.model.BackboneConfig;
+import dinoseg.model.DinoVisionTransformer;
 import dinoseg.model.Dinov2Segmentation;
 import dinoseg.model.SegmentationHead;
-import dinoseg.model.ShapeOnlyBackend;
+import dinoseg.nn.Block;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
 import java.io.PrintWriter;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 import java.util.stream.Collectors;
 
-/** {@code dinoseg summary}: the layer table of a segmentation model, like torchinfo's, with totals. */
+/**
+ * {@code dinoseg summary}: the layer table of a segmentation model, like torchinfo's, with totals. The model
+ * is built on the meta device (shapes, no values) and the table is computed from its configuration.
+ */
 @Command(name = "summary", mixinStandardHelpOptions = true,
         description = "Print the layers of a DINOv2 segmentation model (name, type, input and output shape, parameters, trainable) and the totals.")
 public final class SummaryCommand implements Callable<Integer> {
@@ -55,7 +61,7 @@ public final class SummaryCommand implements Callable<Integer> {
         int p = cfg.patch();
         int w14 = (w + p - 1) / p * p, h14 = (h + p - 1) / p * p;
         if (w14 != w || h14 != h) err.println("note: image size " + w + "x" + h + " rounded up to " + w14 + "x" + h14 + " (multiple of patch size " + p + ")");
-        Dinov2Segmentation m = Dinov2Segmentation.create(ShapeOnlyBackend.create(), cfg, SegmentationHead.Kind.parse(head), classes, layers, 0);
+        Dinov2Segmentation m = Dinov2Segmentation.create(new MetaBackend(), cfg, SegmentationHead.Kind.parse(head), classes, layers, 0);
         m.setFineTune(fineTune);
         out.print(render(m, batch, h14, w14, cfg));
         out.flush();
@@ -67,9 +73,58 @@ public final class SummaryCommand implements Callable<Integer> {
 
     static String n(long v) { return String.format(Locale.ROOT, "%,d", v); }
 
+    /** One line of a torchinfo-like table. */
+    record Row(int depth, String name, String type, int[] input, int[] output, long params, boolean trainable) { }
+
+    /**
+     * The layer table for a batch of {@code batch} images of h×w pixels, with shapes computed from
+     * the model's configuration (no forward pass). Sizes must be multiples of the patch size.
+     */
+    static List<Row> rows(Dinov2Segmentation m, int batch, int h, int w) {
+        DinoVisionTransformer backbone = m.backbone;
+        SegmentationHead head = m.head;
+        int[] layers = m.layers();
+        int k = m.numClasses();
+        int p = backbone.patch(), c = backbone.embedDim();
+        if (h % p != 0 || w % p != 0)
+            throw new IllegalArgumentException("summary: image size " + h + "x" + w + " is not a multiple of the patch size " + p);
+        int h0 = h / p, w0 = w / p, np = h0 * w0, tokens = 1 + backbone.numRegisters() + np;
+        boolean bt = m.isFineTune();
+        List<Row> rows = new ArrayList<>();
+        rows.add(new Row(0, "", "Dinov2Segmentation", new int[]{batch, 3, h, w}, new int[]{batch, k, h, w}, m.parameterCount(false), m.parameterCount(true) > 0));
+        rows.add(new Row(1, "backbone", "DinoVisionTransformer", new int[]{batch, 3, h, w},
+                new int[]{batch, layers.length * c, h0, w0}, backbone.parameterCount(false), bt));
+        rows.add(new Row(2, "backbone.patch_embed", "PatchEmbed", new int[]{batch, 3, h, w}, new int[]{batch, np, c},
+                backbone.patchEmbed.parameterCount(false), bt));
+        String tokNames = "cls+pos" + (backbone.registerTokens != null ? "+registers" : "") + "+mask";
+        rows.add(new Row(2, "backbone.tokens", "Tokens " + tokNames, new int[]{batch, np, c}, new int[]{batch, tokens, c},
+                backbone.tokenParameterCount(), bt));
+        int last = layers[layers.length - 1];
+        for (int i = 0; i < backbone.depth(); i++) {
+            Block b = backbone.blocks.get(i);
+            String note = i > last ? " (unused)" : "";
+            rows.add(new Row(2, "backbone.blocks." + i, "Block" + note, new int[]{batch, tokens, c}, new int[]{batch, tokens, c},
+                    b.parameterCount(false), bt));
+        }
+        rows.add(new Row(2, "backbone.norm", "LayerNorm (x" + layers.length + ")", new int[]{batch, tokens, c}, new int[]{batch, tokens, c},
+                backbone.norm.parameterCount(false), bt));
+        rows.add(new Row(2, "backbone.concat", "Concat " + Arrays.toString(layers), new int[]{batch, tokens, c},
+                new int[]{batch, layers.length * c, h0, w0}, 0, bt));
+        rows.add(new Row(1, "head", "SegmentationHead(" + head.kind.id() + ")", new int[]{batch, head.inChannels, h0, w0},
+                new int[]{batch, k, h0, w0}, head.parameterCount(false), true));
+        int ch = head.inChannels;
+        for (SegmentationHead.Part part : head.describe()) {
+            rows.add(new Row(2, "head." + part.name(), part.type(), new int[]{batch, ch, h0, w0},
+                    new int[]{batch, part.outChannels(), h0, w0}, part.params(), true));
+            ch = part.outChannels();
+        }
+        rows.add(new Row(1, "upsample", "Bilinear", new int[]{batch, k, h0, w0}, new int[]{batch, k, h, w}, 0, false));
+        return rows;
+    }
+
     /** The table and totals as text. */
     public static String render(Dinov2Segmentation m, int batch, int h, int w, BackboneConfig cfg) {
-        List<Dinov2Segmentation.SummaryRow> rows = m.summary(batch, h, w);
+        List<Row> rows = rows(m, batch, h, w);
         StringBuilder sb = new StringBuilder();
         String fmt = "%-58s %-22s %-22s %14s  %s%n";
         sb.append("Model: DINOv2 ").append(cfg.name()).append(" (embed ").append(cfg.embedDim()).append(", depth ").append(cfg.depth())

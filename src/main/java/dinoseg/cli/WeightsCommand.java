@@ -8,7 +8,7 @@ import dinoseg.io.HostTensor;
 import dinoseg.io.StateDict;
 import dinoseg.io.WeightFuzzer;
 import dinoseg.io.WeightNames;
-import dinoseg.io.Weights;
+import dinoseg.io.WeightFiles;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
@@ -52,7 +52,7 @@ public final class WeightsCommand implements Runnable {
             int failed = 0;
             for (Path f : files) {
                 try {
-                    StateDict sd = Weights.read(f);
+                    StateDict sd = WeightFiles.read(f);
                     long params = 0;
                     for (HostTensor t : sd.tensors().values()) params += t.data().length;
                     List<String> notes = new ArrayList<>();

@@ -7,6 +7,7 @@ import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParseException;
 import com.google.gson.JsonParser;
+import dinoseg.io.AtomicFiles;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -153,9 +154,9 @@ public final class ClassSet {
         return gson.toJson(o) + "\n";
     }
 
-    /** Writes {@link #toJson()} to a file. */
+    /** Writes {@link #toJson()} to a file (UTF-8), atomically ({@link AtomicFiles}). */
     public void write(Path json) throws IOException {
-        Files.writeString(json, toJson(), StandardCharsets.UTF_8);
+        AtomicFiles.writeString(json, toJson());
     }
 
     /** Number of classes. */

@@ -1,5 +1,7 @@
 package dinoseg.data;
 
+import dinoseg.io.AtomicFiles;
+
 import javax.imageio.IIOImage;
 import javax.imageio.ImageIO;
 import javax.imageio.ImageWriteParam;
@@ -9,7 +11,6 @@ import java.awt.image.BufferedImage;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.List;
 import java.util.SplittableRandom;
 
@@ -187,13 +188,12 @@ public final class DemoData {
         return v < 0 ? 0 : (v > 255 ? 255 : (int) Math.round(v));
     }
 
-    /** Writes a JPEG of the given quality atomically (temp file, then rename). */
+    /** Writes a JPEG of the given quality atomically ({@link AtomicFiles}: temp file, fsync, rename). */
     static void writeJpeg(BufferedImage img, Path file, float quality) throws IOException {
-        Path target = file.toAbsolutePath();
-        Path tmp = Files.createTempFile(target.getParent(), "." + target.getFileName(), ".tmp");
-        try {
+        AtomicFiles.write(file, out -> {
             ImageWriter w = ImageIO.getImageWritersByFormatName("jpeg").next();
-            try (ImageOutputStream os = ImageIO.createImageOutputStream(tmp.toFile())) {
+            // closing the image stream flushes it into out and leaves out open (AtomicFiles forces and closes it)
+            try (ImageOutputStream os = ImageIO.createImageOutputStream(out)) {
                 ImageWriteParam p = w.getDefaultWriteParam();
                 p.setCompressionMode(ImageWriteParam.MODE_EXPLICIT);
                 p.setCompressionQuality(quality);
@@ -202,9 +202,6 @@ public final class DemoData {
             } finally {
                 w.dispose();
             }
-            Files.move(tmp, target, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
-        } finally {
-            Files.deleteIfExists(tmp);
-        }
+        });
     }
 }

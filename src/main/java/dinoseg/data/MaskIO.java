@@ -1,5 +1,7 @@
 package dinoseg.data;
 
+import dinoseg.io.AtomicFiles;
+
 import javax.imageio.ImageIO;
 import java.awt.image.BufferedImage;
 import java.awt.image.IndexColorModel;
@@ -7,9 +9,7 @@ import java.awt.image.Raster;
 import java.awt.image.WritableRaster;
 import java.io.File;
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 
 /**
  * Reading masks into class-id maps and writing them as palettized (index) or colour-coded (RGB) PNGs.
@@ -190,23 +190,16 @@ public final class MaskIO {
         writePng(img, file);
     }
 
-    /** Writes any image as PNG atomically: a temp file in the same folder, then a rename. */
+    /** Writes any image as PNG atomically ({@link AtomicFiles}: a temp file in the same folder, fsync, then a rename). */
     public static void writePng(BufferedImage img, File file) throws IOException {
         writeAtomic(img, "png", file);
     }
 
     static void writeAtomic(BufferedImage img, String format, File file) throws IOException {
-        Path target = file.toPath().toAbsolutePath();
-        Path dir = target.getParent();
-        if (dir != null) Files.createDirectories(dir);
-        Path tmp = Files.createTempFile(dir, "." + target.getFileName(), ".tmp");
-        try {
-            if (!ImageIO.write(img, format, tmp.toFile()))
+        AtomicFiles.write(file.toPath(), out -> {
+            if (!ImageIO.write(img, format, out))
                 throw new IOException(file + ": no ImageIO writer for " + format);
-            Files.move(tmp, target, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
-        } finally {
-            Files.deleteIfExists(tmp);
-        }
+        });
     }
 
     private static void checkSize(String op, int[] ids, int w, int h) {

@@ -20,5 +20,9 @@
  * (the one normalisation), {@link dinoseg.data.ImageIOUtil#loadPlanar} / {@link dinoseg.data.ImageIOUtil#loadChw} and
  * {@link dinoseg.data.ImageIOUtil#resizeNormalise}; masks out through
  * {@link dinoseg.data.MaskIO#writeIndexPng} with {@link dinoseg.data.ClassSet#palette()}.
+ *
+ * <p>May use: {@code dinoseg.tensor} and, for every file it writes (masks, demo images, class files),
+ * {@link dinoseg.io.AtomicFiles} — {@code io} itself knows only {@code tensor}, so the arrow still
+ * points down and there is one atomic-write implementation (temporary file, fsync, rename).
  */
 package dinoseg.data;

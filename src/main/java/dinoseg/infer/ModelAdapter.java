@@ -16,8 +16,13 @@ public final class ModelAdapter implements SegModel {
     private final Ops ops;
 
     public ModelAdapter(Backend be, Dinov2Segmentation model) {
+        this(new Ops(be), model);
+    }
+
+    /** Runs the model through {@code ops} (whose tape must stay empty: inference records nothing). */
+    ModelAdapter(Ops ops, Dinov2Segmentation model) {
         this.model = model;
-        this.ops = new Ops(be);
+        this.ops = ops;
         model.train(false);
     }
 

@@ -27,7 +27,7 @@ import java.util.zip.ZipInputStream;
 import java.util.zip.ZipOutputStream;
 
 /**
- * Structure-aware fuzzing of the weight readers ({@link Weights#read} followed by
+ * Structure-aware fuzzing of the weight readers ({@link WeightFiles#read} followed by
  * {@link WeightNames#toOfficialBackbone}): mutations of valid seed files (a zip-format and a
  * legacy-format {@code .pth} and a safetensors file, or the caller's own) that know their
  * structure — pickle opcodes and their arguments (replaced, boundary integers, duplicated memo
@@ -97,7 +97,7 @@ public final class WeightFuzzer {
                 if (!(n.endsWith(".pth") || n.endsWith(".pt") || n.endsWith(".bin") || n.endsWith(".safetensors"))) continue;
                 if (!Files.isRegularFile(p) || Files.size(p) > 4 << 20) { log.accept("note: seed " + p + " skipped (larger than 4 MiB)"); continue; }
                 try {
-                    Weights.read(p);
+                    WeightFiles.read(p);
                 } catch (IOException | RuntimeException e) {
                     log.accept("note: seed " + p + " skipped (does not load: " + Untrusted.message(e.getMessage()) + ")");
                     continue;
@@ -195,7 +195,7 @@ public final class WeightFuzzer {
         Verdict v;
         String detail;
         try {
-            StateDict sd = Weights.readUnguarded(f);
+            StateDict sd = WeightFiles.readUnguarded(f);
             WeightNames.toOfficialBackbone(sd.tensors(), f.toString(), null);
             v = Verdict.OK;
             detail = sd.tensors().size() + " tensors";

@@ -71,7 +71,7 @@ public final class WeightNames {
             for (String w : WRAPPERS) {
                 Map<String, HostTensor> c = cur;
                 if (c.keySet().stream().allMatch(k -> k.startsWith(w))) {
-                    cur = StateDicts.withoutPrefix(c, w);
+                    cur = withoutPrefix(c, w);
                     again = true;
                 }
             }
@@ -96,7 +96,7 @@ public final class WeightNames {
         if (prefixes.isEmpty()) {
             // no patch embedding (a partial file): the usual prefixes still go; the strict load names what is missing
             for (String p : List.of("backbone.", "dinov2."))
-                if (sd.keySet().stream().anyMatch(k -> k.startsWith(p))) return StateDicts.withoutPrefix(sd, p);
+                if (sd.keySet().stream().anyMatch(k -> k.startsWith(p))) return withoutPrefix(sd, p);
             return sd;
         }
         String chosen;
@@ -112,7 +112,7 @@ public final class WeightNames {
                 log.accept("note: " + source + ": a training checkpoint with " + prefixes.size() + " backbones (" + describe(prefixes)
                         + "): loading the teacher (" + Untrusted.text(chosen) + "*), as DINOv2's evaluation does");
         }
-        return chosen.isEmpty() ? sd : StateDicts.withoutPrefix(sd, chosen);
+        return chosen.isEmpty() ? sd : withoutPrefix(sd, chosen);
     }
 
     private static String describe(List<String> prefixes) {
@@ -266,6 +266,13 @@ public final class WeightNames {
                 }
             }
         }
+        return out;
+    }
+
+    /** Keeps the entries under {@code prefix} with the prefix removed, in their order. */
+    public static Map<String, HostTensor> withoutPrefix(Map<String, HostTensor> sd, String prefix) {
+        Map<String, HostTensor> out = new LinkedHashMap<>();
+        for (var e : sd.entrySet()) if (e.getKey().startsWith(prefix)) out.put(e.getKey().substring(prefix.length()), e.getValue());
         return out;
     }
 }

@@ -4,10 +4,7 @@ import dinoseg.autograd.Ops;
 import dinoseg.autograd.Tape;
 import dinoseg.autograd.Var;
 import dinoseg.backend.Backend;
-import dinoseg.nn.Block;
 import dinoseg.nn.Module;
-import dinoseg.tensor.Shape;
-import dinoseg.tensor.Tensor;
 
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -83,98 +80,4 @@ public final class Dinov2Segmentation extends Module {
 
     /** Logits at the image size. */
     public Var forward(Ops ops, Var images) { return forward(ops, images, images.dim(2), images.dim(3)); }
-
-    // ------------------------------------------------------------------ any-size inference
-
-    /** Where an h×w image sits inside its padded, patch-aligned canvas. */
-    public record Padding(int height, int width, int top, int left) { }
-
-    /** The centred padding of an h×w image to the next multiples of the patch size. */
-    public Padding padding(int h, int w) {
-        int p = backbone.patch();
-        int ph = Shape.roundUp(h, p), pw = Shape.roundUp(w, p);
-        return new Padding(ph, pw, (ph - h) / 2, (pw - w) / 2);
-    }
-
-    /**
-     * Inference at any size, without a tape: images [B, 3, H, W] (normalised) are padded centred
-     * with zeros (the mean colour) to multiples of the patch size, the logits are computed at the
-     * padded size and cropped back to [B, K, H, W].
-     */
-    @SuppressWarnings("try")
-    public Tensor predictPadded(Ops ops, Tensor images) {
-        if (images.rank() != 4 || images.dim(1) != 3)
-            throw new IllegalArgumentException("predict: expected images [B, 3, H, W], got " + images.shape());
-        int b = images.dim(0), h = images.dim(2), w = images.dim(3), k = numClasses();
-        Padding pad = padding(h, w);
-        try (Tape.Scope s = ops.noGrad()) {
-            Tensor x = images;
-            if (pad.height() != h || pad.width() != w) {
-                x = be.zeros(Shape.of(b, 3, pad.height(), pad.width()));
-                place(images, x, b * 3, h, w, pad, false);
-            }
-            Tensor logits = forward(ops, Var.constant(x), pad.height(), pad.width()).value();
-            if (x == images) return logits;
-            Tensor out = be.empty(Shape.of(b, k, h, w));
-            place(logits, out, b * k, h, w, pad, true);
-            return out;
-        }
-    }
-
-    /** Copies planes between an h×w tensor and its padded canvas (crop: canvas -> small). */
-    private void place(Tensor from, Tensor to, int planes, int h, int w, Padding pad, boolean crop) {
-        long small = (long) h * w, big = (long) pad.height() * pad.width();
-        long inner = (long) pad.top() * pad.width() + pad.left();
-        for (int i = 0; i < planes; i++) {
-            if (crop) be.copyBlocks(from, i * big + inner, pad.width(), to, i * small, w, h, w, false);
-            else be.copyBlocks(from, i * small, w, to, i * big + inner, pad.width(), h, w, false);
-        }
-    }
-
-    // ------------------------------------------------------------------ summary
-
-    /** One line of a torchinfo-like table. */
-    public record SummaryRow(int depth, String name, String type, int[] input, int[] output, long params, boolean trainable) { }
-
-    /**
-     * The layer table for a batch of {@code batch} images of h×w pixels, with shapes computed from
-     * the configuration (no forward pass). Sizes must be multiples of the patch size.
-     */
-    public List<SummaryRow> summary(int batch, int h, int w) {
-        int p = backbone.patch(), c = backbone.embedDim();
-        if (h % p != 0 || w % p != 0)
-            throw new IllegalArgumentException("summary: image size " + h + "x" + w + " is not a multiple of the patch size " + p);
-        int h0 = h / p, w0 = w / p, np = h0 * w0, tokens = 1 + backbone.numRegisters() + np;
-        boolean bt = fineTune;
-        List<SummaryRow> rows = new ArrayList<>();
-        rows.add(new SummaryRow(0, "", "Dinov2Segmentation", new int[]{batch, 3, h, w}, new int[]{batch, numClasses(), h, w}, parameterCount(false), parameterCount(true) > 0));
-        rows.add(new SummaryRow(1, "backbone", "DinoVisionTransformer", new int[]{batch, 3, h, w},
-                new int[]{batch, layers.length * c, h0, w0}, backbone.parameterCount(false), bt));
-        rows.add(new SummaryRow(2, "backbone.patch_embed", "PatchEmbed", new int[]{batch, 3, h, w}, new int[]{batch, np, c},
-                backbone.patchEmbed.parameterCount(false), bt));
-        String tokNames = "cls+pos" + (backbone.registerTokens != null ? "+registers" : "") + "+mask";
-        rows.add(new SummaryRow(2, "backbone.tokens", "Tokens " + tokNames, new int[]{batch, np, c}, new int[]{batch, tokens, c},
-                backbone.tokenParameterCount(), bt));
-        int last = layers[layers.length - 1];
-        for (int i = 0; i < backbone.depth(); i++) {
-            Block b = backbone.blocks.get(i);
-            String note = i > last ? " (unused)" : "";
-            rows.add(new SummaryRow(2, "backbone.blocks." + i, "Block" + note, new int[]{batch, tokens, c}, new int[]{batch, tokens, c},
-                    b.parameterCount(false), bt));
-        }
-        rows.add(new SummaryRow(2, "backbone.norm", "LayerNorm (x" + layers.length + ")", new int[]{batch, tokens, c}, new int[]{batch, tokens, c},
-                backbone.norm.parameterCount(false), bt));
-        rows.add(new SummaryRow(2, "backbone.concat", "Concat " + Arrays.toString(layers), new int[]{batch, tokens, c},
-                new int[]{batch, layers.length * c, h0, w0}, 0, bt));
-        rows.add(new SummaryRow(1, "head", "SegmentationHead(" + head.kind.id() + ")", new int[]{batch, head.inChannels, h0, w0},
-                new int[]{batch, numClasses(), h0, w0}, head.parameterCount(false), true));
-        int ch = head.inChannels;
-        for (SegmentationHead.Part part : head.describe()) {
-            rows.add(new SummaryRow(2, "head." + part.name(), part.type(), new int[]{batch, ch, h0, w0},
-                    new int[]{batch, part.outChannels(), h0, w0}, part.params(), true));
-            ch = part.outChannels();
-        }
-        rows.add(new SummaryRow(1, "upsample", "Bilinear", new int[]{batch, numClasses(), h0, w0}, new int[]{batch, numClasses(), h, w}, 0, false));
-        return rows;
-    }
 }

@@ -6,13 +6,17 @@ import dinoseg.tensor.Tensor;
 
 import java.util.SplittableRandom;
 
-/** Parameter initialisers (host-side random numbers, then one upload). */
+/**
+ * Parameter initialisers (host-side random numbers, then one upload). On the meta device
+ * ({@link dinoseg.tensor.Device#isMeta}), whose tensors hold no values, no random numbers are drawn:
+ * the initialisers return an empty tensor of the shape and leave {@code rng} untouched.
+ */
 public final class Init {
     private Init() { }
 
     /** Normal(0, std) truncated to [-2 std, 2 std] by resampling, as timm's trunc_normal_ used by DINOv2. */
     public static Tensor truncNormal(Backend be, SplittableRandom rng, Shape shape, double std) {
-        if (shapeOnly(be)) return be.empty(shape);
+        if (be.device().isMeta()) return be.empty(shape);
         float[] a = new float[shape.size()];
         for (int i = 0; i < a.length; i++) {
             double v;
@@ -24,16 +28,11 @@ public final class Init {
 
     /** Uniform(-bound, bound): PyTorch's default Linear/Conv init uses bound = 1/sqrt(fanIn). */
     public static Tensor uniform(Backend be, SplittableRandom rng, Shape shape, double bound) {
-        if (shapeOnly(be)) return be.empty(shape);
+        if (be.device().isMeta()) return be.empty(shape);
         float[] a = new float[shape.size()];
         for (int i = 0; i < a.length; i++) a[i] = (float) ((rng.nextDouble() * 2 - 1) * bound);
         return be.fromFloats(a, shape);
     }
-
-    /** Name of a backend whose tensors hold no values (model summaries): random values are not drawn for it. */
-    public static final String SHAPE_ONLY = "shape-only";
-
-    static boolean shapeOnly(Backend be) { return SHAPE_ONLY.equals(be.name()); }
 
     public static Tensor constant(Backend be, Shape shape, float value) { return be.full(shape, value); }
 

@@ -4,10 +4,10 @@ import com.google.gson.JsonArray;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
+import dinoseg.checkpoint.StateDicts;
 import dinoseg.io.HostTensor;
 import dinoseg.io.Safetensors;
 import dinoseg.io.StateDict;
-import dinoseg.io.StateDicts;
 import dinoseg.nn.Module;
 
 import java.io.IOException;

@@ -9,6 +9,7 @@ import java.util.function.Consumer;
 import java.util.stream.Stream;
 
 import dinoseg.backend.cuda.CudaTestSupport;
+import dinoseg.backend.meta.MetaBackend;
 import dinoseg.tensor.DType;
 import dinoseg.tensor.Shape;
 import dinoseg.tensor.Tensor;
@@ -20,8 +21,9 @@ import org.junit.jupiter.params.provider.ValueSource;
  * The op contract ({@link OpContract}) holds on every backend: a table of bad calls — per op a
  * wrong shape, dtype or rank, a null where a tensor is required, a too-small or badly described
  * GEMM operand, bad offsets, strides or sizes, an output aliasing an input — each run on the CPU
- * backend and on the CUDA backend (the emulated driver under {@code mvn test}), each expected to
- * throw {@link IllegalArgumentException} with exactly the same one-line message. A backend that
+ * backend, on the CUDA backend (the emulated driver under {@code mvn test}) and on the meta backend
+ * (shapes without values), each expected to throw {@link IllegalArgumentException} with exactly the
+ * same one-line message. A backend that
  * skips the contract for an op fails here (with another message, a NullPointerException, or no
  * exception at all).
  *
@@ -265,6 +267,12 @@ class OpContractTest {
         CudaTestSupport.assumeGpu();
         assertEquals(message(Backends.cpu(), c), message(CudaTestSupport.gpu(), c), "CUDA and CPU messages differ");
         assertEquals(c.message(), message(CudaTestSupport.gpu(), c));
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("badCalls")
+    void metaRejectsTheSameWay(BadCall c) {
+        assertEquals(c.message(), message(new MetaBackend(), c));
     }
 
     private static Backend backend(String name) {

@@ -2,7 +2,7 @@ package dinoseg.cli;
 
 import dinoseg.backend.Backends;
 import dinoseg.data.ClassSet;
-import dinoseg.io.ModelCheckpoint;
+import dinoseg.checkpoint.ModelCheckpoint;
 import dinoseg.model.BackboneConfig;
 import dinoseg.model.Dinov2Segmentation;
 import dinoseg.model.SegmentationHead;

@@ -1,10 +1,10 @@
 package dinoseg.cli;
 
 import dinoseg.backend.Backends;
+import dinoseg.checkpoint.Weights;
 import dinoseg.io.HostTensor;
 import dinoseg.io.Safetensors;
 import dinoseg.io.StateDict;
-import dinoseg.io.Weights;
 import dinoseg.model.BackboneConfig;
 import dinoseg.model.DinoVisionTransformer;
 import org.junit.jupiter.api.BeforeAll;
@@ -76,11 +76,11 @@ class TrainWithWeightsTest {
         Path head = out.resolve("final_model_head.safetensors");
         assertTrue(Files.exists(head), "a frozen run writes head-only files");
         {
-            var full = dinoseg.io.ModelCheckpoint.load(out.resolve("final_model.safetensors"), Backends.cpu());
-            var fromHead = dinoseg.io.ModelCheckpoint.load(head, Backends.cpu());
-            assertEquals(dinoseg.io.StateDicts.of(full.model()).keySet(), dinoseg.io.StateDicts.of(fromHead.model()).keySet());
-            for (var e : dinoseg.io.StateDicts.of(full.model()).entrySet())
-                assertArrayEquals(e.getValue().data(), dinoseg.io.StateDicts.of(fromHead.model()).get(e.getKey()).data(), 0f, e.getKey());
+            var full = dinoseg.checkpoint.ModelCheckpoint.load(out.resolve("final_model.safetensors"), Backends.cpu());
+            var fromHead = dinoseg.checkpoint.ModelCheckpoint.load(head, Backends.cpu());
+            assertEquals(dinoseg.checkpoint.StateDicts.of(full.model()).keySet(), dinoseg.checkpoint.StateDicts.of(fromHead.model()).keySet());
+            for (var e : dinoseg.checkpoint.StateDicts.of(full.model()).entrySet())
+                assertArrayEquals(e.getValue().data(), dinoseg.checkpoint.StateDicts.of(fromHead.model()).get(e.getKey()).data(), 0f, e.getKey());
         }
     }
 

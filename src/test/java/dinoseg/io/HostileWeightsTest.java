@@ -30,7 +30,7 @@ class HostileWeightsTest {
     /** Reads a file expecting a clean one-line rejection; returns the message. */
     static String rejected(Path f) {
         return assertTimeoutPreemptively(Duration.ofSeconds(5), () -> {
-            IOException e = assertThrows(IOException.class, () -> Weights.read(f));
+            IOException e = assertThrows(IOException.class, () -> WeightFiles.read(f));
             String m = e.getMessage();
             assertNull(WeightFuzzer.badMessage(f, m), () -> "not one clean line naming the file: " + m);
             assertTrue(m.length() < 400, () -> "message of " + m.length() + " chars");
@@ -82,13 +82,13 @@ class HostileWeightsTest {
 
     @Test void aValidHandWrittenCheckpointLoads() throws IOException {
         Path f = pth("ok.pth", dict(new Pickles.W()), DATA);
-        assertEquals(16, Weights.read(f).get("w").data().length);
+        assertEquals(16, WeightFiles.read(f).get("w").data().length);
     }
 
     @Test void selfReferentialListsAndDeepNestingAreBounded() throws IOException {
         // a list that contains itself, under a tensor dict: never traversed, the tensor loads
         Pickles.W selfList = new Pickles.W().str("l").op(']').put(7).get(7).op('a').op('s');
-        assertEquals(1, Weights.read(pth("selflist.pth", dict(selfList), DATA)).tensors().size());
+        assertEquals(1, WeightFiles.read(pth("selflist.pth", dict(selfList), DATA)).tensors().size());
         // dicts 100,000 deep: refused by depth, without recursion
         Pickles.W deep = new Pickles.W().str("d").op('}');
         for (int i = 0; i < 100_000; i++) deep.str("k").op('}');
@@ -110,7 +110,7 @@ class HostileWeightsTest {
         assertTrue(rejected(pth("many.pth", dict(many), DATA)).contains("aliasing views"));
         // identical views (tied weights) share one array and are allowed
         Pickles.W tied = new Pickles.W().str("tied").tensor(S0, 0, new long[]{4, 4}, new long[]{4, 1}).op('s');
-        StateDict sd = Weights.read(pth("tied.pth", dict(tied), DATA));
+        StateDict sd = WeightFiles.read(pth("tied.pth", dict(tied), DATA));
         assertSame(sd.get("w").data(), sd.get("tied").data());
         // a storage declaring 2^31 elements (an 8 GiB tensor) in a tiny file: refused before any allocation
         Pickles.Storage huge = new Pickles.Storage("FloatStorage", "1", 1L << 31);
@@ -126,7 +126,7 @@ class HostileWeightsTest {
         for (int i = 0; i < 200_000; i++) memo.put(0x7fff0000L + i * 7919L);
         memo.op('s');
         // a memo this large is within the size bound of its 1 MB pickle: it loads, quickly
-        assertEquals(1, Weights.read(pth("memo.pth", dict(memo), DATA)).tensors().size());
+        assertEquals(1, WeightFiles.read(pth("memo.pth", dict(memo), DATA)).tensors().size());
         Pickles.W work = new Pickles.W().str("w2").op(']').put(9).op('(');
         for (int i = 0; i < 20_000; i++) work.str("a" + (i % 4)).integer(i).op(0x86);
         work.op('e').op('0');
@@ -152,7 +152,7 @@ class HostileWeightsTest {
             Files.write(f, c);
             StateDict sd = assertTimeoutPreemptively(Duration.ofSeconds(5), () -> {
                 try {
-                    return Weights.read(f);
+                    return WeightFiles.read(f);
                 } catch (IOException e) {
                     assertNull(WeightFuzzer.badMessage(f, e.getMessage()), e.getMessage());
                     return null;

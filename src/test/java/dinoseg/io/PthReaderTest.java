@@ -19,8 +19,8 @@ class PthReaderTest {
     @TempDir Path dir;
 
     @Test void officialStateDictLoadsToTheSameTensors() throws IOException {
-        StateDict pth = Weights.read(Golden.path("plain.pth"));
-        Map<String, HostTensor> expected = StateDicts.withoutPrefix(Golden.read("model_plain.safetensors").tensors(), "backbone.");
+        StateDict pth = WeightFiles.read(Golden.path("plain.pth"));
+        Map<String, HostTensor> expected = WeightNames.withoutPrefix(Golden.read("model_plain.safetensors").tensors(), "backbone.");
         assertEquals(expected.keySet(), pth.tensors().keySet());
         for (var e : expected.entrySet()) assertEquals(e.getValue(), pth.get(e.getKey()), e.getKey());
     }
@@ -41,7 +41,7 @@ class PthReaderTest {
     /** PyTorch's legacy (non-zip) format, written by tools/gen_legacy_pth.py as _legacy_save does: same tensors. */
     @Test void legacyFormatLoadsTheSameTensors() throws IOException {
         Path legacy = Golden.path("legacy.pth");
-        StateDict pth = Weights.read(legacy);
+        StateDict pth = WeightFiles.read(legacy);
         assertEquals(Golden.read("wrapped_expected.safetensors").tensors(), pth.tensors());
         assertEquals(java.util.List.of("backbone.a", "backbone.b", "backbone.c", "backbone.d", "backbone.e"), java.util.List.copyOf(pth.tensors().keySet()));
     }
@@ -99,7 +99,7 @@ class PthReaderTest {
     static byte[] bytes(String s) { return s.getBytes(java.nio.charset.StandardCharsets.ISO_8859_1); }
 
     void assertFails(Path f, String fragment) {
-        IOException e = assertThrows(IOException.class, () -> Weights.read(f));
+        IOException e = assertThrows(IOException.class, () -> WeightFiles.read(f));
         assertTrue(e.getMessage().startsWith(f.toString()), e.getMessage());
         assertTrue(e.getMessage().contains(fragment), "message '" + e.getMessage() + "' should mention '" + fragment + "'");
     }
@@ -133,7 +133,7 @@ class PthReaderTest {
         assertFails(zip("short.pth", bytes(pkl), Map.of("data/0", new byte[8])), "storage 0");
         assertFails(zip("missing.pth", bytes(pkl), Map.of()), "missing");
         Path ok = zip("ok.pth", bytes(pkl), Map.of("data/0", new byte[16]));
-        assertArrayEquals(new float[4], Weights.read(ok).get("w").data());
+        assertArrayEquals(new float[4], WeightFiles.read(ok).get("w").data());
         // a view reaching past its storage
         String past = pkl.replace("K\u0000K\u0004\u0085", "K\u0002K\u0004\u0085");
         assertFails(zip("past.pth", bytes(past), Map.of("data/0", new byte[16])), "past its storage");

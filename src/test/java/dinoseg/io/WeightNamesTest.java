@@ -45,7 +45,7 @@ class WeightNamesTest {
             assertEquals(5f, bb.get("cls_token").data()[0], prefix);
             assertTrue(notes.isEmpty(), prefix);
         }
-        // DDP around a full segmentation model: Weights.load sees backbone.* and head.*
+        // DDP around a full segmentation model: checkpoint.Weights.load sees backbone.* and head.*
         Map<String, HostTensor> ddp = new LinkedHashMap<>(backbone("module.backbone.", 1));
         ddp.put("module.head.conv.weight", t(0));
         assertEquals(Set.of("backbone.cls_token", "backbone.patch_embed.proj.weight", "backbone.blocks.0.norm1.weight", "head.conv.weight"),

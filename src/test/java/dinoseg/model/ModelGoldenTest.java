@@ -4,9 +4,10 @@ import dinoseg.autograd.Ops;
 import dinoseg.autograd.Var;
 import dinoseg.backend.Backend;
 import dinoseg.backend.Backends;
+import dinoseg.checkpoint.StateDicts;
 import dinoseg.io.HostTensor;
 import dinoseg.io.StateDict;
-import dinoseg.io.StateDicts;
+import dinoseg.io.WeightNames;
 import dinoseg.tensor.Shape;
 import org.junit.jupiter.api.Test;
 
@@ -29,7 +30,7 @@ class ModelGoldenTest {
 
     DinoVisionTransformer backbone(BackboneConfig cfg, StateDict sd) {
         DinoVisionTransformer bb = new DinoVisionTransformer(be, cfg, 99);
-        StateDicts.loadStrict(bb, StateDicts.withoutPrefix(sd.tensors(), "backbone."), "fixture");
+        StateDicts.loadStrict(bb, WeightNames.withoutPrefix(sd.tensors(), "backbone."), "fixture");
         return bb;
     }
 
@@ -57,7 +58,7 @@ class ModelGoldenTest {
             StateDict src = kind == SegmentationHead.Kind.CONV ? conv : sd;
             int[] layers = kind == SegmentationHead.Kind.CONV ? new int[]{2} : new int[]{0, 1, 2};
             Dinov2Segmentation m = new Dinov2Segmentation(bb, kind, 5, layers, 3);
-            Map<String, HostTensor> head = StateDicts.withoutPrefix(src.tensors(), "head_" + kind.id() + ".");
+            Map<String, HostTensor> head = WeightNames.withoutPrefix(src.tensors(), "head_" + kind.id() + ".");
             StateDicts.loadStrict(m.head, head, "fixture head " + kind.id());
             m.train(false);
             check(src.get("out.grid." + kind.id()), m.forwardGrid(ops, x), name + " head " + kind.id() + " grid");

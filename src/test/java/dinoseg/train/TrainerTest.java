@@ -44,7 +44,7 @@ class TrainerTest {
     private static Map<String, HostTensor> initialState(TrainConfig c) {
         BackboneConfig bc = BackboneConfig.fromJson("tiny", c.backboneConfig().toString(), "test");
         Dinov2Segmentation m = Dinov2Segmentation.create(BE, bc, c.head(), 3, null, c.seed());
-        return dinoseg.io.StateDicts.of(m);
+        return dinoseg.checkpoint.StateDicts.of(m);
     }
 
     @Test
@@ -196,9 +196,9 @@ class TrainerTest {
         assertEquals(3, back.dataset().getAsJsonObject("classes").getAsJsonArray("classes").size());
         // head-only files hold only head tensors, and rebuild the whole model (random frozen backbone: from the seed)
         assertTrue(read(d.resolve("final_model_head.safetensors")).keySet().stream().allMatch(k -> k.startsWith("head.")));
-        var full = dinoseg.io.ModelCheckpoint.load(d.resolve("final_model.safetensors"), BE);
-        var head = dinoseg.io.ModelCheckpoint.load(d.resolve("final_model_head.safetensors"), BE);
-        Map<String, HostTensor> a = dinoseg.io.StateDicts.of(full.model()), b = dinoseg.io.StateDicts.of(head.model());
+        var full = dinoseg.checkpoint.ModelCheckpoint.load(d.resolve("final_model.safetensors"), BE);
+        var head = dinoseg.checkpoint.ModelCheckpoint.load(d.resolve("final_model_head.safetensors"), BE);
+        Map<String, HostTensor> a = dinoseg.checkpoint.StateDicts.of(full.model()), b = dinoseg.checkpoint.StateDicts.of(head.model());
         assertEquals(a.keySet(), b.keySet());
         for (var e : a.entrySet()) assertArrayEquals(e.getValue().data(), b.get(e.getKey()).data(), 0f, e.getKey());
         assertEquals(56, full.imgW());

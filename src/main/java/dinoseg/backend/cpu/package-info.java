@@ -20,9 +20,8 @@
  *       API form for attention.</li>
  *   <li>{@code Erf} (table + Taylor step, ~1e-12) and {@code FastExp} (3e-7 relative) for GELU and
  *       softmax-heavy loops.</li>
- *   <li>{@link dinoseg.backend.cpu.GemmBench}: GEMM and attention throughput; {@code tools/bench_gemm.sh}
- *       runs it next to numpy/OpenBLAS.</li>
  * </ul>
+ * Its throughput benchmark is {@code dinoseg.bench.GemmBench} ({@code tools/bench_gemm.sh}).
  *
  * <p>May use: {@code dinoseg.backend} (the interface and its contract) and {@code dinoseg.tensor};
  * the family classes are package-private and assume the contract's checks have passed.

@@ -1,6 +1,8 @@
-package dinoseg.io;
+package dinoseg.checkpoint;
 
 import dinoseg.backend.Backend;
+import dinoseg.io.HostTensor;
+import dinoseg.io.Untrusted;
 import dinoseg.nn.Module;
 import dinoseg.nn.Parameter;
 import dinoseg.tensor.DType;
@@ -17,7 +19,8 @@ import java.util.Map;
  *
  * <p>File conventions: a backbone-only file holds the official backbone names without prefix
  * ({@code cls_token}, {@code blocks.0.attn.qkv.weight}, ...); a full segmentation model file holds
- * {@code backbone.*} and {@code head.*}.
+ * {@code backbone.*} and {@code head.*}. Renaming ({@link dinoseg.io.WeightNames}) works on the host
+ * maps alone; this class is where they meet a {@link Module}.
  */
 public final class StateDicts {
     private StateDicts() { }
@@ -81,19 +84,5 @@ public final class StateDicts {
             HostTensor t = sd.get(e.getKey());
             e.getValue().setValue(be.fromFloats(t.data(), t.shape()));
         }
-    }
-
-    /** Keeps the entries under {@code prefix} with the prefix removed. */
-    public static Map<String, HostTensor> withoutPrefix(Map<String, HostTensor> sd, String prefix) {
-        Map<String, HostTensor> out = new LinkedHashMap<>();
-        for (var e : sd.entrySet()) if (e.getKey().startsWith(prefix)) out.put(e.getKey().substring(prefix.length()), e.getValue());
-        return out;
-    }
-
-    /** Every entry with {@code prefix} prepended. */
-    public static Map<String, HostTensor> withPrefix(Map<String, HostTensor> sd, String prefix) {
-        Map<String, HostTensor> out = new LinkedHashMap<>();
-        for (var e : sd.entrySet()) out.put(prefix + e.getKey(), e.getValue());
-        return out;
     }
 }

@@ -1,6 +1,11 @@
-package dinoseg.io;
+package dinoseg.checkpoint;
 
 import dinoseg.backend.Backends;
+import dinoseg.io.HostTensor;
+import dinoseg.io.Safetensors;
+import dinoseg.io.StateDict;
+import dinoseg.io.WeightFiles;
+import dinoseg.io.WeightNames;
 import dinoseg.model.BackboneConfig;
 import dinoseg.model.DinoVisionTransformer;
 import dinoseg.model.Dinov2Segmentation;
@@ -23,8 +28,8 @@ class WeightLoadingTest {
     static final BackboneConfig PLAIN = new BackboneConfig("tiny", 36, 3, 3, 0, false, 14, 4.0, 37, 1f);
 
     @Test void huggingFaceNamesLoadToTheOfficialTensors() throws IOException {
-        Map<String, HostTensor> expected = StateDicts.withoutPrefix(Golden.read("model_reg.safetensors").tensors(), "backbone.");
-        StateDict hf = Weights.read(Golden.path("hf_reg.safetensors"));
+        Map<String, HostTensor> expected = WeightNames.withoutPrefix(Golden.read("model_reg.safetensors").tensors(), "backbone.");
+        StateDict hf = WeightFiles.read(Golden.path("hf_reg.safetensors"));
         assertTrue(WeightNames.isHuggingFace(hf.tensors()));
         Map<String, HostTensor> mapped = WeightNames.toOfficialBackbone(hf.tensors());
         assertEquals(expected.keySet(), mapped.keySet());
@@ -37,7 +42,7 @@ class WeightLoadingTest {
         assertEquals(expected, StateDicts.of(bb));
         DinoVisionTransformer bb2 = new DinoVisionTransformer(Backends.cpu(), PLAIN, 1);
         Weights.loadBackbone(bb2, Golden.path("plain.pth"));
-        assertEquals(StateDicts.withoutPrefix(Golden.read("model_plain.safetensors").tensors(), "backbone."), StateDicts.of(bb2));
+        assertEquals(WeightNames.withoutPrefix(Golden.read("model_plain.safetensors").tensors(), "backbone."), StateDicts.of(bb2));
     }
 
     @Test void strictLoadingListsEveryProblem() throws IOException {

@@ -1,4 +1,4 @@
-package dinoseg.io;
+package dinoseg.checkpoint;
 
 import com.google.gson.JsonArray;
 import com.google.gson.JsonElement;
@@ -7,6 +7,10 @@ import com.google.gson.JsonParseException;
 import com.google.gson.JsonParser;
 import dinoseg.backend.Backend;
 import dinoseg.data.ClassSet;
+import dinoseg.io.HostTensor;
+import dinoseg.io.Safetensors;
+import dinoseg.io.StateDict;
+import dinoseg.io.WeightNames;
 import dinoseg.model.BackboneConfig;
 import dinoseg.model.Dinov2Segmentation;
 import dinoseg.model.SegmentationHead;
@@ -122,7 +126,7 @@ public final class ModelCheckpoint {
             StateDict sd = Safetensors.read(file);
             boolean headOnly = cfg.has("head_only") && cfg.get("head_only").getAsBoolean();
             if (headOnly) {
-                StateDicts.loadStrict(model.head, StateDicts.withoutPrefix(sd.tensors(), "head."), file.toString());
+                StateDicts.loadStrict(model.head, WeightNames.withoutPrefix(sd.tensors(), "head."), file.toString());
                 JsonElement bw = cfg.get("backbone_weights");
                 if (bw != null && !bw.isJsonNull()) {
                     Path wp = Path.of(bw.getAsString());

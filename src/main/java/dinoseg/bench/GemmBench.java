@@ -1,6 +1,7 @@
-package dinoseg.backend.cpu;
+package dinoseg.bench;
 
 import dinoseg.backend.MatrixView;
+import dinoseg.backend.cpu.CpuBackend;
 import dinoseg.tensor.Shape;
 import dinoseg.tensor.Tensor;
 
@@ -13,7 +14,7 @@ import java.util.SplittableRandom;
  * N=2117, H=6, D=64. Prints the best of several runs, wall-clock GFLOP/s and GFLOP per CPU-second
  * of this process (the latter is stable when other programs share the cores).
  *
- * <pre>java --add-modules jdk.incubator.vector -cp target/classes dinoseg.backend.cpu.GemmBench [repeats [name-filter]]</pre>
+ * <pre>java --add-modules jdk.incubator.vector -cp target/classes dinoseg.bench.GemmBench [repeats [name-filter]]</pre>
  * Without {@code --add-modules jdk.incubator.vector} the scalar GEMM kernel runs; the first line
  * names the kernel.
  */
@@ -57,7 +58,7 @@ public final class GemmBench {
         int repeats = args.length > 0 ? Integer.parseInt(args[0]) : 5;
         if (args.length > 1) only = args[1];
         CpuBackend be = new CpuBackend();
-        System.out.println(be.name() + ", " + Parallel.THREADS + " threads");
+        System.out.println(be.name() + ", " + Runtime.getRuntime().availableProcessors() + " threads"); // the CPU pool has one per core
         gemm(be, "NN", false, false, 2048, 2048, 2048, repeats);
         gemm(be, "qkv  x·Wᵀ", false, true, 2117, 1152, 384, repeats);
         gemm(be, "fc1  x·Wᵀ", false, true, 2117, 1536, 384, repeats);

@@ -1,4 +1,4 @@
-package dinoseg.train;
+package dinoseg.bench;
 
 import com.google.gson.JsonNull;
 import com.google.gson.JsonObject;
@@ -11,6 +11,10 @@ import dinoseg.model.SegmentationHead;
 import dinoseg.tensor.DType;
 import dinoseg.tensor.Shape;
 import dinoseg.tensor.Tensor;
+import dinoseg.train.AdamW;
+import dinoseg.train.ParamGroups;
+import dinoseg.train.PeakMemory;
+import dinoseg.train.TrainConfig;
 
 import java.util.Arrays;
 import java.util.Locale;

@@ -1,4 +1,4 @@
-package dinoseg.io;
+package dinoseg.checkpoint;
 
 import com.google.gson.JsonObject;
 import dinoseg.autograd.Ops;
@@ -6,6 +6,7 @@ import dinoseg.autograd.Var;
 import dinoseg.backend.Backend;
 import dinoseg.backend.Backends;
 import dinoseg.data.ClassSet;
+import dinoseg.io.Safetensors;
 import dinoseg.model.BackboneConfig;
 import dinoseg.model.Dinov2Segmentation;
 import dinoseg.model.SegmentationHead;

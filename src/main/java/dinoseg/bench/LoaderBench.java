@@ -1,4 +1,12 @@
-package dinoseg.data;
+package dinoseg.bench;
+
+import dinoseg.data.Augment;
+import dinoseg.data.Batch;
+import dinoseg.data.DataLoader;
+import dinoseg.data.DatasetSpec;
+import dinoseg.data.Datasets;
+import dinoseg.data.DemoData;
+import dinoseg.data.Preprocess;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -7,7 +15,7 @@ import java.util.Iterator;
 /**
  * Measures loader throughput (images/s): decode + augmentation + normalisation + batching.
  *
- * <pre>java -cp target/dinoseg.jar dinoseg.data.LoaderBench [--data DIR] [--size 644] [--augment tutorial]
+ * <pre>java -cp target/dinoseg.jar dinoseg.bench.LoaderBench [--data DIR] [--size 644] [--augment tutorial]
  *     [--workers N] [--batch 8] [--epochs 3] [--patch 14]</pre>
  * {@code --size} is rounded up to a multiple of {@code --patch} (the model's patch size; 14 for every DINOv2
  * preset). Without {@code --data} it generates the demo data (seed 0) in a temporary folder. The first epoch is

@@ -1,0 +1,59 @@
+package dinoseg.io;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+
+/**
+ * Weight files to host tensors, whatever their format: safetensors (any name) and torch.save
+ * checkpoints ({@code .pth}, {@code .pt}, {@code .bin}: recognised by their content, the zip format
+ * of PyTorch ≥ 1.6 and the legacy format before it). Names are returned as the file has them;
+ * {@link WeightNames} brings backbone names to the official ones, and {@code dinoseg.checkpoint.Weights}
+ * loads them into models.
+ *
+ * <p>Every problem with a file is one {@link IOException} line that starts with the file's path,
+ * whatever the file holds: the readers bound work and memory by the file's size, and as a last
+ * resort a {@link StackOverflowError} or {@link OutOfMemoryError} while reading becomes such a line.
+ */
+public final class WeightFiles {
+    private WeightFiles() { }
+
+    /** Every tensor of a weight file as float32, by format. */
+    public static StateDict read(Path file) throws IOException {
+        try {
+            return readUnguarded(file);
+        } catch (StackOverflowError e) {
+            throw new IOException(file + ": its structure is nested too deeply to read");
+        } catch (OutOfMemoryError e) {
+            throw new IOException(file + ": reading it needs more memory than the Java heap's "
+                    + (Runtime.getRuntime().maxMemory() >> 20) + " MiB (raise -Xmx)");
+        }
+    }
+
+    /** {@link #read} without turning Errors into IOExceptions (the fuzzer counts those as failures). */
+    static StateDict readUnguarded(Path file) throws IOException {
+        if (!Files.isRegularFile(file)) throw new NoSuchFileException(file + ": no such weight file");
+        byte[] head;
+        try (InputStream in = Files.newInputStream(file)) {
+            head = in.readNBytes(512);
+        }
+        if (PthReader.isZip(head) || PthReader.isLegacy(head)) return PthReader.read(file);
+        if (head.length >= 262 && new String(head, 257, 5, StandardCharsets.US_ASCII).equals("ustar"))
+            throw new IOException(file + ": a tar-format torch.save checkpoint (PyTorch < 0.4), which is not supported: "
+                    + "re-save it with PyTorch >= 1.6 (torch.save(torch.load(f), g)) or convert it with tools/convert_pth.py");
+        if (head.length >= 2 && (head[0] & 0xff) == 0x80 && head[1] >= 1 && head[1] <= 5 && !plausibleSafetensors(head, Files.size(file)))
+            throw new IOException(file + ": a Python pickle without PyTorch's magic number: neither a torch.save checkpoint nor safetensors");
+        return Safetensors.read(file);
+    }
+
+    /** Whether the first 8 bytes could be a safetensors header length for a file of {@code size} bytes. */
+    private static boolean plausibleSafetensors(byte[] head, long size) {
+        if (head.length < 8) return false;
+        long n = 0;
+        for (int i = 7; i >= 0; i--) n = (n << 8) | (head[i] & 0xff);
+        return n >= 2 && n <= size - 8;
+    }
+}
