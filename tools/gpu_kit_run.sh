@@ -10,7 +10,7 @@
 #                   -Ddinoseg.cuda.require=true, CUDA_LAUNCH_BLOCKING=1 (errors surface at their launch)
 #   tests-async     the same without CUDA_LAUNCH_BLOCKING (the stream-ordered mode the engine runs in)
 #   bench           dinoseg bench --device cuda at KIT_IMGSZ: infer batch 1, linear 8, finetune 8
-#                   (fp32 only: bench refuses --precision bf16, the engine has no bf16 kernels)
+#                   in fp32, then finetune batch 8 again with --precision bf16 (tensor-core GEMMs)
 #   peer            torch_peer.py --device cuda, the same three settings, without and with --amp
 #   memcheck        compute-sanitizer --tool memcheck on CudaOpsTest (small shapes)
 #   racecheck       compute-sanitizer --tool racecheck on four CudaOpsTest methods (shared-memory kernels)
@@ -242,6 +242,8 @@ if wanted bench; then
     oneline "bench $1 b$2" $([ "$1" = finetune ] && echo 90 || echo 60) "$JAVA" "${JOPTS[@]}" -cp "$MAIN_CP" dinoseg.cli.Main \
       bench --device cuda --mode "$1" --imgsz "$IMGSZ" --batch "$2" "${BENCH_ARGS[@]}"
   done
+  oneline "bench finetune b8 bf16" 90 "$JAVA" "${JOPTS[@]}" -cp "$MAIN_CP" dinoseg.cli.Main \
+    bench --device cuda --mode finetune --imgsz "$IMGSZ" --batch 8 --precision bf16 "${BENCH_ARGS[@]}"
 fi
 if wanted peer; then
   for amp in "" --amp; do
@@ -259,7 +261,8 @@ wanted racecheck && sanitize racecheck 75 \
   --select-method dinoseg.backend.cuda.CudaOpsTest#gemmMatchesCpuOnBothPaths \
   --select-method dinoseg.backend.cuda.CudaOpsTest#layerNormForwardBackward \
   --select-method dinoseg.backend.cuda.CudaOpsTest#softmaxArgmaxFlip \
-  --select-method dinoseg.backend.cuda.CudaOpsTest#attentionForwardBackward
+  --select-method dinoseg.backend.cuda.CudaOpsTest#attentionForwardBackward \
+  --select-method dinoseg.backend.cuda.TensorCoreGemmTest#bf16KernelMatchesTheCpuOnEveryTranspose
 
 # --- summary: one line per step
 {

@@ -5,6 +5,7 @@ import com.google.gson.JsonObject;
 import dinoseg.autograd.Ops;
 import dinoseg.autograd.Var;
 import dinoseg.backend.Backend;
+import dinoseg.backend.Precision;
 import dinoseg.model.BackboneConfig;
 import dinoseg.model.Dinov2Segmentation;
 import dinoseg.model.SegmentationHead;
@@ -43,25 +44,23 @@ public final class Bench {
     }
 
     /** Bench settings. */
-    public record Config(String device, Mode mode, String backbone, int imgsz, int batch, String precision, int warmup, int iters, int classes) {
+    public record Config(String device, Mode mode, String backbone, int imgsz, int batch, Precision precision, int warmup, int iters, int classes) {
         public Config {
-            if (imgsz < 14 || imgsz % 14 != 0) throw new IllegalArgumentException("--imgsz must be a positive multiple of 14, got " + imgsz);
+            java.util.Objects.requireNonNull(precision, "precision");
+            int patch = BackboneConfig.parse(backbone).patch();
+            if (imgsz < patch || imgsz % patch != 0)
+                throw new IllegalArgumentException("--imgsz must be a positive multiple of " + patch + " (the patch size of " + backbone + "), got " + imgsz);
             if (batch < 1) throw new IllegalArgumentException("--batch must be at least 1, got " + batch);
             if (warmup < 0) throw new IllegalArgumentException("--warmup must be >= 0, got " + warmup);
             if (iters < 1) throw new IllegalArgumentException("--iters must be at least 1, got " + iters);
             if (classes < 1) throw new IllegalArgumentException("--classes must be at least 1, got " + classes);
-            precision = precision.toLowerCase(Locale.ROOT);
-            if (!precision.equals("fp32") && !precision.equals("bf16"))
-                throw new IllegalArgumentException("--precision: '" + precision + "' is not one of fp32, bf16");
         }
     }
 
     /** Runs warmup and timed steps; returns the JSON line's object. */
     public static JsonObject run(Config c, Backend be) {
-        if (!c.precision().equals("fp32"))
-            throw new IllegalArgumentException("--precision " + c.precision() + " is not supported on " + be.device().toString().toLowerCase(Locale.ROOT)
-                    + " (this engine computes in fp32)");
         BackboneConfig bc = BackboneConfig.parse(c.backbone());
+        be.setMatmulPrecision(c.precision());
         Dinov2Segmentation model = Dinov2Segmentation.create(be, bc, SegmentationHead.Kind.LINEAR, c.classes(), null, 0);
         model.setFineTune(c.mode() == Mode.FINETUNE);
         model.train(c.mode() != Mode.INFER);
@@ -94,7 +93,7 @@ public final class Bench {
         o.addProperty("backbone", c.backbone());
         o.addProperty("imgsz", c.imgsz());
         o.addProperty("batch", c.batch());
-        o.addProperty("precision", c.precision());
+        o.addProperty("precision", c.precision().flag());
         o.addProperty("threads", Runtime.getRuntime().availableProcessors());
         o.addProperty("images_per_s", round(n / med, 3));
         o.addProperty("step_s_median", round(med, 4));

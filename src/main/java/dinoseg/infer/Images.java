@@ -29,8 +29,8 @@ public final class Images {
         if (rgb.length != w0 * h0) throw new IllegalArgumentException("resizedNormalisedChw: " + rgb.length + " pixels for " + w0 + "x" + h0);
         int[] y0 = new int[h], y1 = new int[h], x0 = new int[w], x1 = new int[w];
         float[] wy0 = new float[h], wy1 = new float[h], wx0 = new float[w], wx1 = new float[w];
-        dinoseg.backend.cpu.CpuResize.axisWeights(h0, h, y0, y1, wy0, wy1);
-        dinoseg.backend.cpu.CpuResize.axisWeights(w0, w, x0, x1, wx0, wx1);
+        dinoseg.backend.Bilinear.axisWeights(h0, h, y0, y1, wy0, wy1);
+        dinoseg.backend.Bilinear.axisWeights(w0, w, x0, x1, wx0, wx1);
         int n = w * h;
         float[] out = new float[3 * n];
         for (int c = 0; c < 3; c++) {

@@ -154,8 +154,8 @@ public final class Predictor {
             int w = sizes[v][0], h = sizes[v][1];
             ys0[v] = new int[h0]; ys1[v] = new int[h0]; wy0[v] = new float[h0]; wy1[v] = new float[h0];
             xs0[v] = new int[w0]; xs1[v] = new int[w0]; wx0[v] = new float[w0]; wx1[v] = new float[w0];
-            dinoseg.backend.cpu.CpuResize.axisWeights(h, h0, ys0[v], ys1[v], wy0[v], wy1[v]);
-            dinoseg.backend.cpu.CpuResize.axisWeights(w, w0, xs0[v], xs1[v], wx0[v], wx1[v]);
+            dinoseg.backend.Bilinear.axisWeights(h, h0, ys0[v], ys1[v], wy0[v], wy1[v]);
+            dinoseg.backend.Bilinear.axisWeights(w, w0, xs0[v], xs1[v], wx0[v], wx1[v]);
         }
         java.util.stream.IntStream.range(0, h0).parallel().forEach(oy -> {
             float[] acc = new float[k], val = new float[k];

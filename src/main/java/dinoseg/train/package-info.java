@@ -5,7 +5,8 @@
  * per-class IoU from one confusion matrix over the whole split), the history CSV and plots, resumable
  * state ({@link dinoseg.train.ResumeState}). Benchmarks of whole steps are in {@code dinoseg.bench}.
  *
- * <p>May use: {@code checkpoint}, {@code model}, {@code data}, {@code io}, {@code nn}, {@code autograd},
- * {@code backend}, {@code tensor}. Never calls {@code System.exit}.
+ * <p>May use: {@code infer} (evaluation at the annotations' resolution runs the predictor;
+ * {@code infer} never uses {@code train}), {@code checkpoint}, {@code model}, {@code data}, {@code io},
+ * {@code nn}, {@code autograd}, {@code backend}, {@code tensor}. Never calls {@code System.exit}.
  */
 package dinoseg.train;

@@ -59,7 +59,7 @@ class TrainEvalBenchCommandTest {
         assertOneLineUsageError(run("train", "--data", data.toString(), "--batch", "0"), "--batch");
         assertOneLineUsageError(run("train", "--data", data.toString(), "--scheduler", "step"), "scheduler");
         assertOneLineUsageError(run("train", "--data", data.toString(), "--fine-tune", "--cache-features"), "--cache-features");
-        assertOneLineUsageError(run("bench", "--precision", "bf16"), "not supported on cpu");
+        assertOneLineUsageError(run("bench", "--precision", "fp16"), "--precision 'fp16' is not one of fp32, tf32, bf16");
         assertOneLineUsageError(run("bench", "--mode", "train"), "--mode");
         assertOneLineUsageError(run("bench", "--imgsz", "100"), "multiple of 14");
         assertOneLineUsageError(run("eval"), "--checkpoint");
@@ -177,6 +177,12 @@ class TrainEvalBenchCommandTest {
             assertTrue(j.get("peak_gpu_mib").isJsonNull());
             assertTrue(j.get("engine").getAsString().startsWith("dinoseg"));
         }
+        Run r = run("bench", "--device", "cpu", "--mode", "finetune", "--backbone", backbone.toString(), "--imgsz", "28", "--batch", "2",
+                "--warmup", "0", "--iters", "1", "--precision", "bf16");
+        assertEquals(0, r.code(), r.err());
+        JsonObject j = JsonParser.parseString(r.out().strip()).getAsJsonObject();
+        assertEquals("bf16", j.get("precision").getAsString());
+        assertTrue(j.get("images_per_s").getAsDouble() > 0);
     }
 
     @Test

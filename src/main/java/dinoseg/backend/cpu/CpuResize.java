@@ -2,6 +2,7 @@ package dinoseg.backend.cpu;
 
 import java.util.Arrays;
 
+import dinoseg.backend.Bilinear;
 import dinoseg.tensor.Tensor;
 
 import static dinoseg.backend.cpu.CpuStorage.floats;
@@ -10,27 +11,6 @@ import static dinoseg.backend.cpu.CpuStorage.ints;
 /** Bilinear resize (align_corners=false) on the CPU and its adjoint. */
 public final class CpuResize {
     private CpuResize() { }
-
-    /**
-     * Source indices and weights along one axis, as PyTorch computes them in float:
-     * src = max(scale*(dst+0.5)-0.5, 0), i0 = floor(src), i1 = i0 + (i0 < in-1), w1 = src - i0.
-     * Output sample d reads {@code i0[d]} and {@code i1[d]} with weights {@code w0[d]} and {@code w1[d]};
-     * the arrays hold at least {@code outSize} entries. Also used by the predictor's full-size upsampling.
-     */
-    public static void axisWeights(int in, int outSize, int[] i0, int[] i1, float[] w0, float[] w1) {
-        float scale = (float) in / outSize;
-        for (int d = 0; d < outSize; d++) {
-            float src = scale * (d + 0.5f) - 0.5f;
-            if (src < 0f) src = 0f;
-            int lo = Math.min((int) src, in - 1);
-            int hi = lo + (lo < in - 1 ? 1 : 0);
-            float l1 = Math.min(Math.max(src - lo, 0f), 1f);
-            i0[d] = lo;
-            i1[d] = hi;
-            w1[d] = l1;
-            w0[d] = 1f - l1;
-        }
-    }
 
     /** {planes, H, W, OH, OW} of a resize from x [B, C, H, W] to out [B, C, OH, OW]. */
     private static int[] resizeShapes(Tensor x, Tensor out) {
@@ -45,8 +25,8 @@ public final class CpuResize {
         float[] a = floats(x), o = floats(out);
         int[] y0 = new int[oh], y1 = new int[oh], x0 = new int[ow], x1 = new int[ow];
         float[] wy0 = new float[oh], wy1 = new float[oh], wx0 = new float[ow], wx1 = new float[ow];
-        axisWeights(h, oh, y0, y1, wy0, wy1);
-        axisWeights(w, ow, x0, x1, wx0, wx1);
+        Bilinear.axisWeights(h, oh, y0, y1, wy0, wy1);
+        Bilinear.axisWeights(w, ow, x0, x1, wx0, wx1);
         Parallel.forRange(planes * oh, 8L * ow, (s, e) -> {
             for (int t = s; t < e; t++) {
                 int p = t / oh, oy = t % oh;
@@ -70,8 +50,8 @@ public final class CpuResize {
         int[] y0 = new int[oh], y1 = new int[oh], x0 = new int[ow], x1 = new int[ow];
         float[] wy0 = new float[oh], wy1 = new float[oh], wx0 = new float[ow], wx1 = new float[ow];
         if (gout.numel() > 0) {
-            axisWeights(h, oh, y0, y1, wy0, wy1);
-            axisWeights(w, ow, x0, x1, wx0, wx1);
+            Bilinear.axisWeights(h, oh, y0, y1, wy0, wy1);
+            Bilinear.axisWeights(w, ow, x0, x1, wx0, wx1);
         }
         Parallel.forRange(planes, 8L * oh * ow, (s, e) -> {
             for (int p = s; p < e; p++) {
