@@ -22,7 +22,6 @@ import java.io.PrintWriter;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.Locale;
 
 /**
@@ -146,9 +145,9 @@ public final class VideoSegmenter {
             throw new IllegalArgumentException(input + ": no video frames could be decoded");
         }
         try {
-            Files.move(tmp, output, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
-        } catch (java.nio.file.AtomicMoveNotSupportedException e) {
-            Files.move(tmp, output, StandardCopyOption.REPLACE_EXISTING);
+            dinoseg.io.AtomicFiles.publish(tmp, output);
+        } finally {
+            Files.deleteIfExists(tmp);
         }
         return new Result(frames, rate, frames / modelSeconds, (System.nanoTime() - t0) / 1e9);
     }

@@ -44,13 +44,30 @@ public final class AtomicFiles {
                 body.write(ch);
                 ch.force(false);
             }
-            try {
-                Files.move(tmp, abs, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-            } catch (AtomicMoveNotSupportedException e) {
-                Files.move(tmp, abs, StandardCopyOption.REPLACE_EXISTING);
-            }
+            rename(tmp, abs);
         } finally {
             Files.deleteIfExists(tmp);
+        }
+    }
+
+    /**
+     * Makes a finished temporary file the target: forces its bytes to disk, then renames it over
+     * {@code target} atomically (a plain replacing move where the file system cannot). For files a
+     * library must write by path itself (the video encoder); the caller created {@code tmp} beside
+     * the target (same directory, so the rename stays on one file system) and deletes it on failure.
+     */
+    public static void publish(Path tmp, Path target) throws IOException {
+        try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE)) {
+            ch.force(false);
+        }
+        rename(tmp, target.toAbsolutePath());
+    }
+
+    private static void rename(Path tmp, Path abs) throws IOException {
+        try {
+            Files.move(tmp, abs, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+        } catch (AtomicMoveNotSupportedException e) {
+            Files.move(tmp, abs, StandardCopyOption.REPLACE_EXISTING);
         }
     }
 
