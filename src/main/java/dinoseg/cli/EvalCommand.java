@@ -52,6 +52,10 @@ public final class EvalCommand implements Callable<Integer> {
     @Option(names = "--device", paramLabel = "auto|cpu|cuda", defaultValue = "auto", description = "Backend (default: ${DEFAULT-VALUE}).")
     String device;
 
+    @Option(names = "--precision", defaultValue = "fp32", paramLabel = "fp32|tf32|bf16",
+            description = "Operands of matrix products: fp32, or tf32/bf16 with fp32 accumulation (tensor cores on CUDA) (default: ${DEFAULT-VALUE}).")
+    String precision;
+
     @Option(names = "--out", paramLabel = "FILE", description = "JSON output (default: eval_<checkpoint name>.json beside the checkpoint); the PNG is <name>_confusion.png.")
     Path out;
 
@@ -65,7 +69,14 @@ public final class EvalCommand implements Callable<Integer> {
         if (batch < 1) throw new CommandLine.ParameterException(cl, "--batch must be at least 1, got " + batch);
         if (!split.equals("valid") && !split.equals("train"))
             throw new CommandLine.ParameterException(cl, "--split: '" + split + "' is not one of valid, train");
+        dinoseg.backend.Precision p;
+        try {
+            p = PredictOptions.precision(precision);
+        } catch (IllegalArgumentException e) {
+            throw new CommandLine.ParameterException(cl, e.getMessage());
+        }
         try (Backend be = Backends.create(device, err::println)) {
+            be.setMatmulPrecision(p);
             ModelCheckpoint.Loaded ck = ModelCheckpoint.load(checkpoint, be);
             CommandLine.ParseResult pr = cl.getParseResult();
             boolean given = pr.hasMatchedOption("--data") || pr.hasMatchedOption("--train-images") || pr.hasMatchedOption("--valid-images")

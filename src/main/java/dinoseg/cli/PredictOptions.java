@@ -2,6 +2,7 @@ package dinoseg.cli;
 
 import dinoseg.backend.Backend;
 import dinoseg.backend.Backends;
+import dinoseg.backend.Precision;
 import dinoseg.data.ClassSet;
 import dinoseg.infer.ModelAdapter;
 import dinoseg.infer.Predictor;
@@ -42,6 +43,10 @@ final class PredictOptions {
     @Option(names = "--device", defaultValue = "auto", paramLabel = "auto|cpu|cuda", description = "Backend (default: ${DEFAULT-VALUE}).")
     String device;
 
+    @Option(names = "--precision", defaultValue = "fp32", paramLabel = "fp32|tf32|bf16",
+            description = "Operands of matrix products: fp32, or tf32/bf16 with fp32 accumulation (tensor cores on CUDA) (default: ${DEFAULT-VALUE}).")
+    String precision;
+
     @Option(names = "--verbose", description = "Print stack traces of errors.")
     boolean verbose;
 
@@ -56,11 +61,22 @@ final class PredictOptions {
             throw new IllegalArgumentException("--slide needs CROP >= STRIDE >= 1, got " + slide[0] + " " + slide[1]);
     }
 
+    /** The --precision flag's value; an unknown one is an error naming the flag and the choices. */
+    static Precision precision(String flag) {
+        try {
+            return Precision.parse(flag);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("--" + e.getMessage());
+        }
+    }
+
     /** Checks the flags, picks the backend, loads the checkpoint and checks its classes against --classes. */
     Ready load(PrintWriter err) throws IOException {
         validate();
+        Precision p = precision(precision);
         ClassSet expected = classes == null ? null : ClassSet.resolve(classes);
         Backend be = Backends.create(device, line -> { err.println(line); err.flush(); });
+        be.setMatmulPrecision(p);
         ModelCheckpoint.Loaded l;
         try {
             l = ModelCheckpoint.load(checkpoint, be);

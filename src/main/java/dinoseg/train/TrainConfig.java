@@ -7,6 +7,7 @@ import com.google.gson.JsonObject;
 import com.google.gson.JsonParseException;
 import com.google.gson.JsonParser;
 import com.google.gson.annotations.SerializedName;
+import dinoseg.backend.Precision;
 import dinoseg.data.Augment;
 import dinoseg.model.SegmentationHead;
 
@@ -61,13 +62,16 @@ import java.util.Set;
  *                        not lost to a reboot or a kill; 0: only at epoch ends (and when a signal stops the run)
  * @param previewIndex    index of the validation image whose prediction is drawn every epoch
  * @param demo            set by the demo
+ * @param precision       operands of matrix products ({@link Precision}: fp32, or tf32/bf16 rounded with fp32
+ *                        accumulation, as PyTorch's allow_tf32 / autocast(bfloat16) matmuls); weights, gradients,
+ *                        optimizer state and checkpoints stay fp32. Written to JSON only when not fp32.
  */
 public record TrainConfig(String backbone, JsonObject backboneConfig, String weights, SegmentationHead.Kind head, boolean fineTune,
                           int epochs, int imgWidth, int imgHeight, int batch, double lr, double weightDecay,
                           LrSchedule.Kind scheduler, List<Integer> schedulerEpochs, double schedulerGamma, double warmup,
                           double backboneLrScale, Augment.Mode augment, String device, int workers, long seed, String outDir,
                           boolean cacheFeatures, double cacheBudget, JsonObject dataset, double saveEveryMin, int previewIndex,
-                          boolean demo) {
+                          boolean demo, Precision precision) {
 
     /** A setting out of its range or not one of its values; the message is one line naming the flag. */
     public static final class InvalidSettingException extends IllegalArgumentException {
@@ -78,7 +82,7 @@ public record TrainConfig(String backbone, JsonObject backboneConfig, String wei
     public static final Set<String> KEYS = Set.of("backbone", "backbone_config", "weights", "head", "fine_tune", "epochs", "img_width",
             "img_height", "batch", "lr", "weight_decay", "scheduler", "scheduler_epochs", "scheduler_gamma", "warmup",
             "backbone_lr_scale", "augment", "device", "workers", "seed", "out_dir", "cache_features", "cache_budget", "dataset",
-            "save_every_min", "preview_index", "demo");
+            "save_every_min", "preview_index", "demo", "precision");
 
     /**
      * The settings a resumed run may change (JSON names); everything else comes from its state, so
@@ -96,6 +100,7 @@ public record TrainConfig(String backbone, JsonObject backboneConfig, String wei
         Objects.requireNonNull(head, "head");
         Objects.requireNonNull(scheduler, "scheduler");
         Objects.requireNonNull(augment, "augment");
+        Objects.requireNonNull(precision, "precision");
         if (epochs < 1) throw new InvalidSettingException("--epochs must be at least 1, got " + epochs);
         if (imgWidth < 14 || imgHeight < 14)
             throw new InvalidSettingException("--imgsz must be at least 14 14, got " + imgWidth + " " + imgHeight);
@@ -165,6 +170,7 @@ public record TrainConfig(String backbone, JsonObject backboneConfig, String wei
         b.saveEveryMin = saveEveryMin;
         b.previewIndex = previewIndex;
         b.demo = demo;
+        b.precision(precision);
         return b;
     }
 
@@ -236,6 +242,7 @@ public record TrainConfig(String backbone, JsonObject backboneConfig, String wei
         @SerializedName("save_every_min") private double saveEveryMin = 10;
         @SerializedName("preview_index") private int previewIndex = 0;
         private boolean demo;
+        private String precision;   // null: fp32 (left out of the JSON, so fp32 runs write what they always wrote)
 
         private Builder() { }
 
@@ -267,6 +274,7 @@ public record TrainConfig(String backbone, JsonObject backboneConfig, String wei
         public Builder saveEveryMin(double v) { saveEveryMin = v; return this; }
         public Builder previewIndex(int v) { previewIndex = v; return this; }
         public Builder demo(boolean v) { demo = v; return this; }
+        public Builder precision(Precision v) { precision = v == null || v == Precision.FP32 ? null : v.flag(); return this; }
 
         /**
          * A new builder: the settings held here with those given explicitly (by their JSON names,
@@ -311,11 +319,17 @@ public record TrainConfig(String backbone, JsonObject backboneConfig, String wei
             String a = lower(augment);
             if (!List.of("none", "tutorial", "official").contains(a))
                 throw new InvalidSettingException("--augment: '" + a + "' is not one of none, tutorial, official");
+            Precision p;
+            try {
+                p = precision == null ? Precision.FP32 : Precision.parse(precision);
+            } catch (IllegalArgumentException e) {
+                throw new InvalidSettingException("--" + e.getMessage());
+            }
             List<Integer> milestones = new ArrayList<>();
             if (schedulerEpochs != null) for (int m : schedulerEpochs) milestones.add(m);
             return new TrainConfig(backbone, backboneConfig, weights, SegmentationHead.Kind.parse(h), fineTune, epochs, imgWidth, imgHeight,
                     batch, lr, weightDecay, sk, milestones, schedulerGamma, warmup, backboneLrScale, Augment.Mode.parse(a), lower(device),
-                    workers, seed, outDir, cacheFeatures, cacheBudget, dataset, saveEveryMin, previewIndex, demo);
+                    workers, seed, outDir, cacheFeatures, cacheBudget, dataset, saveEveryMin, previewIndex, demo, p);
         }
 
         private static String lower(String s) { return s == null ? null : s.toLowerCase(Locale.ROOT); }

@@ -162,6 +162,7 @@ public final class Trainer {
      */
     public Result run() throws IOException {
         long t0 = System.nanoTime();
+        dinoseg.backend.Precision callers = be.matmulPrecision();   // the run sets its own; the caller's comes back after
         try (Run r = setUp()) {
             for (int epoch = r.startEpoch + 1; epoch <= r.cfg.epochs(); epoch++) {
                 out.println();
@@ -173,6 +174,8 @@ public final class Trainer {
                 if (stop.requested() && epoch < r.cfg.epochs()) throw stopped(r, epoch + 1, 0, null); // its state is written
             }
             return finish(r, t0);
+        } finally {
+            be.setMatmulPrecision(callers);
         }
     }
 
@@ -272,10 +275,12 @@ public final class Trainer {
             }
         }
         r.model.setFineTune(r.cfg.fineTune());
+        be.setMatmulPrecision(r.cfg.precision());   // every gemm of this run: forward, backward, validation, caches
         r.opt = new AdamW(be, ParamGroups.of(r.model, r.cfg));
-        out.printf(Locale.ROOT, "model: backbone %s (embed %d, depth %d, heads %d), head %s, %d classes, %s; %.2fM parameters, %.3fM trainable%n",
+        out.printf(Locale.ROOT, "model: backbone %s (embed %d, depth %d, heads %d), head %s, %d classes, %s%s; %.2fM parameters, %.3fM trainable%n",
                 bc.name(), bc.embedDim(), bc.depth(), bc.heads(), r.cfg.head().id(), r.classes.size(),
                 r.cfg.fineTune() ? "fine-tuning (backbone lr x" + r.cfg.backboneLrScale() + ")" : "frozen backbone",
+                r.cfg.precision() == dinoseg.backend.Precision.FP32 ? "" : ", " + r.cfg.precision().flag() + " matmuls",
                 r.model.parameterCount(false) / 1e6, r.model.parameterCount(true) / 1e6);
 
         // loaders, schedule, restored state, caches

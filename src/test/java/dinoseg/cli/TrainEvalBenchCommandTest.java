@@ -60,6 +60,8 @@ class TrainEvalBenchCommandTest {
         assertOneLineUsageError(run("train", "--data", data.toString(), "--scheduler", "step"), "scheduler");
         assertOneLineUsageError(run("train", "--data", data.toString(), "--fine-tune", "--cache-features"), "--cache-features");
         assertOneLineUsageError(run("bench", "--precision", "fp16"), "--precision 'fp16' is not one of fp32, tf32, bf16");
+        assertOneLineUsageError(run("train", "--data", data.toString(), "--precision", "fp16"), "--precision 'fp16' is not one of fp32, tf32, bf16");
+        assertOneLineUsageError(run("eval", "--checkpoint", "x.safetensors", "--precision", "half"), "--precision 'half' is not one of");
         assertOneLineUsageError(run("bench", "--mode", "train"), "--mode");
         assertOneLineUsageError(run("bench", "--imgsz", "100"), "multiple of 14");
         assertOneLineUsageError(run("eval"), "--checkpoint");

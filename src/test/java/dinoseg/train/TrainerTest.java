@@ -90,6 +90,22 @@ class TrainerTest {
     }
 
     @Test
+    void bf16MatmulsLearnAsFp32DoesAndTheRunRecordsItsPrecision() throws Exception {
+        Path d = TinyData.write(tmp.resolve("aligned-bf16"), 4, 4, 56, 3, true);
+        TrainConfig.Builder b = TinyData.config(d, tmp.resolve("bf16"), 56).fineTune(true).backboneLrScale(1).lr(2e-3).epochs(20).batch(2);
+        Trainer.Result bf = trainer(b.precision(dinoseg.backend.Precision.BF16).build()).run();
+        assertEquals(dinoseg.backend.Precision.FP32, BE.matmulPrecision(), "the run restores the backend's precision");
+        Trainer.Result fp = trainer(b.precision(dinoseg.backend.Precision.FP32).outDir(tmp.resolve("fp32").toString()).build()).run();
+        assertTrue(bf.finalValidMiou() >= 0.9, "bf16 valid (= train) mIoU " + bf.finalValidMiou() + " after 20 epochs on 4 images");
+        assertEquals(fp.finalValidMiou(), bf.finalValidMiou(), 0.03, "bf16 and fp32 end within 0.03 mIoU");
+        assertNotEquals(fp.history().get(19).trainLoss(), bf.history().get(19).trainLoss(), "bf16 rounding should change the losses");
+        String bfJson = Files.readString(tmp.resolve("bf16/config.json")), fpJson = Files.readString(tmp.resolve("fp32/config.json"));
+        assertTrue(bfJson.contains("\"precision\": \"bf16\""), bfJson);
+        assertFalse(fpJson.contains("precision"), "fp32 runs write the config they always wrote");
+        assertEquals(dinoseg.backend.Precision.BF16, TrainConfig.fromJson(bfJson, "config.json").precision());
+    }
+
+    @Test
     void tinyModelOverfitsFourImages() throws Exception {
         Path d = TinyData.write(tmp.resolve("aligned"), 4, 4, 56, 3, true);
         TrainConfig c = TinyData.config(d, tmp.resolve("overfit"), 56).fineTune(true).backboneLrScale(1).lr(2e-3).epochs(20).batch(2).build();
