@@ -10,6 +10,7 @@
 //   tc_cp_async_commit(), tc_cp_async_wait<N>()   commit_group, wait_group N
 //   tc_pack_bf16x2(lo, hi)            two floats rounded to nearest-even bf16, lo in the low half
 //   tc_tf32(x)                        cvt.rna.tf32.f32
+//   tc_round_bf16(x)                  x rounded to nearest-even bf16, as a float
 // Fragment layouts (groupID g = lane >> 2, t = lane & 3), PTX ISA "Matrix Fragments for mma.m16n8k16":
 //   A 16x16: a_i at row g (i in 0,1,4,5) or g+8, col 2t + (i&1) (+8 for i >= 4)
 //   B 16x8:  b_i at row 2t + (i&1) (+8 for i >= 2), col g;  C/D 16x8: c_i at row g (i < 2) or g+8, col 2t + (i&1)
@@ -23,6 +24,7 @@ __device__ __forceinline__ uint32_t tc_pack_bf16x2(float lo, float hi) {
     __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);   // .x (low 16 bits) = lo
     return *reinterpret_cast<uint32_t*>(&v);
 }
+__device__ __forceinline__ float tc_round_bf16(float x) { return __bfloat162float(__float2bfloat16_rn(x)); }
 __device__ __forceinline__ uint32_t tc_tf32(float x) {
     uint32_t r;
     asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(r) : "f"(x));
@@ -68,6 +70,7 @@ template <int N> __device__ __forceinline__ void tc_cp_async_wait() { asm volati
 
 inline uint32_t tc_pack_bf16x2(float lo, float hi) { return (uint32_t)emu_f2bf16_rn(lo) | (uint32_t)emu_f2bf16_rn(hi) << 16; }
 inline uint32_t tc_tf32(float x) { return emu_f2tf32_rna(x); }
+inline float tc_round_bf16(float x) { return emu_bf162f(emu_f2bf16_rn(x)); }
 #define tc_mma_bf16_m16n8k16(d, a, b, c) emu_mma_bf16_m16n8k16(__FILE__, __LINE__, d, a, b, c)
 #define tc_mma_tf32_m16n8k8(d, a, b, c) emu_mma_tf32_m16n8k8(__FILE__, __LINE__, d, a, b, c)
 #define tc_ldmatrix_x1(r, p) emu_ldmatrix(__FILE__, __LINE__, 1, false, r, p)

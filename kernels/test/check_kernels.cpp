@@ -1243,6 +1243,75 @@ static void test_gemm_tc(int tA, int tB, int M, int N, int K, int batch, float a
     check(name, ref, got, 1e-4, 1e-5 * std::sqrt((double)K));
 }
 
+// attention_fwd_bf16_tc_{64,128} against a double-precision reference of its arithmetic: q, k, v
+// rounded to bf16, scaled scores, the online softmax over 64-key tiles with P rounded to bf16
+// relative to the running max before P.V (so the reference rounds the same values the kernel does;
+// only exp's last bit may flip a rounding), the row sum from unrounded P. rowsChecked < N: only the
+// first blocks of query rows run (model size).
+static void test_attention_tc(int B, int N, int H, int D, int rowBlocks = 0, bool negative = false) {
+    const float scale = 1.f / std::sqrt((float)D);
+    auto qkv = randn((size_t)B * N * 3 * H * D);
+    if (negative)   // every score near -120: an empty key's score must not enter the max
+        for (long long r = 0; r < (long long)B * N; r++)
+            for (int e = 0; e < 2 * H * D; e++) {
+                float& v = qkv[(size_t)(r * 3 * H * D + e)];
+                v = e < H * D ? 2.f + 0.25f * v : -60.f / (scale * D) + 0.25f * v;
+            }
+    const long long rs = 3LL * H * D;
+    const int blocks = (N + 63) / 64, runBlocks = rowBlocks > 0 ? std::min(blocks, rowBlocks) : blocks;
+    const int rows = std::min(N, runBlocks * 64);
+    std::vector<double> ref, lref;
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < H; h++) {
+            auto at = [&](int i, int part, int d) { return bf(qkv[((size_t)b * N + i) * rs + part * H * D + h * D + d]); };
+            for (int i = 0; i < rows; i++) {
+                double m = -INFINITY, l = 0;
+                std::vector<double> o(D, 0.0);
+                for (int j0 = 0; j0 < N; j0 += 64) {
+                    int nk = std::min(64, N - j0);
+                    std::vector<double> sc(nk);
+                    double mx = -INFINITY;
+                    for (int j = 0; j < nk; j++) {
+                        double dot = 0;
+                        for (int d = 0; d < D; d++) dot += at(i, 0, d) * at(j0 + j, 1, d);
+                        sc[j] = (double)(float)((float)dot * scale);
+                        mx = std::max(mx, sc[j]);
+                    }
+                    double mn = std::max(m, mx), c = std::exp(m - mn);
+                    l *= c;
+                    for (auto& v : o) v *= c;
+                    for (int j = 0; j < nk; j++) {
+                        float p = std::exp((float)(sc[j] - mn));
+                        l += p;
+                        double pb = bf(p);
+                        for (int d = 0; d < D; d++) o[d] += pb * at(j0 + j, 2, d);
+                    }
+                    m = mn;
+                }
+                for (int d = 0; d < D; d++) ref.push_back(o[d] / l);
+                lref.push_back(m + std::log(l));
+            }
+        }
+    const int DP = D <= 64 ? 64 : 128;
+    const size_t shared = 3 * 64 * (size_t)(DP + 8) * 2;
+    fvec out((size_t)B * N * H * D, NAN), lse((size_t)B * H * N, NAN);
+    if (DP == 64)
+        LAUNCH_OPT(optin(shared), attention_fwd_bf16_tc_64, d1(runBlocks, B * H), d1(128), shared, (const float*)qkv.data(), out.data(), lse.data(), N, H, D, scale);
+    else
+        LAUNCH_OPT(optin(shared), attention_fwd_bf16_tc_128, d1(runBlocks, B * H), d1(128), shared, (const float*)qkv.data(), out.data(), lse.data(), N, H, D, scale);
+    fvec got, lgot;
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < H; h++)
+            for (int i = 0; i < rows; i++) {
+                for (int d = 0; d < D; d++) got.push_back(out[((size_t)b * N + i) * H * D + h * D + d]);
+                lgot.push_back(lse[((size_t)b * H + h) * N + i]);
+            }
+    std::string c = emu_fmt(" B%d N%d H%d D%d%s%s", B, N, H, D, negative ? " scores near -120" : "",
+                            rowBlocks > 0 ? emu_fmt(" (first %d rows)", rows).c_str() : "");
+    check("attention_fwd_bf16_tc out" + c, ref, got, 1e-4, 1e-4);   // a flipped bf16 rounding of one P: ~2e-5
+    check("attention_fwd_bf16_tc lse" + c, lref, lgot, 1e-5, 1e-4);
+}
+
 static void test_tensor_core() {
     test_tensor_core_instructions();
     for (int tA = 0; tA < 2; tA++)
@@ -1255,6 +1324,11 @@ static void test_tensor_core() {
     for (int tA = 0; tA < 2; tA++)
         for (int tB = 0; tB < 2; tB++) test_gemm_tc(tA, tB, 37, 45, 70, 2, 1.f, 0.f, 0, true);
     test_gemm_tc(0, 1, 130, 260, 33, 1, 2.f, 0.5f, 0, true);
+    test_attention_tc(2, 37, 2, 16);            // one partial key tile; D padded to 64
+    test_attention_tc(1, 130, 1, 64);           // three key tiles, the last partial; three row blocks
+    test_attention_tc(1, 65, 1, 64, 0, true);   // last tile of one key, scores near -120
+    test_attention_tc(1, 70, 1, 100);           // D padded to 128 (opt-in shared memory)
+    test_attention_tc(1, 2117, 2, 64, 1);       // ViT-S/14 at 644: first block of query rows
 }
 
 static int spin_child() {

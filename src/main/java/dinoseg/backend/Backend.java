@@ -116,7 +116,7 @@ public interface Backend extends AutoCloseable {
 
     /**
      * The arithmetic of {@link #gemm} (and so of linear layers, convolutions and every op built on
-     * it): with {@link Precision#BF16} or {@link Precision#TF32} every element of op(A) and op(B) is
+     * it) and, under BF16, of {@link #attention}'s two products (see there): with {@link Precision#BF16} or {@link Precision#TF32} every element of op(A) and op(B) is
      * first rounded to that format ({@link Precision#round}) and the products are summed in fp32 — on
      * CUDA by the tensor-core kernels of kernels/gemm_tc.cu, on the CPU by rounding the operands
      * before its fp32 GEMM, so both backends compute the same values up to summation order.
@@ -246,12 +246,20 @@ public interface Backend extends AutoCloseable {
      * receives the log-sum-exp of each row of scaled scores, the only statistic the backward
      * needs. heads &gt; 0 divides the last dimension by 3; typically scale = 1/sqrt(D). The CUDA
      * kernels take D &lt;= 128 (an {@link IllegalArgumentException} beyond).
+     *
+     * <p>Under {@link #matmulPrecision()} {@link Precision#BF16} the arithmetic is that of bf16
+     * scaled_dot_product_attention on tensor cores (FlashAttention-2): q, k and v rounded to bf16;
+     * scores scale·q·k summed in fp32; over key tiles of 64 the running max and sum in fp32, and
+     * P = exp(score − running max) rounded to bf16 for P·V, whose sum accumulates in fp32. Both
+     * backends tile keys by 64 so they round the same values. FP32 and TF32 compute in fp32.
      */
     void attention(Tensor qkv, int heads, float scale, Tensor out, Tensor lse);
 
     /**
      * Gradient of {@link #attention}: gqkv [B, N, 3*H*D] overwritten from gout [B, N, H*D], given
      * the forward's qkv, out and lse (required). gqkv must share storage with neither qkv nor gout.
+     * Under {@link Precision#BF16} the gradients are those of the fp32 attention of q, k and v
+     * rounded to bf16 (P recomputed from lse in fp32, not rounded).
      */
     void attentionBackward(Tensor qkv, Tensor out, Tensor lse, Tensor gout, int heads, float scale, Tensor gqkv);
 

@@ -54,6 +54,15 @@ final class CpuAttention {
     private static final ThreadLocal<Bwd[]> BWD = ThreadLocal.withInitial(() -> new Bwd[1]);
 
     static void forward(float[] qkv, int batch, int n, int heads, int d, float scale, float[] out, float[] lse) {
+        forward(qkv, batch, n, heads, d, scale, out, lse, false);
+    }
+
+    /**
+     * As above; {@code bf16}: the tensor-core arithmetic of kernels/attention_tc.cu (the caller has
+     * rounded qkv to bf16): keys in tiles of 64, and each tile's P = exp(s − running max) rounded to
+     * bf16 before P·V, the row sum taken before the rounding.
+     */
+    static void forward(float[] qkv, int batch, int n, int heads, int d, float scale, float[] out, float[] lse, boolean bf16) {
         final int qBlocks = (n + BQ - 1) / BQ;
         final int tasks = batch * heads * qBlocks;
         Parallel.forRange(tasks, 4L * BQ * n * d, (t0, t1) -> {
@@ -62,13 +71,14 @@ final class CpuAttention {
             Fwd sc = holder[0];
             for (int t = t0; t < t1; t++) {
                 int qb = t % qBlocks, bh = t / qBlocks, h = bh % heads, b = bh / heads;
-                forwardBlock(qkv, n, heads, d, scale, out, lse, b, h, qb * BQ, Math.min(n, qb * BQ + BQ), sc);
+                forwardBlock(qkv, n, heads, d, scale, out, lse, b, h, qb * BQ, Math.min(n, qb * BQ + BQ), sc, bf16);
             }
         });
     }
 
     private static void forwardBlock(float[] qkv, int n, int heads, int d, float scale, float[] out, float[] lse,
-                                     int b, int h, int r0, int r1, Fwd sc) {
+                                     int b, int h, int r0, int r1, Fwd sc, boolean bf16) {
+        final int bk = bf16 ? 64 : BK;
         final int hd = heads * d, row = 3 * hd;
         final int rows = r1 - r0;
         final float[][] qT = sc.qT, k = sc.k, vT = sc.vT, sT = sc.sT, accT = sc.accT;
@@ -81,8 +91,8 @@ final class CpuAttention {
         for (int x = 0; x < d; x++) Arrays.fill(accT[x], 0, rows, 0f);
         Arrays.fill(m, 0, rows, Float.NEGATIVE_INFINITY);
         Arrays.fill(l, 0, rows, 0f);
-        for (int c0 = 0; c0 < n; c0 += BK) {
-            int cols = Math.min(BK, n - c0);
+        for (int c0 = 0; c0 < n; c0 += bk) {
+            int cols = Math.min(bk, n - c0);
             for (int c = 0; c < cols; c++) {
                 int ks = (int) (base + (long) (c0 + c) * row + hd + h * d), vs = ks + hd;
                 System.arraycopy(qkv, ks, k[c], 0, d);
@@ -99,6 +109,11 @@ final class CpuAttention {
                 l[r] = l[r] * corr[r] + sum[r];
                 m[r] = mNew[r];
             }
+            if (bf16)
+                for (int c = 0; c < cols; c++) {
+                    float[] p = sT[c];
+                    for (int r = 0; r < rows; r++) p[r] = dinoseg.backend.Precision.BF16.round(p[r]);
+                }
             // accT[x][r] = corr[r]·accT[x][r] + Σ_c vT[x][c]·P[r][c]
             for (int x = 0; x < d; x++) {
                 float[] ax = accT[x];

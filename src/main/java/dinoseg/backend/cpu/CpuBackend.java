@@ -245,15 +245,16 @@ public final class CpuBackend implements Backend {
     @Override public void attention(Tensor qkv, int heads, float scale, Tensor out, Tensor lse) {
         OpContract.Heads s = OpContract.attention(qkv, heads, out, lse);
         if (s.empty()) return;
-        CpuAttention.forward(floats(qkv), s.batch(), s.tokens(), heads, s.headDim(), scale, floats(out),
-                lse == null ? null : floats(lse));
+        boolean bf16 = matmulPrecision == Precision.BF16;
+        CpuAttention.forward(bf16 ? Precision.BF16.rounded(floats(qkv)) : floats(qkv), s.batch(), s.tokens(), heads, s.headDim(), scale,
+                floats(out), lse == null ? null : floats(lse), bf16);
     }
 
     @Override public void attentionBackward(Tensor qkv, Tensor out, Tensor lse, Tensor gout, int heads, float scale, Tensor gqkv) {
         OpContract.Heads s = OpContract.attentionBackward(qkv, out, lse, gout, heads, gqkv);
         if (s.empty()) { Arrays.fill(floats(gqkv), 0f); return; }
-        CpuAttention.backward(floats(qkv), floats(out), floats(lse), floats(gout), s.batch(), s.tokens(), heads,
-                s.headDim(), scale, floats(gqkv));
+        float[] q = matmulPrecision == Precision.BF16 ? Precision.BF16.rounded(floats(qkv)) : floats(qkv);
+        CpuAttention.backward(q, floats(out), floats(lse), floats(gout), s.batch(), s.tokens(), heads, s.headDim(), scale, floats(gqkv));
     }
 
     // ------------------------------------------------------------------ convolution helpers

@@ -4,6 +4,7 @@ import static dinoseg.backend.cuda.CudaMemory.ptr;
 
 import dinoseg.backend.Checks;
 import dinoseg.backend.OpContract.Heads;
+import dinoseg.backend.Precision;
 import dinoseg.tensor.DType;
 import dinoseg.tensor.Shape;
 import dinoseg.tensor.Tensor;
@@ -13,7 +14,8 @@ import dinoseg.tensor.Tensor;
  * block streaming 32-key tiles through shared memory, and a FlashAttention-2 backward (dot(out,
  * gout) per row, then dq and dk/dv kernels that recompute P from lse). Arguments are checked by
  * the backend (OpContract) first; the kernels' own limit is a head dimension of at most
- * {@value #MAX_HEAD_DIM}.
+ * {@value #MAX_HEAD_DIM}. Under {@link Precision#BF16} the forward is kernels/attention_tc.cu's
+ * FlashAttention-2 on bf16 tensor cores and the backward runs these fp32 kernels on qkv rounded to bf16.
  */
 final class CudaAttentionOps {
     private static final int ROWS = 16, TILE = 32, THREADS = 128;
@@ -22,6 +24,10 @@ final class CudaAttentionOps {
 
     private final CudaContext ctx;
     private final CudaMemory mem;
+    private volatile Precision precision = Precision.FP32;
+
+    /** BF16: the forward runs on the tensor-core kernels of kernels/attention_tc.cu, the backward on the rounded qkv. */
+    void setPrecision(Precision p) { precision = p; }
 
     CudaAttentionOps(CudaContext ctx, CudaMemory mem) {
         this.ctx = ctx;
@@ -42,6 +48,12 @@ final class CudaAttentionOps {
         // the kernel always writes the row statistics: a temporary takes them when the caller wants none
         try (Tensor temp = lse == null ? mem.empty(Shape.of(b, h, n), DType.F32) : null) {
             Tensor l = lse != null ? lse : temp;
+            if (precision == Precision.BF16) {   // 64 query rows per block of 4 warps; head dim padded to 64 or 128
+                int dp = d <= 64 ? 64 : 128;
+                ctx.launch("attention_fwd_bf16_tc_" + dp, (n + 63) / 64, b * h, 1, THREADS, 3 * 64 * (dp + 8) * 2,
+                        new KernelArgs().ptr(ptr(qkv)).ptr(ptr(out)).ptr(ptr(l)).i(n).i(h).i(d).f(scale));
+                return;
+            }
             int shared = 4 * (ROWS * d + TILE * (d + 1) + TILE * d);
             ctx.launch("attention_fwd", (n + ROWS - 1) / ROWS, b * h, 1, THREADS, shared,
                     new KernelArgs().ptr(ptr(qkv)).ptr(ptr(out)).ptr(ptr(l)).i(n).i(h).i(d).f(scale));
@@ -56,7 +68,13 @@ final class CudaAttentionOps {
         }
         int b = s.batch(), n = s.tokens(), h = s.heads(), d = s.headDim();
         ctx.bind();
-        try (Tensor dv = mem.empty(Shape.of(b, h, n), DType.F32)) {
+        Tensor rounded = null;
+        if (precision == Precision.BF16) {   // the gradients of what the forward multiplied: bf16 q, k, v
+            rounded = mem.empty(qkv.shape(), DType.F32);
+            ctx.launchN("round_bf16_f", qkv.numel(), new KernelArgs().ptr(ptr(qkv)).ptr(ptr(rounded)).l(qkv.numel()));
+            qkv = rounded;
+        }
+        try (Tensor dv = mem.empty(Shape.of(b, h, n), DType.F32); Tensor ignored = rounded) {
             ctx.launchWarps("attention_bwd_dot", (long) b * h * n,
                     new KernelArgs().ptr(ptr(out)).ptr(ptr(gout)).ptr(ptr(dv)).i(b).i(n).i(h).i(d));
             int grid = (n + ROWS - 1) / ROWS;

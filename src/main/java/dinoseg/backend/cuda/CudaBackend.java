@@ -164,6 +164,7 @@ public final class CudaBackend implements Backend {
     /** {@inheritDoc} BF16 and TF32 run on the tensor-core kernels (sm_80+; the fatbin holds nothing older). */
     @Override public void setMatmulPrecision(Precision precision) {
         gemmOps.setPrecision(java.util.Objects.requireNonNull(precision, "precision"));
+        attentionOps.setPrecision(precision);
     }
 
     @Override public void gemm(int m, int n, int k, float alpha, MatrixView a, MatrixView b, float beta, MatrixView c, int batch) {

@@ -1,0 +1,162 @@
+// attention_tc.cu — FlashAttention-2 forward on bf16 tensor cores over DINOv2's packed qkv layout
+// (the same contract as attention_fwd in attention.cu: qkv [B, N, 3*H*D] laid out (3, H, D); out
+// [B, N, H*D]; lse [B, H, N] = log-sum-exp of each row of scale * q.k), with the arithmetic of
+// PyTorch's bf16 scaled_dot_product_attention: q, k, v rounded to bf16; S = scale * q.k summed in
+// fp32; the running max and sum in fp32; P = exp(S - max) rounded to bf16 for P.V (the row sum
+// uses P before rounding); O accumulated in fp32 and divided by the sum at the end.
+// A block of 4 warps owns 64 query rows (16 per warp, held as mma A fragments for the whole run) and
+// streams 64-key tiles of K and V through shared memory. Per tile a warp computes its 16x64 scores
+// with mma.m16n8k16 (K fragments by ldmatrix), rescales, and feeds P straight from the score
+// accumulators into the A fragments of P.V (V fragments by ldmatrix.trans): no score ever leaves
+// registers. Head dims up to 64 (attention_fwd_bf16_tc_64) or 128 (_128) are zero-padded to that
+// width in shared memory; rows of bf16 are padded by 8 elements (16 bytes) so ldmatrix rows are
+// aligned and fall on different banks. Dynamic shared memory: 3 * 64 * (DP + 8) * 2 bytes.
+// round_bf16_f: y = x rounded to bf16 (as floats), for the backward of bf16 attention, which runs
+// the fp32 kernels of attention.cu on the rounded qkv.
+#include "common.cuh"
+#include "tc.cuh"
+
+#define ATC_ROWS 64   // query rows per block (4 warps x 16)
+#define ATC_KEYS 64   // keys per streamed tile
+
+// The kernel body for a padded head dim DP (64 or 128, a constant after inlining, so every fragment
+// array below lives in registers).
+__device__ __forceinline__ void atc_fwd(const float* __restrict__ qkv, float* __restrict__ out, float* __restrict__ lse,
+                                        int N, int H, int D, float scale, const int DP) {
+    extern __shared__ __align__(16) uint16_t atc_smem[];
+    const int LD = DP + 8;
+    uint16_t* Qs = atc_smem;                     // [64][LD]
+    uint16_t* Ks = Qs + ATC_ROWS * LD;           // [64][LD]
+    uint16_t* Vs = Ks + ATC_KEYS * LD;           // [64][LD]
+    const int bh = blockIdx.y, b = bh / H, h = bh % H;
+    const int q0 = blockIdx.x * ATC_ROWS;
+    const long long rs = 3LL * H * D;
+    const float* base = qkv + (long long)b * N * rs;
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const int g = lane >> 2, t = lane & 3;
+
+    for (int e = tid; e < ATC_ROWS * DP; e += blockDim.x) {
+        const int r = e / DP, d = e % DP, i = q0 + r;
+        const float v = i < N && d < D ? base[i * rs + h * D + d] : 0.f;
+        Qs[r * LD + d] = (uint16_t)(tc_pack_bf16x2(v, 0.f) & 0xffffu);
+    }
+    __syncthreads();
+    uint32_t qf[8][4];                           // this warp's 16 rows as A fragments, DP/16 k-steps
+#pragma unroll
+    for (int kk = 0; kk < DP / 16; kk++)
+        tc_ldmatrix_x4(qf[kk], &Qs[(warp * 16 + (lane & 15)) * LD + kk * 16 + (lane >> 4) * 8]);
+
+    float m0 = -INFINITY, m1 = -INFINITY;        // running max of rows g and g+8 (scaled scores)
+    float l0 = 0.f, l1 = 0.f;                    // this thread's part of their running sums
+    float o[16][4];                              // O: DP/8 tiles of 16 rows x 8 dims
+#pragma unroll
+    for (int dt = 0; dt < DP / 8; dt++)
+#pragma unroll
+        for (int i = 0; i < 4; i++) o[dt][i] = 0.f;
+
+    for (int j0 = 0; j0 < N; j0 += ATC_KEYS) {
+        __syncthreads();                         // every warp is done with the previous K/V tile
+        for (int e = tid; e < ATC_KEYS * DP; e += blockDim.x) {
+            const int c = e / DP, d = e % DP, j = j0 + c;
+            const bool ok = j < N && d < D;
+            const float* row = base + (long long)j * rs + h * D + d;
+            Ks[c * LD + d] = (uint16_t)(tc_pack_bf16x2(ok ? row[(long long)H * D] : 0.f, 0.f) & 0xffffu);
+            Vs[c * LD + d] = (uint16_t)(tc_pack_bf16x2(ok ? row[2LL * H * D] : 0.f, 0.f) & 0xffffu);
+        }
+        __syncthreads();
+
+        float s[8][4];                           // scores: 8 tiles of 16 rows x 8 keys
+#pragma unroll
+        for (int nt = 0; nt < 8; nt++)
+#pragma unroll
+            for (int i = 0; i < 4; i++) s[nt][i] = 0.f;
+#pragma unroll
+        for (int kk = 0; kk < DP / 16; kk++)
+#pragma unroll
+            for (int np = 0; np < 4; np++) {     // matrices: keys 0-7 at d 0-7 | d 8-15, then keys 8-15
+                uint32_t r[4];
+                tc_ldmatrix_x4(r, &Ks[(np * 16 + (lane & 7) + ((lane >> 4) << 3)) * LD + kk * 16 + ((lane >> 3) & 1) * 8]);
+                const uint32_t b0[2] = {r[0], r[1]}, b1[2] = {r[2], r[3]};
+                tc_mma_bf16_m16n8k16(s[2 * np], qf[kk], b0, s[2 * np]);
+                tc_mma_bf16_m16n8k16(s[2 * np + 1], qf[kk], b1, s[2 * np + 1]);
+            }
+        float mx0 = -INFINITY, mx1 = -INFINITY;
+#pragma unroll
+        for (int nt = 0; nt < 8; nt++)
+#pragma unroll
+            for (int i = 0; i < 4; i++) {
+                const int key = j0 + nt * 8 + 2 * t + (i & 1);
+                s[nt][i] = key < N ? s[nt][i] * scale : -INFINITY;
+                if (i < 2) mx0 = fmaxf(mx0, s[nt][i]);
+                else mx1 = fmaxf(mx1, s[nt][i]);
+            }
+        // a row's 64 scores live in the 4 threads of its group (lanes 4g .. 4g+3)
+        mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
+        mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
+        mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
+        mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
+        const float n0 = fmaxf(m0, mx0), n1 = fmaxf(m1, mx1);   // finite: the tile has a key below N
+        const float c0 = expf(m0 - n0), c1 = expf(m1 - n1);     // 0 on the first tile
+        m0 = n0;
+        m1 = n1;
+        l0 *= c0;
+        l1 *= c1;
+#pragma unroll
+        for (int dt = 0; dt < DP / 8; dt++) {
+            o[dt][0] *= c0; o[dt][1] *= c0;
+            o[dt][2] *= c1; o[dt][3] *= c1;
+        }
+#pragma unroll
+        for (int nt = 0; nt < 8; nt++) {
+            s[nt][0] = expf(s[nt][0] - n0); s[nt][1] = expf(s[nt][1] - n0);
+            s[nt][2] = expf(s[nt][2] - n1); s[nt][3] = expf(s[nt][3] - n1);
+            l0 += s[nt][0] + s[nt][1];
+            l1 += s[nt][2] + s[nt][3];
+        }
+#pragma unroll
+        for (int kc = 0; kc < 4; kc++) {         // P.V over 16-key chunks: score tiles 2kc, 2kc+1 are P's A fragment
+            const uint32_t pa[4] = {tc_pack_bf16x2(s[2 * kc][0], s[2 * kc][1]), tc_pack_bf16x2(s[2 * kc][2], s[2 * kc][3]),
+                                    tc_pack_bf16x2(s[2 * kc + 1][0], s[2 * kc + 1][1]), tc_pack_bf16x2(s[2 * kc + 1][2], s[2 * kc + 1][3])};
+#pragma unroll
+            for (int dp = 0; dp < DP / 16; dp++) {   // matrices: keys 0-7 | 8-15 at dims 0-7, then at dims 8-15
+                uint32_t r[4];
+                tc_ldmatrix_x4_trans(r, &Vs[(kc * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * LD + dp * 16 + (lane >> 4) * 8]);
+                const uint32_t v0[2] = {r[0], r[1]}, v1[2] = {r[2], r[3]};
+                tc_mma_bf16_m16n8k16(o[2 * dp], pa, v0, o[2 * dp]);
+                tc_mma_bf16_m16n8k16(o[2 * dp + 1], pa, v1, o[2 * dp + 1]);
+            }
+        }
+    }
+
+    l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
+    l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
+    l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
+    l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
+    const int r0 = q0 + warp * 16 + g, r1 = r0 + 8;
+    const float inv0 = 1.f / l0, inv1 = 1.f / l1;
+#pragma unroll
+    for (int dt = 0; dt < DP / 8; dt++)
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+            const int d = dt * 8 + 2 * t + (i & 1), r = i < 2 ? r0 : r1;
+            if (d < D && r < N) out[((long long)b * N + r) * H * D + h * D + d] = o[dt][i] * (i < 2 ? inv0 : inv1);
+        }
+    if (t == 0) {
+        if (r0 < N) lse[(long long)bh * N + r0] = m0 + logf(l0);
+        if (r1 < N) lse[(long long)bh * N + r1] = m1 + logf(l1);
+    }
+}
+
+extern "C" __global__ void attention_fwd_bf16_tc_64(const float* __restrict__ qkv, float* __restrict__ out,
+                                                    float* __restrict__ lse, int N, int H, int D, float scale) {
+    atc_fwd(qkv, out, lse, N, H, D, scale, 64);
+}
+
+extern "C" __global__ void attention_fwd_bf16_tc_128(const float* __restrict__ qkv, float* __restrict__ out,
+                                                     float* __restrict__ lse, int N, int H, int D, float scale) {
+    atc_fwd(qkv, out, lse, N, H, D, scale, 128);
+}
+
+extern "C" __global__ void round_bf16_f(const float* __restrict__ x, float* __restrict__ y, long long n) {
+    DS_GRID_LOOP(i, n) y[i] = tc_round_bf16(x[i]);
+}
