@@ -20,10 +20,10 @@
 #define TC_LDS 40   // TC_BK + 8 bf16 of padding per row
 
 // One operand tile (128 rows of op rows x bk k, bk = 32 or 16) of fp32 values held in registers,
-// bk/2 per thread. kContig: the operand is stored with k contiguous (A not transposed, B transposed):
+// bk/2 per thread (v holds 16, enough for bk = 32). kContig: the operand is stored with k contiguous (A not transposed, B transposed):
 // thread t reads row t/2, k (t%2)*bk/2 ... Otherwise k is the stored row: 256/bk threads share a k,
 // each reading bk/2 consecutive rows.
-__device__ __forceinline__ void tc_load_tile(float* v, const float* __restrict__ X, int ld, bool kContig,
+__device__ __forceinline__ void tc_load_tile(float (&v)[16], const float* __restrict__ X, int ld, bool kContig,
                                              int rows, int K, int r0, int k0, int tid, int bk) {
     const int e = bk / 2, tpk = 256 / bk;
     if (kContig) {
@@ -176,7 +176,7 @@ extern "C" __global__ void gemm_tf32_tc(int transA, int transB, int M, int N, in
 #pragma unroll
             for (int i = 0; i < 4; i++) acc[mi][ni][i] = 0.f;
 
-    float va[8], vb[8];
+    float va[16], vb[16];   // the first 8 used (bk/2)
     const int tiles = (K + TF_BK - 1) / TF_BK;
     tc_load_tile(va, A, lda, aK, M, K, row0, 0, tid, TF_BK);
     tc_load_tile(vb, B, ldb, bK, N, K, col0, 0, tid, TF_BK);

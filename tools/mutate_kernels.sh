@@ -57,7 +57,7 @@ my @files = sort grep { /\.(cu|cuh)$/ } readdir($D);
 my %fam = ("gemm.cu" => "gemm", "attention.cu" => "attention", "layernorm.cu" => "layernorm",
            "elementwise.cu" => "elementwise", "batchnorm.cu" => "batchnorm", "conv.cu" => "conv",
            "resize.cu" => "resize", "cross_entropy.cu" => "cross_entropy", "adamw.cu" => "adamw",
-           "gemm_tc.cu" => "tensor_core",
+           "gemm_tc.cu" => "tensor_core", "attention_tc.cu" => "tensor_core",
            "common.cuh" => "gemm attention layernorm elementwise batchnorm conv resize cross_entropy adamw tensor_core");
 for my $f (@files) {
   # tc.cuh is the instruction layer: inline PTX under nvcc (never compiled here) and one-line
