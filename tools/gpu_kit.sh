@@ -11,7 +11,8 @@
 #   lib/dinoseg-cuda-tests.jar   the test classes of dinoseg.backend.cuda (KernelEmulationTest left out)
 #   lib/{jcuda,jcublas,picocli,gson}.jar, lib/jcuda-natives.jar (only libJCudaDriver and libJCublas2),
 #   lib/junit/ (the Jupiter engine, the console launcher and what they need)
-#   torch_peer.py        the PyTorch peer; MANIFEST.txt: commit, versions, sizes
+#   torch_peer.py        the PyTorch peer (whole steps); torch_ops.py: the same for single ops
+#                        MANIFEST.txt: commit, versions, sizes
 #
 #   tools/gpu_kit.sh [--dry-run] [--full] [--no-build]
 #
@@ -133,7 +134,8 @@ fi
 cp target/gpu-kit/jre.tar.xz "$NEW/jre.tar.xz"
 cp tools/gpu_kit_run.sh "$NEW/run.sh"
 cp tools/torch_peer.py "$NEW/torch_peer.py"
-chmod +x "$NEW/run.sh" "$NEW/torch_peer.py"
+cp tools/torch_ops.py "$NEW/torch_ops.py"
+chmod +x "$NEW/run.sh" "$NEW/torch_peer.py" "$NEW/torch_ops.py"
 if [ -n "$(find "$NEW" -name 'libcuda*' | head -1)" ]; then die "the kit holds a libcuda: a GPU machine must use its own driver"; fi
 {
   echo "dinoseg $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD 2>/dev/null || echo '+changes'), built $(date -u +%Y-%m-%dT%H:%MZ), fatbin $(stat -c %s target/classes/kernels/dinoseg.fatbin) bytes (nvcc $(cat target/classes/kernels/nvcc.txt 2>/dev/null || echo '?'))"
@@ -158,7 +160,7 @@ shared_b=0
 if [ -d shared ] && git check-ignore -q shared; then shared_b=$(du -sb shared | cut -f1); fi
 total_b=$(( kit_b + tree_b + shared_b ))
 say "kit contents:"
-(cd "$KIT" && du -b jre.tar.xz lib/*.jar run.sh torch_peer.py MANIFEST.txt && du -cb lib/junit/*.jar | tail -1 | sed 's/total/lib\/junit\//') \
+(cd "$KIT" && du -b jre.tar.xz lib/*.jar run.sh torch_peer.py torch_ops.py MANIFEST.txt && du -cb lib/junit/*.jar | tail -1 | sed 's/total/lib\/junit\//') \
   | awk '{printf "  %7.2f MiB  %s\n", $1 / 1048576, $2}'
 say "working tree that travels: $(mib "$tree_b") MiB$([ "$shared_b" -gt 0 ] && echo ", shared/: $(mib "$shared_b") MiB")"
 echo "kit: $(mib "$total_b") MiB (kit $(mib "$kit_b") MiB + working tree $(mib $(( tree_b + shared_b ))) MiB; limit 64 MiB)"

@@ -12,6 +12,8 @@
 #   bench           dinoseg bench --device cuda at KIT_IMGSZ: infer batch 1, linear 8, finetune 8
 #                   in fp32, then finetune batch 8 again with --precision bf16 (tensor-core GEMMs)
 #   peer            torch_peer.py --device cuda, the same three settings, without and with --amp
+#   ops             bench --mode gemm and --mode attention in bf16 (batch 8; checked against the CPU), and
+#                   torch_ops.py's torch.matmul / scaled_dot_product_attention on the same shapes
 #   memcheck        compute-sanitizer --tool memcheck on CudaOpsTest (small shapes)
 #   racecheck       compute-sanitizer --tool racecheck on four CudaOpsTest methods (shared-memory kernels)
 # The whole run keeps within KIT_BUDGET_S seconds (default 470): a step gets min(its box, time left),
@@ -41,7 +43,7 @@ KIT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 mkdir -p "$OUT" && OUT="$(cd "$OUT" && pwd)"
 START_MS=$(date +%s%3N)
 BUDGET=${KIT_BUDGET_S:-470}
-STEPS=" ${KIT_STEPS:-tests-blocking tests-async bench peer memcheck racecheck} "
+STEPS=" ${KIT_STEPS:-tests-blocking tests-async bench peer ops memcheck racecheck} "
 IMGSZ=${KIT_IMGSZ:-644}
 read -r -a BENCH_ARGS <<< "${KIT_BENCH_ARGS:-}"
 read -r -a PEER_ARGS <<< "${KIT_PEER_ARGS:-}"
@@ -68,6 +70,8 @@ jstr() { local s; s="$(printf '%s' "$1" | tr -d '\000-\037')"; s=${s//\\/\\\\}; 
 say() { echo "[kit $(printf '%4d' "$(elapsed_s)")s] $*"; }
 # a line that is one JSON object (from bench or the peer), or nothing
 json_line() { grep -E '^\{.*\}[[:space:]]*$' "$1" | tail -1; }
+# every line that is one JSON object, as a JSON array (bench --mode gemm|attention, torch_ops.py), or nothing
+json_lines() { local l; l="$(grep -E '^\{.*\}[[:space:]]*$' "$1" | paste -sd, -)"; [ -n "$l" ] && printf '[%s]' "$l"; }
 # the last line of a program's output that explains a failure
 last_words() { grep -v -E '^\{|^[[:space:]]*$|^WARNING: Using incubator' "$1" | tail -1 | cut -c1-300; }
 
@@ -231,6 +235,16 @@ oneline() {
   else record "$name" "$( [ "$RC" = 0 ] && echo failed || status_of "$RC")" "$RC" "$MS" "${j:-null}" "${CRASH:-$(last_words "$cap")}"; fi
 }
 
+# lines NAME BOX CMD...: a program that prints a JSON line per case; the result is their array
+lines() {
+  local name=$1 box=$2; shift 2
+  local cap="$WORK/${name// /_}.out"
+  if ! boxed "$name" "$box" "$cap" "$@"; then record "$name" skipped "" 0 null "time budget spent"; return; fi
+  local j; j="$(json_lines "$cap")"
+  if [ "$RC" = 0 ] && [ -n "$j" ]; then record "$name" ok 0 "$MS" "$j" ""
+  else record "$name" "$( [ "$RC" = 0 ] && echo failed || status_of "$RC")" "$RC" "$MS" "${j:-null}" "${CRASH:-$(last_words "$cap")}"; fi
+}
+
 read -r -a BENCH_SETTINGS <<< "${KIT_BENCH_SETTINGS:-infer:1 linear:8 finetune:8}"
 read -r -a PEER_SETTINGS <<< "${KIT_PEER_SETTINGS:-infer:1 linear:8 finetune:8}"
 
@@ -254,6 +268,15 @@ if wanted peer; then
       oneline "$name" 45 env PYTHONUNBUFFERED=1 "$PY" "$KIT/torch_peer.py" --device "$PEER_DEVICE" --mode "$1" \
         --imgsz "$IMGSZ" --batch "$2" $amp "${PEER_ARGS[@]}"
     done
+  done
+fi
+if wanted ops; then   # the GEMMs and attention alone, ours (checked against the CPU) and PyTorch's, bf16
+  for m in gemm attention; do
+    lines "ops $m bf16" 75 "$JAVA" "${JOPTS[@]}" -cp "$MAIN_CP" dinoseg.cli.Main \
+      bench --device cuda --mode "$m" --imgsz "$IMGSZ" --batch 8 --precision bf16 --warmup 2 --iters 5
+    if [ -z "$PEER_OK" ]; then record "ops $m bf16 torch" skipped "" 0 null "$PEER_WHY"; continue; fi
+    lines "ops $m bf16 torch" 45 env PYTHONUNBUFFERED=1 "$PY" "$KIT/torch_ops.py" --device "$PEER_DEVICE" --mode "$m" \
+      --imgsz "$IMGSZ" --batch 8 --precision bf16 --warmup 2 --iters 5
   done
 fi
 wanted memcheck && sanitize memcheck 90 --select-class dinoseg.backend.cuda.CudaOpsTest

@@ -36,11 +36,16 @@ import java.util.SplittableRandom;
 public final class Bench {
     private Bench() { }
 
-    public enum Mode { INFER, LINEAR, FINETUNE;
+    public enum Mode { INFER, LINEAR, FINETUNE, GEMM, ATTENTION;
         public static Mode parse(String s) {
             try { return valueOf(s.toUpperCase(Locale.ROOT)); }
-            catch (IllegalArgumentException e) { throw new IllegalArgumentException("--mode: '" + s + "' is not one of infer, linear, finetune"); }
+            catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException("--mode: '" + s + "' is not one of infer, linear, finetune, gemm, attention");
+            }
         }
+
+        /** gemm and attention time single ops ({@link OpBench}), the others whole steps. */
+        public boolean isOp() { return this == GEMM || this == ATTENTION; }
     }
 
     /** Bench settings. */
@@ -57,8 +62,14 @@ public final class Bench {
         }
     }
 
+    /** The JSON lines of a run: one for a step mode, one per case for an op mode ({@link OpBench}). */
+    public static java.util.List<JsonObject> runAll(Config c, Backend be) {
+        return c.mode().isOp() ? OpBench.run(c, be, c.mode().name().toLowerCase(Locale.ROOT)) : java.util.List.of(run(c, be));
+    }
+
     /** Runs warmup and timed steps; returns the JSON line's object. */
     public static JsonObject run(Config c, Backend be) {
+        if (c.mode().isOp()) throw new IllegalArgumentException("bench: mode " + c.mode() + " times ops: use runAll");
         BackboneConfig bc = BackboneConfig.parse(c.backbone());
         be.setMatmulPrecision(c.precision());
         Dinov2Segmentation model = Dinov2Segmentation.create(be, bc, SegmentationHead.Kind.LINEAR, c.classes(), null, 0);

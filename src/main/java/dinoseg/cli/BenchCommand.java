@@ -12,19 +12,22 @@ import picocli.CommandLine.Spec;
 
 import java.util.concurrent.Callable;
 
-/** {@code dinoseg bench}: times whole steps on random data, one JSON line (the keys of shared/bench/torch_peer.py). */
+/** {@code dinoseg bench}: times whole steps (one JSON line, the keys of tools/torch_peer.py) or single ops (a line per case, tools/torch_ops.py). */
 @Command(name = "bench", mixinStandardHelpOptions = true, sortOptions = false,
-        description = {"Time whole inference or training steps of a DINOv2 segmentation model on random data.",
-                "Prints one JSON line: images_per_s, step_s_median (median of --iters steps after --warmup), the settings, "
-                        + "peak_heap_mib and peak_gpu_mib; the keys match shared/bench/torch_peer.py for side-by-side runs."})
+        description = {"Time whole inference or training steps of a DINOv2 segmentation model on random data, or its GEMMs and attention alone.",
+                "Steps: one JSON line: images_per_s, step_s_median (median of --iters steps after --warmup), the settings, "
+                        + "peak_heap_mib and peak_gpu_mib; the keys match tools/torch_peer.py for side-by-side runs.",
+                "--mode gemm|attention: one JSON line per case (the block's GEMMs, attention forward and backward) with ms_median, "
+                        + "tflops and max_rel_err against the CPU backend; tools/torch_ops.py prints PyTorch's."})
 public final class BenchCommand implements Callable<Integer> {
     @Spec CommandSpec spec;
 
     @Option(names = "--device", paramLabel = "auto|cpu|cuda", defaultValue = "cpu", description = "Backend (default: ${DEFAULT-VALUE}).")
     String device;
 
-    @Option(names = "--mode", paramLabel = "infer|linear|finetune", defaultValue = "infer",
-            description = "infer: forward + argmax; linear: frozen backbone, head trained; finetune: everything trained (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--mode", paramLabel = "infer|linear|finetune|gemm|attention", defaultValue = "infer",
+            description = "infer: forward + argmax; linear: frozen backbone, head trained; finetune: everything trained; "
+                    + "gemm, attention: the ops alone on the model's shapes (default: ${DEFAULT-VALUE}).")
     String mode;
 
     @Option(names = "--backbone", paramLabel = "NAME|FILE", defaultValue = "small", description = "Backbone preset or JSON config (default: ${DEFAULT-VALUE}).")
@@ -63,7 +66,7 @@ public final class BenchCommand implements Callable<Integer> {
             throw new CommandLine.ParameterException(cl, (e.getMessage().startsWith("precision") ? "--" : "") + e.getMessage());
         }
         try (Backend be = Backends.create(c.device(), cl.getErr()::println)) {
-            cl.getOut().println(Bench.run(c, be).toString());
+            for (var line : Bench.runAll(c, be)) cl.getOut().println(line.toString());
             cl.getOut().flush();
         }
         return 0;
