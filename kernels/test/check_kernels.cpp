@@ -1325,6 +1325,7 @@ static void test_tensor_core() {
         for (int tB = 0; tB < 2; tB++) test_gemm_tc(tA, tB, 37, 45, 70, 2, 1.f, 0.f, 0, true);
     test_gemm_tc(0, 1, 130, 260, 33, 1, 2.f, 0.5f, 0, true);
     test_attention_tc(2, 37, 2, 16);            // one partial key tile; D padded to 64
+    test_attention_tc(1, 30, 2, 64);            // the last row is a lane's second row (g + 8)
     test_attention_tc(1, 130, 1, 64);           // three key tiles, the last partial; three row blocks
     test_attention_tc(1, 65, 1, 64, 0, true);   // last tile of one key, scores near -120
     test_attention_tc(1, 70, 1, 100);           // D padded to 128 (opt-in shared memory)
