@@ -17,6 +17,7 @@ import dinoseg.infer.ModelAdapter;
 import dinoseg.infer.Predictor;
 import dinoseg.io.AtomicFiles;
 import dinoseg.io.ProgressBar;
+import dinoseg.io.Stop;
 import dinoseg.model.Dinov2Segmentation;
 import dinoseg.tensor.DType;
 import dinoseg.tensor.Shape;
@@ -53,9 +54,18 @@ public record EvalReport(ClassSet classes, Evaluator.Result result, int images, 
      * annotation's resolution (class notes). Up to {@code batch} images are decoded ahead by
      * {@code workers} threads (0: all cores).
      */
-    @SuppressWarnings("try") // the no-grad scope is used for its effect
     public static EvalReport run(Dinov2Segmentation model, ClassSet classes, SegDataset split, int w, int h, int batch, int workers,
                                  Backend be, PrintWriter progress) {
+        return run(model, classes, split, w, h, batch, workers, be, progress, Stop.process());
+    }
+
+    /**
+     * As above, polling {@code stop} between images: a requested stop ends the run with
+     * {@link Stop.Stopped} (nothing is returned or written).
+     */
+    @SuppressWarnings("try") // the no-grad scope is used for its effect
+    public static EvalReport run(Dinov2Segmentation model, ClassSet classes, SegDataset split, int w, int h, int batch, int workers,
+                                 Backend be, PrintWriter progress, Stop stop) {
         if (model.numClasses() != classes.size())
             throw new IllegalArgumentException("the model predicts " + model.numClasses() + " classes but the class set has " + classes.size());
         if (split.size() == 0) throw new IllegalArgumentException("the " + split.name() + " split has no image/mask pairs");
@@ -77,6 +87,8 @@ public record EvalReport(ClassSet classes, Evaluator.Result result, int images, 
             ArrayDeque<Future<SegDataset.Item>> ahead = new ArrayDeque<>();
             int next = 0, window = Math.max(1, Math.max(batch, threads));
             for (int i = 0; i < split.size(); i++) {
+                if (stop.requested())   // SIGINT/SIGTERM: between images, nothing written
+                    throw stop.stopped("after " + i + " of " + split.size() + " " + split.name() + " images; no report written");
                 while (next < split.size() && ahead.size() < window) {
                     int j = next++;
                     ahead.add(pool.submit(() -> split.load(j)));

@@ -57,5 +57,13 @@ class EvalResolutionTest {
         StringWriter s = new StringWriter();
         r.printTable(new PrintWriter(s));
         assertTrue(s.toString().contains("at their annotations' resolution (model input 56x56"), s.toString());
+
+        // a stop requested (SIGINT/SIGTERM in the CLI) ends the evaluation between images, with no report
+        dinoseg.io.Stop stop = new dinoseg.io.Stop();
+        stop.request("INT", 130);
+        dinoseg.io.Stop.Stopped e = org.junit.jupiter.api.Assertions.assertThrows(dinoseg.io.Stop.Stopped.class,
+                () -> EvalReport.run(alwaysBg, classes, ds.valid(), 56, 56, 2, 1, EvaluatorTest.BE, null, stop));
+        assertEquals(130, e.exitCode());
+        assertTrue(e.getMessage().startsWith("stopped by SIGINT after 0 of 1 valid images"), e.getMessage());
     }
 }
