@@ -119,13 +119,26 @@ final class Relaunch {
      * end of file, when this JVM dies however it dies, stops the child (see {@link Signals}).
      */
     static final class Forwarder {
-        private final Process child;
+        /**
+         * A signal of the same name this soon after the first is the same event delivered twice:
+         * coreutils {@code timeout} signals the command and then its whole process group, so the
+         * launcher receives one SIGTERM twice; a person's second Ctrl-C comes later than this.
+         */
+        static final long SAME_EVENT_NANOS = 500_000_000L;
+
         private final OutputStream control;
+        private final Process child;
         private int received;
+        private String firstName;
+        private long firstNanos;
 
         Forwarder(Process child) {
+            this(child, child.getOutputStream());
+        }
+
+        Forwarder(Process child, OutputStream control) {
             this.child = child;
-            this.control = child.getOutputStream();
+            this.control = control;
         }
 
         void install() {
@@ -135,7 +148,7 @@ final class Relaunch {
 
         private void handle(String name, int code) {
             try {
-                sun.misc.Signal.handle(new sun.misc.Signal(name), s -> forward(name, code));
+                sun.misc.Signal.handle(new sun.misc.Signal(name), s -> forward(name, code, System.nanoTime()));
             } catch (IllegalArgumentException | UnsupportedOperationException e) {
                 // ignored at startup (a background job's SIGINT) or taken by the VM: the default stays
             }
@@ -143,6 +156,13 @@ final class Relaunch {
 
         /** Passes one signal on; returns whether the child could be told. */
         synchronized boolean forward(String name, int code) {
+            return forward(name, code, System.nanoTime());
+        }
+
+        /** As above, the signal received at {@code nanos} (System.nanoTime); a repeat of the first within {@link #SAME_EVENT_NANOS} is dropped. */
+        synchronized boolean forward(String name, int code, long nanos) {
+            if (received > 0 && name.equals(firstName) && nanos - firstNanos < SAME_EVENT_NANOS) return true;
+            if (received == 0) { firstName = name; firstNanos = nanos; }
             String line = (received++ == 0 ? "stop " : "now ") + name + " " + code + "\n";
             try {
                 control.write(line.getBytes(StandardCharsets.US_ASCII));

@@ -28,7 +28,9 @@ import java.nio.charset.StandardCharsets;
  * </ul>
  *
  * A terminal's Ctrl-C or {@code timeout}'s process-group signal reaches both JVMs; the forwarded copy
- * of a first signal then only repeats the request, so one keypress never counts as two.
+ * of a first signal then only repeats the request, so one keypress never counts as two. {@code timeout}
+ * also signals the command itself before its group, so a JVM can receive one SIGTERM twice in a row:
+ * a repeat of the first signal within half a second is dropped, here and in the launcher.
  */
 final class Signals {
     private Signals() { }
@@ -40,6 +42,8 @@ final class Signals {
 
     private static volatile boolean cooperative;
     private static int direct;
+    private static String firstName;
+    private static long firstNanos;
 
     /** Installs the SIGINT/SIGTERM handlers and, when the launcher asked for it, the control channel. */
     static void install() {
@@ -53,7 +57,7 @@ final class Signals {
 
     private static void handle(String name, int code) {
         try {
-            Signal.handle(new Signal(name), s -> onSignal(name, code, false, false));
+            Signal.handle(new Signal(name), s -> onSignal(name, code, false, false, System.nanoTime()));
         } catch (IllegalArgumentException | UnsupportedOperationException e) {
             // ignored at startup (a background job's SIGINT) or taken by the VM: keep the default
         }
@@ -64,10 +68,23 @@ final class Signals {
      * is the launcher's second signal.
      */
     static void onSignal(String name, int code, boolean forwarded, boolean now) {
+        onSignal(name, code, forwarded, now, System.nanoTime());
+    }
+
+    /**
+     * As above, received at {@code nanos} (System.nanoTime). A direct signal of the first one's name
+     * within {@link Relaunch.Forwarder#SAME_EVENT_NANOS} of it is the same event delivered twice
+     * ({@code timeout} signals the command and then its process group) and is dropped.
+     */
+    static void onSignal(String name, int code, boolean forwarded, boolean now, long nanos) {
         Stop stop = Stop.process();
         boolean hard, first;
         synchronized (Signals.class) {
-            if (!forwarded) direct++;
+            if (!forwarded) {
+                if (direct > 0 && name.equals(firstName) && nanos - firstNanos < Relaunch.Forwarder.SAME_EVENT_NANOS) return;
+                if (direct == 0) { firstName = name; firstNanos = nanos; }
+                direct++;
+            }
             hard = now || (!forwarded && direct > 1);
             if (!hard && forwarded && stop.requested()) return; // the same signal seen twice (process group + forwarding)
             first = !hard && cooperative && stop.request(name, code);

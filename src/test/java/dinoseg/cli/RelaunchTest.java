@@ -50,4 +50,24 @@ class RelaunchTest {
         assertEquals("partial", filter("partial"));
         assertEquals("", filter(""));
     }
+
+    /**
+     * coreutils timeout signals the launcher and then its process group, so the launcher sees one
+     * SIGTERM twice in a row: the repeat must not be forwarded as the "stop now" of a second signal.
+     */
+    @Test void aRepeatWithinHalfASecondIsTheSameSignal() {
+        ByteArrayOutputStream control = new ByteArrayOutputStream();
+        Relaunch.Forwarder f = new Relaunch.Forwarder(null, control);
+        long t0 = 1_000_000_000L;
+        assertTrue(f.forward("TERM", 143, t0));
+        assertTrue(f.forward("TERM", 143, t0 + 50_000_000L));          // the process group's copy
+        assertEquals("stop TERM 143\n", control.toString(StandardCharsets.US_ASCII));
+        assertTrue(f.forward("TERM", 143, t0 + Relaunch.Forwarder.SAME_EVENT_NANOS + 1));   // a real second signal
+        assertEquals("stop TERM 143\nnow TERM 143\n", control.toString(StandardCharsets.US_ASCII));
+        ByteArrayOutputStream c2 = new ByteArrayOutputStream();
+        Relaunch.Forwarder g = new Relaunch.Forwarder(null, c2);
+        g.forward("INT", 130, t0);
+        g.forward("TERM", 143, t0 + 1);                                // another signal is another event
+        assertEquals("stop INT 130\nnow TERM 143\n", c2.toString(StandardCharsets.US_ASCII));
+    }
 }
