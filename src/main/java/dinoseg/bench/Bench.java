@@ -23,7 +23,7 @@ import java.util.SplittableRandom;
 
 /**
  * Times whole steps of the segmentation model on random data, the same work as
- * {@code shared/bench/torch_peer.py} so the two can be compared in one shell command:
+ * {@code tools/torch_peer.py} so the two can be compared in one shell command:
  * <ul>
  *   <li>{@code infer}: forward without a tape, upsampled logits, argmax;</li>
  *   <li>{@code linear}: backbone without a tape, head, upsampling, cross-entropy, backward, AdamW on the head;</li>
@@ -99,7 +99,7 @@ public final class Bench {
         double med = median(times);
         JsonObject o = new JsonObject();
         o.addProperty("engine", "dinoseg 0.1.0 (" + be.name() + ", java " + System.getProperty("java.version") + ")");
-        o.addProperty("device", c.device());
+        o.addProperty("device", be.device().kind().name().toLowerCase(Locale.ROOT));   // what auto picked: cpu, cuda
         o.addProperty("mode", c.mode().name().toLowerCase(Locale.ROOT));
         o.addProperty("backbone", c.backbone());
         o.addProperty("imgsz", c.imgsz());

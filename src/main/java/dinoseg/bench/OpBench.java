@@ -135,7 +135,7 @@ public final class OpBench {
     private static JsonObject header(Bench.Config c, Backend be, String op, String name) {
         JsonObject o = new JsonObject();
         o.addProperty("engine", "dinoseg 0.1.0 (" + be.name() + ")");
-        o.addProperty("device", c.device());
+        o.addProperty("device", be.device().kind().name().toLowerCase(Locale.ROOT));   // what auto picked: cpu, cuda
         o.addProperty("op", op);
         o.addProperty("case", name);
         o.addProperty("backbone", c.backbone());

@@ -33,15 +33,16 @@ public final class BenchCommand implements Callable<Integer> {
     @Option(names = "--backbone", paramLabel = "NAME|FILE", defaultValue = "small", description = "Backbone preset or JSON config (default: ${DEFAULT-VALUE}).")
     String backbone;
 
-    @Option(names = "--imgsz", paramLabel = "N", defaultValue = "644", description = "Square image side, a multiple of 14 (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--imgsz", paramLabel = "N", defaultValue = "644", description = "Square image side, a multiple of the backbone's patch size (14 for the DINOv2 presets; default: ${DEFAULT-VALUE}).")
     int imgsz;
 
     @Option(names = "--batch", paramLabel = "N", defaultValue = "1", description = "Batch size (default: ${DEFAULT-VALUE}).")
     int batch;
 
     @Option(names = "--precision", paramLabel = "fp32|tf32|bf16", defaultValue = "fp32",
-            description = "Operands of matrix products (linear layers, convolutions): fp32, tf32 or bf16 with fp32 accumulation, "
-                    + "as PyTorch's allow_tf32 / autocast(bfloat16) matmuls; attention and the other ops stay fp32 (default: ${DEFAULT-VALUE}).")
+            description = "Operands of matrix products (linear layers, convolutions; with bf16 also attention): fp32, tf32 or bf16 "
+                    + "with fp32 accumulation, as PyTorch's allow_tf32 / autocast(bfloat16); tensor cores on CUDA, rounded operands "
+                    + "on the CPU (slower there than fp32) (default: ${DEFAULT-VALUE}).")
     String precision;
 
     @Option(names = "--classes", paramLabel = "K", defaultValue = "21", description = "Classes of the head (default: ${DEFAULT-VALUE}).")

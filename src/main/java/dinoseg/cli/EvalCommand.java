@@ -53,10 +53,10 @@ public final class EvalCommand implements Callable<Integer> {
     String device;
 
     @Option(names = "--precision", defaultValue = "fp32", paramLabel = "fp32|tf32|bf16",
-            description = "Operands of matrix products: fp32, or tf32/bf16 with fp32 accumulation (tensor cores on CUDA) (default: ${DEFAULT-VALUE}).")
+            description = "Operands of matrix products (with bf16 also attention): fp32, or tf32/bf16 with fp32 accumulation; rounded operands on the CPU are slower than fp32 (tensor cores on CUDA) (default: ${DEFAULT-VALUE}).")
     String precision;
 
-    @Option(names = "--out", paramLabel = "FILE", description = "JSON output (default: eval_<checkpoint name>.json beside the checkpoint); the PNG is <name>_confusion.png.")
+    @Option(names = "--out", paramLabel = "FILE", description = "JSON output (default: eval_<checkpoint name>.json beside the checkpoint, eval_<name>_bf16.json etc. for other precisions); the PNG is <name>_confusion.png.")
     Path out;
 
     @Option(names = "--verbose", description = "Print stack traces of errors.")
@@ -77,6 +77,8 @@ public final class EvalCommand implements Callable<Integer> {
         }
         try (Backend be = Backends.create(device, err::println)) {
             be.setMatmulPrecision(p);
+            if (p != dinoseg.backend.Precision.FP32)
+                err.println("precision: " + p.flag() + " matmuls" + (p == dinoseg.backend.Precision.BF16 ? " and attention" : ""));
             ModelCheckpoint.Loaded ck = ModelCheckpoint.load(checkpoint, be);
             CommandLine.ParseResult pr = cl.getParseResult();
             boolean given = pr.hasMatchedOption("--data") || pr.hasMatchedOption("--train-images") || pr.hasMatchedOption("--valid-images")
@@ -100,7 +102,8 @@ public final class EvalCommand implements Callable<Integer> {
             int w = imgsz == null ? ck.imgW() : imgsz[0], h = imgsz == null ? ck.imgH() : imgsz.length > 1 ? imgsz[1] : imgsz[0];
             err.println(opened.describe());
             EvalReport r = EvalReport.run(ck.model(), classes, s, w, h, batch, workers, be, err);
-            Path json = out != null ? out : checkpoint.toAbsolutePath().resolveSibling("eval_" + stem(checkpoint) + ".json");
+            String suffix = p == dinoseg.backend.Precision.FP32 ? "" : "_" + p.flag();   // a bf16 eval does not replace the fp32 one
+            Path json = out != null ? out : checkpoint.toAbsolutePath().resolveSibling("eval_" + stem(checkpoint) + suffix + ".json");
             Path png = json.resolveSibling(stem(json) + "_confusion.png");
             r.write(json, png);
             r.printTable(o);

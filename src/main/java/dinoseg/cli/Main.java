@@ -21,9 +21,17 @@ public final class Main implements Runnable {
     /** Builds the configured command line (shared by {@link #main} and tests). */
     public static CommandLine commandLine() {
         CommandLine cl = new CommandLine(new Main());
+        giveVersion(cl, cl.getCommandSpec().version());   // each subcommand's -V/--version prints it too
         cl.setExecutionExceptionHandler(new ErrorHandler());
         cl.setParameterExceptionHandler(new UsageErrorHandler());
         return cl;
+    }
+
+    private static void giveVersion(CommandLine cl, String[] version) {
+        for (CommandLine sub : cl.getSubcommands().values()) {
+            if (sub.getCommandSpec().version().length == 0) sub.getCommandSpec().version(version);
+            giveVersion(sub, version);
+        }
     }
 
     public static void main(String[] args) {

@@ -20,7 +20,7 @@ final class PredictOptions {
 
     @Option(names = "--imgsz", arity = "1..2", paramLabel = "W [H]", hideParamSyntax = true,
             description = "Inference size (one value for a square; default: the checkpoint's training size). "
-                    + "Sizes that are not multiples of 14 are padded and cropped back.")
+                    + "Sizes that are not multiples of the patch size (14 for the DINOv2 presets) are padded and cropped back.")
     int[] imgsz;
 
     @Option(names = "--tta", split = ",", paramLabel = "S", description = "Test-time scales, e.g. 1.0,1.5,2.0: softmax averaged over them.")
@@ -44,7 +44,7 @@ final class PredictOptions {
     String device;
 
     @Option(names = "--precision", defaultValue = "fp32", paramLabel = "fp32|tf32|bf16",
-            description = "Operands of matrix products: fp32, or tf32/bf16 with fp32 accumulation (tensor cores on CUDA) (default: ${DEFAULT-VALUE}).")
+            description = "Operands of matrix products (with bf16 also attention): fp32, or tf32/bf16 with fp32 accumulation; rounded operands on the CPU are slower than fp32 (tensor cores on CUDA) (default: ${DEFAULT-VALUE}).")
     String precision;
 
     @Option(names = "--verbose", description = "Print stack traces of errors.")
@@ -77,6 +77,7 @@ final class PredictOptions {
         ClassSet expected = classes == null ? null : ClassSet.resolve(classes);
         Backend be = Backends.create(device, line -> { err.println(line); err.flush(); });
         be.setMatmulPrecision(p);
+        if (p != Precision.FP32) err.println("precision: " + p.flag() + " matmuls" + (p == Precision.BF16 ? " and attention" : ""));
         ModelCheckpoint.Loaded l;
         try {
             l = ModelCheckpoint.load(checkpoint, be);

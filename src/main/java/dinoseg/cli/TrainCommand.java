@@ -60,7 +60,7 @@ public final class TrainCommand implements Callable<Integer> {
     @Option(names = "--epochs", paramLabel = "N", defaultValue = "20", description = "Epochs (default: ${DEFAULT-VALUE}); with --resume: the new total.")
     int epochs;
 
-    @Option(names = "--imgsz", paramLabel = "W H", arity = "1..2", description = "Training size, width and height (one value: square), rounded up to multiples of 14 (default: 644 644).")
+    @Option(names = "--imgsz", paramLabel = "W H", arity = "1..2", description = "Training size, width and height (one value: square), rounded up to multiples of the patch size (14 for the DINOv2 presets; default: 644 644).")
     int[] imgsz;
 
     @Option(names = "--batch", paramLabel = "N", defaultValue = "4", description = "Batch size (default: ${DEFAULT-VALUE}).")
@@ -97,7 +97,7 @@ public final class TrainCommand implements Callable<Integer> {
     String device;
 
     @Option(names = "--precision", paramLabel = "fp32|tf32|bf16", defaultValue = "fp32",
-            description = "Operands of matrix products: fp32, or tf32/bf16 with fp32 accumulation (PyTorch's allow_tf32 / "
+            description = "Operands of matrix products (with bf16 also attention): fp32, or tf32/bf16 with fp32 accumulation; rounded operands on the CPU are slower than fp32 (PyTorch's allow_tf32 / "
                     + "autocast(bfloat16) matmuls, on tensor cores on CUDA); weights, optimizer and checkpoints stay fp32 (default: ${DEFAULT-VALUE}).")
     String precision;
 
@@ -177,6 +177,8 @@ public final class TrainCommand implements Callable<Integer> {
         TrainConfig.Builder base = demo ? DemoPreset.load().toBuilder() : TrainConfig.builder().dataset(flagDataset);
         JsonObject given = explicitSettings(pr);
         if (DATASET_FLAGS.stream().anyMatch(pr::hasMatchedOption)) given.add("dataset", flagDataset);
+        if (demo && given.has("cache_features") && !given.has("fine_tune") && base.build().fineTune())
+            cl.getErr().println("note: --cache-features freezes the backbone (the demo preset fine-tunes it)");
         try {
             TrainConfig cfg = base.overriddenBy(given).build();
             return cfg.outDir() != null ? cfg : cfg.toBuilder().outDir(defaultOutDir(cfg.demo())).build();

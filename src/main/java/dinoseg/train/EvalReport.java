@@ -46,7 +46,7 @@ import java.util.concurrent.Future;
  * is compared with the untouched mask; the loss is the cross-entropy of those upsampled logits.
  * (Validation during training scores at the training size instead: image and mask resized.)
  */
-public record EvalReport(ClassSet classes, Evaluator.Result result, int images, int width, int height) {
+public record EvalReport(ClassSet classes, Evaluator.Result result, int images, int width, int height, dinoseg.backend.Precision precision) {
 
     /**
      * Evaluates {@code split}: the model sees each image resized to w x h (each rounded up to a multiple
@@ -119,7 +119,7 @@ public record EvalReport(ClassSet classes, Evaluator.Result result, int images, 
             pool.shutdownNow();
         }
         Evaluator.Result r = new Evaluator.Result(pixels == 0 ? 0 : lossSum / pixels, cm, pixels);
-        return new EvalReport(classes, r, split.size(), pre.width(), pre.height());
+        return new EvalReport(classes, r, split.size(), pre.width(), pre.height(), be.matmulPrecision());
     }
 
     private static SegDataset.Item get(Future<SegDataset.Item> f) {
@@ -146,6 +146,7 @@ public record EvalReport(ClassSet classes, Evaluator.Result result, int images, 
         o.addProperty("height", height);
         o.addProperty("scored_at", "annotation resolution (logits upsampled bilinearly from the model input width x height)");
         o.addProperty("pixels", result.pixels());
+        o.addProperty("precision", precision.flag());
         num(o, "loss", result.loss());
         num(o, "pixel_accuracy", result.pixelAccuracy());
         num(o, "miou", result.miou());

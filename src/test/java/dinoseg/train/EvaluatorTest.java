@@ -67,7 +67,7 @@ class EvaluatorTest {
         double expectLoss = (cat * -Math.log(Math.exp(5) / z) + (bg + dog) * -Math.log(1 / z)) / counted;
         assertEquals(expectLoss, r.loss(), 1e-4);
 
-        EvalReport rep = new EvalReport(CLASSES, r, n, w, h);
+        EvalReport rep = new EvalReport(CLASSES, r, n, w, h, dinoseg.backend.Precision.FP32);
         JsonObject j = rep.toJson();
         assertTrue(j.keySet().containsAll(Set.of("pixel_accuracy", "miou", "per_class_iou", "confusion_matrix")));
         JsonObject per = j.getAsJsonObject("per_class_iou");
