@@ -273,10 +273,10 @@ fi
 if wanted ops; then   # the GEMMs and attention alone, ours (checked against the CPU) and PyTorch's, bf16
   for m in gemm attention; do
     lines "ops $m bf16" 75 "$JAVA" "${JOPTS[@]}" -cp "$MAIN_CP" dinoseg.cli.Main \
-      bench --device cuda --mode "$m" --imgsz "$IMGSZ" --batch 8 --precision bf16 --warmup 2 --iters 5
+      bench --device cuda --mode "$m" --imgsz "$IMGSZ" --batch 8 --precision bf16 "${BENCH_ARGS[@]}"
     if [ -z "$PEER_OK" ]; then record "ops $m bf16 torch" skipped "" 0 null "$PEER_WHY"; continue; fi
     lines "ops $m bf16 torch" 45 env PYTHONUNBUFFERED=1 "$PY" "$KIT/torch_ops.py" --device "$PEER_DEVICE" --mode "$m" \
-      --imgsz "$IMGSZ" --batch 8 --precision bf16 --warmup 2 --iters 5
+      --imgsz "$IMGSZ" --batch 8 --precision bf16 "${PEER_ARGS[@]}"
   done
 fi
 wanted memcheck && sanitize memcheck 90 --select-class dinoseg.backend.cuda.CudaOpsTest
