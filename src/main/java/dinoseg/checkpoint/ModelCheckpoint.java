@@ -85,8 +85,22 @@ public final class ModelCheckpoint {
         }
     }
 
-    /** Reads the stored configuration without loading tensors. */
+    /** The metadata key of a training run's resume state ({@code last_state.safetensors}, train.ResumeState). */
+    public static final String RESUME_STATE_KEY = "dinoseg_state";
+
+    /** The model checkpoints a finished (or validated) training run leaves in its folder, in the order they are suggested. */
+    static final java.util.List<String> RUN_CHECKPOINTS = java.util.List.of("best_model_iou.safetensors", "final_model.safetensors");
+
+    /**
+     * Reads the stored configuration without loading tensors.
+     *
+     * @throws java.nio.file.NoSuchFileException when {@code file} does not exist
+     * @throws IllegalArgumentException one line naming the file when it is a folder (a run folder
+     *         gets the name of a checkpoint in it), a training state ({@code last_state.safetensors}:
+     *         the run's model checkpoints are named), or not a dinoseg checkpoint
+     */
     public static JsonObject readConfig(Path file) throws IOException {
+        if (Files.isDirectory(file)) throw new IllegalArgumentException(folderGiven(file));
         if (!Files.isRegularFile(file)) throw new java.nio.file.NoSuchFileException(file + ": no such checkpoint file");
         Map<String, String> meta;
         try {
@@ -95,6 +109,7 @@ public final class ModelCheckpoint {
             throw new IllegalArgumentException(file + ": not a dinoseg checkpoint (" + e.getMessage() + ")");
         }
         String text = meta.get(CONFIG_KEY);
+        if (meta.containsKey(RESUME_STATE_KEY)) throw new IllegalArgumentException(trainingStateGiven(file));
         if (!FORMAT.equals(meta.get("format")) || text == null)
             throw new IllegalArgumentException(file + ": not a dinoseg checkpoint (no '" + CONFIG_KEY
                     + "' metadata); backbone weights go to --weights, not --checkpoint");
@@ -105,6 +120,26 @@ public final class ModelCheckpoint {
         } catch (JsonParseException e) {
             throw new IllegalArgumentException(file + ": damaged checkpoint config: " + e.getMessage());
         }
+    }
+
+    /** A folder given as a checkpoint: a run folder (it holds a model checkpoint) is told which file to pass. */
+    static String folderGiven(Path dir) {
+        for (String name : RUN_CHECKPOINTS)
+            if (Files.isRegularFile(dir.resolve(name)))
+                return dir + ": is a run folder; pass one of its checkpoints, e.g. " + dir.resolve(name);
+        return dir + ": is a directory, not a checkpoint file";
+    }
+
+    /** A resume state given as a checkpoint: what it is, and the model checkpoints of its run (those present, else their names). */
+    static String trainingStateGiven(Path file) {
+        Path dir = file.toAbsolutePath().getParent();
+        java.util.List<String> present = new java.util.ArrayList<>();
+        for (String name : RUN_CHECKPOINTS) if (dir != null && Files.isRegularFile(dir.resolve(name))) present.add(name);
+        Path shown = file.getParent() == null ? Path.of("") : file.getParent();
+        String hint = present.isEmpty()
+                ? "its run writes " + String.join(" and ", RUN_CHECKPOINTS) + " into the same folder (none there yet)"
+                : "pass " + String.join(" or ", present.stream().map(n -> shown.resolve(n).toString()).toList()) + " from the same folder";
+        return file + ": is a training state (for train --resume), not a model checkpoint; " + hint;
     }
 
     /** Loads a checkpoint on a backend; errors are one line naming the file. */

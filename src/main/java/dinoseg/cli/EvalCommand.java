@@ -75,6 +75,10 @@ public final class EvalCommand implements Callable<Integer> {
         } catch (IllegalArgumentException e) {
             throw new CommandLine.ParameterException(cl, e.getMessage());
         }
+        if (out != null) {
+            OutputChecks.outputFile(cl, "--out", out);
+            OutputChecks.notTheInput(cl, "--checkpoint", checkpoint, "--out", out);
+        }
         try (Backend be = Backends.create(device, err::println)) {
             be.setMatmulPrecision(p);
             if (p != dinoseg.backend.Precision.FP32)

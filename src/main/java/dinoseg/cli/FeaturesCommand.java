@@ -60,6 +60,8 @@ public final class FeaturesCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         PrintWriter outw = spec.commandLine().getOut(), err = spec.commandLine().getErr();
+        OutputChecks.outputFile(spec.commandLine(), "--out", out);
+        OutputChecks.notTheInput(spec.commandLine(), "--input", input, "--out", out);
         BackboneConfig cfg = BackboneConfig.parse(backbone);
         int[] blocks = layers == null ? cfg.defaultLayers() : layers;
         for (int b : blocks)

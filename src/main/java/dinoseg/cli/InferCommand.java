@@ -29,7 +29,14 @@ public final class InferCommand implements Callable<Integer> {
     @Override public Integer call() throws Exception {
         PrintWriter out = spec.commandLine().getOut(), err = spec.commandLine().getErr();
         Signals.cooperate(); // SIGINT/SIGTERM: stop between batches/images/frames, no partial output
+        if (java.nio.file.Files.exists(outDir) && !java.nio.file.Files.isDirectory(outDir))
+            throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--out-dir " + outDir + ": is a file, not a folder");
         var files = ImageInference.inputs(input);
+        try {
+            files = ImageInference.checkedForOutDir(input, files, outDir, line -> { err.println(line); err.flush(); });
+        } catch (IllegalArgumentException e) {
+            throw new picocli.CommandLine.ParameterException(spec.commandLine(), e.getMessage()); // it names the file and --out-dir
+        }
         PredictOptions.Ready r = predict.load(err);
         err.println(r.classes().size() + " classes " + r.classes().names() + "; " + PredictOptions.describe(r.predictor().options()));
         err.flush();

@@ -43,7 +43,9 @@ public final class InferVideoCommand implements Callable<Integer> {
     @Override public Integer call() throws Exception {
         PrintWriter o = spec.commandLine().getOut(), err = spec.commandLine().getErr();
         Signals.cooperate(); // SIGINT/SIGTERM: stop between batches/images/frames, no partial output
-        if (!java.nio.file.Files.isRegularFile(input)) throw new IllegalArgumentException(input + ": video file does not exist");
+        dinoseg.io.FileKinds.requireFile(input, "video file");
+        OutputChecks.outputFile(spec.commandLine(), "--out", out);
+        OutputChecks.notTheInput(spec.commandLine(), "--input", input, "--out", out);
         requireVideoLibraries();
         PredictOptions.Ready r = predict.load(err);
         err.println(r.classes().size() + " classes " + r.classes().names() + "; " + PredictOptions.describe(r.predictor().options()));

@@ -76,6 +76,7 @@ public final class ClassSet {
     /** Reads a JSON class file; a malformed one fails with one line naming the file. */
     public static ClassSet load(Path json) {
         String text;
+        if (Files.isDirectory(json)) throw new IllegalArgumentException(json + ": is a directory, not a class file");
         try {
             text = Files.readString(json, StandardCharsets.UTF_8);
         } catch (NoSuchFileException e) {

@@ -66,7 +66,7 @@ public final class Datasets {
             if (anyExplicit)
                 throw new IllegalArgumentException("give either --data or the four --train-images/--train-masks/--valid-images/--valid-masks folders, not both");
             Path dir = spec.data();
-            if (!Files.isDirectory(dir)) throw new IllegalArgumentException(dir + ": folder does not exist");
+            dinoseg.io.FileKinds.requireFolder(dir);
             if (Files.isDirectory(dir.resolve("train_images")) || Files.isDirectory(dir.resolve("train_labels")))
                 return tutorial(dir, spec, out);
             Path voc = vocRoot(dir);
@@ -135,7 +135,7 @@ public final class Datasets {
     }
 
     private static List<SegDataset.Sample> vocSplit(Path images, Path masks, Path list, List<String> unpaired) {
-        if (!Files.isRegularFile(list)) throw new IllegalArgumentException(list + ": split list does not exist");
+        dinoseg.io.FileKinds.requireFile(list, "split list");
         List<String> ids;
         try {
             ids = Files.readAllLines(list, StandardCharsets.UTF_8);
@@ -197,8 +197,7 @@ public final class Datasets {
     }
 
     private static void requireDir(Path p) {
-        if (!Files.exists(p)) throw new IllegalArgumentException(p + ": folder does not exist");
-        if (!Files.isDirectory(p)) throw new IllegalArgumentException(p + ": not a folder");
+        dinoseg.io.FileKinds.requireFolder(p);
     }
 
     private static ClassSet classes(DatasetSpec spec, Path root, Consumer<String> log) {

@@ -148,6 +148,7 @@ public final class ImageIOUtil {
     }
 
     private static void checkFile(Path file) {
+        if (Files.isDirectory(file)) throw new IllegalArgumentException(file + ": is a directory, not an image file");
         long size;
         try {
             size = Files.size(file);

@@ -13,7 +13,6 @@ import dinoseg.model.DinoVisionTransformer;
 import dinoseg.tensor.Shape;
 
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
@@ -71,14 +70,14 @@ public final class FeatureExtractor {
      * @param width  target width in pixels (images only)
      * @param height target height in pixels (images only)
      * @param log    receives the rounding notice (may be null)
-     * @throws IllegalArgumentException one line naming the file: it does not exist; it has no tensor
+     * @throws IllegalArgumentException one line naming the file: it does not exist or is a directory; it has no tensor
      *         named {@code pixel_values}; that tensor is not {@code [B, 3, H, W]} with B &gt;= 1 or its
      *         sides are not positive multiples of {@code patch}; the image cannot be decoded; or (for an
      *         image) {@code width}/{@code height} are not positive
      * @throws IOException when the safetensors file cannot be read
      */
     public static HostTensor pixelValues(Path input, int patch, int width, int height, Consumer<String> log) throws IOException {
-        if (!Files.isRegularFile(input)) throw new IllegalArgumentException(input + ": input file does not exist");
+        dinoseg.io.FileKinds.requireFile(input, "input file");
         if (isPixelValuesFile(input)) {
             StateDict sd = Safetensors.read(input);
             HostTensor pv = sd.get("pixel_values");

@@ -66,6 +66,53 @@ public final class ImageInference {
         }
     }
 
+    /** The endings of the files {@link #segment} writes ({@code <stem>_mask.png}, {@code <stem>_overlay.png}). */
+    public static final List<String> OUTPUT_SUFFIXES = List.of("_mask.png", "_overlay.png");
+
+    /**
+     * The inputs of a run whose outputs go to {@code outDir}, checked against that folder. When it is
+     * the input's own folder (the folder given, or the given file's folder): files of a folder input
+     * named like outputs ({@link #OUTPUT_SUFFIXES}) are left out, with a note, so a rerun does not
+     * segment earlier outputs; and since outputs would then land beside the inputs, an output name
+     * that already exists there (an earlier output, or the user's own file such as a ground-truth
+     * {@code a_mask.png}) stops the run before any work, rather than be overwritten. Another
+     * {@code outDir} is written over as before (reruns replace their outputs).
+     *
+     * @param input the --input path (file or folder) {@code files} came from ({@link #inputs})
+     * @throws IllegalArgumentException one line naming the existing file, or the folder when only
+     *         output-like files are left
+     */
+    public static List<Path> checkedForOutDir(Path input, List<Path> files, Path outDir, java.util.function.Consumer<String> note) {
+        Path inFolder = Files.isDirectory(input) ? input : input.toAbsolutePath().getParent();
+        if (inFolder == null || !Files.isDirectory(outDir) || !dinoseg.io.FileKinds.same(inFolder, outDir)) return files;
+        List<Path> kept = files;
+        if (Files.isDirectory(input)) {
+            kept = files.stream().filter(p -> !isOutputName(p)).toList();
+            int skipped = files.size() - kept.size();
+            if (skipped > 0)
+                note.accept("note: " + input + " is also --out-dir: skipping " + skipped + " file" + (skipped == 1 ? "" : "s")
+                        + " named like infer outputs (*_mask.png, *_overlay.png), e.g. "
+                        + files.stream().filter(ImageInference::isOutputName).findFirst().orElseThrow().getFileName());
+            if (kept.isEmpty())
+                throw new IllegalArgumentException(input + ": holds only files named like infer outputs (*_mask.png, *_overlay.png), "
+                        + "and it is also --out-dir; give another --out-dir");
+        }
+        Map<Path, String> stems = stems(kept);
+        for (Path f : kept)
+            for (String suffix : OUTPUT_SUFFIXES) {
+                Path target = outDir.resolve(stems.get(f) + suffix);
+                if (Files.exists(target))
+                    throw new IllegalArgumentException(target + ": already exists in the input folder and infer would overwrite it with the "
+                            + "output of " + f.getFileName() + "; give another --out-dir (or move the file away)");
+            }
+        return kept;
+    }
+
+    private static boolean isOutputName(Path p) {
+        String n = p.getFileName().toString();
+        return OUTPUT_SUFFIXES.stream().anyMatch(n::endsWith);
+    }
+
     /** Output stems: the file name without its extension, or with it ('a_jpg') where two inputs share a stem. */
     static Map<Path, String> stems(List<Path> files) {
         Map<String, Integer> counts = new HashMap<>();

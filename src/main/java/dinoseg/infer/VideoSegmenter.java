@@ -71,7 +71,8 @@ public final class VideoSegmenter {
      * drawing a progress bar on {@code progress}. Failures are one line naming the file.
      */
     public Result run(Path input, Path output, PrintWriter progress) throws IOException {
-        if (!Files.isRegularFile(input)) throw new IllegalArgumentException(input + ": video file does not exist");
+        dinoseg.io.FileKinds.requireFile(input, "video file");
+        if (Files.isDirectory(output)) throw new IllegalArgumentException(output + ": is a directory; give a file name for the video");
         FFmpegLogCallback.setLevel(avutil.AV_LOG_ERROR);
         Path dir = output.toAbsolutePath().getParent();
         if (dir != null) Files.createDirectories(dir);

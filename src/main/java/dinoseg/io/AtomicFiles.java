@@ -35,6 +35,8 @@ public final class AtomicFiles {
     /** The channel form (named apart from {@link #write(Path, Writer)} so lambdas are not ambiguous). */
     public static void writeChannel(Path file, Body body) throws IOException {
         Path abs = file.toAbsolutePath();
+        // before any temporary file: the rename over a folder would fail only after the work, beside the folder
+        if (Files.isDirectory(abs)) throw new IOException(file + ": is a directory; cannot write a file in its place");
         Path dir = abs.getParent();
         if (dir != null) Files.createDirectories(dir);
         Path tmp = Files.createTempFile(dir, "." + abs.getFileName() + ".", ".tmp");

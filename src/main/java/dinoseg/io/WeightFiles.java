@@ -35,6 +35,7 @@ public final class WeightFiles {
 
     /** {@link #read} without turning Errors into IOExceptions (the fuzzer counts those as failures). */
     static StateDict readUnguarded(Path file) throws IOException {
+        if (Files.isDirectory(file)) throw new IOException(file + ": is a directory, not a weight file");
         if (!Files.isRegularFile(file)) throw new NoSuchFileException(file + ": no such weight file");
         byte[] head;
         try (InputStream in = Files.newInputStream(file)) {

@@ -43,7 +43,7 @@ import java.util.Map;
 public record ResumeState(TrainConfig config, int epoch, long globalStep, AdamW.State optimizer,
                           Map<String, HostTensor> model, Best best, List<History.Row> history, Partial partial) {
     public static final String FILE = "last_state.safetensors";
-    static final String KEY = "dinoseg_state";
+    static final String KEY = dinoseg.checkpoint.ModelCheckpoint.RESUME_STATE_KEY;
     static final int VERSION = 2;
 
     /**

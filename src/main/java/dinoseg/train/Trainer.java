@@ -237,14 +237,20 @@ public final class Trainer {
 
     // ==================================================================== set-up
 
-    /** The run folder, data, model, optimizer, loaders, restored state and feature caches; writes config.json. */
+    /**
+     * The run folder, data, model, optimizer, loaders, restored state and feature caches; writes config.json.
+     * The folder is created only once the data, model and weights are set up, and what this call
+     * created (folders, config.json in a folder it created) is removed again when a later step
+     * fails, so a failed start leaves no empty run folder; a folder that existed is never removed.
+     */
     private Run setUp() throws IOException {
         Run r = new Run();
         r.dir = Path.of(cfg.outDir());
         if (resume == null && Files.exists(r.dir.resolve(ResumeState.FILE)))
             throw new IllegalArgumentException(r.dir + ": already holds a training run (" + ResumeState.FILE + "); continue it with --resume "
                     + r.dir + " or choose another --out-dir");
-        Files.createDirectories(r.dir.resolve("valid_preds"));
+        if (Files.exists(r.dir) && !Files.isDirectory(r.dir))
+            throw new IllegalArgumentException(r.dir + ": is a file, not a folder (--out-dir)");
         deleteStaleTemporaries(r.dir);
         Consumer<String> log = err::println;
 
@@ -287,11 +293,17 @@ public final class Trainer {
         Augment augment = Augment.of(r.cfg.augment());
         r.trainLoader = new DataLoader(r.trainSet, loaderOptions(r, true, augment));
         r.validLoader = new DataLoader(r.validSet, loaderOptions(r, false, Augment.none()));
+        List<Path> created = List.of();
+        Path newConfig = null;           // config.json, when this call wrote it where there was none
         try {
             r.stepsPerEpoch = r.trainLoader.batchesPerEpoch();
             r.schedule = new LrSchedule(r.cfg.scheduler(), r.cfg.epochs(), r.stepsPerEpoch, r.cfg.milestones(), r.cfg.schedulerGamma(), r.cfg.warmup());
             if (resume != null) restore(r);
-            AtomicFiles.writeString(r.dir.resolve("config.json"), r.cfg.toJson());
+            created = createFolders(r.dir.resolve("valid_preds"));
+            Path config = r.dir.resolve("config.json");
+            boolean had = Files.exists(config);
+            AtomicFiles.writeString(config, r.cfg.toJson());
+            if (!had) newConfig = config;
             if (r.cfg.cacheFeatures()) buildFeatureCaches(r);
             r.preview = Preview.of(r.validSet, Math.min(Math.max(0, r.cfg.previewIndex()), r.validSet.size() - 1), r.pre, r.ignore);
             r.saveEveryNanos = r.cfg.saveEveryMin() > 0 ? (long) Math.min(Long.MAX_VALUE / 2.0, r.cfg.saveEveryMin() * 60e9) : Long.MAX_VALUE;
@@ -299,7 +311,35 @@ public final class Trainer {
             return r;
         } catch (IOException | RuntimeException | Error e) {
             r.close();
+            removeCreated(created, newConfig, e);
             throw e;
+        }
+    }
+
+    /** Creates {@code dir} and its missing parents; returns those it created, deepest first. */
+    static List<Path> createFolders(Path dir) throws IOException {
+        List<Path> missing = new java.util.ArrayList<>();
+        for (Path p = dir.toAbsolutePath().normalize(); p != null && !Files.exists(p); p = p.getParent()) missing.add(p);
+        Files.createDirectories(dir);
+        return List.copyOf(missing);
+    }
+
+    /**
+     * Undoes a failed set-up: {@code file} (a file this run created where there was none; may be
+     * null), then the folders {@link #createFolders} made, deepest first, each only if empty.
+     */
+    private static void removeCreated(List<Path> created, Path file, Throwable failure) {
+        try {
+            if (file != null) Files.deleteIfExists(file);
+            for (Path d : created) {
+                try {
+                    Files.deleteIfExists(d);
+                } catch (java.nio.file.DirectoryNotEmptyException keep) {
+                    break; // something else is in it: it and its parents stay
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            failure.addSuppressed(e);
         }
     }
 

@@ -35,4 +35,15 @@ class AtomicFilesTest {
             assertTrue(perms.contains(PosixFilePermission.GROUP_READ), perms.toString());
         }
     }
+
+    @Test
+    void aFolderInPlaceOfTheFileIsSaidBeforeAnythingIsWritten() throws Exception {
+        Path folder = Files.createDirectories(dir.resolve("out"));
+        boolean[] called = {false};
+        IOException e = assertThrows(IOException.class, () -> AtomicFiles.write(folder, out -> called[0] = true));
+        assertEquals(folder + ": is a directory; cannot write a file in its place", e.getMessage());
+        assertFalse(called[0], "the body ran before the target was checked");
+        try (var s = Files.list(dir)) { assertEquals(1, s.count(), "no temporary file beside the folder"); }
+        assertTrue(Files.isDirectory(folder));
+    }
 }
