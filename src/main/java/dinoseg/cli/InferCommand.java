@@ -29,8 +29,9 @@ public final class InferCommand implements Callable<Integer> {
     @Override public Integer call() throws Exception {
         PrintWriter out = spec.commandLine().getOut(), err = spec.commandLine().getErr();
         Signals.cooperate(); // SIGINT/SIGTERM: stop between batches/images/frames, no partial output
+        predict.validate(spec.commandLine()); // bad flags first (exit 2), then the files
         var files = ImageInference.inputs(input);
-        PredictOptions.Ready r = predict.load(err);
+        PredictOptions.Ready r = predict.load(spec.commandLine());
         err.println(r.classes().size() + " classes " + r.classes().names() + "; " + PredictOptions.describe(r.predictor().options()));
         err.flush();
         ImageInference.Summary s = new ImageInference(r.predictor(), r.classes(), predict.alpha).run(files, outDir, out, err);
