@@ -49,7 +49,8 @@ final class ErrorHandler implements CommandLine.IExecutionExceptionHandler {
      * "FILE: REASON" (or "FILE -> OTHER: REASON") for a file-system exception: the reason from its
      * type (no such file or directory, not a directory, permission denied, already exists, directory
      * not empty), else the operating system's reason, else the exception's type in words. An
-     * existing file where a folder was to be created is "already exists and is not a directory".
+     * existing file where a folder was to be created is "already exists and is not a directory"; a
+     * file in the way of a path ("README.md/valid_preds") is named: "README.md: not a directory".
      */
     static String fileProblem(FileSystemException f) {
         String reason;
@@ -63,7 +64,24 @@ final class ErrorHandler implements CommandLine.IExecutionExceptionHandler {
         else if (f.getReason() != null && !f.getReason().isBlank()) reason = oneLine(f.getReason());
         else reason = words(f.getClass().getSimpleName());
         if (f.getFile() == null) return reason;
+        String blocker = fileOnThePath(f.getFile());
+        if (blocker != null) return blocker + ": not a directory (" + f.getFile() + " is to be inside it)";
         return f.getFile() + (f.getOtherFile() != null ? " -> " + f.getOtherFile() : "") + ": " + reason;
+    }
+
+    /**
+     * The nearest folder of {@code file}'s path that exists as something other than a directory (a
+     * regular file "README.md" in "README.md/valid_preds"): what made creating {@code file} fail.
+     * Null when there is none.
+     */
+    private static String fileOnThePath(String file) {
+        try {
+            for (java.nio.file.Path p = java.nio.file.Path.of(file).getParent(); p != null; p = p.getParent())
+                if (java.nio.file.Files.exists(p)) return java.nio.file.Files.isDirectory(p) ? null : p.toString();
+        } catch (RuntimeException e) {
+            return null;
+        }
+        return null;
     }
 
     private static boolean existsNotDirectory(String file) {

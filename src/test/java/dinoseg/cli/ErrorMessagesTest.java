@@ -57,7 +57,7 @@ class ErrorMessagesTest {
         return err.toString().strip();
     }
 
-    @Test void fileSystemExceptionsNameTheFileAndTheProblem() {
+    @Test void fileSystemExceptionsNameTheFileAndTheProblem(@TempDir Path dir) throws Exception {
         assertEquals("error: README.md: not a directory", handled(new NotDirectoryException("README.md")));
         assertEquals("error: a/b: no such file or directory", handled(new NoSuchFileException("a/b")));
         assertEquals("error: /proc/nope: permission denied", handled(new AccessDeniedException("/proc/nope")));
@@ -68,6 +68,10 @@ class ErrorMessagesTest {
         assertEquals("error: a/tmp -> a/final: no such file or directory", handled(new NoSuchFileException("a/tmp", "a/final", null)));
         assertEquals("error: z: not a directory",
                 handled(new UncheckedIOException(new NotDirectoryException("z"))));
+        // a file in the way of a folder to create: the file is named
+        Path file = Files.writeString(dir.resolve("README.md"), "text");
+        assertEquals("error: " + file + ": not a directory (" + file.resolve("valid_preds") + " is to be inside it)",
+                handled(new FileSystemException(file.resolve("valid_preds").toString(), null, "Not a directory")));
         // other exceptions keep their message
         assertEquals("error: x.png: not an image", handled(new IllegalArgumentException("x.png: not an image")));
     }
@@ -82,7 +86,7 @@ class ErrorMessagesTest {
         assertEquals(1, r.code(), r.err());
         List<String> errors = r.err().lines().filter(l -> l.startsWith("error:")).toList();
         assertEquals(1, errors.size(), r.err());
-        assertTrue(errors.get(0).contains("README.md") && errors.get(0).toLowerCase().contains("not a directory"), errors.get(0));
+        assertTrue(errors.get(0).startsWith("error: " + file + ": not a directory"), errors.get(0));
     }
 
     @Test void jsonErrorsGiveThePositionNotGsonsInternals(@TempDir Path dir) throws Exception {
