@@ -1,5 +1,6 @@
 package dinoseg.checkpoint;
 
+import dinoseg.io.JsonText;
 import com.google.gson.JsonArray;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
@@ -118,7 +119,8 @@ public final class ModelCheckpoint {
             if (!e.isJsonObject()) throw new JsonParseException("config is not an object");
             return e.getAsJsonObject();
         } catch (JsonParseException e) {
-            throw new IllegalArgumentException(file + ": damaged checkpoint config: " + e.getMessage());
+            throw new IllegalArgumentException(file + ": damaged checkpoint config: " + (e.getMessage() != null && e.getMessage().contains(" at line ")
+                    ? JsonText.describe(e) : JsonText.clean(e.getMessage())));
         }
     }
 

@@ -59,6 +59,7 @@ public final class BenchCommand implements Callable<Integer> {
 
     @Override public Integer call() {
         CommandLine cl = spec.commandLine();
+        Flags.device(cl, device);
         Bench.Config c;
         try {
             c = new Bench.Config(device.toLowerCase(java.util.Locale.ROOT), Bench.Mode.parse(mode), backbone, imgsz, batch,

@@ -39,7 +39,8 @@ public final class DataCommand implements Runnable {
         @Override public Integer call() {
             CommandLine cl = spec.commandLine();
             PrintWriter err = cl.getErr();
-            DatasetCheck.Report r = DatasetCheck.run(dataset.toSpec(), threads, line -> {
+            dataset.requireDataset(cl);
+            DatasetCheck.Report r = DatasetCheck.run(dataset.toSpec(cl), threads, line -> {
                 err.println(line);
                 err.flush();
             });

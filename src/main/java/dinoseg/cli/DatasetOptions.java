@@ -3,13 +3,14 @@ package dinoseg.cli;
 import dinoseg.data.ClassSet;
 import dinoseg.data.DatasetSpec;
 import dinoseg.data.MaskFormat;
+import picocli.CommandLine;
 import picocli.CommandLine.Option;
 
 import java.nio.file.Path;
 
 /**
  * The dataset flags shared by {@code data check}, {@code train} and {@code eval}: use as a picocli
- * {@code @Mixin} and call {@link #toSpec()}.
+ * {@code @Mixin} and call {@link #toSpec(CommandLine)}.
  */
 public final class DatasetOptions {
     @Option(names = "--data", paramLabel = "DIR",
@@ -40,9 +41,29 @@ public final class DatasetOptions {
     @Option(names = "--skip-bad", description = "Skip unreadable or mismatched image/mask pairs (listing them) instead of refusing the dataset.")
     boolean skipBad;
 
-    /** The dataset these flags describe. */
-    public DatasetSpec toSpec() {
+    /**
+     * The dataset these flags describe. A bad --mask-format is a usage error of {@code cl} (exit
+     * status 2); a class file that cannot be read is a run-time error naming it (exit status 1).
+     */
+    public DatasetSpec toSpec(CommandLine cl) {
+        MaskFormat format = Flags.check(cl, () -> MaskFormat.parse(maskFormat));
         ClassSet cs = classes == null ? null : ClassSet.resolve(classes);
-        return new DatasetSpec(data, trainImages, trainMasks, validImages, validMasks, cs, MaskFormat.parse(maskFormat), skipBad);
+        return new DatasetSpec(data, trainImages, trainMasks, validImages, validMasks, cs, format, skipBad);
+    }
+
+    /**
+     * Requires the flags to name a dataset: --data, or all four explicit folders, not both (the rule
+     * {@link dinoseg.data.Datasets#open} applies); otherwise a usage error of {@code cl}.
+     */
+    void requireDataset(CommandLine cl) {
+        Path[] folders = {trainImages, trainMasks, validImages, validMasks};
+        String[] flags = {"--train-images", "--train-masks", "--valid-images", "--valid-masks"};
+        boolean anyExplicit = java.util.Arrays.stream(folders).anyMatch(java.util.Objects::nonNull);
+        Flags.require(cl, data == null || !anyExplicit,
+                "give either --data or the four --train-images/--train-masks/--valid-images/--valid-masks folders, not both");
+        if (data != null) return;
+        for (int i = 0; i < 4; i++)
+            Flags.require(cl, folders[i] != null, "no dataset: give --data DIR or all of --train-images, --train-masks, --valid-images, "
+                    + "--valid-masks (" + flags[i] + " missing)");
     }
 }

@@ -67,6 +67,8 @@ public final class EvalCommand implements Callable<Integer> {
         PrintWriter o = cl.getOut(), err = cl.getErr();
         Signals.cooperate(); // SIGINT/SIGTERM: stop between batches/images/frames, no partial output
         if (batch < 1) throw new CommandLine.ParameterException(cl, "--batch must be at least 1, got " + batch);
+        int[] size = Flags.imageSize(cl, imgsz);
+        Flags.device(cl, device);
         if (!split.equals("valid") && !split.equals("train"))
             throw new CommandLine.ParameterException(cl, "--split: '" + split + "' is not one of valid, train");
         dinoseg.backend.Precision p;
@@ -87,7 +89,7 @@ public final class EvalCommand implements Callable<Integer> {
             CommandLine.ParseResult pr = cl.getParseResult();
             boolean given = pr.hasMatchedOption("--data") || pr.hasMatchedOption("--train-images") || pr.hasMatchedOption("--valid-images")
                     || pr.hasMatchedOption("--train-masks") || pr.hasMatchedOption("--valid-masks");
-            DatasetSpec ds = dataset.toSpec();
+            DatasetSpec ds = dataset.toSpec(cl);
             if (!given && ck.config().has("train_config") && ck.config().getAsJsonObject("train_config").has("dataset")) {
                 // no dataset flags: the data the checkpoint was trained on, as its config records it
                 ds = DatasetSettings.fromJson(ck.config().getAsJsonObject("train_config").getAsJsonObject("dataset"));
@@ -103,7 +105,7 @@ public final class EvalCommand implements Callable<Integer> {
             if (s.size() == 0) throw new IllegalArgumentException(SegDataset.emptySplit(opened.root(), s.name()));
             // the pair check train and data check apply, in their words: bad pairs stop the run, or are skipped with --skip-bad
             s = s.validated(ds.skipBad(), err::println);
-            int w = imgsz == null ? ck.imgW() : imgsz[0], h = imgsz == null ? ck.imgH() : imgsz.length > 1 ? imgsz[1] : imgsz[0];
+            int w = size == null ? ck.imgW() : size[0], h = size == null ? ck.imgH() : size[1];
             err.println(opened.describe());
             EvalReport r = EvalReport.run(ck.model(), classes, s, w, h, batch, workers, be, err);
             String suffix = p == dinoseg.backend.Precision.FP32 ? "" : "_" + p.flag();   // a bf16 eval does not replace the fp32 one

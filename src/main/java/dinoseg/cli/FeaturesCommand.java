@@ -60,16 +60,18 @@ public final class FeaturesCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         PrintWriter outw = spec.commandLine().getOut(), err = spec.commandLine().getErr();
-        OutputChecks.outputFile(spec.commandLine(), "--out", out);
-        OutputChecks.notTheInput(spec.commandLine(), "--input", input, "--out", out);
-        BackboneConfig cfg = BackboneConfig.parse(backbone);
+        picocli.CommandLine cl = spec.commandLine();
+        // the flags first: a bad value is a usage error (exit 2); a bad backbone JSON file is a run-time one (exit 1)
+        Flags.device(cl, device);
+        int[] size = FeatureExtractor.isPixelValuesFile(input) ? imgsz : Flags.imageSize(cl, imgsz);
+        OutputChecks.outputFile(cl, "--out", out);
+        OutputChecks.notTheInput(cl, "--input", input, "--out", out);
+        BackboneConfig cfg = Flags.backbone(cl, backbone);
         int[] blocks = layers == null ? cfg.defaultLayers() : layers;
         for (int b : blocks)
-            if (b < 0 || b >= cfg.depth())
-                throw new IllegalArgumentException("--layers: block " + b + " is outside 0.." + (cfg.depth() - 1) + " of the " + cfg.name() + " backbone");
-        int w = imgsz[0], h = imgsz.length > 1 ? imgsz[1] : imgsz[0];
-        if (!FeatureExtractor.isPixelValuesFile(input) && (w < 1 || h < 1))
-            throw new IllegalArgumentException("--imgsz must be positive, got " + w + "x" + h);
+            Flags.require(cl, b >= 0 && b < cfg.depth(),
+                    "--layers: block " + b + " is outside 0.." + (cfg.depth() - 1) + " of the " + cfg.name() + " backbone");
+        int w = size[0], h = size.length > 1 ? size[1] : size[0];
         HostTensor pixels = FeatureExtractor.pixelValues(input, cfg.patch(), w, h, err::println);
 
         Backend be = Backends.create(device, err::println);

@@ -29,6 +29,7 @@ public final class InferCommand implements Callable<Integer> {
     @Override public Integer call() throws Exception {
         PrintWriter out = spec.commandLine().getOut(), err = spec.commandLine().getErr();
         Signals.cooperate(); // SIGINT/SIGTERM: stop between batches/images/frames, no partial output
+        predict.validate(spec.commandLine()); // bad flags first (exit 2), then the files
         if (java.nio.file.Files.exists(outDir) && !java.nio.file.Files.isDirectory(outDir))
             throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--out-dir " + outDir + ": is a file, not a folder");
         var files = ImageInference.inputs(input);
@@ -37,7 +38,7 @@ public final class InferCommand implements Callable<Integer> {
         } catch (IllegalArgumentException e) {
             throw new picocli.CommandLine.ParameterException(spec.commandLine(), e.getMessage()); // it names the file and --out-dir
         }
-        PredictOptions.Ready r = predict.load(err);
+        PredictOptions.Ready r = predict.load(spec.commandLine());
         err.println(r.classes().size() + " classes " + r.classes().names() + "; " + PredictOptions.describe(r.predictor().options()));
         err.flush();
         ImageInference.Summary s = new ImageInference(r.predictor(), r.classes(), predict.alpha).run(files, outDir, out, err);

@@ -43,11 +43,12 @@ public final class InferVideoCommand implements Callable<Integer> {
     @Override public Integer call() throws Exception {
         PrintWriter o = spec.commandLine().getOut(), err = spec.commandLine().getErr();
         Signals.cooperate(); // SIGINT/SIGTERM: stop between batches/images/frames, no partial output
+        predict.validate(spec.commandLine()); // bad flags first (exit 2), then the files
         dinoseg.io.FileKinds.requireFile(input, "video file");
         OutputChecks.outputFile(spec.commandLine(), "--out", out);
         OutputChecks.notTheInput(spec.commandLine(), "--input", input, "--out", out);
         requireVideoLibraries();
-        PredictOptions.Ready r = predict.load(err);
+        PredictOptions.Ready r = predict.load(spec.commandLine());
         err.println(r.classes().size() + " classes " + r.classes().names() + "; " + PredictOptions.describe(r.predictor().options()));
         err.flush();
         VideoSegmenter.Result res = new VideoSegmenter(r.predictor(), r.classes(), predict.alpha).run(input, out, err);

@@ -7,6 +7,7 @@ import dinoseg.data.ClassSet;
 import dinoseg.infer.ModelAdapter;
 import dinoseg.infer.Predictor;
 import dinoseg.checkpoint.ModelCheckpoint;
+import picocli.CommandLine;
 import picocli.CommandLine.Option;
 
 import java.io.IOException;
@@ -53,12 +54,22 @@ final class PredictOptions {
     /** A loaded model ready to predict, with its classes. */
     record Ready(Backend backend, Predictor predictor, ClassSet classes, ModelCheckpoint.Loaded loaded) { }
 
-    void validate() {
-        if (!(alpha >= 0 && alpha <= 1)) throw new IllegalArgumentException("--alpha must be in [0, 1], got " + alpha);
-        if (imgsz != null) for (int v : imgsz) if (v < 1) throw new IllegalArgumentException("--imgsz must be positive, got " + v);
-        if (tta != null && tta.length == 0) throw new IllegalArgumentException("--tta needs at least one scale");
-        if (slide != null && (slide[0] < 1 || slide[1] < 1 || slide[1] > slide[0]))
-            throw new IllegalArgumentException("--slide needs CROP >= STRIDE >= 1, got " + slide[0] + " " + slide[1]);
+    /**
+     * Checks the flag values before any work: a bad one is a usage error of {@code cl} (one line,
+     * exit status 2). Returns the --imgsz size as {width, height}, or null when not given.
+     */
+    int[] validate(CommandLine cl) {
+        Flags.require(cl, alpha >= 0 && alpha <= 1, "--alpha must be in [0, 1], got " + alpha);
+        int[] size = Flags.imageSize(cl, imgsz);
+        Flags.require(cl, tta == null || tta.length > 0, "--tta needs at least one scale");
+        if (tta != null)
+            for (double s : tta)
+                Flags.require(cl, s > 0 && Double.isFinite(s), "--tta scales must be positive, got " + java.util.Arrays.toString(tta));
+        Flags.require(cl, slide == null || (slide[0] >= 1 && slide[1] >= 1 && slide[1] <= slide[0]),
+                slide == null ? "" : "--slide needs CROP >= STRIDE >= 1, got " + slide[0] + " " + slide[1]);
+        Flags.check(cl, () -> precision(precision));
+        Flags.device(cl, device);
+        return size;
     }
 
     /** The --precision flag's value; an unknown one is an error naming the flag and the choices. */
@@ -70,9 +81,10 @@ final class PredictOptions {
         }
     }
 
-    /** Checks the flags, picks the backend, loads the checkpoint and checks its classes against --classes. */
-    Ready load(PrintWriter err) throws IOException {
-        validate();
+    /** Checks the flags ({@link #validate}), picks the backend, loads the checkpoint and checks its classes against --classes. */
+    Ready load(CommandLine cl) throws IOException {
+        PrintWriter err = cl.getErr();
+        int[] size = validate(cl);
         Precision p = precision(precision);
         ClassSet expected = classes == null ? null : ClassSet.resolve(classes);
         Backend be = Backends.create(device, line -> { err.println(line); err.flush(); });
@@ -92,8 +104,8 @@ final class PredictOptions {
         if (expected != null && !expected.names().equals(l.classes().names()))
             throw new IllegalArgumentException(checkpoint + ": trained for " + l.classes().size() + " classes " + l.classes().names()
                     + " but --classes " + classes + " gives " + expected.size() + " classes " + expected.names());
-        int w = imgsz == null ? l.imgW() : imgsz[0];
-        int h = imgsz == null ? l.imgH() : imgsz.length > 1 ? imgsz[1] : imgsz[0];
+        int w = size == null ? l.imgW() : size[0];
+        int h = size == null ? l.imgH() : size[1];
         Predictor.Options o = new Predictor.Options(w, h, tta, flip, slide == null ? 0 : slide[0], slide == null ? 0 : slide[1]);
         return new Ready(be, new Predictor(be, new ModelAdapter(be, l.model()), o), l.classes(), l);
     }

@@ -52,16 +52,23 @@ public final class SummaryCommand implements Callable<Integer> {
     boolean fineTune;
 
     @Override public Integer call() {
-        BackboneConfig cfg = BackboneConfig.parse(backbone);
-        if (classes < 1) throw new IllegalArgumentException("--classes must be at least 1, got " + classes);
-        if (batch < 1) throw new IllegalArgumentException("--batch must be at least 1, got " + batch);
-        int w = imgsz[0], h = imgsz.length > 1 ? imgsz[1] : imgsz[0];
-        if (w < 1 || h < 1) throw new IllegalArgumentException("--imgsz must be positive, got " + w + "x" + h);
-        PrintWriter out = spec.commandLine().getOut(), err = spec.commandLine().getErr();
+        picocli.CommandLine cl = spec.commandLine();
+        // the flags first: a bad value is a usage error (exit 2); a bad backbone JSON file is a run-time one (exit 1)
+        Flags.require(cl, classes >= 1, "--classes must be at least 1, got " + classes);
+        Flags.require(cl, batch >= 1, "--batch must be at least 1, got " + batch);
+        int[] size = Flags.imageSize(cl, imgsz);
+        SegmentationHead.Kind kind = Flags.check(cl, "--head", () -> SegmentationHead.Kind.parse(head));
+        BackboneConfig cfg = Flags.backbone(cl, backbone);
+        if (layers != null)
+            for (int b : layers)
+                Flags.require(cl, b >= 0 && b < cfg.depth(),
+                        "--layers: block " + b + " is outside 0.." + (cfg.depth() - 1) + " of the " + cfg.name() + " backbone");
+        int w = size[0], h = size[1];
+        PrintWriter out = cl.getOut(), err = cl.getErr();
         int p = cfg.patch();
         int w14 = (w + p - 1) / p * p, h14 = (h + p - 1) / p * p;
         if (w14 != w || h14 != h) err.println("note: image size " + w + "x" + h + " rounded up to " + w14 + "x" + h14 + " (multiple of patch size " + p + ")");
-        Dinov2Segmentation m = Dinov2Segmentation.create(new MetaBackend(), cfg, SegmentationHead.Kind.parse(head), classes, layers, 0);
+        Dinov2Segmentation m = Dinov2Segmentation.create(new MetaBackend(), cfg, kind, classes, layers, 0);
         m.setFineTune(fineTune);
         out.print(render(m, batch, h14, w14, cfg));
         out.flush();

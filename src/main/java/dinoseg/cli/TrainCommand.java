@@ -137,6 +137,7 @@ public final class TrainCommand implements Callable<Integer> {
         Signals.cooperate(); // SIGINT/SIGTERM: stop at the next step boundary with a resumable state
         if (resume != null) {
             if (demo) throw new CommandLine.ParameterException(cl, "--resume and --demo cannot be combined (the state holds the settings)");
+            if (pr.hasMatchedOption("--device")) Flags.device(cl, this.device);
             List<String> ignored = new ArrayList<>();
             for (OptionSpec o : pr.matchedOptions())
                 if (!RESUME_FLAGS.contains(o.longestName()) && !TrainConfig.RESUMABLE.contains(key(o))) ignored.add(o.longestName());
@@ -171,9 +172,12 @@ public final class TrainCommand implements Callable<Integer> {
      */
     TrainConfig config(CommandLine.ParseResult pr) throws IOException {
         CommandLine cl = spec.commandLine();
-        if (imgsz != null && imgsz.length > 2)
-            throw new CommandLine.ParameterException(cl, "--imgsz takes a width and a height (or one side), got " + imgsz.length + " values");
-        JsonObject flagDataset = DatasetSettings.toJson(dataset.toSpec(), null);
+        // the flags first: a bad value is a usage error (exit 2); unreadable files are run-time errors (exit 1)
+        Flags.imageSize(cl, imgsz);
+        Flags.device(cl, device);
+        if (pr.hasMatchedOption("--backbone")) Flags.backbone(cl, backbone);
+        if (!demo) dataset.requireDataset(cl);
+        JsonObject flagDataset = DatasetSettings.toJson(dataset.toSpec(cl), null);
         TrainConfig.Builder base = demo ? DemoPreset.load().toBuilder() : TrainConfig.builder().dataset(flagDataset);
         JsonObject given = explicitSettings(pr);
         if (DATASET_FLAGS.stream().anyMatch(pr::hasMatchedOption)) given.add("dataset", flagDataset);

@@ -1,5 +1,6 @@
 package dinoseg.data;
 
+import dinoseg.io.JsonText;
 import com.google.gson.Gson;
 import com.google.gson.GsonBuilder;
 import com.google.gson.JsonArray;
@@ -86,8 +87,10 @@ public final class ClassSet {
         }
         try {
             return parse(text);
-        } catch (JsonParseException | IllegalStateException | IllegalArgumentException | UnsupportedOperationException e) {
-            throw new IllegalArgumentException(json + ": " + firstLine(e.getMessage()));
+        } catch (JsonParseException e) {
+            throw new IllegalArgumentException(json + ": " + JsonText.describe(e));
+        } catch (IllegalStateException | IllegalArgumentException | UnsupportedOperationException e) {
+            throw new IllegalArgumentException(json + ": " + JsonText.clean(e.getMessage()));
         }
     }
 
@@ -199,9 +202,4 @@ public final class ClassSet {
         return names.size() + " classes " + names + ", ignore index " + ignoreIndex;
     }
 
-    private static String firstLine(String s) {
-        if (s == null) return "malformed class file";
-        int nl = s.indexOf('\n');
-        return nl < 0 ? s : s.substring(0, nl);
-    }
 }

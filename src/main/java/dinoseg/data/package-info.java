@@ -23,6 +23,7 @@
  *
  * <p>May use: {@code dinoseg.tensor} and, for every file it writes (masks, demo images, class files),
  * {@link dinoseg.io.AtomicFiles} — {@code io} itself knows only {@code tensor}, so the arrow still
- * points down and there is one atomic-write implementation (temporary file, fsync, rename).
+ * points down and there is one atomic-write implementation (temporary file, fsync, rename) — and
+ * {@link dinoseg.io.JsonText} for the errors of class files.
  */
 package dinoseg.data;

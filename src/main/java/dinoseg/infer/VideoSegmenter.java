@@ -88,7 +88,7 @@ public final class VideoSegmenter {
             try {
                 grabber.start();
             } catch (FrameGrabber.Exception | RuntimeException e) {
-                throw new IllegalArgumentException(input + ": cannot open as a video (" + firstLine(e) + ")");
+                throw new IllegalArgumentException(input + ": not a video FFmpeg can read (" + firstLine(e) + ")");
             }
             if (grabber.getVideoStream() < 0 || grabber.getImageWidth() <= 0 || grabber.getImageHeight() <= 0)
                 throw new IllegalArgumentException(input + ": has no video stream");
@@ -228,9 +228,35 @@ public final class VideoSegmenter {
         return out;
     }
 
-    private static String firstLine(Throwable e) {
+    /**
+     * JavaCV's message in short: its first line, FFmpeg's error number ("avformat_open_input() error
+     * -1094995529: Could not open input ...") replaced by FFmpeg's text for the number (av_strerror: "Invalid data
+     * found when processing input"), and without JavaCV's hints to programmers ("(Has setFormat() been
+     * called?)", "(For more details, make sure FFmpegLogCallback.set() has been called.)").
+     */
+    static String firstLine(Throwable e) {
         String m = e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
         int nl = m.indexOf('\n');
-        return nl < 0 ? m : m.substring(0, nl);
+        m = (nl < 0 ? m : m.substring(0, nl))
+                .replace("(Has setFormat() been called?)", "")
+                .replace("(For more details, make sure FFmpegLogCallback.set() has been called.)", "")
+                .strip();
+        java.util.regex.Matcher code = java.util.regex.Pattern.compile("error (-\\d+)").matcher(m);
+        if (code.find()) {
+            String text = errorText(Integer.parseInt(code.group(1)));
+            if (text != null) return text;
+        }
+        return m;
+    }
+
+    /** FFmpeg's text for an error number (av_strerror), or null when it has none. */
+    private static String errorText(int errnum) {
+        try (org.bytedeco.javacpp.BytePointer buf = new org.bytedeco.javacpp.BytePointer(256)) {
+            if (avutil.av_strerror(errnum, buf, 256) != 0) return null;
+            String t = buf.getString().strip();
+            return t.isEmpty() ? null : t;
+        } catch (RuntimeException | LinkageError e) {
+            return null;
+        }
     }
 }

@@ -97,7 +97,10 @@ public final class Safetensors {
             root = el.getAsJsonObject();
         } catch (JsonParseException | IllegalStateException | IOException | StackOverflowError e) {
             if (e instanceof IOException io && io.getMessage() != null && io.getMessage().startsWith(file.toString())) throw io;
-            throw bad(file, "header is not valid JSON (" + Untrusted.message(e.getMessage()) + ")");
+            // a syntax error: the position, in our words (Gson's message names its classes and a URL)
+            if (e instanceof JsonParseException || e instanceof com.google.gson.stream.MalformedJsonException || e instanceof java.io.EOFException)
+                throw bad(file, "header is " + JsonText.describe(e));
+            throw bad(file, "header is not valid JSON (" + Untrusted.message(JsonText.clean(e.getMessage())) + ")");
         }
         long dataStart = 8 + n, dataLen = size - dataStart;
         Map<String, String> meta = new LinkedHashMap<>();

@@ -6,7 +6,8 @@
  * Hugging Face and wrapped layouts to the official DINOv2 names ({@link dinoseg.io.WeightNames}: a
  * function of host-tensor maps, kept here beside the readers because the reader fuzzer
  * {@link dinoseg.io.WeightFuzzer} checks read and rename together), bounds on text taken from
- * untrusted files ({@link dinoseg.io.Untrusted}), atomic file writes ({@link dinoseg.io.AtomicFiles}:
+ * untrusted files ({@link dinoseg.io.Untrusted}), JSON parse errors in one line naming the position
+ * ({@link dinoseg.io.JsonText}), atomic file writes ({@link dinoseg.io.AtomicFiles}:
  * temporary file, fsync, rename), and the process utilities every command uses: the cooperative stop
  * flag {@link dinoseg.io.Stop} and the one progress bar ({@link dinoseg.io.ProgressBar}, drawn on stderr).
  *

@@ -1,9 +1,8 @@
 package dinoseg.model;
 
+import dinoseg.io.JsonText;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
-import com.google.gson.JsonParseException;
-import com.google.gson.JsonParser;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -150,14 +149,9 @@ public record BackboneConfig(String name, int embedDim, int depth, int heads, in
 
     /** Parses the JSON text of a custom backbone; {@code where} names it in errors. */
     public static BackboneConfig fromJson(String name, String text, String where) {
-        JsonObject o;
-        try {
-            JsonElement e = JsonParser.parseString(text);
-            if (!e.isJsonObject()) throw new IllegalArgumentException(where + ": backbone JSON must be an object");
-            o = e.getAsJsonObject();
-        } catch (JsonParseException e) {
-            throw new IllegalArgumentException(where + ": invalid backbone JSON (" + e.getMessage() + ")");
-        }
+        JsonElement parsed = JsonText.parse(text, where);
+        if (!parsed.isJsonObject()) throw new IllegalArgumentException(where + ": backbone JSON must be an object");
+        JsonObject o = parsed.getAsJsonObject();
         Set<String> known = Set.of("embed_dim", "depth", "heads", "registers", "ffn", "ffn_layer", "patch", "mlp_ratio", "pos_grid", "layerscale_init", "name");
         for (String k : o.keySet())
             if (!known.contains(k)) throw new IllegalArgumentException(where + ": unknown backbone key '" + k + "' (known: " + new java.util.TreeSet<>(known) + ")");

@@ -174,9 +174,13 @@ public record ResumeState(TrainConfig config, int epoch, long globalStep, AdamW.
             }
             return new ResumeState(cfg, meta.get("epoch").getAsInt(), meta.get("global_step").getAsLong(),
                     new AdamW.State(opt.get("step").getAsInt(), lrs, params), model, best, rows, partial);
-        } catch (IllegalStateException | NullPointerException | UnsupportedOperationException | NumberFormatException
-                 | com.google.gson.JsonParseException e) {
-            throw new IllegalArgumentException(file + ": malformed resume state (" + e + ")");
+        } catch (com.google.gson.JsonParseException e) {
+            throw new IllegalArgumentException(file + ": malformed resume state (its " + KEY + " metadata is "
+                    + dinoseg.io.JsonText.describe(e) + ")");
+        } catch (NullPointerException e) {
+            throw new IllegalArgumentException(file + ": malformed resume state (a field of its " + KEY + " metadata is missing)");
+        } catch (IllegalStateException | UnsupportedOperationException | NumberFormatException e) {
+            throw new IllegalArgumentException(file + ": malformed resume state (" + dinoseg.io.JsonText.clean(e.getMessage()) + ")");
         }
     }
 

@@ -1,11 +1,11 @@
 package dinoseg.train;
 
+import dinoseg.io.JsonText;
 import com.google.gson.Gson;
 import com.google.gson.GsonBuilder;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParseException;
-import com.google.gson.JsonParser;
 import com.google.gson.annotations.SerializedName;
 import dinoseg.backend.Precision;
 import dinoseg.data.Augment;
@@ -187,11 +187,11 @@ public record TrainConfig(String backbone, JsonObject backboneConfig, String wei
     public static TrainConfig fromJson(String text, String where) {
         Builder b;
         try {
-            JsonElement e = JsonParser.parseString(text);
+            JsonElement e = JsonText.parse(text, where);
             if (!e.isJsonObject()) throw new IllegalArgumentException(where + ": training config is not a JSON object");
             b = GSON.fromJson(e, Builder.class);
         } catch (JsonParseException | IllegalStateException | NumberFormatException e) {
-            throw new IllegalArgumentException(where + ": bad training config (" + firstLine(e.getMessage()) + ")");
+            throw new IllegalArgumentException(where + ": bad training config (" + JsonText.clean(e.getMessage()) + ")");
         }
         try {
             return b.build();
@@ -297,7 +297,7 @@ public record TrainConfig(String backbone, JsonObject backboneConfig, String wei
             try {
                 return GSON.fromJson(merged, Builder.class);
             } catch (JsonParseException | IllegalStateException | NumberFormatException e) {
-                throw new IllegalArgumentException("bad training setting (" + firstLine(e.getMessage()) + ")");
+                throw new IllegalArgumentException("bad training setting (" + JsonText.clean(e.getMessage()) + ")");
             }
         }
 

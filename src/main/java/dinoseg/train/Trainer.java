@@ -115,13 +115,14 @@ public final class Trainer {
         for (String k : c.keySet())
             if (!TrainConfig.RESUMABLE.contains(k))
                 throw new IllegalArgumentException("a resumed run keeps its settings: '" + k + "' cannot change (only " + TrainConfig.RESUMABLE + ")");
+        TrainConfig cfg = run.toBuilder().overriddenBy(c).outDir(file.toAbsolutePath().getParent().toString()).build();
+        // refused before any note: a note about a schedule that will never run would mislead
+        if (st.epoch() >= cfg.epochs())
+            throw new IllegalArgumentException(file + ": the run already finished " + st.epoch() + " epoch" + (st.epoch() == 1 ? "" : "s")
+                    + "; pass --epochs N with N > " + st.epoch() + " to train further");
         if (c.has("epochs") && c.get("epochs").getAsInt() != run.epochs()
                 && run.scheduler() != LrSchedule.Kind.NONE && run.scheduler() != LrSchedule.Kind.MULTISTEP)
             err.println("note: --epochs changes the " + run.scheduler().name().toLowerCase(Locale.ROOT) + " schedule from epoch " + (st.epoch() + 1) + " on");
-        TrainConfig cfg = run.toBuilder().overriddenBy(c).outDir(file.toAbsolutePath().getParent().toString()).build();
-        if (st.epoch() >= cfg.epochs())
-            throw new IllegalArgumentException(file + ": the run already finished its " + cfg.epochs() + " epochs; pass --epochs N (> "
-                    + st.epoch() + ") to train further");
         return new Trainer(cfg, be, out, err, st, file);
     }
 

@@ -122,15 +122,32 @@ class InferCommandTest {
     @Test void badFlagsAreRejected(@TempDir Path dir) throws Exception {
         Path img = dir.resolve("a.png");
         image(img, 20, 20, 5);
-        Run alpha = run("infer", "--checkpoint", checkpoint.toString(), "--input", img.toString(), "--out-dir", dir.toString(), "--alpha", "2");
-        assertEquals(1, alpha.code());
-        assertTrue(alpha.err().contains("--alpha"), alpha.err());
-        Run slide = run("infer", "--checkpoint", checkpoint.toString(), "--input", img.toString(), "--out-dir", dir.toString(), "--slide", "10", "20");
-        assertEquals(1, slide.code());
-        assertTrue(slide.err().contains("--slide"), slide.err());
+        // bad flag values are usage errors: one line naming the flag, the usage hint, exit status 2 (as the README says)
+        String[][] bad = {{"--alpha", "2"}, {"--slide", "10", "20"}, {"--slide", "0", "0"}, {"--tta", "0"}, {"--imgsz", "0"},
+                {"--precision", "fp16"}, {"--device", "gpu"}, {"--imgsz", "28", "--imgsz", "56"}};
+        for (String command : new String[] {"infer", "infer-video"}) {
+            for (String[] flags : bad) {
+                List<String> args = new java.util.ArrayList<>(List.of(command, "--checkpoint", checkpoint.toString(), "--input", img.toString(),
+                        command.equals("infer") ? "--out-dir" : "--out", dir.resolve(command.equals("infer") ? "o" : "o.mp4").toString()));
+                args.addAll(List.of(flags));
+                Run r = run(args.toArray(String[]::new));
+                assertEquals(2, r.code(), args + ": " + r.err());
+                List<String> lines = r.err().lines().filter(l -> !l.isBlank()).toList();
+                assertEquals(1, lines.size(), r.err());
+                assertTrue(lines.get(0).startsWith("error: " + flags[0]) && lines.get(0).endsWith(command + " --help')"), lines.get(0));
+            }
+        }
         Run noInput = run("infer", "--checkpoint", checkpoint.toString(), "--input", dir.resolve("none").toString(), "--out-dir", dir.toString());
         assertEquals(1, noInput.code());
         assertTrue(noInput.err().contains("none"), noInput.err());
+        // an output folder that is a file: the file and the problem, not the bare path
+        Path file = Files.writeString(dir.resolve("README.md"), "text");
+        Run intoFile = run("infer", "--checkpoint", checkpoint.toString(), "--input", img.toString(), "--out-dir", file.toString(), "--device", "cpu");
+        assertEquals(1, intoFile.code());
+        List<String> errors = intoFile.err().lines().filter(l -> l.startsWith("error:")).toList();
+        assertEquals(1, errors.size(), intoFile.err());
+        assertTrue(errors.get(0).contains("README.md") && !errors.get(0).endsWith("README.md")
+                && errors.get(0).toLowerCase(java.util.Locale.ROOT).contains("not a directory"), errors.get(0));
     }
 
     @Test void inferVideoKeepsFrameCountAndRate(@TempDir Path dir) throws Exception {
@@ -153,6 +170,7 @@ class InferCommandTest {
         Run bad = run("infer-video", "--checkpoint", checkpoint.toString(), "--input", notVideo.toString(), "--out", dir.resolve("y.mp4").toString(),
                 "--device", "cpu");
         assertEquals(1, bad.code());
-        assertTrue(bad.err().lines().anyMatch(l -> l.startsWith("error:") && l.contains("x.mp4")), bad.err());
+        String line = bad.err().lines().filter(l -> l.startsWith("error:")).findFirst().orElseThrow();
+        assertTrue(line.contains("x.mp4: not a video FFmpeg can read (") && !line.contains("setFormat") && !line.contains("FFmpegLogCallback"), line);
     }
 }

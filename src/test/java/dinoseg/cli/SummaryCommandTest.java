@@ -47,7 +47,7 @@ class SummaryCommandTest {
         assertEquals(0, giant.code(), giant.err());
         assertTrue(giant.out().contains("Backbone params: 1,136,480,768"), giant.out());
         Run bad = run("summary", "--backbone", "huge");
-        assertEquals(1, bad.code());
+        assertEquals(2, bad.code(), "an unknown preset is a bad flag value");
         assertTrue(bad.err().startsWith("error: unknown backbone 'huge'"), bad.err());
     }
 }

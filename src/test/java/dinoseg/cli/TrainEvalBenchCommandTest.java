@@ -136,7 +136,7 @@ class TrainEvalBenchCommandTest {
     void resumeContinuesARunInItsFolder() throws Exception {
         Path out = tmp.resolve("resume");
         Run a = run("train", "--data", data.toString(), "--backbone", backbone.toString(), "--epochs", "1", "--imgsz", "28",
-                "--batch", "16", "--lr", "1e-3", "--device", "cpu", "--out-dir", out.toString());
+                "--batch", "16", "--lr", "1e-3", "--scheduler", "cosine", "--device", "cpu", "--out-dir", out.toString());
         assertEquals(0, a.code(), a.err());
         Run b = run("train", "--resume", out.toString(), "--epochs", "2", "--lr", "5");
         assertEquals(0, b.code(), b.err());
@@ -146,6 +146,12 @@ class TrainEvalBenchCommandTest {
         Run c = run("train", "--resume", out.resolve("last_state.safetensors").toString());
         assertEquals(1, c.code());
         assertTrue(c.err().lines().anyMatch(l -> l.startsWith("error: ") && l.contains("already finished")), c.err());
+        // a smaller total than the epochs done: refused naming the epochs done, with no note about a schedule that never runs
+        Run fewer = run("train", "--resume", out.toString(), "--epochs", "1");
+        assertEquals(1, fewer.code());
+        assertEquals(List.of("error: " + out.resolve("last_state.safetensors") + ": the run already finished 2 epochs; "
+                + "pass --epochs N with N > 2 to train further"), fewer.err().lines().filter(l -> l.startsWith("error:")).toList(), fewer.err());
+        assertFalse(fewer.err().contains("note:"), fewer.err());
         Run again = run("train", "--data", data.toString(), "--backbone", backbone.toString(), "--epochs", "1", "--imgsz", "28",
                 "--device", "cpu", "--out-dir", out.toString());
         assertEquals(1, again.code());

@@ -162,7 +162,7 @@ class DataCheckTest {
         assertEquals(0, r.exit(), r.out());
         assertTrue(r.outLines().contains("warning: " + lonely + ": mask has no image in " + ds.resolve("valid_images")), r.out());
         Result bad = check("--data", ds.toString(), "--mask-format", "colour");
-        assertEquals(1, bad.exit());
-        assertEquals("error: --mask-format: 'colour' is not one of rgb, index, auto", bad.err().strip());
+        assertEquals(2, bad.exit(), "a bad flag value is a usage error");
+        assertEquals("error: --mask-format: 'colour' is not one of rgb, index, auto (see 'dinoseg data check --help')", bad.err().strip());
     }
 }

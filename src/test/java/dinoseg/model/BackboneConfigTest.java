@@ -61,7 +61,7 @@ class BackboneConfigTest {
                 {"{\"embed_dim\": 48, \"depth\": 3, \"heads\": 3, \"dept\": 2}", "unknown backbone key 'dept'"},
                 {"{\"embed_dim\": 48, \"depth\": 3, \"heads\": 3, \"layerscale_init\": NaN}", "layerscale_init must be a number"},
                 {"[1]", "must be an object"},
-                {"{\"embed_dim\": ", "invalid backbone JSON"},
+                {"{\"embed_dim\": ", "not valid JSON"},
         };
         for (String[] b : bad) {
             Files.writeString(f, b[0]);

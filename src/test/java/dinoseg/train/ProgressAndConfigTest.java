@@ -161,4 +161,20 @@ class ProgressAndConfigTest {
         assertEquals(0.0, groups.get(3).weightDecay());
         assertEquals(c.weightDecay(), groups.get(0).weightDecay());
     }
+
+    /** A state file whose metadata is damaged: one line naming the file and the problem, no Gson internals. */
+    @Test
+    void malformedResumeStateIsOneLineInOurWords(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) throws Exception {
+        java.nio.file.Path f = dir.resolve("last_state.safetensors");
+        String[][] cases = {
+                {"{\"version\": 1, oops", "metadata is not valid JSON (line 1 column "},
+                {"{}", "a field of its dinoseg_state metadata is missing"},
+        };
+        for (String[] c : cases) {
+            dinoseg.io.Safetensors.write(f, java.util.Map.of(), java.util.Map.of(ResumeState.KEY, c[0]));
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> ResumeState.read(f));
+            assertTrue(e.getMessage().startsWith(f + ": malformed resume state (") && e.getMessage().contains(c[1]), e.getMessage());
+            assertFalse(e.getMessage().contains("gson") || e.getMessage().contains("Exception") || e.getMessage().contains("\n"), e.getMessage());
+        }
+    }
 }
