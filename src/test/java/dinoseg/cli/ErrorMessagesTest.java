@@ -86,7 +86,7 @@ class ErrorMessagesTest {
         assertEquals(1, r.code(), r.err());
         List<String> errors = r.err().lines().filter(l -> l.startsWith("error:")).toList();
         assertEquals(1, errors.size(), r.err());
-        assertTrue(errors.get(0).startsWith("error: " + file + ": not a directory"), errors.get(0));
+        assertTrue(errors.get(0).startsWith("error: " + file + ": is a file, not a folder"), errors.get(0));
     }
 
     @Test void jsonErrorsGiveThePositionNotGsonsInternals(@TempDir Path dir) throws Exception {
