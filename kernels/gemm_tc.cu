@@ -39,6 +39,36 @@ __device__ __forceinline__ void tc_load_tile(float (&v)[16], const float* __rest
     }
 }
 
+// A warp's 64x32 accumulator tile (4 x 4 mma tiles of 16 x 8) set to zero.
+__device__ __forceinline__ void tc_zero(float (&acc)[4][4][4]) {
+#pragma unroll
+    for (int mi = 0; mi < 4; mi++)
+#pragma unroll
+        for (int ni = 0; ni < 4; ni++)
+#pragma unroll
+            for (int i = 0; i < 4; i++) acc[mi][ni][i] = 0.f;
+}
+
+// C = alpha * acc + beta * C for a warp's tile at (r0, c0), by the accumulator layout (c0, c1 at row g,
+// c2, c3 at row g + 8; columns 2t, 2t + 1); C is not read when beta == 0.
+__device__ __forceinline__ void tc_store_c(const float (&acc)[4][4][4], float* __restrict__ C, int ldc, int M, int N,
+                                           int r0, int c0, int lane, float alpha, float beta) {
+    const int g = lane >> 2, t = lane & 3;
+#pragma unroll
+    for (int mi = 0; mi < 4; mi++)
+#pragma unroll
+        for (int ni = 0; ni < 4; ni++)
+#pragma unroll
+            for (int i = 0; i < 4; i++) {
+                const int r = r0 + mi * 16 + g + (i >= 2 ? 8 : 0);
+                const int c = c0 + ni * 8 + 2 * t + (i & 1);
+                if (r < M && c < N) {
+                    float* p = C + (long long)r * ldc + c;
+                    *p = beta == 0.f ? alpha * acc[mi][ni][i] : alpha * acc[mi][ni][i] + beta * *p;
+                }
+            }
+}
+
 // Rounds the registers of tc_load_tile to bf16 and stores them into a stage, S[row][k].
 __device__ __forceinline__ void tc_store_tile(uint16_t (*S)[TC_LDS], const float* v, bool kContig, int tid) {
     if (kContig) {
@@ -70,12 +100,7 @@ extern "C" __global__ void gemm_bf16_tc(int transA, int transB, int M, int N, in
     const bool aK = !transA, bK = transB;                // which operands are stored k-contiguous
 
     float acc[4][4][4];
-#pragma unroll
-    for (int mi = 0; mi < 4; mi++)
-#pragma unroll
-        for (int ni = 0; ni < 4; ni++)
-#pragma unroll
-            for (int i = 0; i < 4; i++) acc[mi][ni][i] = 0.f;
+    tc_zero(acc);
 
     float va[16], vb[16];
     const int tiles = (K + TC_BK - 1) / TC_BK;
@@ -116,20 +141,7 @@ extern "C" __global__ void gemm_bf16_tc(int transA, int transB, int M, int N, in
         __syncthreads();
     }
 
-    const int g = lane >> 2, t = lane & 3;
-#pragma unroll
-    for (int mi = 0; mi < 4; mi++)
-#pragma unroll
-        for (int ni = 0; ni < 4; ni++)
-#pragma unroll
-            for (int i = 0; i < 4; i++) {
-                const int r = row0 + wm * 64 + mi * 16 + g + (i >= 2 ? 8 : 0);
-                const int c = col0 + wn * 32 + ni * 8 + 2 * t + (i & 1);
-                if (r < M && c < N) {
-                    float* p = C + (long long)r * ldc + c;
-                    *p = beta == 0.f ? alpha * acc[mi][ni][i] : alpha * acc[mi][ni][i] + beta * *p;
-                }
-            }
+    tc_store_c(acc, C, ldc, M, N, row0 + wm * 64, col0 + wn * 32, lane, alpha, beta);
 }
 
 // The same GEMM on tf32 tensor cores (mma.m16n8k8): operands rounded to tf32 (cvt.rna, 10 mantissa
@@ -169,12 +181,7 @@ extern "C" __global__ void gemm_tf32_tc(int transA, int transB, int M, int N, in
     const bool aK = !transA, bK = transB;
 
     float acc[4][4][4];
-#pragma unroll
-    for (int mi = 0; mi < 4; mi++)
-#pragma unroll
-        for (int ni = 0; ni < 4; ni++)
-#pragma unroll
-            for (int i = 0; i < 4; i++) acc[mi][ni][i] = 0.f;
+    tc_zero(acc);
 
     float va[16], vb[16];   // the first 8 used (bk/2)
     const int tiles = (K + TF_BK - 1) / TF_BK;
@@ -219,17 +226,5 @@ extern "C" __global__ void gemm_tf32_tc(int transA, int transB, int M, int N, in
         __syncthreads();
     }
 
-#pragma unroll
-    for (int mi = 0; mi < 4; mi++)
-#pragma unroll
-        for (int ni = 0; ni < 4; ni++)
-#pragma unroll
-            for (int i = 0; i < 4; i++) {
-                const int r = row0 + wm * 64 + mi * 16 + g + (i >= 2 ? 8 : 0);
-                const int c = col0 + wn * 32 + ni * 8 + 2 * t + (i & 1);
-                if (r < M && c < N) {
-                    float* p = C + (long long)r * ldc + c;
-                    *p = beta == 0.f ? alpha * acc[mi][ni][i] : alpha * acc[mi][ni][i] + beta * *p;
-                }
-            }
+    tc_store_c(acc, C, ldc, M, N, row0 + wm * 64, col0 + wn * 32, lane, alpha, beta);
 }

@@ -225,25 +225,20 @@ sanitize() {
   record "$tool" "$status" "$RC" "$MS" "$result" "$note"
 }
 
+# jsonstep NAME BOX EXTRACT CMD...: a program whose result is JSON on stdout, taken by EXTRACT
+# (json_line: its one line; json_lines: the array of its lines)
+jsonstep() {
+  local name=$1 box=$2 extract=$3; shift 3
+  local cap="$WORK/${name// /_}.out"
+  if ! boxed "$name" "$box" "$cap" "$@"; then record "$name" skipped "" 0 null "time budget spent"; return; fi
+  local j; j="$("$extract" "$cap")"
+  if [ "$RC" = 0 ] && [ -n "$j" ]; then record "$name" ok 0 "$MS" "$j" ""
+  else record "$name" "$( [ "$RC" = 0 ] && echo failed || status_of "$RC")" "$RC" "$MS" "${j:-null}" "${CRASH:-$(last_words "$cap")}"; fi
+}
 # oneline NAME BOX CMD...: a program that prints one JSON line (bench, the peer)
-oneline() {
-  local name=$1 box=$2; shift 2
-  local cap="$WORK/${name// /_}.out"
-  if ! boxed "$name" "$box" "$cap" "$@"; then record "$name" skipped "" 0 null "time budget spent"; return; fi
-  local j; j="$(json_line "$cap")"
-  if [ "$RC" = 0 ] && [ -n "$j" ]; then record "$name" ok 0 "$MS" "$j" ""
-  else record "$name" "$( [ "$RC" = 0 ] && echo failed || status_of "$RC")" "$RC" "$MS" "${j:-null}" "${CRASH:-$(last_words "$cap")}"; fi
-}
-
+oneline() { local name=$1 box=$2; shift 2; jsonstep "$name" "$box" json_line "$@"; }
 # lines NAME BOX CMD...: a program that prints a JSON line per case; the result is their array
-lines() {
-  local name=$1 box=$2; shift 2
-  local cap="$WORK/${name// /_}.out"
-  if ! boxed "$name" "$box" "$cap" "$@"; then record "$name" skipped "" 0 null "time budget spent"; return; fi
-  local j; j="$(json_lines "$cap")"
-  if [ "$RC" = 0 ] && [ -n "$j" ]; then record "$name" ok 0 "$MS" "$j" ""
-  else record "$name" "$( [ "$RC" = 0 ] && echo failed || status_of "$RC")" "$RC" "$MS" "${j:-null}" "${CRASH:-$(last_words "$cap")}"; fi
-}
+lines() { local name=$1 box=$2; shift 2; jsonstep "$name" "$box" json_lines "$@"; }
 
 read -r -a BENCH_SETTINGS <<< "${KIT_BENCH_SETTINGS:-infer:1 linear:8 finetune:8}"
 read -r -a PEER_SETTINGS <<< "${KIT_PEER_SETTINGS:-infer:1 linear:8 finetune:8}"

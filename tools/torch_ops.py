@@ -27,6 +27,9 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from torch_peer import sdpa  # noqa: E402  (the fused kernel where PyTorch has one, else the same product unfused)
+
 BACKBONES = {"small": (384, 6), "base": (768, 12), "large": (1024, 16)}  # (C, heads); GELU MLP of ratio 4
 PATCH = 14
 
@@ -34,15 +37,6 @@ PATCH = 14
 def fail(msg):
     print("error: " + msg, file=sys.stderr)
     sys.exit(2)
-
-
-def sdpa(q, k, v):
-    """F.scaled_dot_product_attention where PyTorch has it (2.0+), else the same product unfused."""
-    fused = getattr(F, "scaled_dot_product_attention", None)
-    if fused is not None:
-        return fused(q, k, v)
-    w = torch.matmul(q, k.transpose(-2, -1)) * (q.shape[-1] ** -0.5)
-    return torch.matmul(w.softmax(dim=-1), v)
 
 
 def timed(fn, device, warmup, iters):

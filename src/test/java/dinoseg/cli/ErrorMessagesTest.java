@@ -1,5 +1,9 @@
 package dinoseg.cli;
 
+import static dinoseg.cli.CliRun.run;
+
+import dinoseg.cli.CliRun.Run;
+
 import dinoseg.io.JsonText;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -27,16 +31,6 @@ import static org.junit.jupiter.api.Assertions.*;
  * problem, JSON and flag errors are in our words, bad flag values exit 2 with the usage hint.
  */
 class ErrorMessagesTest {
-    record Run(int code, String out, String err) { }
-
-    static Run run(String... args) {
-        StringWriter out = new StringWriter(), err = new StringWriter();
-        CommandLine cl = Main.commandLine();
-        cl.setOut(new PrintWriter(out, true));
-        cl.setErr(new PrintWriter(err, true));
-        int code = cl.execute(args);
-        return new Run(code, out.toString(), err.toString());
-    }
 
     /** A command that throws what it is given, run through the real handlers. */
     @CommandLine.Command(name = "throw")

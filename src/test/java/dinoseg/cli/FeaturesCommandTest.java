@@ -38,7 +38,7 @@ class FeaturesCommandTest {
         Path pv = dir.resolve("pv.safetensors");
         Safetensors.write(pv, Map.of("pixel_values", fx.get("input.pixel_values")));
         Path out = dir.resolve("out/feat.safetensors");
-        var r = SummaryCommandTest.run("features", "--backbone", tinyJson().toString(), "--weights", Golden.path("model_plain.safetensors").toString(),
+        var r = CliRun.run("features", "--backbone", tinyJson().toString(), "--weights", Golden.path("model_plain.safetensors").toString(),
                 "--input", pv.toString(), "--layers", "2,0", "--out", out.toString(), "--device", "cpu");
         assertEquals(0, r.code(), r.err());
         StateDict got = Safetensors.read(out);
@@ -61,7 +61,7 @@ class FeaturesCommandTest {
         DinoVisionTransformer bb = new DinoVisionTransformer(Backends.cpu(), BackboneConfig.parse(json.toString()), 5);
         Weights.save(bb, w, Map.of());
         Path out = dir.resolve("f.safetensors");
-        var r = SummaryCommandTest.run("features", "--backbone", json.toString(), "--weights", w.toString(), "--input", png.toString(),
+        var r = CliRun.run("features", "--backbone", json.toString(), "--weights", w.toString(), "--input", png.toString(),
                 "--imgsz", "40", "30", "--out", out.toString(), "--device", "cpu");
         assertEquals(0, r.code(), r.err());
         assertTrue(r.err().contains("rounded up to 42x42"), r.err());
@@ -76,15 +76,15 @@ class FeaturesCommandTest {
     @Test void badInputsFailWithOneLine() throws Exception {
         Path bad = dir.resolve("bad.safetensors");
         Safetensors.write(bad, Map.of("images", HostTensor.of(new float[3 * 14 * 14], 1, 3, 14, 14)));
-        var r = SummaryCommandTest.run("features", "--backbone", tinyJson().toString(), "--input", bad.toString(), "--out", dir.resolve("o.safetensors").toString(), "--device", "cpu");
+        var r = CliRun.run("features", "--backbone", tinyJson().toString(), "--input", bad.toString(), "--out", dir.resolve("o.safetensors").toString(), "--device", "cpu");
         assertEquals(1, r.code());
         assertTrue(r.err().contains(bad + ": no tensor named pixel_values"), r.err());
         Path odd = dir.resolve("odd.safetensors");
         Safetensors.write(odd, Map.of("pixel_values", HostTensor.of(new float[3 * 15 * 14], 1, 3, 15, 14)));
-        r = SummaryCommandTest.run("features", "--backbone", tinyJson().toString(), "--input", odd.toString(), "--out", dir.resolve("o.safetensors").toString(), "--device", "cpu");
+        r = CliRun.run("features", "--backbone", tinyJson().toString(), "--input", odd.toString(), "--out", dir.resolve("o.safetensors").toString(), "--device", "cpu");
         assertTrue(r.err().contains("not a multiple of the patch size 14"), r.err());
         Safetensors.write(odd, Map.of("pixel_values", HostTensor.of(new float[3 * 14 * 14], 1, 3, 14, 14)));
-        r = SummaryCommandTest.run("features", "--backbone", tinyJson().toString(), "--input", odd.toString(), "--layers", "3", "--out", dir.resolve("o.safetensors").toString(), "--device", "cpu");
+        r = CliRun.run("features", "--backbone", tinyJson().toString(), "--input", odd.toString(), "--layers", "3", "--out", dir.resolve("o.safetensors").toString(), "--device", "cpu");
         assertTrue(r.err().contains("--layers: block 3 is outside 0..2"), r.err());
         assertFalse(Files.exists(dir.resolve("o.safetensors")));
     }

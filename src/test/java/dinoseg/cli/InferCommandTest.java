@@ -1,5 +1,9 @@
 package dinoseg.cli;
 
+import static dinoseg.cli.CliRun.run;
+
+import dinoseg.cli.CliRun.Run;
+
 import dinoseg.backend.Backends;
 import dinoseg.data.ClassSet;
 import dinoseg.checkpoint.ModelCheckpoint;
@@ -38,16 +42,6 @@ class InferCommandTest {
         ModelCheckpoint.save(checkpoint, m, CLASSES, 42, 28, null, false);
     }
 
-    record Run(int code, String out, String err) { }
-
-    static Run run(String... args) {
-        CommandLine cl = Main.commandLine();
-        StringWriter o = new StringWriter(), e = new StringWriter();
-        cl.setOut(new PrintWriter(o));
-        cl.setErr(new PrintWriter(e));
-        int code = cl.execute(args);
-        return new Run(code, o.toString(), e.toString());
-    }
 
     static void image(Path f, int w, int h, long seed) throws Exception {
         java.util.Random r = new java.util.Random(seed);

@@ -18,7 +18,7 @@ import java.util.Map;
 
 import static dinoseg.cli.InferCommandTest.CLASSES;
 import static dinoseg.cli.InferCommandTest.image;
-import static dinoseg.cli.InferCommandTest.run;
+import static dinoseg.cli.CliRun.run;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -41,7 +41,7 @@ class PathMistakesCommandTest {
     }
 
     /** The one "error:" line of a run's stderr. */
-    private static String errorLine(InferCommandTest.Run r) {
+    private static String errorLine(CliRun.Run r) {
         List<String> lines = r.err().lines().filter(l -> l.startsWith("error:")).toList();
         assertEquals(1, lines.size(), r.err());
         return lines.get(0);
@@ -61,7 +61,7 @@ class PathMistakesCommandTest {
         Path link = Files.createSymbolicLink(dir.resolve("link.mp4"), v);
         for (String[] io : new String[][] {{v.toString(), v.toString()}, {v.toString(), dir.resolve("sub/../v.mp4").toString()},
                 {link.toString(), v.toString()}}) {
-            InferCommandTest.Run r = run("infer-video", "--checkpoint", checkpoint.toString(), "--input", io[0], "--out", io[1], "--device", "cpu");
+            CliRun.Run r = run("infer-video", "--checkpoint", checkpoint.toString(), "--input", io[0], "--out", io[1], "--device", "cpu");
             assertEquals(2, r.code(), r.err());
             String line = errorLine(r);
             assertTrue(line.contains("--out " + io[1] + ": is the --input file") && line.contains("overwrite"), line);
@@ -81,7 +81,7 @@ class PathMistakesCommandTest {
                 new String[] {"eval", "--checkpoint", checkpoint.toString(), "--data", dir.resolve("no-data").toString(), "--device", "cpu", "--out", folder.toString()},
                 new String[] {"infer-video", "--checkpoint", checkpoint.toString(), "--input", video.toString(), "--device", "cpu", "--out", folder.toString()});
         for (String[] c : commands) {
-            InferCommandTest.Run r = run(c);
+            CliRun.Run r = run(c);
             assertEquals(2, r.code(), c[0] + ": " + r.err());
             assertTrue(errorLine(r).startsWith("error: --out " + folder + ": is a directory; give a file name"), r.err());
             assertEquals(List.of("in.png", "out", "v.mp4"), names(dir), "nothing written beside it");
@@ -93,7 +93,7 @@ class PathMistakesCommandTest {
         Path file = Files.writeString(dir.resolve("notes.txt"), "x");
         Path img = dir.resolve("in.png");
         image(img, 28, 28, 3);
-        InferCommandTest.Run r = run("features", "--backbone", "small", "--input", img.toString(), "--imgsz", "28", "--device", "cpu",
+        CliRun.Run r = run("features", "--backbone", "small", "--input", img.toString(), "--imgsz", "28", "--device", "cpu",
                 "--out", file.resolve("sub/f.safetensors").toString());
         assertEquals(2, r.code(), r.err());
         assertTrue(errorLine(r).contains("cannot create its folder") && errorLine(r).contains(file + " is a file"), r.err());
@@ -107,33 +107,33 @@ class PathMistakesCommandTest {
         Path img = dir.resolve("a.png");
         image(img, 28, 28, 1);
         for (String cmd : List.of("infer", "eval")) {
-            InferCommandTest.Run r = cmd.equals("infer")
+            CliRun.Run r = cmd.equals("infer")
                     ? run("infer", "--checkpoint", runDir.toString(), "--input", img.toString(), "--out-dir", dir.resolve("o").toString(), "--device", "cpu")
                     : run("eval", "--checkpoint", runDir.toString(), "--device", "cpu");
             assertTrue(errorLine(r).endsWith(runDir + ": is a run folder; pass one of its checkpoints, e.g. "
                     + runDir.resolve("best_model_iou.safetensors")), cmd + ": " + r.err());
         }
         Path empty = Files.createDirectories(dir.resolve("empty"));
-        InferCommandTest.Run r = run("eval", "--checkpoint", empty.toString(), "--device", "cpu");
+        CliRun.Run r = run("eval", "--checkpoint", empty.toString(), "--device", "cpu");
         assertTrue(errorLine(r).endsWith(empty + ": is a directory, not a checkpoint file"), r.err());
     }
 
     @Test void aFolderWhereAFileGoesIsSaidToBeAFolder(@TempDir Path dir) throws Exception {
         Path folder = Files.createDirectories(dir.resolve("d"));
-        InferCommandTest.Run w = run("weights", "check", folder.toString());
+        CliRun.Run w = run("weights", "check", folder.toString());
         assertEquals(1, w.code(), w.err());
         assertEquals("error: " + folder + ": is a directory, not a weight file", errorLine(w));
-        InferCommandTest.Run f = run("features", "--backbone", "small", "--input", folder.toString(), "--device", "cpu",
+        CliRun.Run f = run("features", "--backbone", "small", "--input", folder.toString(), "--device", "cpu",
                 "--out", dir.resolve("f.safetensors").toString());
         assertEquals("error: " + folder + ": is a directory, not an input file", errorLine(f));
-        InferCommandTest.Run v = run("infer-video", "--checkpoint", checkpoint.toString(), "--input", folder.toString(), "--device", "cpu",
+        CliRun.Run v = run("infer-video", "--checkpoint", checkpoint.toString(), "--input", folder.toString(), "--device", "cpu",
                 "--out", dir.resolve("v.mp4").toString());
         assertEquals("error: " + folder + ": is a directory, not a video file", errorLine(v));
     }
 
     @Test void aFileWhereAFolderGoesIsSaidToBeAFile(@TempDir Path dir) throws Exception {
         Path file = Files.writeString(dir.resolve("data.txt"), "x");
-        InferCommandTest.Run r = run("eval", "--checkpoint", checkpoint.toString(), "--data", file.toString(), "--device", "cpu");
+        CliRun.Run r = run("eval", "--checkpoint", checkpoint.toString(), "--data", file.toString(), "--device", "cpu");
         assertEquals("error: " + file + ": is a file, not a folder", errorLine(r));
     }
 
@@ -144,7 +144,7 @@ class PathMistakesCommandTest {
         Safetensors.write(state, Map.of("model/w", HostTensor.of(new float[] {1}, 1)), Map.of(ModelCheckpoint.RESUME_STATE_KEY, "{}"));
         Path img = dir.resolve("a.png");
         image(img, 28, 28, 1);
-        InferCommandTest.Run r = run("infer", "--checkpoint", state.toString(), "--input", img.toString(), "--out-dir", dir.resolve("o").toString(),
+        CliRun.Run r = run("infer", "--checkpoint", state.toString(), "--input", img.toString(), "--out-dir", dir.resolve("o").toString(),
                 "--device", "cpu");
         String line = errorLine(r);
         assertTrue(line.contains(state + ": is a training state (for train --resume), not a model checkpoint"), line);
@@ -162,7 +162,7 @@ class PathMistakesCommandTest {
         image(dir.resolve("a.png"), 28, 28, 1);
         byte[] mine = "my own ground truth".getBytes();
         Files.write(dir.resolve("a_mask.png"), mine);
-        InferCommandTest.Run r = run("infer", "--checkpoint", checkpoint.toString(), "--input", dir.resolve("a.png").toString(),
+        CliRun.Run r = run("infer", "--checkpoint", checkpoint.toString(), "--input", dir.resolve("a.png").toString(),
                 "--out-dir", dir.toString(), "--device", "cpu");
         assertEquals(2, r.code(), r.err());
         assertTrue(errorLine(r).contains(dir.resolve("a_mask.png") + ": already exists in the input folder"), r.err());
@@ -173,13 +173,13 @@ class PathMistakesCommandTest {
     @Test void aFolderSegmentedIntoItselfSkipsOutputsAndRefusesToOverwrite(@TempDir Path dir) throws Exception {
         image(dir.resolve("valid_000.png"), 28, 28, 1);
         image(dir.resolve("b_overlay.png"), 28, 28, 2);   // named like an output: not segmented when writing here
-        InferCommandTest.Run first = run("infer", "--checkpoint", checkpoint.toString(), "--input", dir.toString(), "--out-dir", dir.toString(),
+        CliRun.Run first = run("infer", "--checkpoint", checkpoint.toString(), "--input", dir.toString(), "--out-dir", dir.toString(),
                 "--device", "cpu");
         assertEquals(0, first.code(), first.err());
         assertTrue(first.err().contains("skipping 1 file named like infer outputs"), first.err());
         assertEquals(List.of("b_overlay.png", "valid_000.png", "valid_000_mask.png", "valid_000_overlay.png"), names(dir));
         byte[] mask = Files.readAllBytes(dir.resolve("valid_000_mask.png"));
-        InferCommandTest.Run again = run("infer", "--checkpoint", checkpoint.toString(), "--input", dir.toString(), "--out-dir", dir.toString(),
+        CliRun.Run again = run("infer", "--checkpoint", checkpoint.toString(), "--input", dir.toString(), "--out-dir", dir.toString(),
                 "--device", "cpu");
         assertEquals(2, again.code(), again.err());
         assertTrue(errorLine(again).contains("valid_000_mask.png: already exists in the input folder"), again.err());

@@ -1,5 +1,9 @@
 package dinoseg.cli;
 
+import static dinoseg.cli.CliRun.run;
+
+import dinoseg.cli.CliRun.Run;
+
 import org.junit.jupiter.api.Test;
 import picocli.CommandLine;
 
@@ -10,16 +14,6 @@ import static org.junit.jupiter.api.Assertions.*;
 
 /** {@code dinoseg summary}: the ViT-S/14 + linear head numbers from the issue, and other presets. */
 class SummaryCommandTest {
-    record Run(int code, String out, String err) { }
-
-    static Run run(String... args) {
-        CommandLine cl = Main.commandLine();
-        StringWriter out = new StringWriter(), err = new StringWriter();
-        cl.setOut(new PrintWriter(out));
-        cl.setErr(new PrintWriter(err));
-        int code = cl.execute(args);
-        return new Run(code, out.toString(), err.toString());
-    }
 
     @Test void smallLinearAt644() {
         Run r = run("summary", "--backbone", "small", "--imgsz", "644", "644", "--classes", "21", "--head", "linear");

@@ -1,5 +1,9 @@
 package dinoseg.cli;
 
+import static dinoseg.cli.CliRun.run;
+
+import dinoseg.cli.CliRun.Run;
+
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
 import dinoseg.train.TrainConfig;
@@ -23,16 +27,6 @@ class TrainEvalBenchCommandTest {
     @TempDir static Path tmp;
     static Path data, backbone;
 
-    record Run(int code, String out, String err) { }
-
-    static Run run(String... args) {
-        StringWriter out = new StringWriter(), err = new StringWriter();
-        CommandLine cl = Main.commandLine();
-        cl.setOut(new PrintWriter(out, true));
-        cl.setErr(new PrintWriter(err, true));
-        int code = cl.execute(args);
-        return new Run(code, out.toString(), err.toString());
-    }
 
     @BeforeAll
     static void setUp() throws Exception {
