@@ -35,11 +35,15 @@ class InferCommandTest {
     @TempDir static Path shared;
     static Path checkpoint;
 
-    @BeforeAll static void writeCheckpoint() throws Exception {
+    @BeforeAll static void writeCheckpoint() throws Exception { checkpoint = tinyCheckpoint(shared); }
+
+    /** A random tiny model (3 classes, 28x28) saved as DIR/tiny.safetensors, the checkpoint these tests infer with. */
+    static Path tinyCheckpoint(Path dir) throws Exception {
         BackboneConfig tiny = new BackboneConfig("tiny", 24, 2, 2, 0, false, 14, 2.0, 4, 1f);
         Dinov2Segmentation m = Dinov2Segmentation.create(Backends.cpu(), tiny, SegmentationHead.Kind.LINEAR, 3, null, 7);
-        checkpoint = shared.resolve("tiny.safetensors");
-        ModelCheckpoint.save(checkpoint, m, CLASSES, 42, 28, null, false);
+        Path f = dir.resolve("tiny.safetensors");
+        ModelCheckpoint.save(f, m, CLASSES, 42, 28, null, false);
+        return f;
     }
 
 

@@ -33,12 +33,7 @@ class PathMistakesCommandTest {
     @TempDir static Path shared;
     static Path checkpoint;
 
-    @BeforeAll static void writeCheckpoint() throws Exception {
-        BackboneConfig tiny = new BackboneConfig("tiny", 24, 2, 2, 0, false, 14, 2.0, 4, 1f);
-        Dinov2Segmentation m = Dinov2Segmentation.create(Backends.cpu(), tiny, SegmentationHead.Kind.LINEAR, 3, null, 7);
-        checkpoint = shared.resolve("tiny.safetensors");
-        ModelCheckpoint.save(checkpoint, m, CLASSES, 42, 28, null, false);
-    }
+    @BeforeAll static void writeCheckpoint() throws Exception { checkpoint = InferCommandTest.tinyCheckpoint(shared); }
 
     /** The one "error:" line of a run's stderr. */
     private static String errorLine(CliRun.Run r) {
