@@ -252,8 +252,12 @@ public final class VideoSegmenter {
     /** FFmpeg's text for an error number (av_strerror), or null when it has none. */
     private static String errorText(int errnum) {
         try (org.bytedeco.javacpp.BytePointer buf = new org.bytedeco.javacpp.BytePointer(256)) {
-            if (avutil.av_strerror(errnum, buf, 256) != 0) return null;
-            String t = buf.getString().strip();
+            buf.zero();   // the text ends at the first NUL whatever FFmpeg wrote
+            if (avutil.av_strerror(errnum, buf, 255) != 0) return null;
+            String t = buf.getString();
+            int cut = 0;
+            while (cut < t.length() && t.charAt(cut) >= ' ') cut++;   // one line of printable text
+            t = t.substring(0, cut).strip();
             return t.isEmpty() ? null : t;
         } catch (RuntimeException | LinkageError e) {
             return null;

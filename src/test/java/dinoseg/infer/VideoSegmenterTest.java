@@ -245,7 +245,7 @@ public class VideoSegmenterTest {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                 () -> v.run(bad, out, new PrintWriter(new StringWriter())));
         assertTrue(e.getMessage().contains(bad.toString()), e.getMessage());
-        assertFalse(e.getMessage().contains("\n"));
+        assertFalse(e.getMessage().contains("\n"), e.getMessage());
         assertFalse(Files.exists(out));
         try (var s = Files.list(dir)) { assertEquals(1, s.count(), "temporary output left behind"); }
         IllegalArgumentException missing = assertThrows(IllegalArgumentException.class,
