@@ -46,6 +46,9 @@ public final class InferVideoCommand implements Callable<Integer> {
         predict.validate(spec.commandLine()); // bad flags first (exit 2), then the files
         dinoseg.io.FileKinds.requireFile(input, "video file");
         OutputChecks.outputFile(spec.commandLine(), "--out", out);
+        if (!out.getFileName().toString().toLowerCase(Locale.ROOT).endsWith(".mp4"))   // the writer makes H.264 in MP4 only
+            throw new picocli.CommandLine.ParameterException(spec.commandLine(),
+                    "--out " + out + ": the output is an H.264 MP4 video; give a name ending in .mp4");
         OutputChecks.notTheInput(spec.commandLine(), "--input", input, "--out", out);
         requireVideoLibraries();
         PredictOptions.Ready r = predict.load(spec.commandLine());

@@ -106,6 +106,10 @@ final class PredictOptions {
                     + " but --classes " + classes + " gives " + expected.size() + " classes " + expected.names());
         int w = size == null ? l.imgW() : size[0];
         int h = size == null ? l.imgH() : size[1];
+        int patch = l.model().backbone.patch();
+        if (w < patch || h < patch)
+            err.println("note: --imgsz " + w + "x" + h + " is below the patch size " + patch
+                    + ": the model sees one patch across (the checkpoint was trained at " + l.imgW() + "x" + l.imgH() + ")");
         Predictor.Options o = new Predictor.Options(w, h, tta, flip, slide == null ? 0 : slide[0], slide == null ? 0 : slide[1]);
         return new Ready(be, new Predictor(be, new ModelAdapter(be, l.model()), o), l.classes(), l);
     }

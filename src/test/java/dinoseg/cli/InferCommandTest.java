@@ -169,5 +169,11 @@ class InferCommandTest {
         assertEquals(1, bad.code());
         String line = bad.err().lines().filter(l -> l.startsWith("error:")).findFirst().orElseThrow();
         assertTrue(line.contains("x.mp4: not a video FFmpeg can read (") && !line.contains("setFormat") && !line.contains("FFmpegLogCallback"), line);
+        // the writer makes MP4: another extension is refused before any work, not written as MP4 data under that name
+        Run avi = run("infer-video", "--checkpoint", checkpoint.toString(), "--input", in.toString(), "--out", dir.resolve("y.avi").toString(),
+                "--device", "cpu");
+        assertEquals(2, avi.code(), avi.err());
+        assertTrue(avi.err().contains("y.avi: the output is an H.264 MP4 video; give a name ending in .mp4"), avi.err());
+        assertFalse(Files.exists(dir.resolve("y.avi")));
     }
 }
