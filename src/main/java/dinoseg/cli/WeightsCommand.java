@@ -57,8 +57,13 @@ public final class WeightsCommand implements Runnable {
                     for (HostTensor t : sd.tensors().values()) params += t.data().length;
                     List<String> notes = new ArrayList<>();
                     Map<String, HostTensor> bb = WeightNames.toOfficialBackbone(sd.tensors(), f.toString(), notes::add);
-                    out.printf(Locale.ROOT, "%s: %d tensors, %d values; backbone: %d tensors%s%n", f, sd.tensors().size(), params,
-                            bb.size(), bb.containsKey("patch_embed.proj.weight") ? " (official names)" : " (no patch_embed.proj.weight found)");
+                    long head = sd.tensors().keySet().stream().filter(k -> k.startsWith("head.")).count();
+                    if (head == sd.tensors().size() && !bb.containsKey("patch_embed.proj.weight"))   // e.g. a frozen run's *_head.safetensors
+                        out.printf(Locale.ROOT, "%s: %d tensors, %d values; no backbone: a segmentation head only (%d head.* tensors)%n",
+                                f, sd.tensors().size(), params, head);
+                    else
+                        out.printf(Locale.ROOT, "%s: %d tensors, %d values; backbone: %d tensors%s%n", f, sd.tensors().size(), params,
+                                bb.size(), bb.containsKey("patch_embed.proj.weight") ? " (official names)" : " (no patch_embed.proj.weight found)");
                     for (String n : notes) err.println(n);
                 } catch (IOException | IllegalArgumentException e) {
                     failed++;

@@ -63,6 +63,16 @@ class WeightsCommandTest {
         static int recurse(int n) { return recurse(n + 1) + 1; }
     }
 
+    @Test void aHeadOnlyFileIsSaidToHaveNoBackbone() throws Exception {
+        Path head = dir.resolve("final_model_head.safetensors");
+        dinoseg.io.Safetensors.write(head, java.util.Map.of(
+                "head.conv.weight", new dinoseg.io.HostTensor(dinoseg.tensor.Shape.of(3, 8, 1, 1), new float[24]),
+                "head.conv.bias", new dinoseg.io.HostTensor(dinoseg.tensor.Shape.of(3), new float[3])));
+        Run r = run(Main.commandLine(), "weights", "check", head.toString());
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains(head + ": 2 tensors, 27 values; no backbone: a segmentation head only (2 head.* tensors)"), r.out());
+    }
+
     @Test void errorsBecomeOneLine() {
         Run so = run(new CommandLine(new Boom()));
         assertEquals(1, so.code());
