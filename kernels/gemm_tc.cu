@@ -228,3 +228,18 @@ extern "C" __global__ void gemm_tf32_tc(int transA, int transB, int M, int N, in
 
     tc_store_c(acc, C, ldc, M, N, row0 + wm * 64, col0 + wn * 32, lane, alpha, beta);
 }
+
+// Split-K for GEMMs with few output tiles and a long K (the weight gradients: M x N <= 1536 x 384,
+// K = batch x tokens): the host runs a tensor-core GEMM per K slice into partials P[S][M][N], then
+// C = alpha * (P[0] + P[1] + ... + P[S-1]) + beta * C, summed in slice order (deterministic; C is not
+// read when beta == 0).
+extern "C" __global__ void splitk_reduce(const float* __restrict__ P, float* __restrict__ C, int ldc, int M, int N, int S,
+                                         float alpha, float beta) {
+    const long long n = (long long)M * N;
+    DS_GRID_LOOP(i, n) {
+        float s = 0.f;
+        for (int k = 0; k < S; k++) s += P[k * n + i];
+        float* p = C + (i / N) * (long long)ldc + i % N;
+        *p = beta == 0.f ? alpha * s : alpha * s + beta * *p;
+    }
+}

@@ -1312,6 +1312,32 @@ static void test_attention_tc(int B, int N, int H, int D, int rowBlocks = 0, boo
     check("attention_fwd_bf16_tc lse" + c, lref, lgot, 1e-5, 1e-4);
 }
 
+// Split-K as CudaGemmOps.splitKGemm runs it: gemm_bf16_tc over `full` K slices of kc (a batch whose
+// stride moves along K), the remaining K as one more launch, then splitk_reduce sums the partials in
+// slice order with alpha and beta (C read: beta != 0). transA: A stored k x m (a weight gradient).
+static void test_splitk(int M, int N, int K, int kc, float alpha, float beta) {
+    auto A = randn((size_t)K * M), B = randn((size_t)K * N), C = randn((size_t)M * N);
+    const int full = K / kc, rest = K - full * kc, S = full + (rest > 0);
+    std::vector<double> ref((size_t)M * N);
+    for (int m = 0; m < M; m++)
+        for (int n = 0; n < N; n++) {
+            double s = 0;
+            for (int k = 0; k < K; k++) s += bf(A[(size_t)k * M + m]) * bf(B[(size_t)k * N + n]);
+            ref[(size_t)m * N + n] = alpha * s + beta * C[(size_t)m * N + n];
+        }
+    fvec P((size_t)S * M * N, NAN);
+    const unsigned gy = (unsigned)((M + 127) / 128), gx = (unsigned)((N + 127) / 128);
+    const long long mn = (long long)M * N;
+    LAUNCH(gemm_bf16_tc, d1(gx, gy, (unsigned)full), d1(256), 0, 1, 0, M, N, kc, 1.f, (const float*)A.data(), M, (long long)kc * M,
+           (const float*)B.data(), N, (long long)kc * N, 0.f, P.data(), N, mn, 0LL);
+    if (rest > 0)
+        LAUNCH(gemm_bf16_tc, d1(gx, gy, 1), d1(256), 0, 1, 0, M, N, rest, 1.f, (const float*)A.data() + (size_t)full * kc * M, M, 0LL,
+               (const float*)B.data() + (size_t)full * kc * N, N, 0LL, 0.f, P.data() + (size_t)full * mn, N, 0LL, 0LL);
+    LAUNCH(splitk_reduce, d1(3), d1(64), 0, (const float*)P.data(), C.data(), N, M, N, S, alpha, beta);
+    check(emu_fmt("split-K gemm_bf16_tc + splitk_reduce TN M%d N%d K%d in %d slices alpha %g beta %g", M, N, K, S, alpha, beta),
+          ref, C, 1e-4, 1e-5 * std::sqrt((double)K));
+}
+
 static void test_tensor_core() {
     test_tensor_core_instructions();
     for (int tA = 0; tA < 2; tA++)
@@ -1324,6 +1350,8 @@ static void test_tensor_core() {
     for (int tA = 0; tA < 2; tA++)
         for (int tB = 0; tB < 2; tB++) test_gemm_tc(tA, tB, 37, 45, 70, 2, 1.f, 0.f, 0, true);
     test_gemm_tc(0, 1, 130, 260, 33, 1, 2.f, 0.5f, 0, true);
+    test_splitk(37, 45, 300, 96, -2.f, 0.5f);   // three equal slices and a short fourth
+    test_splitk(20, 9, 192, 64, 1.f, 0.f);      // slices only
     test_attention_tc(2, 37, 2, 16);            // one partial key tile; D padded to 64
     test_attention_tc(1, 30, 2, 64);            // the last row is a lane's second row (g + 8)
     test_attention_tc(1, 130, 1, 64);           // three key tiles, the last partial; three row blocks

@@ -54,7 +54,7 @@ public final class CudaBackend implements Backend {
     private CudaBackend(CudaContext ctx) {
         this.ctx = ctx;
         this.mem = new CudaMemory(ctx);
-        this.gemmOps = new CudaGemmOps(ctx);
+        this.gemmOps = new CudaGemmOps(ctx, mem);
         this.elementwise = new CudaElementwiseOps(ctx);
         this.reductions = new CudaReductionOps(ctx, mem);
         this.norms = new CudaNormOps(ctx, mem);

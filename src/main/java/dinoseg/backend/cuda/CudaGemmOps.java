@@ -17,10 +17,12 @@ final class CudaGemmOps {
     private static final AtomicBoolean GEMM_LOGGED = new AtomicBoolean();
 
     private final CudaContext ctx;
+    private final CudaMemory mem;
     private final CublasGemm cublas;
 
-    CudaGemmOps(CudaContext ctx) {
+    CudaGemmOps(CudaContext ctx, CudaMemory mem) {
         this.ctx = ctx;
+        this.mem = mem;
         this.cublas = CublasGemm.tryCreate(ctx.stream);
         String path = cublas != null ? "cuBLAS" : "dinoseg sgemm kernel (cuBLAS unavailable: " + CublasGemm.failure() + ")";
         if (GEMM_LOGGED.compareAndSet(false, true)) System.err.println("dinoseg: CUDA GEMM path: " + path);
@@ -45,7 +47,10 @@ final class CudaGemmOps {
         ctx.bind();
         Precision p = precision;
         if (p != Precision.FP32) {
-            kernelGemm(p == Precision.BF16 ? "gemm_bf16_tc" : "gemm_tf32_tc", a.transposed(), b.transposed(), m, n, k, alpha,
+            String kernel = p == Precision.BF16 ? "gemm_bf16_tc" : "gemm_tf32_tc";
+            int slices = batch == 1 ? splitK(m, n, k, ctx.smCount) : 1;
+            if (slices > 1) { splitKGemm(kernel, slices, m, n, k, alpha, a, b, beta, c); return; }
+            kernelGemm(kernel, a.transposed(), b.transposed(), m, n, k, alpha,
                     ptr(a.tensor(), a.offset()), a.ld(), a.stride(), ptr(b.tensor(), b.offset()), b.ld(), b.stride(),
                     beta, ptr(c.tensor(), c.offset()), c.ld(), c.stride(), batch);
             return;
@@ -64,6 +69,45 @@ final class CudaGemmOps {
         ctx.bind();
         kernelGemm(a.transposed(), b.transposed(), m, n, k, alpha, ptr(a.tensor(), a.offset()), a.ld(), a.stride(),
                 ptr(b.tensor(), b.offset()), b.ld(), b.stride(), beta, ptr(c.tensor(), c.offset()), c.ld(), c.stride(), batch);
+    }
+
+    /** K per split-K slice: a multiple of both tensor-core kernels' K tile (32, 16). */
+    static final int SPLIT_K_MIN = 1024;
+
+    /**
+     * How many K slices a single GEMM is split into: 1 unless its 128x128 tiles leave most of the
+     * SMs idle and K is long (the weight gradients: m x n at most 1536 x 384 over K = batch x tokens);
+     * then enough slices of at least {@value #SPLIT_K_MIN} to give every SM about two tiles, at most 32.
+     */
+    static int splitK(int m, int n, int k, int sms) {
+        long tiles = (long) ((m + 127) / 128) * ((n + 127) / 128);
+        if (tiles >= sms || k < 2 * SPLIT_K_MIN) return 1;
+        long want = Math.max(1, 2L * sms / tiles);
+        return (int) Math.max(1, Math.min(Math.min(want, 32), k / SPLIT_K_MIN));
+    }
+
+    /**
+     * C = alpha op(A) op(B) + beta C as {@code slices} tensor-core GEMMs over consecutive K ranges
+     * into partials [slices][m][n] (one launch for the equal slices, one for the last), then
+     * splitk_reduce sums them in slice order into C: deterministic, no atomics.
+     */
+    private void splitKGemm(String kernel, int slices, int m, int n, int k, float alpha, MatrixView a, MatrixView b, float beta, MatrixView c) {
+        int kc = (k + slices - 1) / slices;
+        kc = (kc + 31) / 32 * 32;
+        int full = Math.min(slices, k / kc), rest = k - full * kc, s = full + (rest > 0 ? 1 : 0);
+        // moving one slice along K: A's columns (stored m x k) or rows (stored k x m), B's rows (k x n) or columns (n x k)
+        long stepA = a.transposed() ? (long) kc * a.ld() : kc, stepB = b.transposed() ? kc : (long) kc * b.ld();
+        long mn = (long) m * n;
+        try (dinoseg.tensor.Tensor part = mem.empty(dinoseg.tensor.Shape.of(Math.toIntExact(s * mn)), dinoseg.tensor.DType.F32)) {
+            CUdeviceptr pp = ptr(part);
+            kernelGemm(kernel, a.transposed(), b.transposed(), m, n, kc, 1f, ptr(a.tensor(), a.offset()), a.ld(), stepA,
+                    ptr(b.tensor(), b.offset()), b.ld(), stepB, 0f, pp, n, mn, full);
+            if (rest > 0)
+                kernelGemm(kernel, a.transposed(), b.transposed(), m, n, rest, 1f, ptr(a.tensor(), a.offset() + full * stepA), a.ld(), 0,
+                        ptr(b.tensor(), b.offset() + full * stepB), b.ld(), 0, 0f, ptr(part, full * mn), n, 0, 1);
+            ctx.launchN("splitk_reduce", mn, new KernelArgs().ptr(pp).ptr(ptr(c.tensor(), c.offset())).i(c.ld()).i(m).i(n).i(s)
+                    .f(alpha).f(beta));
+        }
     }
 
     /** The fp32 kernel on raw device pointers (BLAS argument order). */

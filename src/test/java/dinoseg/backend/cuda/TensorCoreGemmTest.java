@@ -80,6 +80,28 @@ class TensorCoreGemmTest {
         check(Precision.BF16, false, true, 130, 260, 33, 1, -2f, 1.5f, 0, 0);   // several blocks, beta
     }
 
+    /** Few output tiles over a long K (a weight gradient): split into K slices and reduced in order. */
+    @Test
+    void splitKWeightGradientsMatchTheCpu() {
+        assertEquals(4, CudaGemmOps.splitK(70, 50, 4200, 132), "one tile over K = 4200: four slices");
+        assertEquals(1, CudaGemmOps.splitK(16936, 1152, 384, 132), "the forward GEMMs fill the GPU: no split");
+        assertEquals(1, CudaGemmOps.splitK(70, 50, 1500, 132), "K too short to split");
+        check(Precision.BF16, true, false, 70, 50, 4200, 1, 1f, 0f, 0, 0);     // dW = gy^T x: A stored k x m
+        check(Precision.TF32, false, true, 70, 50, 4200, 1, -2f, 0.5f, 2, 3);  // beta reads C through the reduction
+        if (EmulatedDriver.active()) {   // the split really ran: the equal slices, the last one, the reduction
+            Tensor a = gpu().zeros(Shape.of(4200 * 70)), b = gpu().zeros(Shape.of(4200 * 50)), c = gpu().empty(Shape.of(70 * 50));
+            gpu().setMatmulPrecision(Precision.BF16);
+            try {
+                int before = EmulatedDriver.count(EmulatedDriver.LAUNCHES);
+                gpu().gemm(70, 50, 4200, 1f, MatrixView.of(a, 70).t(), MatrixView.of(b, 50), 0f, MatrixView.of(c, 50), 1);
+                gpu().synchronize();
+                assertEquals(3, EmulatedDriver.count(EmulatedDriver.LAUNCHES) - before, "launches of a split-K GEMM");
+            } finally {
+                gpu().setMatmulPrecision(Precision.FP32);
+            }
+        }
+    }
+
     @Test
     void tf32KernelMatchesTheCpuOnEveryTranspose() {
         for (boolean ta : new boolean[]{false, true})
