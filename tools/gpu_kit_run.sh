@@ -291,7 +291,8 @@ wanted racecheck && sanitize racecheck 75 \
     sec="$(printf '%s' "$l" | sed -n 's/.*"seconds":\([0-9.]*\).*/\1/p')"
     fig="$(printf '%s' "$l" | grep -o -E '"(tests|failures|errors|skipped|images_per_s|step_s_median|peak_gpu_mib|reported)":[^,}]*' | tr -d '"' | paste -sd ' ' -)"
     # op cases: "case tflops" for each
-    [ -z "$fig" ] && fig="$(printf '%s' "$l" | grep -o -E '"case":"[^"]*"|"tflops":[^,}]*' | sed 's/"case":"\([^"]*\)"/\1/; s/"tflops":/tflops /' | paste -d ' ' - - | tr ' ' '_' | paste -sd ' ' - | sed 's/_tflops_/:/g')"
+    [ -z "$fig" ] && fig="$(printf '%s' "$l" | grep -o -E '"case": ?"[^"]*"|"tflops": ?[^,}]*' \
+      | sed -E 's/"case": ?"([^"]*)"/\1/; s/"tflops": ?/tflops /' | paste -d ' ' - - | tr ' ' '_' | paste -sd ' ' - | sed 's/_tflops_/:/g')"
     note="$(printf '%s' "$l" | sed -n 's/.*"note":"\(.*\)"}$/\1/p' | cut -c1-160)"
     printf '%-24s %-8s %6ss  %s%s\n' "$step" "$st" "$sec" "$fig" "${note:+  ($note)}"
   done
