@@ -2,7 +2,6 @@ package dinoseg.cli;
 
 import dinoseg.backend.Backend;
 import dinoseg.backend.Backends;
-import dinoseg.backend.Precision;
 import dinoseg.bench.Bench;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -39,11 +38,7 @@ public final class BenchCommand implements Callable<Integer> {
     @Option(names = "--batch", paramLabel = "N", defaultValue = "1", description = "Batch size (default: ${DEFAULT-VALUE}).")
     int batch;
 
-    @Option(names = "--precision", paramLabel = "fp32|tf32|bf16", defaultValue = "fp32",
-            description = "Operands of matrix products (linear layers, convolutions; with bf16 also attention): fp32, tf32 or bf16 "
-                    + "with fp32 accumulation, as PyTorch's allow_tf32 / autocast(bfloat16); tensor cores on CUDA, rounded operands "
-                    + "on the CPU (slower there than fp32) (default: ${DEFAULT-VALUE}).")
-    String precision;
+    @picocli.CommandLine.Mixin PrecisionOption precision;
 
     @Option(names = "--classes", paramLabel = "K", defaultValue = "21", description = "Classes of the head (default: ${DEFAULT-VALUE}).")
     int classes;
@@ -63,9 +58,9 @@ public final class BenchCommand implements Callable<Integer> {
         Bench.Config c;
         try {
             c = new Bench.Config(device.toLowerCase(java.util.Locale.ROOT), Bench.Mode.parse(mode), backbone, imgsz, batch,
-                    Precision.parse(precision), warmup, iters, classes);
+                    precision.parse(cl), warmup, iters, classes);
         } catch (IllegalArgumentException e) {
-            throw new CommandLine.ParameterException(cl, (e.getMessage().startsWith("precision") ? "--" : "") + e.getMessage());
+            throw new CommandLine.ParameterException(cl, e.getMessage());
         }
         try (Backend be = Backends.create(c.device(), cl.getErr()::println)) {
             for (var line : Bench.runAll(c, be)) cl.getOut().println(line.toString());

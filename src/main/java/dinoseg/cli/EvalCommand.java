@@ -52,9 +52,7 @@ public final class EvalCommand implements Callable<Integer> {
     @Option(names = "--device", paramLabel = "auto|cpu|cuda", defaultValue = "auto", description = "Backend (default: ${DEFAULT-VALUE}).")
     String device;
 
-    @Option(names = "--precision", defaultValue = "fp32", paramLabel = "fp32|tf32|bf16",
-            description = "Operands of matrix products (with bf16 also attention): fp32, or tf32/bf16 with fp32 accumulation; rounded operands on the CPU are slower than fp32 (tensor cores on CUDA) (default: ${DEFAULT-VALUE}).")
-    String precision;
+    @Mixin PrecisionOption precision;
 
     @Option(names = "--out", paramLabel = "FILE", description = "JSON output (default: eval_<checkpoint name>.json beside the checkpoint, eval_<name>_bf16.json etc. for other precisions); the PNG is <name>_confusion.png.")
     Path out;
@@ -71,20 +69,13 @@ public final class EvalCommand implements Callable<Integer> {
         Flags.device(cl, device);
         if (!split.equals("valid") && !split.equals("train"))
             throw new CommandLine.ParameterException(cl, "--split: '" + split + "' is not one of valid, train");
-        dinoseg.backend.Precision p;
-        try {
-            p = PredictOptions.precision(precision);
-        } catch (IllegalArgumentException e) {
-            throw new CommandLine.ParameterException(cl, e.getMessage());
-        }
+        dinoseg.backend.Precision p = precision.parse(cl);
         if (out != null) {
             OutputChecks.outputFile(cl, "--out", out);
             OutputChecks.notTheInput(cl, "--checkpoint", checkpoint, "--out", out);
         }
         try (Backend be = Backends.create(device, err::println)) {
-            be.setMatmulPrecision(p);
-            if (p != dinoseg.backend.Precision.FP32)
-                err.println("precision: " + p.flag() + " matmuls" + (p == dinoseg.backend.Precision.BF16 ? " and attention" : ""));
+            PrecisionOption.apply(p, be, err);
             ModelCheckpoint.Loaded ck = ModelCheckpoint.load(checkpoint, be);
             CommandLine.ParseResult pr = cl.getParseResult();
             boolean given = pr.hasMatchedOption("--data") || pr.hasMatchedOption("--train-images") || pr.hasMatchedOption("--valid-images")

@@ -44,9 +44,7 @@ final class PredictOptions {
     @Option(names = "--device", defaultValue = "auto", paramLabel = "auto|cpu|cuda", description = "Backend (default: ${DEFAULT-VALUE}).")
     String device;
 
-    @Option(names = "--precision", defaultValue = "fp32", paramLabel = "fp32|tf32|bf16",
-            description = "Operands of matrix products (with bf16 also attention): fp32, or tf32/bf16 with fp32 accumulation; rounded operands on the CPU are slower than fp32 (tensor cores on CUDA) (default: ${DEFAULT-VALUE}).")
-    String precision;
+    @picocli.CommandLine.Mixin PrecisionOption precision;
 
     @Option(names = "--verbose", description = "Print stack traces of errors.")
     boolean verbose;
@@ -67,29 +65,19 @@ final class PredictOptions {
                 Flags.require(cl, s > 0 && Double.isFinite(s), "--tta scales must be positive, got " + java.util.Arrays.toString(tta));
         Flags.require(cl, slide == null || (slide[0] >= 1 && slide[1] >= 1 && slide[1] <= slide[0]),
                 slide == null ? "" : "--slide needs CROP >= STRIDE >= 1, got " + slide[0] + " " + slide[1]);
-        Flags.check(cl, () -> precision(precision));
+        precision.parse(cl);
         Flags.device(cl, device);
         return size;
-    }
-
-    /** The --precision flag's value; an unknown one is an error naming the flag and the choices. */
-    static Precision precision(String flag) {
-        try {
-            return Precision.parse(flag);
-        } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException("--" + e.getMessage());
-        }
     }
 
     /** Checks the flags ({@link #validate}), picks the backend, loads the checkpoint and checks its classes against --classes. */
     Ready load(CommandLine cl) throws IOException {
         PrintWriter err = cl.getErr();
         int[] size = validate(cl);
-        Precision p = precision(precision);
+        Precision p = precision.parse(cl);
         ClassSet expected = classes == null ? null : ClassSet.resolve(classes);
         Backend be = Backends.create(device, line -> { err.println(line); err.flush(); });
-        be.setMatmulPrecision(p);
-        if (p != Precision.FP32) err.println("precision: " + p.flag() + " matmuls" + (p == Precision.BF16 ? " and attention" : ""));
+        PrecisionOption.apply(p, be, err);
         ModelCheckpoint.Loaded l;
         try {
             l = ModelCheckpoint.load(checkpoint, be);

@@ -96,10 +96,7 @@ public final class TrainCommand implements Callable<Integer> {
     @Option(names = "--device", paramLabel = "auto|cpu|cuda", defaultValue = "auto", description = "Where to train (default: ${DEFAULT-VALUE}).")
     String device;
 
-    @Option(names = "--precision", paramLabel = "fp32|tf32|bf16", defaultValue = "fp32",
-            description = "Operands of matrix products (with bf16 also attention): fp32, or tf32/bf16 with fp32 accumulation; rounded operands on the CPU are slower than fp32 (PyTorch's allow_tf32 / "
-                    + "autocast(bfloat16) matmuls, on tensor cores on CUDA); weights, optimizer and checkpoints stay fp32 (default: ${DEFAULT-VALUE}).")
-    String precision;
+    @picocli.CommandLine.Mixin PrecisionOption precision;
 
     @Option(names = "--workers", paramLabel = "N", defaultValue = "0", description = "Data loader threads (0: all cores).")
     int workers;
