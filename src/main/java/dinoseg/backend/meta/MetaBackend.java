@@ -66,6 +66,15 @@ public final class MetaBackend implements Backend {
 
     @Override public long peakDeviceBytes() { return peakBytes.get(); }
 
+    private volatile dinoseg.backend.Precision matmulPrecision = dinoseg.backend.Precision.FP32;
+
+    /** Any precision: nothing is computed here, so a summary or an estimate of a bf16 run works as of an fp32 one. */
+    @Override public void setMatmulPrecision(dinoseg.backend.Precision precision) {
+        matmulPrecision = java.util.Objects.requireNonNull(precision, "precision");
+    }
+
+    @Override public dinoseg.backend.Precision matmulPrecision() { return matmulPrecision; }
+
     private Tensor allocate(Shape shape, DType dtype) {
         Tensor t = new Tensor(new MetaStorage(this, shape.numel(), dtype), shape);
         long now = liveBytes.addAndGet(shape.numel() * dtype.bytes());

@@ -120,4 +120,11 @@ class MetaBackendTest {
         assertEquals(2040, meta.liveBytes());
         assertEquals(Shape.of(2, 5), view.shape());
     }
+
+    @org.junit.jupiter.api.Test
+    void takesAnyPrecisionSinceItComputesNothing() {
+        MetaBackend meta = new MetaBackend();
+        meta.setMatmulPrecision(dinoseg.backend.Precision.BF16);
+        org.junit.jupiter.api.Assertions.assertEquals(dinoseg.backend.Precision.BF16, meta.matmulPrecision());
+    }
 }
