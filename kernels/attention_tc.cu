@@ -11,7 +11,7 @@
 // registers. Head dims up to 64 (attention_fwd_bf16_tc_64) or 128 (_128) are zero-padded to that
 // width in shared memory; rows of bf16 are padded by 8 elements (16 bytes) so ldmatrix rows are
 // aligned and fall on different banks. Dynamic shared memory: 3 * 64 * (DP + 8) * 2 bytes.
-// round_bf16_f: y = x rounded to bf16 (as floats), for the backward of bf16 attention, which runs
+// round_bf16_f: y = x rounded to bf16 (as floats): Backend.roundTo, and the backward of bf16 attention, which runs
 // the fp32 kernels of attention.cu on the rounded qkv.
 #include "common.cuh"
 #include "tc.cuh"

@@ -243,3 +243,8 @@ extern "C" __global__ void splitk_reduce(const float* __restrict__ P, float* __r
         *p = beta == 0.f ? alpha * s : alpha * s + beta * *p;
     }
 }
+
+// round_tf32_f: y = x rounded to tf32 (cvt.rna, as the operands of gemm_tf32_tc), as floats (Backend.roundTo).
+extern "C" __global__ void round_tf32_f(const float* __restrict__ x, float* __restrict__ y, long long n) {
+    DS_GRID_LOOP(i, n) y[i] = __uint_as_float(tc_tf32(x[i]) & 0xffffe000u);   // the low 13 bits: zero, whatever cvt left
+}

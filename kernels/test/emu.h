@@ -717,6 +717,7 @@ inline void* emu_shared_static(const void* tag, size_t bytes) {
 template <class T> inline T* emu_dyn_shared() { return (T*)emu_w->dptr; }
 
 inline float rsqrtf(float x) { return 1.f / std::sqrt(x); }
+inline float __uint_as_float(uint32_t u) { float f; std::memcpy(&f, &u, 4); return f; }
 inline int min(int a, int b) { return a < b ? a : b; }
 inline int max(int a, int b) { return a > b ? a : b; }
 inline float atomicAdd(float* p, float v) { return std::atomic_ref<float>(*p).fetch_add(v); }

@@ -3,6 +3,7 @@ package dinoseg.autograd;
 import dinoseg.backend.Backend;
 import dinoseg.backend.Checks;
 import dinoseg.backend.MatrixView;
+import dinoseg.backend.Precision;
 import dinoseg.tensor.DType;
 import dinoseg.tensor.Shape;
 import dinoseg.tensor.Tensor;
@@ -65,6 +66,15 @@ public final class Ops {
         }
     }
 
+    /**
+     * Autocast's storage point: under {@link Precision#BF16} the output of a matrix product (bias
+     * included) is a bf16 tensor in {@code torch.autocast}, so the fp32 output is rounded to the value
+     * it would store ({@link Backend#roundTo}); other precisions keep fp32 outputs.
+     */
+    private void autocastStore(Tensor y) {
+        if (be.matmulPrecision() == Precision.BF16) be.roundTo(y, Precision.BF16, y);
+    }
+
     /** The gradient buffer of v for a GEMM that writes it: returns beta (1 to accumulate, 0 to overwrite). */
     private float gradBeta(Var v) {
         if (v.grad == null) { v.grad = be.empty(v.shape()); return 0f; }
@@ -86,6 +96,7 @@ public final class Ops {
         Tensor y = be.empty(Shape.of(od));
         be.gemm(rows, n, k, 1f, MatrixView.of(x.value(), k), MatrixView.of(w.value(), k).t(), 0f, MatrixView.of(y, n), 1);
         if (b != null) be.add(y, b.value(), 1f, y);
+        autocastStore(y);
         boolean g = needs(x, w, b);
         Var out = result(y, g);
         if (g) record(out, gy -> {
@@ -133,6 +144,7 @@ public final class Ops {
         // op(a_i) [M, K] @ op(b_i) [K, N] -> c_i [M, N]; b's stride 0 shares one matrix across the batch
         be.gemm(m, n, k, 1f, MatrixView.of(a.value(), ac).batched(sa).t(transA), MatrixView.of(b.value(), bc).batched(sb).t(transB),
                 0f, MatrixView.of(c, n).batched(sc), batch);
+        autocastStore(c);
         boolean g = needs(a, b);
         Var out = result(c, g);
         if (g) record(out, gc -> {
@@ -316,6 +328,7 @@ public final class Ops {
         float scale = (float) (1.0 / Math.sqrt(d));
         Tensor y = be.empty(Shape.of(bsz, n, c)), lse = be.empty(Shape.of(bsz, heads, n));
         be.attention(qkv.value(), heads, scale, y, lse);
+        autocastStore(y);
         boolean g = needs(qkv);
         Var out = result(y, g);
         if (g) record(out, gy -> {
@@ -348,6 +361,7 @@ public final class Ops {
         int rows = bsz * np;
         be.gemm(rows, cout, kk, 1f, MatrixView.of(cols, kk), MatrixView.of(w.value(), kk).t(), 0f, MatrixView.of(y, cout), 1);
         if (b != null) be.add(y, b.value(), 1f, y);
+        autocastStore(y);
         boolean g = needs(x, w, b);
         Var out = result(y, g);
         if (g) record(out, gy -> {
@@ -392,6 +406,7 @@ public final class Ops {
             be.gemm(cout, p, kk, 1f, MatrixView.of(w.value(), kk), MatrixView.of(cols, kk).batched((long) p * kk).t(), 0f, MatrixView.of(y, p).batched((long) cout * p), bsz);
         }
         if (b != null) be.add(y, b.value().reshape(cout, 1, 1), 1f, y);
+        autocastStore(y);
         boolean g = needs(x, w, b);
         Var out = result(y, g);
         final Tensor fcols = cols;

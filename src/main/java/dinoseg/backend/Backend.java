@@ -147,6 +147,17 @@ public interface Backend extends AutoCloseable {
     /** out = alpha * x (same element count). */
     void scale(Tensor x, float alpha, Tensor out);
 
+    /**
+     * out = x with every element rounded to {@code precision} ({@link Precision#round}: bf16 to nearest
+     * even, tf32 to nearest with ties away; FP32 copies). Same element count; out may be x. This is
+     * autocast's storage point: under {@code torch.autocast(dtype=torch.bfloat16)} the output of a
+     * matrix product is a bf16 tensor, and {@link dinoseg.autograd.Ops} rounds the fp32 outputs (and
+     * the gradients of those products) with this op so fp32 storage holds the values autocast stores.
+     *
+     * @throws NullPointerException when precision is null
+     */
+    void roundTo(Tensor x, Precision precision, Tensor out);
+
     /** y += alpha * x (same element count). Used to accumulate gradients. */
     void axpy(float alpha, Tensor x, Tensor y);
 

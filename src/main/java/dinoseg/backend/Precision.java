@@ -4,16 +4,20 @@ import java.util.Locale;
 
 /**
  * The arithmetic of matrix products ({@link Backend#gemm}): which values the multipliers see.
- * Storage, accumulation and every other op stay fp32 in all three.
+ * Storage, accumulation and every other op stay fp32 in all three (under BF16, the outputs of the
+ * products are rounded in place, as below).
  * <ul>
  *   <li>{@link #FP32}: operands as stored (PyTorch's default, {@code allow_tf32 = False}).</li>
  *   <li>{@link #TF32}: each operand rounded to TensorFloat-32 (8-bit exponent, 10-bit mantissa) to
  *       nearest with ties away from zero, as PTX {@code cvt.rna.tf32.f32}; products summed in fp32.
  *       PyTorch: {@code torch.backends.cuda.matmul.allow_tf32 = True}.</li>
  *   <li>{@link #BF16}: each operand rounded to bfloat16 (8-bit exponent, 7-bit mantissa) to nearest
- *       even, as {@code torch.Tensor.bfloat16()}; products summed in fp32, the output kept in fp32.
- *       PyTorch: the matmul of {@code torch.autocast(dtype=torch.bfloat16)}, whose output would then
- *       be rounded to bf16 too.</li>
+ *       even, as {@code torch.Tensor.bfloat16()}; products summed in fp32 by {@link Backend#gemm}. PyTorch:
+ *       the matmul of {@code torch.autocast(dtype=torch.bfloat16)}, whose output is a bf16 tensor: the
+ *       autograd ops ({@code dinoseg.autograd.Ops}: linear, matmul, convolutions, attention) round their
+ *       outputs (bias included) to bf16 with {@link Backend#roundTo}, so the fp32 storage holds
+ *       autocast's values. Their gradients stay fp32 (rounding them too changed a golden training run
+ *       by less than the run-to-run noise; see PrecisionTrainingGoldenTest).</li>
  * </ul>
  * NaN stays NaN and infinities stay infinite; a finite value that rounds past the largest finite
  * value becomes an infinity of its sign.

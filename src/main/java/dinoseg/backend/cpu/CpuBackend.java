@@ -146,6 +146,14 @@ public final class CpuBackend implements Backend {
         CpuElementwise.mul(a, b, out);
     }
 
+    @Override public void roundTo(Tensor x, Precision precision, Tensor out) {
+        OpContract.sameCount("roundTo", "x", x, "out", out);
+        java.util.Objects.requireNonNull(precision, "precision");
+        float[] a = floats(x), r = floats(out);
+        int n = (int) x.numel();
+        for (int i = 0; i < n; i++) r[i] = precision.round(a[i]);
+    }
+
     @Override public void scale(Tensor x, float alpha, Tensor out) {
         OpContract.sameCount("scale", "x", x, "out", out);
         CpuElementwise.scale(x, alpha, out);

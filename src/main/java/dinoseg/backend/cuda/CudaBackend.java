@@ -198,6 +198,15 @@ public final class CudaBackend implements Backend {
         elementwise.mul(a, b, out);
     }
 
+    @Override public void roundTo(Tensor x, Precision precision, Tensor out) {
+        OpContract.sameCount("roundTo", "x", x, "out", out);
+        if (java.util.Objects.requireNonNull(precision, "precision") == Precision.FP32) {
+            if (x != out) copy(x, out);   // bit for bit (a multiply by 1 would quiet a signalling NaN)
+        } else {
+            elementwise.roundTo(x, precision, out);
+        }
+    }
+
     @Override public void scale(Tensor x, float alpha, Tensor out) {
         OpContract.sameCount("scale", "x", x, "out", out);
         elementwise.scale(x, alpha, out);

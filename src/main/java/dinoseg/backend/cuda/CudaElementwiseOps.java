@@ -40,6 +40,15 @@ final class CudaElementwiseOps {
         ctx.launchN("scale_f", x.numel(), new KernelArgs().ptr(ptr(x)).f(alpha).ptr(ptr(out)).l(x.numel()));
     }
 
+    /** out = x rounded to bf16 or tf32 (round_bf16_f in kernels/attention_tc.cu, round_tf32_f in gemm_tc.cu). */
+    void roundTo(Tensor x, dinoseg.backend.Precision p, Tensor out) {
+        if (x.numel() == 0) return;
+        if (p == dinoseg.backend.Precision.FP32) throw new IllegalArgumentException("roundTo: fp32 is a copy, not a kernel");
+        ctx.bind();
+        ctx.launchN(p == dinoseg.backend.Precision.BF16 ? "round_bf16_f" : "round_tf32_f", x.numel(),
+                new KernelArgs().ptr(ptr(x)).ptr(ptr(out)).l(x.numel()));
+    }
+
     void axpy(float alpha, Tensor x, Tensor y) {
         ctx.bind();
         ctx.launchN("axpy_f", x.numel(), new KernelArgs().f(alpha).ptr(ptr(x)).ptr(ptr(y)).l(x.numel()));

@@ -23,7 +23,7 @@ final class CudaKernels {
 
     /** Every kernel the backend launches; {@link #load} checks that each is in the module. */
     static final List<String> NAMES = List.of(
-            "sgemm_batched", "gemm_bf16_tc", "gemm_tf32_tc", "splitk_reduce",
+            "sgemm_batched", "gemm_bf16_tc", "gemm_tf32_tc", "splitk_reduce", "round_tf32_f",
             "attention_fwd", "attention_bwd_dot", "attention_bwd_dq", "attention_bwd_dkdv",
             "attention_fwd_bf16_tc_64", "attention_fwd_bf16_tc_128", "round_bf16_f",
             "layernorm_fwd", "layernorm_bwd_dx", "layernorm_bwd_params_partial", "column_sum_finalize",

@@ -171,6 +171,12 @@ public final class MetaBackend implements Backend {
         own(a, b, out);
     }
 
+    @Override public void roundTo(Tensor x, dinoseg.backend.Precision precision, Tensor out) {
+        OpContract.sameCount("roundTo", "x", x, "out", out);
+        java.util.Objects.requireNonNull(precision, "precision");
+        own(x, out);
+    }
+
     @Override public void scale(Tensor x, float alpha, Tensor out) {
         OpContract.sameCount("scale", "x", x, "out", out);
         own(x, out);

@@ -108,6 +108,34 @@ class TensorCoreGemmTest {
             for (boolean tb : new boolean[]{false, true}) check(Precision.TF32, ta, tb, 37, 70, 45, 2, 0.5f, 0f, 1, 5);
     }
 
+    /**
+     * roundTo (autocast's storage point, kernels round_bf16_f and round_tf32_f) is bit-equal to
+     * {@link Precision#round} on values that exercise ties, carries into the exponent, overflow to
+     * infinity, subnormals, NaN and signed zeros, in place and into another tensor.
+     */
+    @Test
+    void roundToIsBitEqualToTheCpu() {
+        float[] special = {0f, -0f, 1f + 0x1p-8f, 1f + 0x3p-8f, 1f + 0x1p-11f, 1f + 0x3p-11f, 0x1.ffffp127f, -0x1.ffffp127f,
+                Float.MIN_VALUE, 0x1.8p-130f, Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY, 1.00390625f, -2.5f};
+        float[] x = java.util.Arrays.copyOf(special, special.length + 1000);
+        Random rnd = new Random(5);
+        for (int i = special.length; i < x.length; i++) x[i] = Float.intBitsToFloat(rnd.nextInt());
+        for (Precision p : Precision.values()) {
+            Tensor in = gpu().fromFloats(x, Shape.of(x.length)), out = gpu().empty(Shape.of(x.length));
+            gpu().roundTo(in, p, out);
+            float[] got = gpu().toFloats(out);
+            gpu().roundTo(in, p, in);
+            float[] inPlace = gpu().toFloats(in);
+            for (int i = 0; i < x.length; i++) {
+                float want = p.round(x[i]);
+                assertEquals(Float.floatToRawIntBits(want) & (Float.isNaN(want) ? 0 : -1), Float.floatToRawIntBits(got[i]) & (Float.isNaN(got[i]) ? 0 : -1),
+                        p + " of " + Float.toHexString(x[i]) + ": " + Float.toHexString(got[i]) + " != " + Float.toHexString(want));
+                assertEquals(Float.isNaN(want), Float.isNaN(got[i]), p + " NaN of " + Float.toHexString(x[i]));
+                assertEquals(Float.floatToRawIntBits(got[i]), Float.floatToRawIntBits(inPlace[i]), p + " in place");
+            }
+        }
+    }
+
     @Test
     void precisionIsASettingOfTheBackend() {
         assertEquals(Precision.FP32, gpu().matmulPrecision());
