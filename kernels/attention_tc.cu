@@ -160,3 +160,205 @@ extern "C" __global__ void attention_fwd_bf16_tc_128(const float* __restrict__ q
 extern "C" __global__ void round_bf16_f(const float* __restrict__ x, float* __restrict__ y, long long n) {
     DS_GRID_LOOP(i, n) y[i] = tc_round_bf16(x[i]);
 }
+
+// ---------------------------------------------------------------------------------------------------
+// Backward: FlashAttention-2 on bf16 tensor cores, deterministic (no atomics), after attention_bwd_dot
+// (attention.cu) has written delta_i = rowsum(dO_i o O_i). Arithmetic (as PyTorch's bf16 SDPA backward):
+// q, k, v and dO rounded to bf16; P = exp(scale * q.k - lse) in fp32 from the forward's log-sum-exp;
+// dP = dO.v summed in fp32; dS = P o (dP - delta) in fp32; then P (for dV = P^T dO) and dS (for
+// dQ = dS K and dK = dS^T Q) rounded to bf16, products summed in fp32, dQ and dK times scale at the end.
+// Two kernels, as the fp32 path: dkdv (a block of 4 warps owns 64 keys, 16 per warp, and streams
+// 64-query tiles of Q, dO, lse and delta) and dq (64 query rows per block streaming 64-key tiles of K
+// and V). Both recompute S and dP; neither keeps operand fragments in registers across tiles (they are
+// re-read from shared memory with ldmatrix), so head dims up to 128 fit without spilling. Fragment
+// patterns are the forward's: an operand stored [row][d] is an A fragment (ldmatrix) when its rows are
+// the product's rows, a B fragment (ldmatrix) when they are its columns and d is summed, and a B
+// fragment by ldmatrix.trans when its rows are summed (P^T dO, dS^T Q, dS K).
+
+// Rounds rows [r0, r0 + 64) of a [N][ld] fp32 matrix, columns [col, col + D), into S[64][LD] as bf16,
+// zero beyond N and D.
+__device__ __forceinline__ void atc_load_rows(uint16_t* S, const float* __restrict__ X, long long ld, int col,
+                                              int r0, int N, int D, int DP, int LD, int tid, int nthreads) {
+    for (int e = tid; e < 64 * DP; e += nthreads) {
+        const int r = e / DP, d = e % DP, i = r0 + r;
+        const float v = i < N && d < D ? X[i * ld + col + d] : 0.f;
+        S[r * LD + d] = (uint16_t)(tc_pack_bf16x2(v, 0.f) & 0xffffu);
+    }
+}
+
+// acc[16 rows x 64 cols] = A[16 rows of this warp at arow0][DP] . B[64 rows][DP]^T: A rows and B rows both
+// stored d-contiguous (S = Q K^T, dP = dO V^T, S^T = K Q^T, dP^T = V dO^T).
+__device__ __forceinline__ void atc_abt(float (&acc)[8][4], const uint16_t* As, const uint16_t* Bs, int arow0,
+                                        int DP, int LD, int lane) {
+#pragma unroll
+    for (int nt = 0; nt < 8; nt++)
+#pragma unroll
+        for (int i = 0; i < 4; i++) acc[nt][i] = 0.f;
+    for (int kk = 0; kk < DP / 16; kk++) {
+        uint32_t a[4];
+        tc_ldmatrix_x4(a, &As[(arow0 + (lane & 15)) * LD + kk * 16 + (lane >> 4) * 8]);
+#pragma unroll
+        for (int np = 0; np < 4; np++) {
+            uint32_t r[4];
+            tc_ldmatrix_x4(r, &Bs[(np * 16 + (lane & 7) + ((lane >> 4) << 3)) * LD + kk * 16 + ((lane >> 3) & 1) * 8]);
+            const uint32_t b0[2] = {r[0], r[1]}, b1[2] = {r[2], r[3]};
+            tc_mma_bf16_m16n8k16(acc[2 * np], a, b0, acc[2 * np]);
+            tc_mma_bf16_m16n8k16(acc[2 * np + 1], a, b1, acc[2 * np + 1]);
+        }
+    }
+}
+
+// out[16 x DP] += X[16 x 64] (fp32 accumulators, rounded to bf16 here) . Bs[64 rows][DP] (rows summed).
+template <int DP>
+__device__ __forceinline__ void atc_xb(float (&out)[DP / 8][4], const float (&x)[8][4], const uint16_t* Bs, int LD, int lane) {
+#pragma unroll
+    for (int kc = 0; kc < 4; kc++) {
+        const uint32_t pa[4] = {tc_pack_bf16x2(x[2 * kc][0], x[2 * kc][1]), tc_pack_bf16x2(x[2 * kc][2], x[2 * kc][3]),
+                                tc_pack_bf16x2(x[2 * kc + 1][0], x[2 * kc + 1][1]), tc_pack_bf16x2(x[2 * kc + 1][2], x[2 * kc + 1][3])};
+#pragma unroll
+        for (int dp = 0; dp < DP / 16; dp++) {
+            uint32_t r[4];
+            tc_ldmatrix_x4_trans(r, &Bs[(kc * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * LD + dp * 16 + (lane >> 4) * 8]);
+            const uint32_t v0[2] = {r[0], r[1]}, v1[2] = {r[2], r[3]};
+            tc_mma_bf16_m16n8k16(out[2 * dp], pa, v0, out[2 * dp]);
+            tc_mma_bf16_m16n8k16(out[2 * dp + 1], pa, v1, out[2 * dp + 1]);
+        }
+    }
+}
+
+// Stores a warp's [16 x DP] accumulators times mul into rows row0.. of a [N][ld] matrix at column col.
+template <int DP>
+__device__ __forceinline__ void atc_store(const float (&acc)[DP / 8][4], float* __restrict__ X, long long ld, int col,
+                                          int row0, int N, int D, float mul, int lane) {
+    const int g = lane >> 2, t = lane & 3;
+#pragma unroll
+    for (int dt = 0; dt < DP / 8; dt++)
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+            const int d = dt * 8 + 2 * t + (i & 1), r = row0 + g + (i >= 2 ? 8 : 0);
+            if (d < D && r < N) X[r * ld + col + d] = acc[dt][i] * mul;
+        }
+}
+
+template <int DP>
+__device__ __forceinline__ void atc_bwd_dkdv(const float* __restrict__ qkv, const float* __restrict__ gout,
+                                             const float* __restrict__ lse, const float* __restrict__ delta,
+                                             float* __restrict__ gqkv, int N, int H, int D, float scale) {
+    extern __shared__ __align__(16) uint16_t atc_smem[];
+    const int LD = DP + 8;
+    uint16_t* Ks = atc_smem;                     // [64 keys][LD]
+    uint16_t* Vs = Ks + 64 * LD;
+    uint16_t* Qs = Vs + 64 * LD;                 // [64 queries][LD]
+    uint16_t* dOs = Qs + 64 * LD;
+    float* Ls = (float*)(dOs + 64 * LD);         // [64] lse, then [64] delta
+    float* Ds = Ls + 64;
+    const int bh = blockIdx.y, b = bh / H, h = bh % H;
+    const int k0 = blockIdx.x * 64;
+    const long long rs = 3LL * H * D, os = (long long)H * D;
+    const float* base = qkv + (long long)b * N * rs;
+    const float* gbase = gout + (long long)b * N * os;
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, t = lane & 3;
+
+    atc_load_rows(Ks, base, rs, H * D + h * D, k0, N, D, DP, LD, tid, blockDim.x);
+    atc_load_rows(Vs, base, rs, 2 * H * D + h * D, k0, N, D, DP, LD, tid, blockDim.x);
+    float dk[DP / 8][4], dv[DP / 8][4];
+#pragma unroll
+    for (int dt = 0; dt < DP / 8; dt++)
+#pragma unroll
+        for (int i = 0; i < 4; i++) dk[dt][i] = dv[dt][i] = 0.f;
+
+    for (int i0 = 0; i0 < N; i0 += 64) {
+        __syncthreads();                         // every warp is done with the previous query tile
+        atc_load_rows(Qs, base, rs, h * D, i0, N, D, DP, LD, tid, blockDim.x);
+        atc_load_rows(dOs, gbase, os, h * D, i0, N, D, DP, LD, tid, blockDim.x);
+        for (int e = tid; e < 64; e += blockDim.x) {
+            const int i = i0 + e;
+            Ls[e] = i < N ? lse[(long long)bh * N + i] : 0.f;
+            Ds[e] = i < N ? delta[(long long)bh * N + i] : 0.f;
+        }
+        __syncthreads();
+        float p[8][4], ds[8][4];                 // P^T, dS^T: 16 keys x 64 queries
+        atc_abt(p, Ks, Qs, warp * 16, DP, LD, lane);
+        atc_abt(ds, Vs, dOs, warp * 16, DP, LD, lane);
+#pragma unroll
+        for (int nt = 0; nt < 8; nt++)
+#pragma unroll
+            for (int i = 0; i < 4; i++) {
+                const int c = nt * 8 + 2 * t + (i & 1);   // the query of this element
+                const float pv = i0 + c < N ? expf(p[nt][i] * scale - Ls[c]) : 0.f;
+                p[nt][i] = pv;
+                ds[nt][i] = pv * (ds[nt][i] - Ds[c]);
+            }
+        atc_xb<DP>(dv, p, dOs, LD, lane);        // dV += P^T dO
+        atc_xb<DP>(dk, ds, Qs, LD, lane);        // dK += dS^T Q
+    }
+    float* gk = gqkv + (long long)b * N * rs;
+    atc_store<DP>(dk, gk, rs, H * D + h * D, k0 + warp * 16, N, D, scale, lane);
+    atc_store<DP>(dv, gk, rs, 2 * H * D + h * D, k0 + warp * 16, N, D, 1.f, lane);
+}
+
+template <int DP>
+__device__ __forceinline__ void atc_bwd_dq(const float* __restrict__ qkv, const float* __restrict__ gout,
+                                           const float* __restrict__ lse, const float* __restrict__ delta,
+                                           float* __restrict__ gqkv, int N, int H, int D, float scale) {
+    extern __shared__ __align__(16) uint16_t atc_smem[];
+    const int LD = DP + 8;
+    uint16_t* Qs = atc_smem;                     // [64 queries][LD]
+    uint16_t* dOs = Qs + 64 * LD;
+    uint16_t* Ks = dOs + 64 * LD;                // [64 keys][LD]
+    uint16_t* Vs = Ks + 64 * LD;
+    const int bh = blockIdx.y, b = bh / H, h = bh % H;
+    const int q0 = blockIdx.x * 64;
+    const long long rs = 3LL * H * D, os = (long long)H * D;
+    const float* base = qkv + (long long)b * N * rs;
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const int g = lane >> 2, t = lane & 3;
+
+    atc_load_rows(Qs, base, rs, h * D, q0, N, D, DP, LD, tid, blockDim.x);
+    atc_load_rows(dOs, gout + (long long)b * N * os, os, h * D, q0, N, D, DP, LD, tid, blockDim.x);
+    const int r0 = q0 + warp * 16 + g, r1 = r0 + 8;
+    const float l0 = r0 < N ? lse[(long long)bh * N + r0] : 0.f, l1 = r1 < N ? lse[(long long)bh * N + r1] : 0.f;
+    const float d0 = r0 < N ? delta[(long long)bh * N + r0] : 0.f, d1 = r1 < N ? delta[(long long)bh * N + r1] : 0.f;
+    float dq[DP / 8][4];
+#pragma unroll
+    for (int dt = 0; dt < DP / 8; dt++)
+#pragma unroll
+        for (int i = 0; i < 4; i++) dq[dt][i] = 0.f;
+
+    for (int j0 = 0; j0 < N; j0 += 64) {
+        __syncthreads();                         // every warp is done with the previous key tile (and Qs, dOs are written)
+        atc_load_rows(Ks, base, rs, H * D + h * D, j0, N, D, DP, LD, tid, blockDim.x);
+        atc_load_rows(Vs, base, rs, 2 * H * D + h * D, j0, N, D, DP, LD, tid, blockDim.x);
+        __syncthreads();
+        float p[8][4], ds[8][4];                 // P, dS: 16 queries x 64 keys
+        atc_abt(p, Qs, Ks, warp * 16, DP, LD, lane);
+        atc_abt(ds, dOs, Vs, warp * 16, DP, LD, lane);
+#pragma unroll
+        for (int nt = 0; nt < 8; nt++)
+#pragma unroll
+            for (int i = 0; i < 4; i++) {
+                const int key = j0 + nt * 8 + 2 * t + (i & 1);
+                const float pv = key < N ? expf(p[nt][i] * scale - (i < 2 ? l0 : l1)) : 0.f;
+                ds[nt][i] = pv * (ds[nt][i] - (i < 2 ? d0 : d1));
+            }
+        atc_xb<DP>(dq, ds, Ks, LD, lane);        // dQ += dS K
+    }
+    atc_store<DP>(dq, gqkv + (long long)b * N * rs, rs, h * D, q0 + warp * 16, N, D, scale, lane);
+}
+
+extern "C" __global__ void attention_bwd_dkdv_bf16_tc_64(const float* __restrict__ qkv, const float* __restrict__ gout,
+        const float* __restrict__ lse, const float* __restrict__ delta, float* __restrict__ gqkv, int N, int H, int D, float scale) {
+    atc_bwd_dkdv<64>(qkv, gout, lse, delta, gqkv, N, H, D, scale);
+}
+extern "C" __global__ void attention_bwd_dkdv_bf16_tc_128(const float* __restrict__ qkv, const float* __restrict__ gout,
+        const float* __restrict__ lse, const float* __restrict__ delta, float* __restrict__ gqkv, int N, int H, int D, float scale) {
+    atc_bwd_dkdv<128>(qkv, gout, lse, delta, gqkv, N, H, D, scale);
+}
+extern "C" __global__ void attention_bwd_dq_bf16_tc_64(const float* __restrict__ qkv, const float* __restrict__ gout,
+        const float* __restrict__ lse, const float* __restrict__ delta, float* __restrict__ gqkv, int N, int H, int D, float scale) {
+    atc_bwd_dq<64>(qkv, gout, lse, delta, gqkv, N, H, D, scale);
+}
+extern "C" __global__ void attention_bwd_dq_bf16_tc_128(const float* __restrict__ qkv, const float* __restrict__ gout,
+        const float* __restrict__ lse, const float* __restrict__ delta, float* __restrict__ gqkv, int N, int H, int D, float scale) {
+    atc_bwd_dq<128>(qkv, gout, lse, delta, gqkv, N, H, D, scale);
+}

@@ -1312,6 +1312,76 @@ static void test_attention_tc(int B, int N, int H, int D, int rowBlocks = 0, boo
     check("attention_fwd_bf16_tc lse" + c, lref, lgot, 1e-5, 1e-4);
 }
 
+// attention_bwd_{dkdv,dq}_bf16_tc_{64,128} against a double-precision reference of their arithmetic: q, k,
+// v and gout rounded to bf16; P = exp(fp32 score * scale - lse) and dS = P (dP - delta) from fp32 values;
+// P rounded for dV = P^T dO, dS rounded for dK = scale dS^T Q and dQ = scale dS K. lse and delta are
+// given (the forward's and attention_bwd_dot's jobs): lse of the exact softmax, delta = rowsum(dO o O) of
+// the exact output. Every gqkv element must be written (NaN-filled before).
+static void test_attention_tc_bwd(int B, int N, int H, int D) {
+    const float scale = 1.f / std::sqrt((float)D);
+    const long long rs = 3LL * H * D, os = (long long)H * D;
+    auto qkv = randn((size_t)B * N * rs), gout = randn((size_t)B * N * os);
+    fvec lse((size_t)B * H * N), delta((size_t)B * H * N);
+    std::vector<double> ref((size_t)B * N * rs, 0.0);
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < H; h++) {
+            auto at = [&](int i, int part, int d) { return bf(qkv[((size_t)b * N + i) * rs + part * H * D + h * D + d]); };
+            auto dO = [&](int i, int d) { return bf(gout[((size_t)b * N + i) * os + h * D + d]); };
+            std::vector<float> sc((size_t)N * N);
+            for (int i = 0; i < N; i++) {
+                double mx = -INFINITY;
+                for (int j = 0; j < N; j++) {
+                    double dot = 0;
+                    for (int d = 0; d < D; d++) dot += at(i, 0, d) * at(j, 1, d);
+                    sc[(size_t)i * N + j] = (float)dot;
+                    mx = std::max(mx, (double)sc[(size_t)i * N + j] * scale);
+                }
+                double l = 0;
+                for (int j = 0; j < N; j++) l += std::exp((double)sc[(size_t)i * N + j] * scale - mx);
+                const float L = (float)(mx + std::log(l));
+                double dl = 0;
+                for (int d = 0; d < D; d++) {
+                    double o = 0;
+                    for (int j = 0; j < N; j++) o += std::exp((double)sc[(size_t)i * N + j] * scale - mx) / l * at(j, 2, d);
+                    dl += dO(i, d) * o;
+                }
+                lse[((size_t)b * H + h) * N + i] = L;
+                delta[((size_t)b * H + h) * N + i] = (float)dl;
+            }
+            for (int i = 0; i < N; i++)
+                for (int j = 0; j < N; j++) {
+                    const float L = lse[((size_t)b * H + h) * N + i], dl = delta[((size_t)b * H + h) * N + i];
+                    const float p = std::exp(sc[(size_t)i * N + j] * scale - L);
+                    double dp = 0;
+                    for (int d = 0; d < D; d++) dp += dO(i, d) * at(j, 2, d);
+                    const double pb = bf(p), dsb = bf(p * ((float)dp - dl));
+                    for (int d = 0; d < D; d++) {
+                        ref[((size_t)b * N + i) * rs + h * D + d] += scale * dsb * at(j, 1, d);            // dQ
+                        ref[((size_t)b * N + j) * rs + H * D + h * D + d] += scale * dsb * at(i, 0, d);    // dK
+                        ref[((size_t)b * N + j) * rs + 2 * H * D + h * D + d] += pb * dO(i, d);            // dV
+                    }
+                }
+        }
+    const int DP = D <= 64 ? 64 : 128;
+    const size_t tile = 64 * (size_t)(DP + 8) * 2;
+    fvec g((size_t)B * N * rs, NAN);
+    const int blocks = (N + 63) / 64;
+    if (DP == 64) {
+        LAUNCH_OPT(optin(4 * tile + 512), attention_bwd_dkdv_bf16_tc_64, d1(blocks, B * H), d1(128), 4 * tile + 512, (const float*)qkv.data(),
+                   (const float*)gout.data(), (const float*)lse.data(), (const float*)delta.data(), g.data(), N, H, D, scale);
+        LAUNCH_OPT(optin(4 * tile), attention_bwd_dq_bf16_tc_64, d1(blocks, B * H), d1(128), 4 * tile, (const float*)qkv.data(),
+                   (const float*)gout.data(), (const float*)lse.data(), (const float*)delta.data(), g.data(), N, H, D, scale);
+    } else {
+        LAUNCH_OPT(optin(4 * tile + 512), attention_bwd_dkdv_bf16_tc_128, d1(blocks, B * H), d1(128), 4 * tile + 512, (const float*)qkv.data(),
+                   (const float*)gout.data(), (const float*)lse.data(), (const float*)delta.data(), g.data(), N, H, D, scale);
+        LAUNCH_OPT(optin(4 * tile), attention_bwd_dq_bf16_tc_128, d1(blocks, B * H), d1(128), 4 * tile, (const float*)qkv.data(),
+                   (const float*)gout.data(), (const float*)lse.data(), (const float*)delta.data(), g.data(), N, H, D, scale);
+    }
+    // the kernel sums dP in fp32 (the reference in double): now and then a dS rounds the other way, moving
+    // a gradient by 2^-8 of one term (up to ~7e-4 seen at D = 100); a wrong fragment or mask moves it by O(1)
+    check(emu_fmt("attention_bwd_bf16_tc gqkv B%d N%d H%d D%d", B, N, H, D), ref, g, 1e-3, 1e-3);
+}
+
 // Split-K as CudaGemmOps.splitKGemm runs it: gemm_bf16_tc over `full` K slices of kc (a batch whose
 // stride moves along K), the remaining K as one more launch, then splitk_reduce sums the partials in
 // slice order with alpha and beta (C read: beta != 0). transA: A stored k x m (a weight gradient).
@@ -1338,8 +1408,33 @@ static void test_splitk(int M, int N, int K, int kc, float alpha, float beta) {
           ref, C, 1e-4, 1e-5 * std::sqrt((double)K));
 }
 
+// round_bf16_f and round_tf32_f (Backend.roundTo) against rounding written here with integer arithmetic
+// (not the emulator's): bf16 to nearest even, tf32 to nearest with ties away from zero; exact. The inputs
+// include ties, carries into the exponent, the largest finite values and subnormals.
+static void test_round_kernels() {
+    auto bits = [](float f) { uint32_t u; std::memcpy(&u, &f, 4); return u; };
+    auto fl = [](uint32_t u) { float f; std::memcpy(&f, &u, 4); return f; };
+    fvec x = randn(1000, 3.f);
+    const float special[] = {1.f + 0x1p-8f, 1.f + 0x3p-8f, 1.f + 0x1p-11f, 1.f + 0x3p-11f, -(1.f + 0x3p-11f),
+                             0x1.fdp127f, -2.5f, 0.f, 0x1.fffffep0f, 1e-40f};
+    for (size_t i = 0; i < sizeof special / sizeof *special; i++) x[i] = special[i];
+    const long long n = (long long)x.size();
+    std::vector<double> rb(n), rt(n);
+    for (long long i = 0; i < n; i++) {
+        const uint32_t u = bits(x[i]);
+        rb[i] = fl((u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u);
+        rt[i] = fl((u + 0x1000u) & 0xffffe000u);
+    }
+    fvec yb(n, NAN), yt(n, NAN);
+    LAUNCH(round_bf16_f, d1(3), d1(64), 0, (const float*)x.data(), yb.data(), n);
+    LAUNCH(round_tf32_f, d1(3), d1(64), 0, (const float*)x.data(), yt.data(), n);
+    check("round_bf16_f", rb, yb, 0, 0);
+    check("round_tf32_f", rt, yt, 0, 0);
+}
+
 static void test_tensor_core() {
     test_tensor_core_instructions();
+    test_round_kernels();
     for (int tA = 0; tA < 2; tA++)
         for (int tB = 0; tB < 2; tB++) test_gemm_tc(tA, tB, 37, 45, 70, 2, 1.f, 0.f);
     test_gemm_tc(0, 1, 130, 260, 33, 1, 2.f, 0.5f);     // several blocks, partial tiles on every edge, beta
@@ -1358,6 +1453,10 @@ static void test_tensor_core() {
     test_attention_tc(1, 65, 1, 64, 0, true);   // last tile of one key, scores near -120
     test_attention_tc(1, 70, 1, 100);           // D padded to 128 (opt-in shared memory)
     test_attention_tc(1, 2117, 2, 64, 1);       // ViT-S/14 at 644: first block of query rows
+    test_attention_tc_bwd(1, 30, 2, 64);        // a partial tile of keys and queries: rows g + 8 beyond N
+    test_attention_tc_bwd(1, 130, 1, 64);       // three key and query tiles, the last partial
+    test_attention_tc_bwd(2, 37, 2, 16);        // D padded to 64, two batches
+    test_attention_tc_bwd(1, 70, 1, 100);       // D padded to 128 (opt-in shared memory)
 }
 
 static int spin_child() {

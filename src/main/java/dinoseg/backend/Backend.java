@@ -269,8 +269,10 @@ public interface Backend extends AutoCloseable {
     /**
      * Gradient of {@link #attention}: gqkv [B, N, 3*H*D] overwritten from gout [B, N, H*D], given
      * the forward's qkv, out and lse (required). gqkv must share storage with neither qkv nor gout.
-     * Under {@link Precision#BF16} the gradients are those of the fp32 attention of q, k and v
-     * rounded to bf16 (P recomputed from lse in fp32, not rounded).
+     * Under {@link Precision#BF16} the arithmetic is FlashAttention-2's bf16 backward (PyTorch's bf16
+     * scaled_dot_product_attention): q, k, v and gout rounded to bf16; Δ = rowsum(gout∘out), P =
+     * exp(scale·q·k − lse), dP = gout·v and dS = P∘(dP − Δ) in fp32; P rounded to bf16 for gv = Pᵀ·gout,
+     * dS rounded to bf16 for gq = scale·dS·k and gk = scale·dSᵀ·q; every sum in fp32.
      */
     void attentionBackward(Tensor qkv, Tensor out, Tensor lse, Tensor gout, int heads, float scale, Tensor gqkv);
 

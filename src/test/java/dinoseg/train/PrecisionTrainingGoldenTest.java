@@ -33,7 +33,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  *   <li>fp32 follows PyTorch float32 per epoch: validation mIoU within 0.003, losses within 0.2%;</li>
  *   <li>bf16 ({@link Precision#BF16}, dinoseg's autocast) follows {@code torch.autocast("cpu", dtype=torch.bfloat16)}
  *       (logits upsampled in fp32, see the generator) within 1 mIoU point (0.01) per epoch — issue 12's bound —
- *       and its losses within 0.3%; after the first epoch its losses lie on autocast's, four times nearer than
+ *       and its losses within 0.3%; after the first epoch its losses lie on autocast's, three times nearer than
  *       PyTorch's fp32 run lies to them, so a run that ignored the precision fails.</li>
  * </ul>
  */
@@ -67,7 +67,7 @@ class PrecisionTrainingGoldenTest {
         for (String what : new String[]{"train_loss", "valid_loss"}) {
             double bf = g.get("bf16." + what).data()[0], fp = g.get("fp32." + what).data()[0];
             double mine = what.equals("train_loss") ? got.trainLoss[0] : got.validLoss[0];
-            assertTrue(Math.abs(mine - bf) < 0.25 * Math.abs(fp - bf), String.format(Locale.ROOT,
+            assertTrue(Math.abs(mine - bf) < Math.abs(fp - bf) / 3, String.format(Locale.ROOT,
                     "epoch 1 %s: dinoseg bf16 %.7f, PyTorch autocast %.7f, PyTorch fp32 %.7f", what, mine, bf, fp));
         }
     }

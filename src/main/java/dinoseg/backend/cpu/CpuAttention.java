@@ -131,6 +131,16 @@ final class CpuAttention {
 
     static void backward(float[] qkv, float[] out, float[] lse, float[] gout, int batch, int n, int heads, int d,
                          float scale, float[] gqkv) {
+        backward(qkv, out, lse, gout, batch, n, heads, d, scale, gqkv, false);
+    }
+
+    /**
+     * As above; {@code bf16}: the arithmetic of kernels/attention_tc.cu's backward (the caller has rounded
+     * qkv and gout to bf16): P = exp(scale·q·k − lse) and dS = P∘(dP − Δ) in fp32, then P (for dV) and dS
+     * (for dQ and dK) rounded to bf16, dQ and dK multiplied by scale after their sums.
+     */
+    static void backward(float[] qkv, float[] out, float[] lse, float[] gout, int batch, int n, int heads, int d,
+                         float scale, float[] gqkv, boolean bf16) {
         final int tasks = batch * heads;
         final int qBlocks = (n + BQ - 1) / BQ;
         Parallel.forRange(tasks, 10L * n * n * d, (t0, t1) -> {
@@ -141,13 +151,15 @@ final class CpuAttention {
             float[][][] qT = new float[qBlocks][d][BQ], dOT = new float[qBlocks][d][BQ], dQT = new float[qBlocks][d][BQ];
             float[] dRow = new float[n];
             for (int t = t0; t < t1; t++)
-                backwardHead(qkv, out, lse, gout, n, heads, d, scale, gqkv, t / heads, t % heads, sc, q, dO, qT, dOT, dQT, dRow);
+                backwardHead(qkv, out, lse, gout, n, heads, d, scale, gqkv, t / heads, t % heads, sc, q, dO, qT, dOT, dQT, dRow, bf16);
         });
     }
 
     private static void backwardHead(float[] qkv, float[] out, float[] lse, float[] gout, int n, int heads, int d,
                                      float scale, float[] gqkv, int b, int h, Bwd sc,
-                                     float[][] q, float[][] dO, float[][][] qT, float[][][] dOT, float[][][] dQT, float[] dRow) {
+                                     float[][] q, float[][] dO, float[][][] qT, float[][][] dOT, float[][][] dQT, float[] dRow,
+                                     boolean bf16) {
+        final float gradScale = bf16 ? scale : 1f;   // bf16: dS rounded unscaled, the sums scaled after
         final int hd = heads * d, row = 3 * hd;
         final long base = (long) b * n * row, obase = (long) b * n * hd;
         final int lbase = (b * heads + h) * n;
@@ -182,7 +194,8 @@ final class CpuAttention {
                     RowOps.setRows(sr, kT, 0, q[r0 + r], 0, d, cols);  // unscaled q·kᵀ
                     RowOps.setRows(pr, vT, 0, dO[r0 + r], 0, d, cols); // dP = dO·vᵀ
                     // P into s; dS (times scale, for the inputs of the scores) into dP
-                    RowOps.probsAndGrads(sr, pr, scale, lse[lbase + r0 + r], dRow[r0 + r], cols);
+                    if (bf16) bf16ProbsAndGrads(sr, pr, scale, lse[lbase + r0 + r], dRow[r0 + r], cols);
+                    else RowOps.probsAndGrads(sr, pr, scale, lse[lbase + r0 + r], dRow[r0 + r], cols);
                 }
                 float[][] qTb = qT[qb], dOTb = dOT[qb], dQTb = dQT[qb];
                 for (int x = 0; x < d; x++) {
@@ -198,7 +211,7 @@ final class CpuAttention {
             for (int c = 0; c < cols; c++) {
                 int dst = (int) (base + (long) (c0 + c) * row + hd + h * d);
                 for (int x = 0; x < d; x++) {
-                    gqkv[dst + x] = dKT[x][c];
+                    gqkv[dst + x] = dKT[x][c] * gradScale;
                     gqkv[dst + hd + x] = dVT[x][c];
                 }
             }
@@ -206,7 +219,16 @@ final class CpuAttention {
         for (int i = 0; i < n; i++) {
             float[][] dQTb = dQT[i / BQ];
             int r = i % BQ, dst = (int) (base + (long) i * row + h * d);
-            for (int x = 0; x < d; x++) gqkv[dst + x] = dQTb[x][r];
+            for (int x = 0; x < d; x++) gqkv[dst + x] = dQTb[x][r] * gradScale;
+        }
+    }
+
+    /** The bf16 rows of the backward: s := bf16(P), dp := bf16(P∘(dP − Δ)), unscaled; exp as the kernels' expf. */
+    private static void bf16ProbsAndGrads(float[] s, float[] dp, float scale, float lse, float di, int n) {
+        for (int c = 0; c < n; c++) {
+            float p = (float) Math.exp(s[c] * scale - lse);
+            s[c] = dinoseg.backend.Precision.BF16.round(p);
+            dp[c] = dinoseg.backend.Precision.BF16.round(p * (dp[c] - di));
         }
     }
 }

@@ -261,8 +261,10 @@ public final class CpuBackend implements Backend {
     @Override public void attentionBackward(Tensor qkv, Tensor out, Tensor lse, Tensor gout, int heads, float scale, Tensor gqkv) {
         OpContract.Heads s = OpContract.attentionBackward(qkv, out, lse, gout, heads, gqkv);
         if (s.empty()) { Arrays.fill(floats(gqkv), 0f); return; }
-        float[] q = matmulPrecision == Precision.BF16 ? Precision.BF16.rounded(floats(qkv)) : floats(qkv);
-        CpuAttention.backward(q, floats(out), floats(lse), floats(gout), s.batch(), s.tokens(), heads, s.headDim(), scale, floats(gqkv));
+        boolean bf16 = matmulPrecision == Precision.BF16;
+        CpuAttention.backward(bf16 ? Precision.BF16.rounded(floats(qkv)) : floats(qkv), floats(out), floats(lse),
+                bf16 ? Precision.BF16.rounded(floats(gout)) : floats(gout), s.batch(), s.tokens(), heads, s.headDim(), scale,
+                floats(gqkv), bf16);
     }
 
     // ------------------------------------------------------------------ convolution helpers

@@ -14,8 +14,8 @@ import dinoseg.tensor.Tensor;
  * block streaming 32-key tiles through shared memory, and a FlashAttention-2 backward (dot(out,
  * gout) per row, then dq and dk/dv kernels that recompute P from lse). Arguments are checked by
  * the backend (OpContract) first; the kernels' own limit is a head dimension of at most
- * {@value #MAX_HEAD_DIM}. Under {@link Precision#BF16} the forward is kernels/attention_tc.cu's
- * FlashAttention-2 on bf16 tensor cores and the backward runs these fp32 kernels on qkv rounded to bf16.
+ * {@value #MAX_HEAD_DIM}. Under {@link Precision#BF16} forward and backward are kernels/attention_tc.cu's
+ * FlashAttention-2 on bf16 tensor cores (64 rows per block of 4 warps; head dim padded to 64 or 128).
  */
 final class CudaAttentionOps {
     private static final int ROWS = 16, TILE = 32, THREADS = 128;
@@ -26,7 +26,7 @@ final class CudaAttentionOps {
     private final CudaMemory mem;
     private volatile Precision precision = Precision.FP32;
 
-    /** BF16: the forward runs on the tensor-core kernels of kernels/attention_tc.cu, the backward on the rounded qkv. */
+    /** BF16: forward and backward run on the tensor-core kernels of kernels/attention_tc.cu. */
     void setPrecision(Precision p) { precision = p; }
 
     CudaAttentionOps(CudaContext ctx, CudaMemory mem) {
@@ -68,13 +68,21 @@ final class CudaAttentionOps {
         }
         int b = s.batch(), n = s.tokens(), h = s.heads(), d = s.headDim();
         ctx.bind();
-        Tensor rounded = null;
-        if (precision == Precision.BF16) {   // the gradients of what the forward multiplied: bf16 q, k, v
-            rounded = mem.empty(qkv.shape(), DType.F32);
-            ctx.launchN("round_bf16_f", qkv.numel(), new KernelArgs().ptr(ptr(qkv)).ptr(ptr(rounded)).l(qkv.numel()));
-            qkv = rounded;
+        if (precision == Precision.BF16) {   // FlashAttention-2 backward on tensor cores: kernels/attention_tc.cu
+            int dp = d <= 64 ? 64 : 128, grid = (n + 63) / 64, tile = 64 * (dp + 8) * 2;
+            try (Tensor dv = mem.empty(Shape.of(b, h, n), DType.F32); Tensor gr = mem.empty(gout.shape(), DType.F32)) {
+                // delta = rowsum(dO o O) of the bf16 dO the products use
+                ctx.launchN("round_bf16_f", gout.numel(), new KernelArgs().ptr(ptr(gout)).ptr(ptr(gr)).l(gout.numel()));
+                ctx.launchWarps("attention_bwd_dot", (long) b * h * n,
+                        new KernelArgs().ptr(ptr(out)).ptr(ptr(gr)).ptr(ptr(dv)).i(b).i(n).i(h).i(d));
+                ctx.launch("attention_bwd_dkdv_bf16_tc_" + dp, grid, b * h, 1, THREADS, 4 * tile + 2 * 64 * 4,
+                        new KernelArgs().ptr(ptr(qkv)).ptr(ptr(gr)).ptr(ptr(lse)).ptr(ptr(dv)).ptr(ptr(gqkv)).i(n).i(h).i(d).f(scale));
+                ctx.launch("attention_bwd_dq_bf16_tc_" + dp, grid, b * h, 1, THREADS, 4 * tile,
+                        new KernelArgs().ptr(ptr(qkv)).ptr(ptr(gr)).ptr(ptr(lse)).ptr(ptr(dv)).ptr(ptr(gqkv)).i(n).i(h).i(d).f(scale));
+            }
+            return;
         }
-        try (Tensor dv = mem.empty(Shape.of(b, h, n), DType.F32); Tensor ignored = rounded) {
+        try (Tensor dv = mem.empty(Shape.of(b, h, n), DType.F32)) {
             ctx.launchWarps("attention_bwd_dot", (long) b * h * n,
                     new KernelArgs().ptr(ptr(out)).ptr(ptr(gout)).ptr(ptr(dv)).i(b).i(n).i(h).i(d));
             int grid = (n + ROWS - 1) / ROWS;

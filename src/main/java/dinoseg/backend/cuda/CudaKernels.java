@@ -26,6 +26,7 @@ final class CudaKernels {
             "sgemm_batched", "gemm_bf16_tc", "gemm_tf32_tc", "splitk_reduce", "round_tf32_f",
             "attention_fwd", "attention_bwd_dot", "attention_bwd_dq", "attention_bwd_dkdv",
             "attention_fwd_bf16_tc_64", "attention_fwd_bf16_tc_128", "round_bf16_f",
+            "attention_bwd_dkdv_bf16_tc_64", "attention_bwd_dkdv_bf16_tc_128", "attention_bwd_dq_bf16_tc_64", "attention_bwd_dq_bf16_tc_128",
             "layernorm_fwd", "layernorm_bwd_dx", "layernorm_bwd_params_partial", "column_sum_finalize",
             "add_same", "add_bcast", "mul_same", "mul_bcast", "scale_f", "axpy_f", "fill_f",
             "gelu_fwd", "gelu_bwd", "relu_fwd", "relu_bwd", "swiglu_fwd", "swiglu_bwd", "flip_last_dim",
