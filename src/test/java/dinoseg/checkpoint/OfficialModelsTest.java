@@ -31,7 +31,7 @@ import static org.junit.jupiter.api.Assertions.*;
  * head and whole model against tools/gen_official_head_golden.py (a PyTorch statement of mmseg's
  * BNHead on random weights, saved as mmcv checkpoints with numpy metadata).
  */
-class OfficialModelsTest {
+public class OfficialModelsTest {
     static final Backend BE = Backends.cpu();
     /** The fixtures' tiny backbone: dim 16, 5 blocks, 2 heads, a 4x4 position grid. */
     static final BackboneConfig TINY = BackboneConfig.builder("tiny").embedDim(16).depth(5).heads(2).posGrid(4).build();
@@ -39,12 +39,12 @@ class OfficialModelsTest {
             new OfficialModels.TestSettings(28, new double[] {1.0, 1.5}, true, 28, 14, "test fixture");
 
     /** The fixture folder, laid out as the official base URL. */
-    static Path root() { return Golden.path("official/head_golden.safetensors").getParent(); }
+    public static Path root() { return Golden.path("official/head_golden.safetensors").getParent(); }
 
-    static Function<String, Path> local() { return rel -> root().resolve(rel); }
+    public static Function<String, Path> local() { return rel -> root().resolve(rel); }
 
     /** Registers the fixtures' models: dinov2_tiny14_{voc2012_linear, voc2012_ms, ade20k_linear}. */
-    static void registerTiny() {
+    public static void registerTiny() {
         OfficialModels.register(new OfficialModels.Spec("dinov2_tiny14_voc2012_linear", "dinov2_tiny14", TINY,
                 OfficialModels.Dataset.VOC2012, OfficialModels.Kind.LINEAR, TINY_SETTINGS));
         OfficialModels.register(new OfficialModels.Spec("dinov2_tiny14_voc2012_ms", "dinov2_tiny14", TINY,
