@@ -26,21 +26,28 @@ import java.util.concurrent.Callable;
                 + "logits upsampled bilinearly to the image's original size, the mask untouched, as MMSegmentation and DINOv2 score): "
                 + "one confusion matrix over every pixel, "
                 + "pixel accuracy, per-class IoU = TP/(TP+FP+FN), mIoU over the classes present in ground truth or prediction; "
-                + "ignored pixels are left out. Without dataset flags: the dataset the checkpoint was trained on.",
+                + "ignored pixels are left out. Without dataset flags: the dataset the checkpoint was trained on. "
+                + "An official model (--model NAME) is evaluated with its published test settings (short side, scales, flips, sliding window).",
                 "Prints a per-class table, writes JSON (pixel_accuracy, miou, per_class_iou by class name, confusion_matrix) "
                         + "and a confusion-matrix PNG beside it."})
 public final class EvalCommand implements Callable<Integer> {
     @Spec CommandSpec spec;
 
-    @Option(names = "--checkpoint", paramLabel = "FILE", required = true, description = "A checkpoint written by train (best_model_iou.safetensors, ...).")
+    @Option(names = "--checkpoint", paramLabel = "FILE", description = "A checkpoint written by train (best_model_iou.safetensors, ...).")
     Path checkpoint;
+
+    @Option(names = "--model", paramLabel = "NAME|FILE",
+            description = "An official DINOv2 segmentation model, dinov2_vit{s,b,l,g}14_{voc2012,ade20k}_{linear,ms} (needs the dataset flags), "
+                    + "or a checkpoint file (as --checkpoint).")
+    String model;
 
     @Mixin DatasetOptions dataset;
 
     @Option(names = "--split", paramLabel = "valid|train", defaultValue = "valid", description = "Which split (default: ${DEFAULT-VALUE}).")
     String split;
 
-    @Option(names = "--imgsz", paramLabel = "W H", arity = "1..2", description = "Evaluation size (default: the checkpoint's training size).")
+    @Option(names = "--imgsz", paramLabel = "W H", arity = "1..2", description = "Evaluation size (default: the checkpoint's training size; "
+            + "an official model's published short side, the aspect ratio kept).")
     int[] imgsz;
 
     @Option(names = "--batch", paramLabel = "N", defaultValue = "4", description = "Images decoded ahead of the model (default: ${DEFAULT-VALUE}).")
@@ -70,13 +77,18 @@ public final class EvalCommand implements Callable<Integer> {
         if (!split.equals("valid") && !split.equals("train"))
             throw new CommandLine.ParameterException(cl, "--split: '" + split + "' is not one of valid, train");
         dinoseg.backend.Precision p = precision.parse(cl);
+        ModelSource.check(cl, checkpoint, model);
+        boolean officialName = model != null && dinoseg.checkpoint.OfficialModels.isName(model);
+        Path file = checkpoint != null ? checkpoint : officialName ? null : Path.of(model);
         if (out != null) {
             OutputChecks.outputFile(cl, "--out", out);
-            OutputChecks.notTheInput(cl, "--checkpoint", checkpoint, "--out", out);
+            if (file != null) OutputChecks.notTheInput(cl, checkpoint != null ? "--checkpoint" : "--model", file, "--out", out);
         }
         try (Backend be = Backends.create(device, err::println)) {
             PrecisionOption.apply(p, be, err);
-            ModelCheckpoint.Loaded ck = ModelCheckpoint.load(checkpoint, be);
+            ModelSource.Resolved res = ModelSource.load(checkpoint, model, be, err);
+            ModelCheckpoint.Loaded ck = res.loaded();
+            String label = res.label();
             CommandLine.ParseResult pr = cl.getParseResult();
             boolean given = pr.hasMatchedOption("--data") || pr.hasMatchedOption("--train-images") || pr.hasMatchedOption("--valid-images")
                     || pr.hasMatchedOption("--train-masks") || pr.hasMatchedOption("--valid-masks");
@@ -90,7 +102,7 @@ public final class EvalCommand implements Callable<Integer> {
             Datasets.Opened opened = Datasets.open(ds, err::println);
             ClassSet classes = opened.classes();
             if (!classes.names().equals(ck.classes().names()))
-                throw new IllegalArgumentException(checkpoint + ": the checkpoint's classes " + ck.classes().names()
+                throw new IllegalArgumentException(label + ": the model's classes " + ck.classes().names()
                         + " differ from the dataset's " + classes.names());
             SegDataset s = split.equals("train") ? opened.train() : opened.valid();
             if (s.size() == 0) throw new IllegalArgumentException(SegDataset.emptySplit(opened.root(), s.name()));
@@ -98,9 +110,13 @@ public final class EvalCommand implements Callable<Integer> {
             s = s.validated(ds.skipBad(), err::println);
             int w = size == null ? ck.imgW() : size[0], h = size == null ? ck.imgH() : size[1];
             err.println(opened.describe());
-            EvalReport r = EvalReport.run(ck.model(), classes, s, w, h, batch, workers, be, err);
+            dinoseg.infer.Predictor.Options settings = res.official() == null ? null
+                    : ModelSource.officialOptions(res.official().test(), size, null, null, null);
+            if (settings != null) err.println(res.official().name() + ": " + PredictOptions.describe(settings) + " (published test settings)");
+            EvalReport r = EvalReport.run(ck.model(), classes, s, w, h, settings, batch, workers, be, err, dinoseg.io.Stop.process());
             String suffix = p == dinoseg.backend.Precision.FP32 ? "" : "_" + p.flag();   // a bf16 eval does not replace the fp32 one
-            Path json = out != null ? out : checkpoint.toAbsolutePath().resolveSibling("eval_" + stem(checkpoint) + suffix + ".json");
+            Path json = out != null ? out : file != null ? file.toAbsolutePath().resolveSibling("eval_" + stem(file) + suffix + ".json")
+                    : Path.of("eval_" + res.official().name() + suffix + ".json");
             Path png = json.resolveSibling(stem(json) + "_confusion.png");
             r.write(json, png);
             r.printTable(o);

@@ -14,21 +14,32 @@ import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Path;
 
-/** The flags {@code infer} and {@code infer-video} share: the checkpoint, sizes, TTA, sliding window, overlay, device. */
+/**
+ * The flags {@code infer} and {@code infer-video} share: the model (--model or --checkpoint), sizes,
+ * TTA, sliding window, overlay, device. An official model (--model NAME) brings its published test
+ * settings as defaults (short side, scales, flips, sliding window; {@link dinoseg.checkpoint.OfficialModels});
+ * --imgsz, --tta, --flip/--no-flip and --slide override them one by one.
+ */
 final class PredictOptions {
-    @Option(names = "--checkpoint", required = true, paramLabel = "FILE", description = "A checkpoint written by dinoseg train.")
+    @Option(names = "--checkpoint", paramLabel = "FILE", description = "A checkpoint written by dinoseg train.")
     Path checkpoint;
 
+    @Option(names = "--model", paramLabel = "NAME|FILE",
+            description = "An official DINOv2 segmentation model, dinov2_vit{s,b,l,g}14_{voc2012,ade20k}_{linear,ms} "
+                    + "(backbone and head fetched; its published test settings are the defaults), or a checkpoint file (as --checkpoint).")
+    String model;
+
     @Option(names = "--imgsz", arity = "1..2", paramLabel = "W [H]", hideParamSyntax = true,
-            description = "Inference size (one value for a square; default: the checkpoint's training size). "
+            description = "Inference size (one value for a square; default: the checkpoint's training size, or an official model's "
+                    + "published short side with the aspect ratio kept). "
                     + "Sizes that are not multiples of the patch size (14 for the DINOv2 presets) are padded and cropped back.")
     int[] imgsz;
 
     @Option(names = "--tta", split = ",", paramLabel = "S", description = "Test-time scales, e.g. 1.0,1.5,2.0: softmax averaged over them.")
     double[] tta;
 
-    @Option(names = "--flip", description = "Also average horizontally flipped views.")
-    boolean flip;
+    @Option(names = "--flip", negatable = true, description = "Also average horizontally flipped views (--no-flip: not even for an official ms model).")
+    Boolean flip;
 
     @Option(names = "--slide", arity = "2", paramLabel = "CROP STRIDE", hideParamSyntax = true,
             description = "Sliding window: CROP x CROP tiles every STRIDE pixels of the rescaled image, overlaps averaged.")
@@ -52,6 +63,9 @@ final class PredictOptions {
     /** A loaded model ready to predict, with its classes. */
     record Ready(Backend backend, Predictor predictor, ClassSet classes, ModelCheckpoint.Loaded loaded) { }
 
+    /** What the model is called in messages: the checkpoint file or the --model value. */
+    private String label() { return checkpoint != null ? checkpoint.toString() : model; }
+
     /**
      * Checks the flag values before any work: a bad one is a usage error of {@code cl} (one line,
      * exit status 2). Returns the --imgsz size as {width, height}, or null when not given.
@@ -67,6 +81,7 @@ final class PredictOptions {
                 slide == null ? "" : "--slide needs CROP >= STRIDE >= 1, got " + slide[0] + " " + slide[1]);
         precision.parse(cl);
         Flags.device(cl, device);
+        ModelSource.check(cl, checkpoint, model);
         return size;
     }
 
@@ -78,19 +93,10 @@ final class PredictOptions {
         ClassSet expected = classes == null ? null : ClassSet.resolve(classes);
         Backend be = Backends.create(device, line -> { err.println(line); err.flush(); });
         PrecisionOption.apply(p, be, err);
-        ModelCheckpoint.Loaded l;
-        try {
-            l = ModelCheckpoint.load(checkpoint, be);
-        } catch (java.nio.file.NoSuchFileException e) {
-            throw new IllegalArgumentException(e.getMessage() != null && e.getMessage().contains(checkpoint.toString())
-                    ? e.getMessage() : checkpoint + ": checkpoint does not exist");
-        } catch (IOException e) {
-            String m = String.valueOf(e.getMessage());
-            if (m.startsWith(checkpoint + ": ")) m = m.substring(checkpoint.toString().length() + 2);
-            throw new IllegalArgumentException(checkpoint + ": not a readable dinoseg checkpoint (" + m + ")");
-        }
+        ModelSource.Resolved res = ModelSource.load(checkpoint, model, be, err);
+        ModelCheckpoint.Loaded l = res.loaded();
         if (expected != null && !expected.names().equals(l.classes().names()))
-            throw new IllegalArgumentException(checkpoint + ": trained for " + l.classes().size() + " classes " + l.classes().names()
+            throw new IllegalArgumentException(label() + ": trained for " + l.classes().size() + " classes " + l.classes().names()
                     + " but --classes " + classes + " gives " + expected.size() + " classes " + expected.names());
         int w = size == null ? l.imgW() : size[0];
         int h = size == null ? l.imgH() : size[1];
@@ -98,13 +104,19 @@ final class PredictOptions {
         if (w < patch || h < patch)
             err.println("note: --imgsz " + w + "x" + h + " is below the patch size " + patch
                     + ": the model sees one patch across (the checkpoint was trained at " + l.imgW() + "x" + l.imgH() + ")");
-        Predictor.Options o = new Predictor.Options(w, h, tta, flip, slide == null ? 0 : slide[0], slide == null ? 0 : slide[1]);
+        if (res.official() != null) {
+            Predictor.Options o = ModelSource.officialOptions(res.official().test(), size, tta, flip, slide);
+            return new Ready(be, new Predictor(be, new ModelAdapter(be, l.model()), o), l.classes(), l);
+        }
+        Predictor.Options o = new Predictor.Options(w, h, tta, flip != null && flip, slide == null ? 0 : slide[0], slide == null ? 0 : slide[1]);
         return new Ready(be, new Predictor(be, new ModelAdapter(be, l.model()), o), l.classes(), l);
     }
 
     /** One line describing the inference settings. */
     static String describe(Predictor.Options o) {
-        StringBuilder sb = new StringBuilder("inference at ").append(o.width()).append('x').append(o.height());
+        StringBuilder sb = new StringBuilder("inference at ");
+        if (o.shortSide() > 0) sb.append("short side ").append(o.shortSide());
+        else sb.append(o.width()).append('x').append(o.height());
         if (o.scales() != null) sb.append(", scales ").append(java.util.Arrays.toString(o.scales()));
         if (o.flip()) sb.append(", + flips");
         if (o.slideCrop() > 0) sb.append(", sliding window ").append(o.slideCrop()).append(" stride ").append(o.slideStride());

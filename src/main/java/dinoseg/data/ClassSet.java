@@ -26,7 +26,10 @@ import java.util.Map;
  * <p>Class ids are 0..size()-1. Pixels labelled {@link #ignoreIndex()} (and VOC's boundary colour,
  * unknown colours, out-of-range ids) take no part in the loss or the metrics. A JSON class file looks
  * like {@code {"classes": [{"name": "background", "color": [0,0,0]}, ...], "ignore_index": 255}};
- * colours are optional (index masks), missing ones come from the VOC palette.
+ * colours are optional (index masks), missing ones come from the VOC palette. Two classes may share
+ * a colour only when the file says {@code "shared_colors": true} (ADE20K's standard palette gives
+ * "road" and "skyscraper" the same grey): such a set colours masks for display, but a colour mask
+ * cannot be decoded with it ({@link #classOfColor} answers -1 for a shared colour).
  */
 public final class ClassSet {
     /** The 21 Pascal VOC class names, background first. */
@@ -38,6 +41,7 @@ public final class ClassSet {
     private final int[] colors;          // packed RGB per class
     private final boolean colorsGiven;
     private final int ignoreIndex;
+    private final boolean sharedColors;
     private final Map<Integer, Integer> byColor = new HashMap<>();
 
     /**
@@ -46,6 +50,14 @@ public final class ClassSet {
      * @param ignoreIndex label value that marks pixels to ignore (commonly 255)
      */
     public ClassSet(List<String> names, int[] colors, int ignoreIndex) {
+        this(names, colors, ignoreIndex, false);
+    }
+
+    /**
+     * As above; with {@code sharedColors} several classes may have one colour (a display-only
+     * palette: colour masks cannot be decoded with it, {@link #classOfColor} gives -1 for them).
+     */
+    public ClassSet(List<String> names, int[] colors, int ignoreIndex, boolean sharedColors) {
         if (names.isEmpty()) throw new IllegalArgumentException("class set: no classes");
         if (colors != null && colors.length != names.size())
             throw new IllegalArgumentException("class set: " + names.size() + " names but " + colors.length + " colours");
@@ -55,9 +67,11 @@ public final class ClassSet {
         for (int i = 0; i < names.size(); i++)
             this.colors[i] = colors != null ? colors[i] & 0xFFFFFF : (i < 256 ? Palette.vocColor(i) : 0);
         this.ignoreIndex = ignoreIndex;
+        this.sharedColors = sharedColors;
         for (int i = 0; i < this.colors.length; i++) {
             Integer prev = byColor.putIfAbsent(this.colors[i], i);
-            if (prev != null)
+            if (prev != null && sharedColors) byColor.put(this.colors[i], -1);
+            else if (prev != null)
                 throw new IllegalArgumentException("class set: classes '" + names.get(prev) + "' and '" + names.get(i)
                         + "' share the colour " + Palette.format(this.colors[i]));
         }
@@ -68,9 +82,29 @@ public final class ClassSet {
         return new ClassSet(VOC_NAMES, null, 255);
     }
 
-    /** {@code "voc"} gives {@link #voc()}, anything else is read as a JSON class file. */
+    /** The ADE20K class-file resource ({@code dinoseg/data/ade20k.json}, its {@code source} names where it comes from). */
+    static final String ADE20K_RESOURCE = "/dinoseg/data/ade20k.json";
+
+    /**
+     * The built-in ADE20K set (SceneParsing's 150 classes as MMSegmentation reads them with
+     * {@code reduce_zero_label}: annotation value 0 "other" is ignored, value v is class v-1):
+     * MMSegmentation's class names, the standard ADE20K palette (DINOv2's colormaps.py, which
+     * MMSegmentation shares; "road" and "skyscraper" share a grey, so it is a display palette),
+     * ignore index 255.
+     */
+    public static ClassSet ade20k() {
+        try (java.io.InputStream in = ClassSet.class.getResourceAsStream(ADE20K_RESOURCE)) {
+            if (in == null) throw new IllegalStateException("the ADE20K class resource " + ADE20K_RESOURCE + " is missing from the build");
+            return parse(new String(in.readAllBytes(), StandardCharsets.UTF_8));
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException("cannot read the ADE20K class resource " + ADE20K_RESOURCE, e);
+        }
+    }
+
+    /** {@code "voc"} gives {@link #voc()}, {@code "ade20k"} {@link #ade20k()}, anything else is read as a JSON class file. */
     public static ClassSet resolve(String arg) {
         if (arg.equalsIgnoreCase("voc")) return voc();
+        if (arg.equalsIgnoreCase("ade20k")) return ade20k();
         return load(Path.of(arg));
     }
 
@@ -133,7 +167,8 @@ public final class ClassSet {
         if (withColor != 0 && withColor != arr.size())
             throw new IllegalArgumentException("either every class has a \"color\" or none does");
         int ignore = o.has("ignore_index") ? o.get("ignore_index").getAsInt() : 255;
-        return new ClassSet(names, withColor == 0 ? null : colors, ignore);
+        boolean shared = o.has("shared_colors") && o.get("shared_colors").getAsBoolean();
+        return new ClassSet(names, withColor == 0 ? null : colors, ignore, shared);
     }
 
     /** The JSON form {@link #parse} reads back. */
@@ -154,6 +189,7 @@ public final class ClassSet {
         }
         o.add("classes", arr);
         o.addProperty("ignore_index", ignoreIndex);
+        if (sharedColors) o.addProperty("shared_colors", true);
         Gson gson = new GsonBuilder().setPrettyPrinting().create();
         return gson.toJson(o) + "\n";
     }
@@ -181,7 +217,10 @@ public final class ClassSet {
     /** Label value marking ignored pixels; the loader writes it for every ignored pixel. */
     public int ignoreIndex() { return ignoreIndex; }
 
-    /** Class id of a packed RGB mask colour, or -1 when no class has it. */
+    /** Whether several classes may share a colour (a display-only palette). */
+    public boolean sharedColors() { return sharedColors; }
+
+    /** Class id of a packed RGB mask colour, or -1 when no class has it (or, with shared colours, several do). */
     public int classOfColor(int packedRgb) {
         Integer id = byColor.get(packedRgb & 0xFFFFFF);
         return id == null ? -1 : id;

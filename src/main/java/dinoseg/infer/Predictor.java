@@ -41,9 +41,14 @@ public final class Predictor {
 
     /**
      * Inference settings. {@code scales} null or empty means no multi-scale TTA (scale 1 only);
-     * {@code slideCrop} 0 means no sliding window.
+     * {@code slideCrop} 0 means no sliding window. {@code shortSide} 0 means every picture is
+     * resized to {@code width} x {@code height}; a positive value instead resizes each picture
+     * keeping its aspect ratio so that its shorter side is {@code (int) (shortSide * scale)} pixels
+     * (width and height are then unused), as MMSegmentation's {@code Resize(keep_ratio=True)} with
+     * {@code img_scale=(99999999, shortSide)} and {@code MultiScaleFlipAug}'s {@code img_ratios}
+     * do in the DINOv2 segmentation configs (see {@code checkpoint.OfficialModels}).
      */
-    public record Options(int width, int height, double[] scales, boolean flip, int slideCrop, int slideStride) {
+    public record Options(int width, int height, double[] scales, boolean flip, int slideCrop, int slideStride, int shortSide) {
         public Options {
             if (width < 1 || height < 1)
                 throw new IllegalArgumentException("inference size must be positive, got " + width + "x" + height);
@@ -56,16 +61,25 @@ public final class Predictor {
             if (slideCrop < 0 || (slideCrop > 0 && (slideStride < 1 || slideStride > slideCrop)))
                 throw new IllegalArgumentException("sliding window needs CROP >= STRIDE >= 1, got crop " + slideCrop
                         + " stride " + slideStride);
+            if (shortSide < 0) throw new IllegalArgumentException("short side must be positive (or 0: fixed size), got " + shortSide);
+        }
+
+        /** Settings at a fixed inference size (no short-side rule). */
+        public Options(int width, int height, double[] scales, boolean flip, int slideCrop, int slideStride) {
+            this(width, height, scales, flip, slideCrop, slideStride, 0);
         }
 
         /** Plain inference at the given size. */
         public static Options plain(int width, int height) { return new Options(width, height, null, false, 0, 0); }
 
-        public Options withScales(double... s) { return new Options(width, height, s, flip, slideCrop, slideStride); }
+        public Options withScales(double... s) { return new Options(width, height, s, flip, slideCrop, slideStride, shortSide); }
 
-        public Options withFlip(boolean f) { return new Options(width, height, scales, f, slideCrop, slideStride); }
+        public Options withFlip(boolean f) { return new Options(width, height, scales, f, slideCrop, slideStride, shortSide); }
 
-        public Options withSlide(int crop, int stride) { return new Options(width, height, scales, flip, crop, stride); }
+        public Options withSlide(int crop, int stride) { return new Options(width, height, scales, flip, crop, stride, shortSide); }
+
+        /** The same settings with the short-side rule ({@code side} > 0) or a fixed size ({@code side} 0). */
+        public Options withShortSide(int side) { return new Options(width, height, scales, flip, slideCrop, slideStride, side); }
 
         /** True when probabilities are averaged (several views); false for a single plain forward. */
         public boolean tta() { return flip || (scales != null && scales.length > 0); }
@@ -107,7 +121,7 @@ public final class Predictor {
     public long largeImageBytes(int w0, int h0) {
         long views = (long) opt.scaleList().length * (opt.flip() ? 2 : 1), sum = 0;
         for (double s : opt.scaleList()) {
-            int[] wh = scaledSize(s);
+            int[] wh = scaledSize(s, w0, h0);
             sum += 4L * model.numClasses() * wh[0] * wh[1] + 12L * wh[0] * wh[1];
         }
         return 4L * w0 * h0 + sum * views / opt.scaleList().length;
@@ -136,7 +150,7 @@ public final class Predictor {
         float[][] views = new float[scales.length * nf][];
         int[][] sizes = new int[views.length][];
         for (int si = 0, v = 0; si < scales.length; si++) {
-            int[] wh = scaledSize(scales[si]);
+            int[] wh = scaledSize(scales[si], w0, h0);
             float[] chw = Images.resizedNormalisedChw(rgb, w0, h0, wh[0], wh[1]);
             for (int f = 0; f < nf; f++, v++) {
                 try (Tensor image = be.fromFloats(chw, Shape.of(1, 3, wh[1], wh[0]))) {
@@ -257,8 +271,17 @@ public final class Predictor {
         }
     }
 
-    /** The inference size of the image at TTA scale s: (width, height). */
-    int[] scaledSize(double s) {
+    /**
+     * The inference size of a w0 x h0 picture at TTA scale s: (width, height). With the short-side
+     * rule, mmcv's arithmetic: the target short side {@code (int) (shortSide * s)} (MultiScaleFlipAug
+     * truncates), the factor {@code target / min(w0, h0)}, each side {@code (int) (side * factor + 0.5)}.
+     */
+    int[] scaledSize(double s, int w0, int h0) {
+        if (opt.shortSide() > 0) {
+            int target = Math.max(1, (int) (opt.shortSide() * s));
+            double f = (double) target / Math.min(w0, h0);
+            return new int[] {Math.max(1, (int) (w0 * f + 0.5)), Math.max(1, (int) (h0 * f + 0.5))};
+        }
         int w = Math.max(1, (int) Math.round(opt.width() * s));
         int h = Math.max(1, (int) Math.round(opt.height() * s));
         return new int[] {w, h};
@@ -267,7 +290,7 @@ public final class Predictor {
     /** Logits [1,K,h0,w0] of one view: the image rescaled by s (and flipped), back at the original size. */
     private Tensor viewLogits(Tensor image, double s, boolean flip) {
         int h0 = image.dim(2), w0 = image.dim(3);
-        int[] wh = scaledSize(s);
+        int[] wh = scaledSize(s, w0, h0);
         int w = wh[0], h = wh[1];
         Tensor x = resize(image, h, w);
         if (flip) {

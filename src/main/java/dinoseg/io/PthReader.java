@@ -28,7 +28,8 @@ import java.util.zip.ZipFile;
 
 /**
  * Reads PyTorch checkpoints written by {@code torch.save} with the restricted {@link Unpickler}
- * (tensors and (ordered) dicts only, never code), in both of torch's formats:
+ * (tensors and (ordered) dicts only, never code; numpy values in metadata such as mmcv's {@code meta}
+ * become inert placeholders), in both of torch's formats:
  * <ul>
  *   <li>the zip format (PyTorch ≥ 1.6): {@code <name>/data.pkl} plus one raw little-endian file per
  *       storage under {@code <name>/data/} (torch/serialization.py {@code _save});</li>

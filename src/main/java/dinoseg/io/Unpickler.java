@@ -15,9 +15,13 @@ import java.util.Set;
  * that build plain data (dicts, lists, tuples, strings, numbers), persistent ids for tensor
  * storages, and calls to a fixed list of globals: {@code collections.OrderedDict},
  * {@code torch._utils._rebuild_tensor_v2}, {@code torch._utils._rebuild_tensor},
- * {@code torch._utils._rebuild_parameter} and the storage types. Every other global is refused
- * with an error; nothing is ever executed. The caller turns storages and tensor rebuilds into
- * values through a {@link Resolver}.
+ * {@code torch._utils._rebuild_parameter} and the storage types. The metadata that training
+ * frameworks store beside the weights (mmcv's {@code meta}: numpy scalars and arrays, whose
+ * protocol-2 form also calls {@code _codecs.encode}) may name a few more globals,
+ * {@link #INERT_GLOBALS}: a call of one of those is not made either, it yields an {@link Opaque}
+ * placeholder that holds nothing and is never a tensor. Every other global is refused with an
+ * error; nothing is ever executed. The caller turns storages and tensor rebuilds into values
+ * through a {@link Resolver}.
  *
  * <p>Hostile pickles cannot make it loop, recurse or allocate beyond the size of its input: every
  * opcode consumes input bytes, the work of opcodes that copy or hash several values is charged to a
@@ -37,6 +41,14 @@ public final class Unpickler {
     /** A reference to a global that was allowed (e.g. a storage type or OrderedDict). */
     public record Global(String module, String name) {
         public String qualified() { return module + "." + name; }
+    }
+
+    /**
+     * What a call of one of the {@link #INERT_GLOBALS} yields instead of running it: the name of
+     * the callable only (numpy metadata in a checkpoint is not needed to read its tensors).
+     */
+    public record Opaque(String callable) {
+        @Override public String toString() { return "opaque " + callable; }
     }
 
     /** A Python tuple. Its string form is a size only: items may be cyclic or huge. */
@@ -66,6 +78,16 @@ public final class Unpickler {
             "torch.FloatStorage", "torch.HalfStorage", "torch.BFloat16Storage", "torch.DoubleStorage",
             "torch.LongStorage", "torch.IntStorage", "torch.ShortStorage", "torch.CharStorage", "torch.ByteStorage",
             "torch.BoolStorage");
+
+    /**
+     * Globals that appear in checkpoint metadata (mmcv/mmseg {@code meta}, e.g. a numpy
+     * {@code best_score}) and are accepted as inert: referencing and calling them builds an
+     * {@link Opaque} placeholder and runs nothing (numpy ≥ 2 spells the module {@code numpy._core}).
+     */
+    public static final Set<String> INERT_GLOBALS = Set.of(
+            "numpy.core.multiarray.scalar", "numpy._core.multiarray.scalar",
+            "numpy.core.multiarray._reconstruct", "numpy._core.multiarray._reconstruct",
+            "numpy.dtype", "numpy.ndarray", "_codecs.encode");
 
     /** Most values on the stack (a state dict's pickle holds a few per tensor). */
     static final int MAX_STACK = 1 << 22;
@@ -180,9 +202,9 @@ public final class Unpickler {
                 case 'Q' -> push(resolver.persistentLoad(pop()));
                 case 'R' -> { Object args = pop(), fn = pop(); push(reduce(fn, args)); }
                 case 'b' -> {
-                    pop(); // state: OrderedDict metadata or parameter attributes; not needed
+                    pop(); // state: OrderedDict metadata, parameter attributes or numpy state; not needed
                     Object target = peek();
-                    if (!(target instanceof Map) && !resolver.isTensor(target))
+                    if (!(target instanceof Map) && !(target instanceof Opaque) && !resolver.isTensor(target))
                         throw err("BUILD on an unsupported object " + describe(target));
                 }
                 default -> throw err(String.format("unsupported pickle opcode 0x%02x at byte %d", op, at));
@@ -203,7 +225,7 @@ public final class Unpickler {
 
     private Object global(String module, String name) throws PickleException {
         String q = module + "." + name;
-        if (!ALLOWED_GLOBALS.contains(q))
+        if (!ALLOWED_GLOBALS.contains(q) && !INERT_GLOBALS.contains(q))
             throw err("refuses the pickle global " + Untrusted.text(q) + " (only tensors and ordered dicts may be loaded; nothing is executed)");
         return new Global(module, name);
     }
@@ -233,7 +255,10 @@ public final class Unpickler {
                 if (a.isEmpty() || !resolver.isTensor(a.get(0))) throw err("_rebuild_parameter without a tensor");
                 return a.get(0);
             }
-            default -> throw err("refuses to call " + g.qualified());
+            default -> {
+                if (INERT_GLOBALS.contains(g.qualified())) { charge(a.size()); return new Opaque(g.qualified()); }
+                throw err("refuses to call " + g.qualified());
+            }
         }
     }
 

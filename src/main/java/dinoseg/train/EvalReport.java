@@ -63,15 +63,30 @@ public record EvalReport(ClassSet classes, Evaluator.Result result, int images, 
      * As above, polling {@code stop} between images: a requested stop ends the run with
      * {@link Stop.Stopped} (nothing is returned or written).
      */
-    @SuppressWarnings("try") // the no-grad scope is used for its effect
     public static EvalReport run(Dinov2Segmentation model, ClassSet classes, SegDataset split, int w, int h, int batch, int workers,
                                  Backend be, PrintWriter progress, Stop stop) {
+        return run(model, classes, split, w, h, null, batch, workers, be, progress, stop);
+    }
+
+    /**
+     * As above with predictor settings: {@code settings} null is plain inference at w x h (rounded
+     * up to the patch size); otherwise the images are predicted with those settings (e.g. an
+     * official model's short side, scales, flips and sliding window), w and h being only reported.
+     * With several views the scores are averaged probabilities, and the loss is the mean of
+     * -ln p(true class) over the counted pixels.
+     */
+    @SuppressWarnings("try") // the no-grad scope is used for its effect
+    public static EvalReport run(Dinov2Segmentation model, ClassSet classes, SegDataset split, int w, int h, Predictor.Options settings,
+                                 int batch, int workers, Backend be, PrintWriter progress, Stop stop) {
         if (model.numClasses() != classes.size())
             throw new IllegalArgumentException("the model predicts " + model.numClasses() + " classes but the class set has " + classes.size());
         if (split.size() == 0) throw new IllegalArgumentException("the " + split.name() + " split has no image/mask pairs");
-        Preprocess pre = Preprocess.of(w, h, model.backbone.patch(), progress == null ? null : progress::println);
+        Preprocess pre = settings != null && settings.shortSide() > 0 ? null : Preprocess.of(w, h, model.backbone.patch(), progress == null ? null : progress::println);
         int k = classes.size(), ignore = classes.ignoreIndex();
-        Predictor predictor = new Predictor(be, new ModelAdapter(be, model), Predictor.Options.plain(pre.width(), pre.height()));
+        Predictor.Options opts = settings == null ? Predictor.Options.plain(pre.width(), pre.height())
+                : pre == null ? settings : new Predictor.Options(pre.width(), pre.height(), settings.scales(), settings.flip(),
+                        settings.slideCrop(), settings.slideStride(), 0);
+        Predictor predictor = new Predictor(be, new ModelAdapter(be, model), opts);
         ConfusionMatrix cm = new ConfusionMatrix(k);
         double lossSum = 0;
         long pixels = 0;
@@ -103,7 +118,10 @@ public record EvalReport(ClassSet classes, Evaluator.Result result, int images, 
                      Tensor pred = be.empty(Shape.of(1, h0, w0), DType.I32)) {
                     long counted = 0;
                     for (int l : truth.labels()) if (l != ignore && l >= 0 && l < k) counted++;
-                    if (counted > 0) {
+                    if (counted > 0 && opts.tta()) {
+                        lossSum += negLogTrue(be.toFloats(scores), truth.labels(), k, ignore);
+                        pixels += counted;
+                    } else if (counted > 0) {
                         try (Tensor loss = ops.crossEntropy(Var.constant(scores), labels, null, ignore).value()) {
                             lossSum += (double) be.toFloats(loss)[0] * counted;
                         }
@@ -119,7 +137,20 @@ public record EvalReport(ClassSet classes, Evaluator.Result result, int images, 
             pool.shutdownNow();
         }
         Evaluator.Result r = new Evaluator.Result(pixels == 0 ? 0 : lossSum / pixels, cm, pixels);
-        return new EvalReport(classes, r, split.size(), pre.width(), pre.height(), be.matmulPrecision());
+        return new EvalReport(classes, r, split.size(), pre == null ? opts.shortSide() : pre.width(), pre == null ? opts.shortSide() : pre.height(),
+                be.matmulPrecision());
+    }
+
+    /** Sum over the counted pixels of -ln p(label) for probabilities {@code p} [K, n] (floored at 1e-12). */
+    static double negLogTrue(float[] p, int[] labels, int k, int ignore) {
+        int n = labels.length;
+        double sum = 0;
+        for (int i = 0; i < n; i++) {
+            int l = labels[i];
+            if (l == ignore || l < 0 || l >= k) continue;
+            sum -= Math.log(Math.max(1e-12, p[l * n + i]));
+        }
+        return sum;
     }
 
     private static SegDataset.Item get(Future<SegDataset.Item> f) {

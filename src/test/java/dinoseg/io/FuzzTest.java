@@ -70,7 +70,19 @@ class FuzzTest {
     /** wrapped.pth with its pickle mutated (storages kept, so rebuilt tensors are exercised). */
     @Property(tries = 300)
     void mutatedPickles(@ForAll @IntRange(min = 0, max = 100_000) int pos, @ForAll byte value, @ForAll boolean truncate) throws IOException {
-        Path src = Golden.path("wrapped.pth");
+        mutatePickle(Golden.path("wrapped.pth"), pos, value, truncate);
+    }
+
+    /**
+     * An mmcv head checkpoint (tools/gen_official_head_golden.py: numpy scalars and arrays in its
+     * meta, read as inert placeholders) with its pickle mutated.
+     */
+    @Property(tries = 200)
+    void mutatedMmcvPickles(@ForAll @IntRange(min = 0, max = 100_000) int pos, @ForAll byte value, @ForAll boolean truncate) throws IOException {
+        mutatePickle(Golden.path("official/dinov2_tiny14/dinov2_tiny14_voc2012_ms_head.pth"), pos, value, truncate);
+    }
+
+    static void mutatePickle(Path src, int pos, byte value, boolean truncate) throws IOException {
         byte[] pkl = pickleOf(src);
         int at = pos % pkl.length;
         pkl[at] = value;
