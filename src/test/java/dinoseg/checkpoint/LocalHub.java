@@ -27,21 +27,21 @@ import java.util.regex.Pattern;
  * that is the same server under the name {@code localhost}), and faults: a connection cut after N
  * bytes, a stall, wrong bytes. Every request is logged with its Range and Authorization headers.
  */
-final class LocalHub implements AutoCloseable {
+public final class LocalHub implements AutoCloseable {
     /** One request as the server saw it. */
-    record Request(String method, String path, String host, String range, String ifRange, String authorization) { }
+    public record Request(String method, String path, String host, String range, String ifRange, String authorization) { }
 
     private static final Pattern RANGE = Pattern.compile("bytes=(\\d+)-");
     private final HttpServer server;
     private final ExecutorService pool = Executors.newCachedThreadPool();
     private final Map<String, Route> routes = new ConcurrentHashMap<>();
-    final List<Request> log = Collections.synchronizedList(new ArrayList<>());
+    public final List<Request> log = Collections.synchronizedList(new ArrayList<>());
 
     /** How one path answers. */
     @FunctionalInterface
-    interface Route { void handle(HttpExchange ex) throws IOException; }
+    public interface Route { void handle(HttpExchange ex) throws IOException; }
 
-    LocalHub() throws IOException {
+    public LocalHub() throws IOException {
         server = HttpServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), 0);
         server.setExecutor(pool);
         server.createContext("/", ex -> {
@@ -59,24 +59,24 @@ final class LocalHub implements AutoCloseable {
         server.start();
     }
 
-    int port() { return server.getAddress().getPort(); }
+    public int port() { return server.getAddress().getPort(); }
 
     /** The server as 127.0.0.1 (the "origin"); {@link #cdn()} names the same server differently. */
-    String base() { return "http://127.0.0.1:" + port(); }
+    public String base() { return "http://127.0.0.1:" + port(); }
 
-    String cdn() { return "http://localhost:" + port(); }
+    public String cdn() { return "http://localhost:" + port(); }
 
-    void route(String path, Route r) { routes.put(path, r); }
+    public void route(String path, Route r) { routes.put(path, r); }
 
     /** Requests for a path. */
-    List<Request> requests(String path) {
+    public List<Request> requests(String path) {
         synchronized (log) {
             return log.stream().filter(r -> r.path().equals(path)).toList();
         }
     }
 
     /** Serves {@code body} at {@code path} with ranges; {@code cutAfter} > 0 cuts the first full (non-range) answer after that many bytes. */
-    void file(String path, byte[] body, int cutAfter, Map<String, String> headers) {
+    public void file(String path, byte[] body, int cutAfter, Map<String, String> headers) {
         int[] cuts = {cutAfter > 0 ? 1 : 0};
         route(path, ex -> {
             headers.forEach((k, v) -> ex.getResponseHeaders().add(k, v));
@@ -111,7 +111,7 @@ final class LocalHub implements AutoCloseable {
     }
 
     /** Serves {@code body} then, after {@code sendFirst} bytes, sends nothing for {@code stallMs}. */
-    void stalling(String path, byte[] body, int sendFirst, long stallMs) {
+    public void stalling(String path, byte[] body, int sendFirst, long stallMs) {
         route(path, ex -> {
             ex.sendResponseHeaders(200, body.length);
             OutputStream o = ex.getResponseBody();
@@ -131,7 +131,7 @@ final class LocalHub implements AutoCloseable {
      * with X-Linked-Etag (the SHA-256 {@code publishedSha}), X-Linked-Size and X-Repo-Commit; the CDN
      * path serves {@code body}.
      */
-    void hubLfs(String repo, String rev, String file, byte[] body, String publishedSha, int cutAfter) {
+    public void hubLfs(String repo, String rev, String file, byte[] body, String publishedSha, int cutAfter) {
         String cdnPath = "/cdn/" + publishedSha;
         file(cdnPath, body, cutAfter, Map.of());
         route("/" + repo + "/resolve/" + rev + "/" + file, ex -> {
@@ -145,7 +145,7 @@ final class LocalHub implements AutoCloseable {
     }
 
     /** A small Hub file kept in git: served directly with its git blob SHA-1 as ETag. */
-    void hubSmall(String repo, String rev, String file, byte[] body) {
+    public void hubSmall(String repo, String rev, String file, byte[] body) {
         String path = "/" + repo + "/resolve/" + rev + "/" + file;
         route(path, ex -> {
             ex.getResponseHeaders().add("ETag", "\"" + gitSha1(body) + "\"");
@@ -157,7 +157,7 @@ final class LocalHub implements AutoCloseable {
         });
     }
 
-    static String sha256(byte[] b) {
+    public static String sha256(byte[] b) {
         try {
             return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(b));
         } catch (Exception e) {
@@ -165,7 +165,7 @@ final class LocalHub implements AutoCloseable {
         }
     }
 
-    static String gitSha1(byte[] b) {
+    public static String gitSha1(byte[] b) {
         try {
             MessageDigest md = MessageDigest.getInstance("SHA-1");
             md.update(("blob " + b.length + "\0").getBytes(StandardCharsets.US_ASCII));
