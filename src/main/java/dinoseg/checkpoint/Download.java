@@ -4,6 +4,7 @@ import com.google.gson.Gson;
 import com.google.gson.JsonSyntaxException;
 import dinoseg.io.AtomicFiles;
 import dinoseg.io.ProgressBar;
+import dinoseg.io.Stop;
 
 import java.io.IOException;
 import java.io.InputStream;
@@ -213,13 +214,17 @@ final class Download {
         Thread me = Thread.currentThread();
         InputStream in = resp.body();
         long period = Math.max(10, Math.min(1000, settings.stallMs() / 4));
+        Object guard = new Object();   // the watchdog interrupts only while the copy runs: no stray interrupt after it
+        boolean[] copying = {true};
         ScheduledFuture<?> dog = WATCHDOG.scheduleAtFixedRate(() -> {
-            if (System.nanoTime() - last.get() > settings.stallMs() * 1_000_000L && stalled.compareAndSet(false, true)) {
-                me.interrupt();
-                try {
-                    in.close();
-                } catch (IOException ignored) {
-                    // the interrupt alone ends the read
+            synchronized (guard) {
+                if (copying[0] && System.nanoTime() - last.get() > settings.stallMs() * 1_000_000L && stalled.compareAndSet(false, true)) {
+                    me.interrupt();
+                    try {
+                        in.close();
+                    } catch (IOException ignored) {
+                        // the interrupt alone ends the read
+                    }
                 }
             }
         }, period, period, TimeUnit.MILLISECONDS);
@@ -234,10 +239,12 @@ final class Download {
                 done += n;
                 last.set(System.nanoTime());
                 if (bar != null) bar.update(done, label, false);
+                if (Stop.process().requested())   // SIGINT/SIGTERM where the CLI cooperates (train): keep the part, stop
+                    throw Stop.process().stopped("stopped by SIG" + Stop.process().signal() + ": the download of " + uri + " after "
+                            + done + (total >= 0 ? " of " + total : "") + " bytes; run again to resume it");
             }
         } catch (IOException e) {
-            dog.cancel(false);
-            Thread.interrupted();   // the watchdog's interrupt, if it came
+            endCopy(guard, copying, dog, stalled);
             long kept = Files.exists(part) ? Files.size(part) : done;
             String of = total >= 0 ? " of " + total : "";
             if (stalled.get())
@@ -245,13 +252,21 @@ final class Download {
             throw new Retryable(uri + ": the transfer was interrupted after " + kept + of + " bytes ("
                     + (e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage()) + ")");
         } finally {
-            dog.cancel(false);
+            endCopy(guard, copying, dog, stalled);
             if (bar != null) bar.update(done, label, true);
             if (bar != null) bar.close();
         }
-        Thread.interrupted();
         if (stalled.get()) throw new Retryable(uri + ": no data for " + settings.stallMs() / 1000.0 + " s after " + done + " bytes");
         return done;
+    }
+
+    /** Ends the watchdog's watch; clears its interrupt when it came (and only then). */
+    private static void endCopy(Object guard, boolean[] copying, ScheduledFuture<?> dog, AtomicBoolean stalled) {
+        synchronized (guard) {
+            copying[0] = false;
+        }
+        dog.cancel(false);
+        if (stalled.get()) Thread.interrupted();
     }
 
     private HttpResponse<InputStream> send(HttpRequest req, URI uri) throws IOException {

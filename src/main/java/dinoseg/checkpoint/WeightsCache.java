@@ -130,10 +130,21 @@ public final class WeightsCache {
         IN_PROCESS.lock();
         try {
             FileChannel ch = FileChannel.open(root.resolve(".lock"), StandardOpenOption.CREATE, StandardOpenOption.WRITE);
-            FileLock l = ch.lock();
+            FileLock l;
+            try {
+                l = ch.tryLock();
+                if (l == null) {
+                    System.err.println("note: waiting for another dinoseg process using the weights cache " + root);
+                    l = ch.lock();
+                }
+            } catch (IOException | RuntimeException e) {
+                ch.close();
+                throw e;
+            }
+            FileLock held = l;
             return () -> {
                 try {
-                    l.release();
+                    held.release();
                     ch.close();
                 } finally {
                     IN_PROCESS.unlock();
