@@ -73,6 +73,11 @@ final class Download {
         Retryable(String m) { super(m); }
     }
 
+    /** A failure to write the part file (a full disk), told apart from a failure to read the network. */
+    private static final class WriteFailed extends IOException {
+        WriteFailed(String m) { super(m); }
+    }
+
     Download(HubSettings settings, PrintWriter progress, Consumer<String> log) {
         this.settings = settings;
         this.progress = progress;
@@ -142,7 +147,13 @@ final class Download {
                 String loc = resp.headers().firstValue("Location").orElse(null);
                 resp.body().close();
                 if (loc == null) throw new IOException(uri + ": HTTP " + st + " redirect without a Location");
-                uri = uri.resolve(loc);
+                try {
+                    uri = uri.resolve(loc);
+                } catch (IllegalArgumentException e) {
+                    throw new IOException(uri + ": HTTP " + st + " redirect to a malformed Location (" + e.getMessage() + ")");
+                }
+                if (!"http".equalsIgnoreCase(uri.getScheme()) && !"https".equalsIgnoreCase(uri.getScheme()))
+                    throw new IOException(rf.url() + ": redirected to " + uri + ", which is not http(s)");
                 continue;
             }
             break;
@@ -235,7 +246,13 @@ final class Download {
                 have > 0 ? StandardOpenOption.APPEND : StandardOpenOption.TRUNCATE_EXISTING)) {
             byte[] buf = new byte[1 << 16];
             for (int n; (n = in.read(buf)) > 0; ) {
-                out.write(buf, 0, n);
+                try {
+                    out.write(buf, 0, n);
+                } catch (IOException e) {   // the disk, not the network: trying again would not help
+                    if (stalled.get()) throw e;
+                    throw new WriteFailed(part + ": cannot write the download (" + (e.getMessage() == null ? e.getClass().getSimpleName()
+                            : e.getMessage()) + ")");
+                }
                 done += n;
                 last.set(System.nanoTime());
                 if (bar != null) bar.update(done, label, false);
@@ -243,6 +260,9 @@ final class Download {
                     throw Stop.process().stopped("stopped by SIG" + Stop.process().signal() + ": the download of " + uri + " after "
                             + done + (total >= 0 ? " of " + total : "") + " bytes; run again to resume it");
             }
+        } catch (WriteFailed e) {
+            endCopy(guard, copying, dog, stalled);
+            throw new IOException(e.getMessage());
         } catch (IOException e) {
             endCopy(guard, copying, dog, stalled);
             long kept = Files.exists(part) ? Files.size(part) : done;

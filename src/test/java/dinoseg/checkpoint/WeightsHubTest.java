@@ -316,4 +316,20 @@ class WeightsHubTest {
         assertEquals(2, calls[0]);
         assertTrue(err.toString().contains(VITS + ": HTTP 503; trying again"), err.toString());
     }
+
+    @Test void redirectsStayOnHttpAndEnd() {
+        server.route(VITS, ex -> {
+            ex.getResponseHeaders().add("Location", "file:///etc/passwd");
+            ex.sendResponseHeaders(302, -1);
+        });
+        IOException ex = assertThrows(IOException.class, () -> hub(settings()).fetch(name("dinov2_vits14")));
+        assertEquals(server.base() + VITS + ": redirected to file:///etc/passwd, which is not http(s)", ex.getMessage());
+        server.route(VITS, x -> {
+            x.getResponseHeaders().add("Location", VITS + "?again");
+            x.sendResponseHeaders(307, -1);
+        });
+        ex = assertThrows(IOException.class, () -> hub(settings()).fetch(name("dinov2_vits14")));
+        assertEquals(server.base() + VITS + ": more than 10 redirects", ex.getMessage());
+        assertEquals(12, server.requests(VITS).size());
+    }
 }
