@@ -29,13 +29,15 @@ import java.util.concurrent.Callable;
 public final class FeaturesCommand implements Callable<Integer> {
     @Spec CommandSpec spec;
 
-    @Option(names = "--backbone", paramLabel = "B", required = true,
-            description = "Preset (small, base, large, giant, or *_reg) or a JSON file.")
+    @Option(names = "--backbone", paramLabel = "B",
+            description = "Preset (small, base, large, giant, or *_reg) or a JSON file; required unless --weights NAME implies it.")
     String backbone;
 
-    @Option(names = "--weights", paramLabel = "FILE",
-            description = "Backbone weights (.pth, .safetensors; official or Hugging Face names). Without it the backbone is randomly initialised (a notice says so).")
-    Path weights;
+    @Option(names = "--weights", paramLabel = "FILE|NAME",
+            description = "Backbone weights: a file (.pth, .safetensors; official or Hugging Face tensor names) or a name downloaded once into "
+                    + "the cache (dinov2_vits14, facebook/dinov2-small, ...: dinoseg weights list), which implies --backbone. "
+                    + "Without it the backbone is randomly initialised (a notice says so).")
+    String weights;
 
     @Option(names = "--input", paramLabel = "FILE", required = true,
             description = "An image file (resized to --imgsz and normalised) or a .safetensors file holding pixel_values float32 [B,3,H,W], already normalised.")
@@ -66,7 +68,10 @@ public final class FeaturesCommand implements Callable<Integer> {
         int[] size = FeatureExtractor.isPixelValuesFile(input) ? imgsz : Flags.imageSize(cl, imgsz);
         OutputChecks.outputFile(cl, "--out", out);
         OutputChecks.notTheInput(cl, "--input", input, "--out", out);
-        BackboneConfig cfg = Flags.backbone(cl, backbone);
+        WeightsArg.Choice named = WeightsArg.parse(cl, weights);
+        String bb = WeightsArg.backbone(cl, named, backbone, null);
+        Flags.require(cl, bb != null, "--backbone is required unless --weights names pretrained weights (e.g. dinov2_vits14)");
+        BackboneConfig cfg = Flags.backbone(cl, bb);
         int[] blocks = layers == null ? cfg.defaultLayers() : layers;
         for (int b : blocks)
             Flags.require(cl, b >= 0 && b < cfg.depth(),
@@ -74,13 +79,14 @@ public final class FeaturesCommand implements Callable<Integer> {
         int w = size[0], h = size.length > 1 ? size[1] : size[0];
         HostTensor pixels = FeatureExtractor.pixelValues(input, cfg.patch(), w, h, err::println);
 
+        Path weightsFile = named == null ? null : WeightsArg.local(named, err);   // a name: from the cache, downloaded once
         Backend be = Backends.create(device, err::println);
-        DinoVisionTransformer bb = new DinoVisionTransformer(be, cfg, seed);
-        if (weights != null) Weights.loadBackbone(bb, weights, line -> { err.println(line); err.flush(); });
+        DinoVisionTransformer model = new DinoVisionTransformer(be, cfg, seed);
+        if (named != null) Weights.loadBackbone(model, weightsFile, line -> { err.println(line); err.flush(); });
         else err.println("note: no --weights given: the " + cfg.name() + " backbone is randomly initialised (seed " + seed + ")");
-        FeatureExtractor fx = new FeatureExtractor(be, bb);
+        FeatureExtractor fx = new FeatureExtractor(be, model);
         Map<String, HostTensor> result = fx.extract(pixels, blocks);
-        String from = weights == null ? "random (seed " + seed + ")" : weights.toString();
+        String from = named == null ? "random (seed " + seed + ")" : named.label();
         FeatureExtractor.write(out, result, fx.metadata(input, pixels, from, blocks));
 
         for (var e : result.entrySet()) outw.println(e.getKey() + " " + e.getValue().shape());

@@ -45,11 +45,14 @@ public final class TrainCommand implements Callable<Integer> {
     boolean demo;
 
     @Option(names = "--backbone", paramLabel = "NAME|FILE", defaultValue = "small",
-            description = "small, base, large, giant (or *_reg), or a JSON backbone config (default: ${DEFAULT-VALUE}).")
+            description = "small, base, large, giant (or *_reg), or a JSON backbone config (default: the one --weights NAME implies, else ${DEFAULT-VALUE}).")
     String backbone;
 
-    @Option(names = "--weights", paramLabel = "FILE", description = "Backbone weights (.pth or .safetensors, official or Hugging Face names). Without it the backbone is random.")
-    Path weights;
+    @Option(names = "--weights", paramLabel = "FILE|NAME",
+            description = "Backbone weights: a file (.pth or .safetensors, official or Hugging Face tensor names), or a name downloaded once "
+                    + "into the cache: dinov2_vit{s,b,l,g}14[_reg4] or facebook/dinov2-[with-registers-]{small,base,large,giant}[@REV] "
+                    + "(it implies --backbone). Without it the backbone is random.")
+    String weights;
 
     @Option(names = "--head", paramLabel = "linear|bn|conv", defaultValue = "linear", description = "Segmentation head (default: ${DEFAULT-VALUE}).")
     String head;
@@ -173,16 +176,22 @@ public final class TrainCommand implements Callable<Integer> {
         Flags.imageSize(cl, imgsz);
         Flags.device(cl, device);
         if (pr.hasMatchedOption("--backbone")) Flags.backbone(cl, backbone);
+        WeightsArg.Choice named = pr.hasMatchedOption("--weights") ? WeightsArg.parse(cl, weights) : null;
+        if (named != null && named.name() == null) named = null;   // a file: a setting like any other
+        if (named != null) WeightsArg.backbone(cl, named, pr.hasMatchedOption("--backbone") ? backbone : null, null);
         if (!demo) dataset.requireDataset(cl);
         JsonObject flagDataset = DatasetSettings.toJson(dataset.toSpec(cl), null);
         TrainConfig.Builder base = demo ? DemoPreset.load().toBuilder() : TrainConfig.builder().dataset(flagDataset);
         JsonObject given = explicitSettings(pr);
         if (DATASET_FLAGS.stream().anyMatch(pr::hasMatchedOption)) given.add("dataset", flagDataset);
+        if (named != null && !pr.hasMatchedOption("--backbone")) given.addProperty("backbone", named.name().preset());
         if (demo && given.has("cache_features") && !given.has("fine_tune") && base.build().fineTune())
             cl.getErr().println("note: --cache-features freezes the backbone (the demo preset fine-tunes it)");
         try {
             TrainConfig cfg = base.overriddenBy(given).build();
-            return cfg.outDir() != null ? cfg : cfg.toBuilder().outDir(defaultOutDir(cfg.demo())).build();
+            cfg = cfg.outDir() != null ? cfg : cfg.toBuilder().outDir(defaultOutDir(cfg.demo())).build();
+            // the settings are sound: now the named weights may be downloaded (the run records the cached file)
+            return named == null ? cfg : cfg.toBuilder().weights(WeightsArg.local(named, cl.getErr()).toString()).build();
         } catch (TrainConfig.InvalidSettingException e) {
             throw new CommandLine.ParameterException(cl, e.getMessage());
         }

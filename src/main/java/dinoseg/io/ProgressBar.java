@@ -16,6 +16,9 @@ import java.util.Locale;
  * left. Otherwise (a log file, a pipe, a test), a line is printed at each tenth of a known phase
  * (at the 1st, 2nd, 4th, 8th ... item of an unknown one), so logs stay short. {@link #close} prints
  * the final state and ends the line, in both modes. Not thread-safe: one thread steps a bar.
+ *
+ * <p>A bar made by {@link #bytes} counts bytes (a download) and shows sizes and speeds in binary units:
+ * <pre>{@code download    42% [##########>.............] 37.1/88.0 MiB 12.3 MiB/s elapsed 00:03 ETA 00:04 name}</pre>
  */
 public final class ProgressBar implements AutoCloseable {
     /** The total of a phase whose length is not known (a video without a frame count). */
@@ -28,6 +31,7 @@ public final class ProgressBar implements AutoCloseable {
     private final String phase;
     private final long total;
     private final boolean interactive;
+    private boolean bytes;
     private final long start = System.nanoTime();
     private long lastDraw;
     private int lastLength;
@@ -52,6 +56,17 @@ public final class ProgressBar implements AutoCloseable {
         this.phase = phase;
         this.total = total < 0 ? UNKNOWN : total;
         this.interactive = interactive;
+    }
+
+    /**
+     * A bar counting bytes (size, speed in KiB/MiB/GiB a second, ETA), interactive as {@code interactive}.
+     *
+     * @param total bytes in the phase, or {@link #UNKNOWN} when the size is not known
+     */
+    public static ProgressBar bytes(PrintWriter out, String phase, long total, boolean interactive) {
+        ProgressBar b = new ProgressBar(out, phase, total, interactive);
+        b.bytes = true;
+        return b;
     }
 
     /** Starts the count at {@code done} items already done (a resumed epoch); the rate counts only the new ones. */
@@ -126,19 +141,41 @@ public final class ProgressBar implements AutoCloseable {
     /** The current line (no carriage return, no padding). */
     public String line() {
         double rate = rate();
-        String speed = rate >= 1 || rate == 0 ? String.format(Locale.ROOT, "%.2f it/s", rate)
+        String speed = bytes ? size(rate) + "/s" : rate >= 1 || rate == 0 ? String.format(Locale.ROOT, "%.2f it/s", rate)
                 : String.format(Locale.ROOT, "%.2f s/it", 1 / rate);
         String end = suffix.isEmpty() ? "" : " " + suffix;
         if (total < 0)
-            return String.format(Locale.ROOT, "%-10s %d %s elapsed %s%s", phase, done, speed, clock(seconds()), end);
+            return String.format(Locale.ROOT, "%-10s %s %s elapsed %s%s", phase, bytes ? size(done) : String.valueOf(done), speed, clock(seconds()), end);
         long shown = Math.max(0, Math.min(done, total));
         int pct = total == 0 ? 100 : (int) (100L * shown / total);
         int filled = total == 0 ? WIDTH : (int) ((long) WIDTH * shown / total);
         StringBuilder bar = new StringBuilder(WIDTH);
         for (int i = 0; i < WIDTH; i++) bar.append(i < filled ? '#' : i == filled ? '>' : '.');
         String eta = rate > 0 ? clock(Math.max(0, total - done) / rate) : "--:--";
-        return String.format(Locale.ROOT, "%-10s %3d%% [%s] %d/%d %s elapsed %s ETA %s%s", phase, pct, bar, done, total,
+        String count = bytes ? sizePair(done, total) : done + "/" + total;
+        return String.format(Locale.ROOT, "%-10s %3d%% [%s] %s %s elapsed %s ETA %s%s", phase, pct, bar, count,
                 speed, clock(seconds()), eta, end);
+    }
+
+    /** A byte count in binary units: {@code 512 B}, {@code 1.5 KiB}, {@code 88.0 MiB}, {@code 4.20 GiB} (one decimal up to MiB, two from GiB on). */
+    public static String size(double bytes) {
+        if (bytes < 1024) return String.format(Locale.ROOT, "%.0f B", bytes);
+        String[] units = {"KiB", "MiB", "GiB", "TiB"};
+        double v = bytes / 1024;
+        int u = 0;
+        while (v >= 1024 && u < units.length - 1) { v /= 1024; u++; }
+        return String.format(Locale.ROOT, u >= 2 ? "%.2f %s" : "%.1f %s", v, units[u]);
+    }
+
+    /** "done/total unit" in the unit of the total ({@code 37.1/88.0 MiB}). */
+    private static String sizePair(long done, long total) {
+        String t = size(total);
+        int sp = t.indexOf(' ');
+        String unit = t.substring(sp + 1);
+        double scale = switch (unit) { case "KiB" -> 1024.0; case "MiB" -> 1024.0 * 1024; case "GiB" -> 1024.0 * 1024 * 1024;
+            case "TiB" -> 1024.0 * 1024 * 1024 * 1024; default -> 1; };
+        String fmt = scale == 1 ? "%.0f" : unit.equals("KiB") || unit.equals("MiB") ? "%.1f" : "%.2f";
+        return String.format(Locale.ROOT, fmt, done / scale) + "/" + t;
     }
 
     /** A duration in seconds as {@code mm:ss}, or {@code h:mm:ss} from an hour on (rounded to the second; negative as 0). */

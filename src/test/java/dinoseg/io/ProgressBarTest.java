@@ -58,4 +58,21 @@ class ProgressBarTest {
             assertTrue(lines[i].matches("frames +" + counts[i] + " " + RATE + " elapsed 00:00 f"), lines[i]);
         assertFalse(s.toString().contains("\r"));
     }
+
+    @Test void countsBytesInBinaryUnits() {
+        ProgressBar b = ProgressBar.bytes(new PrintWriter(new StringWriter()), "download", 88L << 20, false);
+        b.resumeAt(11L << 20);
+        b.update(44L << 20, "dinov2_vits14", false);
+        String line = b.line();
+        assertTrue(line.matches("download +50% \\[#{12}>\\.{11}\\] 44\\.0/88\\.0 MiB [0-9.]+ (B|KiB|MiB|GiB|TiB)/s elapsed 00:00 ETA [0-9:]+ dinov2_vits14"), line);
+        assertEquals("512 B", ProgressBar.size(512));
+        assertEquals("1.5 KiB", ProgressBar.size(1536));
+        assertEquals("4.20 GiB", ProgressBar.size(4.2 * (1L << 30)));
+        ProgressBar small = ProgressBar.bytes(new PrintWriter(new StringWriter()), "download", 3000, false);
+        small.update(1000, null, false);
+        assertTrue(small.line().contains(" 1.0/2.9 KiB "), small.line());
+        ProgressBar unknown = ProgressBar.bytes(new PrintWriter(new StringWriter()), "download", ProgressBar.UNKNOWN, false);
+        unknown.update(3L << 20, null, false);
+        assertTrue(unknown.line().matches("download +3\\.0 MiB [0-9.]+ (B|KiB|MiB|GiB|TiB)/s elapsed 00:00"), unknown.line());
+    }
 }
