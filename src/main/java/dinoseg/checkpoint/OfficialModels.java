@@ -55,19 +55,12 @@ public final class OfficialModels {
 
     /**
      * How the command line obtains an official file: a relative path (e.g.
-     * {@code dinov2_vits14/dinov2_vits14_voc2012_linear_head.pth}) to a local file. The integrator
-     * sets it to the weights cache's fetch (downloading into the cache when needed); tests set it to
-     * a folder of fixtures. Until then it fails with one line.
+     * {@code dinov2_vits14/dinov2_vits14_voc2012_linear_head.pth}) to a local file. Default:
+     * {@link WeightsHub#fetchOfficial}, the weights cache (downloading from {@code $DINOSEG_DINOV2_URL},
+     * default {@link #BASE_URL}, when needed; one-line errors; offline mode respected). Tests may set a
+     * folder of fixtures instead.
      */
-    public static volatile Function<String, Path> fetcher = OfficialModels::unavailable;
-
-    /** The fetch function of a build without downloads ({@link #fetcher}'s default): always fails with one line. */
-    public static final Function<String, Path> UNAVAILABLE = OfficialModels::unavailable;
-
-    private static Path unavailable(String relativePath) {
-        throw new IllegalStateException("downloading official weights is not available in this build (" + BASE_URL + "/" + relativePath
-                + "); pass a checkpoint of ours with --model FILE or --checkpoint FILE");
-    }
+    public static volatile Function<String, Path> fetcher = WeightsHub::fetchOfficial;
 
     /** The datasets of the published heads, with their class sets. */
     public enum Dataset {

@@ -92,10 +92,6 @@ public class OfficialModelsTest {
         e = assertThrows(IllegalArgumentException.class, () -> OfficialModels.spec("dinov2_vits14_reg4_voc2012_linear"));
         assertTrue(e.getMessage().contains("no segmentation heads were published for the register backbones"), e.getMessage());
         assertFalse(OfficialModels.isName("weights/x.safetensors"));
-        IllegalStateException u = assertThrows(IllegalStateException.class,
-                () -> OfficialModels.UNAVAILABLE.apply("dinov2_vits14/dinov2_vits14_pretrain.pth"));
-        assertTrue(u.getMessage().startsWith("downloading official weights is not available in this build"), u.getMessage());
-        assertTrue(u.getMessage().contains(OfficialModels.BASE_URL + "/dinov2_vits14/dinov2_vits14_pretrain.pth"), u.getMessage());
     }
 
     @Test void ade20kHas150ClassesWithTheStandardPalette() {

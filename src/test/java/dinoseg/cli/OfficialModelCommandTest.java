@@ -21,6 +21,7 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.function.Function;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -92,18 +93,49 @@ class OfficialModelCommandTest {
         assertUsage(run("infer", "--model", "dinov2_vits14_voc2012_lineer", "--input", img.toString(), "--out-dir", dir.toString()),
                 "--model dinov2_vits14_voc2012_lineer: neither an official model name");
         assertUsage(run("eval", "--model", "nothing_here", "--data", dir.toString()), "--model nothing_here: neither an official model name");
-        // a build without downloads says so in one line
+    }
+
+    /**
+     * The real path: {@code --model NAME} through the weights cache ({@link OfficialModels#fetcher}'s default)
+     * from a local server laid out as dl.fbaipublicfiles.com/dinov2: first run downloads backbone and head, the
+     * second runs from the cache with the server gone; offline with an empty cache is one line that names the
+     * file and how to get it, and sends no request.
+     */
+    @Test void namesDownloadThroughTheCacheFromALocalServer(@TempDir Path dir) throws Exception {
+        Path img = image(dir, "d.png", 30, 20, 9);
         Function<String, Path> f = OfficialModels.fetcher;
-        OfficialModels.fetcher = OfficialModels.UNAVAILABLE;
-        try {
-            Run r = run("infer", "--model", "dinov2_vits14_voc2012_linear", "--input", img.toString(), "--out-dir", dir.resolve("o").toString(),
+        String[] props = {"DINOSEG_DINOV2_URL", "DINOSEG_CACHE", "DINOSEG_OFFLINE"};
+        java.util.Map<String, String> old = new java.util.HashMap<>();
+        for (String p : props) old.put(p, System.getProperty(p));
+        OfficialModels.fetcher = dinoseg.checkpoint.WeightsHub::fetchOfficial;
+        try (dinoseg.checkpoint.LocalHub hub = new dinoseg.checkpoint.LocalHub()) {
+            for (String rel : List.of("dinov2_tiny14/dinov2_tiny14_pretrain.pth", "dinov2_tiny14/dinov2_tiny14_voc2012_linear_head.pth"))
+                hub.file("/dinov2/" + rel, java.nio.file.Files.readAllBytes(OfficialModelsTest.local().apply(rel)), -1, java.util.Map.of());
+            System.setProperty("DINOSEG_DINOV2_URL", hub.base() + "/dinov2");
+            System.setProperty("DINOSEG_CACHE", dir.resolve("cache").toString());
+            Run first = run("infer", "--model", "dinov2_tiny14_voc2012_linear", "--input", img.toString(), "--out-dir", dir.resolve("o1").toString(),
                     "--device", "cpu");
-            assertEquals(1, r.code(), r.err());
-            List<String> lines = r.err().lines().filter(l -> l.startsWith("error:")).toList();
-            assertEquals(1, lines.size(), r.err());
-            assertTrue(lines.get(0).startsWith("error: downloading official weights is not available in this build"), r.err());
+            assertEquals(0, first.code(), first.err());
+            assertEquals(2, hub.log.size(), hub.log.toString());
+            hub.close();
+            Run second = run("infer", "--model", "dinov2_tiny14_voc2012_linear", "--input", img.toString(), "--out-dir", dir.resolve("o2").toString(),
+                    "--device", "cpu");
+            assertEquals(0, second.code(), second.err());
+            assertArrayEquals(java.nio.file.Files.readAllBytes(dir.resolve("o1/d_mask.png")), java.nio.file.Files.readAllBytes(dir.resolve("o2/d_mask.png")));
+            System.setProperty("DINOSEG_CACHE", dir.resolve("empty").toString());
+            System.setProperty("DINOSEG_OFFLINE", "1");
+            Run off = run("infer", "--model", "dinov2_tiny14_voc2012_linear", "--input", img.toString(), "--out-dir", dir.resolve("o3").toString(),
+                    "--device", "cpu");
+            assertEquals(1, off.code(), off.err());
+            List<String> lines = off.err().lines().filter(l -> l.startsWith("error:")).toList();
+            assertEquals(1, lines.size(), off.err());
+            assertTrue(lines.get(0).contains("dinov2_tiny14_pretrain.pth") && lines.get(0).contains("DINOSEG_OFFLINE"), off.err());
         } finally {
             OfficialModels.fetcher = f;
+            for (String p : props) {
+                if (old.get(p) == null) System.clearProperty(p);
+                else System.setProperty(p, old.get(p));
+            }
         }
     }
 
