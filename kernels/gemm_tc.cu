@@ -2,7 +2,9 @@
 // PyTorch autocast(bfloat16) for matmul: operands rounded to bf16 (nearest even), products summed in
 // fp32. Same contract as sgemm_batched in gemm.cu (row-major; op(A) MxK, stored KxM when transA;
 // op(B) KxN, stored NxK when transB; C_i = alpha * op(A_i) op(B_i) + beta * C_i with i = blockIdx.z +
-// zBase; C is never read when beta == 0), so the backend can pick either per precision.
+// zBase; C is never read when beta == 0), so the backend can pick either per precision; plus an
+// epilogue (bias: null or one value per column of C, added after alpha/beta; roundBf16: the result rounded
+// to bf16) that makes one launch of PyTorch's F.linear under autocast (Backend.linear).
 // Tiling: a 256-thread block (8 warps as 2 x 4) computes a 128x128 tile of C; each warp a 64x32 tile
 // as 4 x 4 mma.m16n8k16 accumulators (64 floats per thread). K advances 32 at a time through two
 // shared-memory stages of bf16 tiles, both stored k-contiguous (As[m][k], Bs[n][k]) with rows padded
@@ -49,10 +51,12 @@ __device__ __forceinline__ void tc_zero(float (&acc)[4][4][4]) {
             for (int i = 0; i < 4; i++) acc[mi][ni][i] = 0.f;
 }
 
-// C = alpha * acc + beta * C for a warp's tile at (r0, c0), by the accumulator layout (c0, c1 at row g,
-// c2, c3 at row g + 8; columns 2t, 2t + 1); C is not read when beta == 0.
+// C = alpha * acc + beta * C (+ bias[column]) for a warp's tile at (r0, c0), by the accumulator layout
+// (c0, c1 at row g, c2, c3 at row g + 8; columns 2t, 2t + 1), rounded to bf16 when roundBf16 (autocast's
+// bf16 output: F.linear's addmm rounds once, after the bias); C is not read when beta == 0.
 __device__ __forceinline__ void tc_store_c(const float (&acc)[4][4][4], float* __restrict__ C, int ldc, int M, int N,
-                                           int r0, int c0, int lane, float alpha, float beta) {
+                                           int r0, int c0, int lane, float alpha, float beta,
+                                           const float* __restrict__ bias, int roundBf16) {
     const int g = lane >> 2, t = lane & 3;
 #pragma unroll
     for (int mi = 0; mi < 4; mi++)
@@ -64,7 +68,9 @@ __device__ __forceinline__ void tc_store_c(const float (&acc)[4][4][4], float* _
                 const int c = c0 + ni * 8 + 2 * t + (i & 1);
                 if (r < M && c < N) {
                     float* p = C + (long long)r * ldc + c;
-                    *p = beta == 0.f ? alpha * acc[mi][ni][i] : alpha * acc[mi][ni][i] + beta * *p;
+                    float v = beta == 0.f ? alpha * acc[mi][ni][i] : alpha * acc[mi][ni][i] + beta * *p;
+                    if (bias) v += bias[c];
+                    *p = roundBf16 ? tc_round_bf16(v) : v;
                 }
             }
 }
@@ -87,7 +93,8 @@ extern "C" __global__ void gemm_bf16_tc(int transA, int transB, int M, int N, in
                                         const float* __restrict__ A, int lda, long long strideA,
                                         const float* __restrict__ B, int ldb, long long strideB,
                                         float beta, float* __restrict__ C, int ldc, long long strideC,
-                                        long long zBase) {
+                                        long long zBase,
+                                        const float* __restrict__ bias, int roundBf16) {
     __shared__ __align__(16) uint16_t As[2][TC_BM][TC_LDS];
     __shared__ __align__(16) uint16_t Bs[2][TC_BN][TC_LDS];
     const long long z = zBase + blockIdx.z;
@@ -141,7 +148,7 @@ extern "C" __global__ void gemm_bf16_tc(int transA, int transB, int M, int N, in
         __syncthreads();
     }
 
-    tc_store_c(acc, C, ldc, M, N, row0 + wm * 64, col0 + wn * 32, lane, alpha, beta);
+    tc_store_c(acc, C, ldc, M, N, row0 + wm * 64, col0 + wn * 32, lane, alpha, beta, bias, roundBf16);
 }
 
 // The same GEMM on tf32 tensor cores (mma.m16n8k8): operands rounded to tf32 (cvt.rna, 10 mantissa
@@ -167,7 +174,8 @@ extern "C" __global__ void gemm_tf32_tc(int transA, int transB, int M, int N, in
                                         const float* __restrict__ A, int lda, long long strideA,
                                         const float* __restrict__ B, int ldb, long long strideB,
                                         float beta, float* __restrict__ C, int ldc, long long strideC,
-                                        long long zBase) {
+                                        long long zBase,
+                                        const float* __restrict__ bias, int roundBf16) {
     __shared__ __align__(16) uint32_t Ats[2][TC_BM][TF_LDS];
     __shared__ __align__(16) uint32_t Bts[2][TC_BN][TF_LDS];
     const long long z = zBase + blockIdx.z;
@@ -226,21 +234,23 @@ extern "C" __global__ void gemm_tf32_tc(int transA, int transB, int M, int N, in
         __syncthreads();
     }
 
-    tc_store_c(acc, C, ldc, M, N, row0 + wm * 64, col0 + wn * 32, lane, alpha, beta);
+    tc_store_c(acc, C, ldc, M, N, row0 + wm * 64, col0 + wn * 32, lane, alpha, beta, bias, roundBf16);
 }
 
 // Split-K for GEMMs with few output tiles and a long K (the weight gradients: M x N <= 1536 x 384,
 // K = batch x tokens): the host runs a tensor-core GEMM per K slice into partials P[S][M][N], then
 // C = alpha * (P[0] + P[1] + ... + P[S-1]) + beta * C, summed in slice order (deterministic; C is not
-// read when beta == 0).
+// read when beta == 0), plus the epilogue of tc_store_c (bias, bf16 rounding).
 extern "C" __global__ void splitk_reduce(const float* __restrict__ P, float* __restrict__ C, int ldc, int M, int N, int S,
-                                         float alpha, float beta) {
+                                         float alpha, float beta, const float* __restrict__ bias, int roundBf16) {
     const long long n = (long long)M * N;
     DS_GRID_LOOP(i, n) {
         float s = 0.f;
         for (int k = 0; k < S; k++) s += P[k * n + i];
         float* p = C + (i / N) * (long long)ldc + i % N;
-        *p = beta == 0.f ? alpha * s : alpha * s + beta * *p;
+        float v = beta == 0.f ? alpha * s : alpha * s + beta * *p;
+        if (bias) v += bias[i % N];
+        *p = roundBf16 ? tc_round_bf16(v) : v;
     }
 }
 

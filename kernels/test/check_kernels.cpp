@@ -1204,11 +1204,29 @@ static void test_tensor_core_instructions() {
                  emu_launch_checked("emu_t_cp_async_misaligned", emu_t_cp_async_misaligned, d1(1), d1(16), 0, 0, (const float*)src.data(), out.data()), "not 16-byte aligned");
 }
 
+// Every value must be a bf16 number (the low 16 bits of its float zero): the rounding took place.
+static void check_bf16_values(const std::string& what, const fvec& got) {
+    for (size_t i = 0; i < got.size(); i++) {
+        uint32_t u;
+        std::memcpy(&u, &got[i], 4);
+        if (u & 0xffffu) {
+            failures++;
+            std::printf("FAIL %s: element %zu = %.9g is not a bf16 value\n", what.c_str(), i, got[i]);
+            return;
+        }
+    }
+}
+
 // gemm_bf16_tc (tf32: gemm_tf32_tc) against a double-precision reference on the rounded operands
 // (what the tensor cores multiply); beta != 0 reads C, beta == 0 must not (C starts as NaN).
-static void test_gemm_tc(int tA, int tB, int M, int N, int K, int batch, float alpha, float beta, int gridLimitY = 0, bool tf32 = false) {
+// epilogue: a bias per column and the result rounded to bf16 (Backend.linear's launch): every output
+// must then be a bf16 value, within one bf16 unit of the rounded reference (the fp32 sum may sit on the
+// other side of a rounding boundary than the double one).
+static void test_gemm_tc(int tA, int tB, int M, int N, int K, int batch, float alpha, float beta, int gridLimitY = 0, bool tf32 = false,
+                         bool epilogue = false) {
     const long long sA = (long long)M * K, sB = (long long)K * N, sC = (long long)M * N;
     auto A = randn((size_t)(sA * batch)), B = randn((size_t)(sB * batch));
+    const fvec bias = epilogue ? randn((size_t)N) : fvec();
     fvec C = beta == 0.f ? fvec((size_t)(sC * batch), NAN) : randn((size_t)(sC * batch));
     const int lda = tA ? M : K, ldb = tB ? K : N;
     const unsigned gy = (unsigned)((M + 127) / 128), gx = (unsigned)((N + 127) / 128);
@@ -1226,19 +1244,28 @@ static void test_gemm_tc(int tA, int tB, int M, int N, int K, int batch, float a
                     s += tf32 ? tf(a) * tf(b) : bf(a) * bf(b);
                 }
                 double c0 = C[z * sC + (long long)m * N + n];
-                ref.push_back(alpha * s + (beta == 0.f ? 0.0 : beta * c0));
+                double v = alpha * s + (beta == 0.f ? 0.0 : beta * c0);
+                ref.push_back(epilogue ? bf((float)(v + bias[n])) : v);
             }
+    const float* bp = epilogue ? bias.data() : nullptr;
+    const int rnd = epilogue ? 1 : 0;
     if (tf32)
         LAUNCH(gemm_tf32_tc, d1(gx, runY, (unsigned)batch), d1(256), 0, tA, tB, M, N, K, alpha, (const float*)A.data(), lda, sA,
-               (const float*)B.data(), ldb, sB, beta, C.data(), N, sC, 0LL);
+               (const float*)B.data(), ldb, sB, beta, C.data(), N, sC, 0LL, bp, rnd);
     else
         LAUNCH(gemm_bf16_tc, d1(gx, runY, (unsigned)batch), d1(256), 0, tA, tB, M, N, K, alpha, (const float*)A.data(), lda, sA,
-               (const float*)B.data(), ldb, sB, beta, C.data(), N, sC, 0LL);
+               (const float*)B.data(), ldb, sB, beta, C.data(), N, sC, 0LL, bp, rnd);
     for (int z = 0; z < batch; z++)
         for (int m = 0; m < rowsChecked; m++)
             for (int n = 0; n < N; n++) got.push_back(C[z * sC + (long long)m * N + n]);
-    std::string name = emu_fmt("%s %s%s M%d N%d K%d x%d alpha %g beta %g", tf32 ? "gemm_tf32_tc" : "gemm_bf16_tc", tA ? "T" : "N", tB ? "T" : "N", M, N, K, batch, alpha, beta);
+    std::string name = emu_fmt("%s %s%s M%d N%d K%d x%d alpha %g beta %g%s", tf32 ? "gemm_tf32_tc" : "gemm_bf16_tc", tA ? "T" : "N", tB ? "T" : "N",
+                               M, N, K, batch, alpha, beta, epilogue ? " + bias, bf16 out" : "");
     if (gridLimitY > 0) name += emu_fmt(" (first %d rows)", rowsChecked);
+    if (epilogue) {
+        check_bf16_values(name, got);
+        check(name, ref, got, 1.0 / 128, 1e-5 * std::sqrt((double)K));
+        return;
+    }
     // fp32 accumulation of K exact products: error ~ sqrt(K) * |terms| * 2^-24 per partial sum
     check(name, ref, got, 1e-4, 1e-5 * std::sqrt((double)K));
 }
@@ -1385,27 +1412,32 @@ static void test_attention_tc_bwd(int B, int N, int H, int D) {
 // Split-K as CudaGemmOps.splitKGemm runs it: gemm_bf16_tc over `full` K slices of kc (a batch whose
 // stride moves along K), the remaining K as one more launch, then splitk_reduce sums the partials in
 // slice order with alpha and beta (C read: beta != 0). transA: A stored k x m (a weight gradient).
-static void test_splitk(int M, int N, int K, int kc, float alpha, float beta) {
+static void test_splitk(int M, int N, int K, int kc, float alpha, float beta, bool epilogue = false) {
     auto A = randn((size_t)K * M), B = randn((size_t)K * N), C = randn((size_t)M * N);
+    const fvec bias = epilogue ? randn((size_t)N) : fvec();
     const int full = K / kc, rest = K - full * kc, S = full + (rest > 0);
     std::vector<double> ref((size_t)M * N);
     for (int m = 0; m < M; m++)
         for (int n = 0; n < N; n++) {
             double s = 0;
             for (int k = 0; k < K; k++) s += bf(A[(size_t)k * M + m]) * bf(B[(size_t)k * N + n]);
-            ref[(size_t)m * N + n] = alpha * s + beta * C[(size_t)m * N + n];
+            const double v = alpha * s + beta * C[(size_t)m * N + n];
+            ref[(size_t)m * N + n] = epilogue ? bf((float)(v + bias[n])) : v;
         }
     fvec P((size_t)S * M * N, NAN);
     const unsigned gy = (unsigned)((M + 127) / 128), gx = (unsigned)((N + 127) / 128);
     const long long mn = (long long)M * N;
     LAUNCH(gemm_bf16_tc, d1(gx, gy, (unsigned)full), d1(256), 0, 1, 0, M, N, kc, 1.f, (const float*)A.data(), M, (long long)kc * M,
-           (const float*)B.data(), N, (long long)kc * N, 0.f, P.data(), N, mn, 0LL);
+           (const float*)B.data(), N, (long long)kc * N, 0.f, P.data(), N, mn, 0LL, (const float*)nullptr, 0);
     if (rest > 0)
         LAUNCH(gemm_bf16_tc, d1(gx, gy, 1), d1(256), 0, 1, 0, M, N, rest, 1.f, (const float*)A.data() + (size_t)full * kc * M, M, 0LL,
-               (const float*)B.data() + (size_t)full * kc * N, N, 0LL, 0.f, P.data() + (size_t)full * mn, N, 0LL, 0LL);
-    LAUNCH(splitk_reduce, d1(3), d1(64), 0, (const float*)P.data(), C.data(), N, M, N, S, alpha, beta);
-    check(emu_fmt("split-K gemm_bf16_tc + splitk_reduce TN M%d N%d K%d in %d slices alpha %g beta %g", M, N, K, S, alpha, beta),
-          ref, C, 1e-4, 1e-5 * std::sqrt((double)K));
+               (const float*)B.data() + (size_t)full * kc * N, N, 0LL, 0.f, P.data() + (size_t)full * mn, N, 0LL, 0LL, (const float*)nullptr, 0);
+    LAUNCH(splitk_reduce, d1(3), d1(64), 0, (const float*)P.data(), C.data(), N, M, N, S, alpha, beta,
+           epilogue ? (const float*)bias.data() : (const float*)nullptr, epilogue ? 1 : 0);
+    const std::string name = emu_fmt("split-K gemm_bf16_tc + splitk_reduce TN M%d N%d K%d in %d slices alpha %g beta %g%s", M, N, K, S, alpha,
+                                     beta, epilogue ? " + bias, bf16 out" : "");
+    if (epilogue) check_bf16_values(name, C);
+    check(name, ref, C, epilogue ? 1.0 / 128 : 1e-4, 1e-5 * std::sqrt((double)K));
 }
 
 // round_bf16_f and round_tf32_f (Backend.roundTo) against rounding written here with integer arithmetic
@@ -1446,6 +1478,9 @@ static void test_tensor_core() {
         for (int tB = 0; tB < 2; tB++) test_gemm_tc(tA, tB, 37, 45, 70, 2, 1.f, 0.f, 0, true);
     test_gemm_tc(0, 1, 130, 260, 33, 1, 2.f, 0.5f, 0, true);
     test_splitk(37, 45, 300, 96, -2.f, 0.5f);   // three equal slices and a short fourth
+    test_splitk(37, 45, 300, 96, 1.f, 0.f, true);   // with Backend.linear's epilogue
+    test_gemm_tc(0, 1, 130, 70, 45, 1, 1.f, 0.f, 0, false, true);   // F.linear under autocast: x W^T + b, bf16 out
+    test_gemm_tc(0, 1, 37, 45, 70, 2, 1.f, 0.f, 0, true, true);     // the tf32 kernel's epilogue
     test_splitk(20, 9, 192, 64, 1.f, 0.f);      // slices only
     test_attention_tc(2, 37, 2, 16);            // one partial key tile; D padded to 64
     test_attention_tc(1, 30, 2, 64);            // the last row is a lane's second row (g + 8)

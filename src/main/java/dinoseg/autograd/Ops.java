@@ -94,9 +94,7 @@ public final class Ops {
         int[] od = x.shape().dims();
         od[od.length - 1] = n;
         Tensor y = be.empty(Shape.of(od));
-        be.gemm(rows, n, k, 1f, MatrixView.of(x.value(), k), MatrixView.of(w.value(), k).t(), 0f, MatrixView.of(y, n), 1);
-        if (b != null) be.add(y, b.value(), 1f, y);
-        autocastStore(y);
+        be.linear(x.value(), w.value(), b == null ? null : b.value(), rows, n, k, y);   // bias and autocast's bf16 store included
         boolean g = needs(x, w, b);
         Var out = result(y, g);
         if (g) record(out, gy -> {
@@ -359,9 +357,7 @@ public final class Ops {
         be.im2col(x.value(), patch, patch, patch, 0, cols);
         Tensor y = be.empty(Shape.of(bsz, np, cout));
         int rows = bsz * np;
-        be.gemm(rows, cout, kk, 1f, MatrixView.of(cols, kk), MatrixView.of(w.value(), kk).t(), 0f, MatrixView.of(y, cout), 1);
-        if (b != null) be.add(y, b.value(), 1f, y);
-        autocastStore(y);
+        be.linear(cols, w.value(), b == null ? null : b.value(), rows, cout, kk, y);   // bias and autocast's bf16 store included
         boolean g = needs(x, w, b);
         Var out = result(y, g);
         if (g) record(out, gy -> {

@@ -115,6 +115,25 @@ public interface Backend extends AutoCloseable {
     void gemm(int m, int n, int k, float alpha, MatrixView a, MatrixView b, float beta, MatrixView c, int batch);
 
     /**
+     * PyTorch's {@code F.linear} on rows: y [rows, n] = x [rows, k] · w [n, k]ᵀ + bias [n] (bias null:
+     * none), the product under {@link #matmulPrecision()}; under {@link Precision#BF16} y is then rounded
+     * to bf16 once, after the bias, as autocast's bf16 {@code addmm} stores it ({@link #roundTo}). x, w and
+     * y are contiguous with rows·k, n·k and rows·n elements (any shapes: a patch-embedding weight [n, 3, p, p]
+     * is a [n, k] matrix); y must not share storage with x or w; bias may be null.
+     * Default: {@link #gemm}, {@link #add}, {@link #roundTo}. The CUDA backend makes it one tensor-core
+     * launch under BF16 and TF32, with the bias and the rounding in the GEMM's epilogue.
+     *
+     * @throws IllegalArgumentException as {@link #gemm}, or when bias does not have n elements
+     */
+    default void linear(Tensor x, Tensor w, Tensor bias, int rows, int n, int k, Tensor y) {
+        if (bias != null && bias.numel() != n)
+            throw new IllegalArgumentException("linear: bias has " + bias.numel() + " elements, not " + n + " (one per output column)");
+        gemm(rows, n, k, 1f, MatrixView.of(x, k), MatrixView.of(w, k).t(), 0f, MatrixView.of(y, n), 1);
+        if (bias != null) add(y, bias.reshape(n), 1f, y);
+        if (matmulPrecision() == Precision.BF16) roundTo(y, Precision.BF16, y);
+    }
+
+    /**
      * The arithmetic of {@link #gemm} (and so of linear layers, convolutions and every op built on
      * it) and, under BF16, of {@link #attention}'s two products (see there): with {@link Precision#BF16} or {@link Precision#TF32} every element of op(A) and op(B) is
      * first rounded to that format ({@link Precision#round}) and the products are summed in fp32 — on

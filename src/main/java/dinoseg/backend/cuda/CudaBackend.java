@@ -172,6 +172,18 @@ public final class CudaBackend implements Backend {
         gemmOps.gemm(m, n, k, alpha, a, b, beta, c, batch);
     }
 
+    /** {@inheritDoc} Under BF16 and TF32: one launch of gemm_bf16_tc / gemm_tf32_tc with the bias (and bf16 rounding) in the epilogue. */
+    @Override public void linear(Tensor x, Tensor w, Tensor bias, int rows, int n, int k, Tensor y) {
+        Precision p = gemmOps.precision();
+        if (p == Precision.FP32) { Backend.super.linear(x, w, bias, rows, n, k, y); return; }
+        if (bias != null && bias.numel() != n)
+            throw new IllegalArgumentException("linear: bias has " + bias.numel() + " elements, not " + n + " (one per output column)");
+        MatrixView a = MatrixView.of(x, k), b = MatrixView.of(w, k).t(), c = MatrixView.of(y, n);
+        OpContract.gemm(rows, n, k, a, b, c, 1);
+        if (bias != null) dinoseg.backend.Checks.f32("linear", "bias", bias);
+        gemmOps.tensorCoreGemm(p, rows, n, k, 1f, a, b, 0f, c, 1, CudaMemory.ptrOrNull(bias), p == Precision.BF16);
+    }
+
     /** {@link #gemm} on our tiled kernel regardless of cuBLAS (same checks; the tests compare both paths). */
     public void gemmKernel(int m, int n, int k, float alpha, MatrixView a, MatrixView b, float beta, MatrixView c, int batch) {
         OpContract.gemm(m, n, k, a, b, c, batch);

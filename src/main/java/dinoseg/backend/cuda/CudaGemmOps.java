@@ -47,12 +47,7 @@ final class CudaGemmOps {
         ctx.bind();
         Precision p = precision;
         if (p != Precision.FP32) {
-            String kernel = p == Precision.BF16 ? "gemm_bf16_tc" : "gemm_tf32_tc";
-            int slices = batch == 1 ? splitK(m, n, k, ctx.smCount) : 1;
-            if (slices > 1) { splitKGemm(kernel, slices, m, n, k, alpha, a, b, beta, c); return; }
-            kernelGemm(kernel, a.transposed(), b.transposed(), m, n, k, alpha,
-                    ptr(a.tensor(), a.offset()), a.ld(), a.stride(), ptr(b.tensor(), b.offset()), b.ld(), b.stride(),
-                    beta, ptr(c.tensor(), c.offset()), c.ld(), c.stride(), batch);
+            tensorCoreGemm(p, m, n, k, alpha, a, b, beta, c, batch, null, false);
             return;
         }
         if (cublas != null && k > 0) {   // cuBLAS rejects the leading dimensions of empty operands
@@ -61,6 +56,23 @@ final class CudaGemmOps {
             return;
         }
         kernelGemm(m, n, k, alpha, a, b, beta, c, batch);
+    }
+
+    /**
+     * The tensor-core GEMM (precision BF16 or TF32) with the epilogue of kernels/gemm_tc.cu: bias (null,
+     * or one value per column of C, added after alpha and beta) and the result rounded to bf16 when
+     * {@code roundBf16}. Split-K when few tiles share a long K (batch 1).
+     */
+    void tensorCoreGemm(Precision p, int m, int n, int k, float alpha, MatrixView a, MatrixView b, float beta, MatrixView c, int batch,
+                        CUdeviceptr bias, boolean roundBf16) {
+        if (m == 0 || n == 0 || batch == 0) return;
+        ctx.bind();
+        String kernel = p == Precision.BF16 ? "gemm_bf16_tc" : "gemm_tf32_tc";
+        int slices = batch == 1 ? splitK(m, n, k, ctx.smCount) : 1;
+        if (slices > 1) { splitKGemm(kernel, slices, m, n, k, alpha, a, b, beta, c, bias, roundBf16); return; }
+        tcGemm(kernel, a.transposed(), b.transposed(), m, n, k, alpha,
+                ptr(a.tensor(), a.offset()), a.ld(), a.stride(), ptr(b.tensor(), b.offset()), b.ld(), b.stride(),
+                beta, ptr(c.tensor(), c.offset()), c.ld(), c.stride(), batch, bias, roundBf16);
     }
 
     /** The kernel path regardless of cuBLAS. */
@@ -91,7 +103,8 @@ final class CudaGemmOps {
      * into partials [slices][m][n] (one launch for the equal slices, one for the last), then
      * splitk_reduce sums them in slice order into C: deterministic, no atomics.
      */
-    private void splitKGemm(String kernel, int slices, int m, int n, int k, float alpha, MatrixView a, MatrixView b, float beta, MatrixView c) {
+    private void splitKGemm(String kernel, int slices, int m, int n, int k, float alpha, MatrixView a, MatrixView b, float beta, MatrixView c,
+                            CUdeviceptr bias, boolean roundBf16) {
         int kc = (k + slices - 1) / slices;
         kc = (kc + 31) / 32 * 32;
         int full = Math.min(slices, k / kc), rest = k - full * kc, s = full + (rest > 0 ? 1 : 0);
@@ -100,13 +113,13 @@ final class CudaGemmOps {
         long mn = (long) m * n;
         try (dinoseg.tensor.Tensor part = mem.empty(dinoseg.tensor.Shape.of(Math.toIntExact(s * mn)), dinoseg.tensor.DType.F32)) {
             CUdeviceptr pp = ptr(part);
-            kernelGemm(kernel, a.transposed(), b.transposed(), m, n, kc, 1f, ptr(a.tensor(), a.offset()), a.ld(), stepA,
-                    ptr(b.tensor(), b.offset()), b.ld(), stepB, 0f, pp, n, mn, full);
+            tcGemm(kernel, a.transposed(), b.transposed(), m, n, kc, 1f, ptr(a.tensor(), a.offset()), a.ld(), stepA,
+                    ptr(b.tensor(), b.offset()), b.ld(), stepB, 0f, pp, n, mn, full, null, false);
             if (rest > 0)
-                kernelGemm(kernel, a.transposed(), b.transposed(), m, n, rest, 1f, ptr(a.tensor(), a.offset() + full * stepA), a.ld(), 0,
-                        ptr(b.tensor(), b.offset() + full * stepB), b.ld(), 0, 0f, ptr(part, full * mn), n, 0, 1);
+                tcGemm(kernel, a.transposed(), b.transposed(), m, n, rest, 1f, ptr(a.tensor(), a.offset() + full * stepA), a.ld(), 0,
+                        ptr(b.tensor(), b.offset() + full * stepB), b.ld(), 0, 0f, ptr(part, full * mn), n, 0, 1, null, false);
             ctx.launchN("splitk_reduce", mn, new KernelArgs().ptr(pp).ptr(ptr(c.tensor(), c.offset())).i(c.ld()).i(m).i(n).i(s)
-                    .f(alpha).f(beta));
+                    .f(alpha).f(beta).ptr(bias).i(roundBf16 ? 1 : 0));
         }
     }
 
@@ -121,13 +134,28 @@ final class CudaGemmOps {
     private void kernelGemm(String kernel, boolean transA, boolean transB, int m, int n, int k, float alpha,
                             CUdeviceptr pa, int lda, long strideA, CUdeviceptr pb, int ldb, long strideB,
                             float beta, CUdeviceptr pc, int ldc, long strideC, int batch) {
+        launchGemm(kernel, transA, transB, m, n, k, alpha, pa, lda, strideA, pb, ldb, strideB, beta, pc, ldc, strideC, batch, false, null, false);
+    }
+
+    /** A tensor-core GEMM kernel: sgemm_batched's arguments, then the epilogue's bias and rounding. */
+    private void tcGemm(String kernel, boolean transA, boolean transB, int m, int n, int k, float alpha,
+                        CUdeviceptr pa, int lda, long strideA, CUdeviceptr pb, int ldb, long strideB,
+                        float beta, CUdeviceptr pc, int ldc, long strideC, int batch, CUdeviceptr bias, boolean roundBf16) {
+        launchGemm(kernel, transA, transB, m, n, k, alpha, pa, lda, strideA, pb, ldb, strideB, beta, pc, ldc, strideC, batch, true, bias, roundBf16);
+    }
+
+    private void launchGemm(String kernel, boolean transA, boolean transB, int m, int n, int k, float alpha,
+                            CUdeviceptr pa, int lda, long strideA, CUdeviceptr pb, int ldb, long strideB,
+                            float beta, CUdeviceptr pc, int ldc, long strideC, int batch, boolean epilogue, CUdeviceptr bias, boolean roundBf16) {
         int gx = (n + 127) / 128, gy = (m + 127) / 128;   // 128x128 tiles (gemm.cu, gemm_tc.cu)
         for (int z0 = 0; z0 < batch; z0 += 65535) {
             int nz = Math.min(65535, batch - z0);
-            ctx.launch(kernel, gx, gy, nz, 256, 0, new KernelArgs()
+            KernelArgs args = new KernelArgs()
                     .i(transA ? 1 : 0).i(transB ? 1 : 0).i(m).i(n).i(k).f(alpha)
                     .ptr(pa).i(lda).l(strideA).ptr(pb).i(ldb).l(strideB)
-                    .f(beta).ptr(pc).i(ldc).l(strideC).l(z0));
+                    .f(beta).ptr(pc).i(ldc).l(strideC).l(z0);
+            if (epilogue) args.ptr(bias).i(roundBf16 ? 1 : 0);
+            ctx.launch(kernel, gx, gy, nz, 256, 0, args);
         }
     }
 

@@ -136,6 +136,50 @@ class TensorCoreGemmTest {
         }
     }
 
+    /**
+     * Backend.linear under BF16 and TF32 (F.linear: x·wᵀ + bias, bf16 output under BF16): the CUDA backend's
+     * one tensor-core launch with the epilogue (emulated driver: exactly one launch) against the CPU's
+     * gemm + add + roundTo. BF16 outputs are bf16 values and may differ by one bf16 unit where the fp32
+     * sums straddle a rounding boundary; the shape with K = 2304 and few tiles takes the split-K path.
+     */
+    @Test
+    void linearFusesBiasAndTheBf16StoreIntoOneLaunch() {
+        int[][] shapes = {{37, 70, 45}, {96, 40, 2304}};
+        for (Precision p : new Precision[]{Precision.BF16, Precision.TF32})
+            for (int[] sh : shapes) {
+                int rows = sh[0], n = sh[1], k = sh[2];
+                Random rnd = new Random(rows + n + k);
+                float[] x = CudaTestSupport.randn(rnd, (long) rows * k), w = CudaTestSupport.randn(rnd, (long) n * k), b = CudaTestSupport.randn(rnd, n);
+                float[] want;
+                try (CpuBackend cpu = new CpuBackend()) {
+                    cpu.setMatmulPrecision(p);
+                    Tensor y = cpu.empty(Shape.of(rows, n));
+                    cpu.linear(cpu.fromFloats(x, Shape.of(rows, k)), cpu.fromFloats(w, Shape.of(n, k)), cpu.fromFloats(b, Shape.of(n)), rows, n, k, y);
+                    want = cpu.toFloats(y);
+                }
+                Tensor gx = gpu().fromFloats(x, Shape.of(rows, k)), gw = gpu().fromFloats(w, Shape.of(n, k)), gb = gpu().fromFloats(b, Shape.of(n));
+                Tensor gy = gpu().empty(Shape.of(rows, n));
+                gpu().setMatmulPrecision(p);
+                int before = EmulatedDriver.active() ? EmulatedDriver.count(EmulatedDriver.LAUNCHES) : 0;
+                try {
+                    gpu().linear(gx, gw, gb, rows, n, k, gy);
+                } finally {
+                    gpu().setMatmulPrecision(Precision.FP32);
+                }
+                int launches = EmulatedDriver.active() ? EmulatedDriver.count(EmulatedDriver.LAUNCHES) - before : -1;
+                float[] got = gpu().toFloats(gy);
+                String what = p + " linear " + rows + "x" + n + "x" + k;
+                if (EmulatedDriver.active())
+                    assertEquals(k >= 2048 ? 2 : 1, launches, what + ": launches (split-K: one launch for the equal K slices, one reduction)");
+                for (int i = 0; i < got.length; i++) {
+                    if (p == Precision.BF16)
+                        assertEquals(0, Float.floatToRawIntBits(got[i]) & 0xffff, what + ": element " + i + " = " + got[i] + " is not a bf16 value");
+                    double tol = (p == Precision.BF16 ? Math.abs(want[i]) / 128 : Math.abs(want[i]) * 1e-4) + 1e-4 * Math.sqrt(k);
+                    assertEquals(want[i], got[i], tol, what + ": element " + i);
+                }
+            }
+    }
+
     @Test
     void precisionIsASettingOfTheBackend() {
         assertEquals(Precision.FP32, gpu().matmulPrecision());
