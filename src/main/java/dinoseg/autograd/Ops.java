@@ -12,9 +12,16 @@ import java.util.List;
 /**
  * The differentiable op set. Each method computes its forward on the backend and, when an input
  * requires a gradient and the tape is recording, records how to send the output's gradient back to
- * its inputs. Model code calls these and never asks which backend runs them.
+ * its inputs, saving only the tensors that backward reads. Model code calls these and never asks
+ * which backend runs them.
+ *
+ * <p>An Ops is a memory scope (see {@link Tape} for the rules): every tensor its methods create
+ * belongs to it, model code {@link #release releases} the intermediates it no longer uses (freed at
+ * once in a no-grad forward, after the last backward that reads them otherwise), and
+ * {@link #close()} frees the rest: {@code try (Ops ops = new Ops(be)) { ... }}. A value to outlive
+ * the scope is handed out with {@link #keep}.
  */
-public final class Ops {
+public final class Ops implements AutoCloseable {
     public final Backend be;
     public final Tape tape;
 
@@ -31,6 +38,18 @@ public final class Ops {
     /** Back-propagates from a one-element loss. */
     public void backward(Var loss) { tape.backward(loss); }
 
+    /** The caller no longer uses these Vars (see {@link Tape#release}); nulls, parameters and inputs are ignored. */
+    public void release(Var... vs) { for (Var v : vs) tape.release(v); }
+
+    /** Hands v's tensor to the caller: closing this scope will not free it. */
+    public Var keep(Var v) { return tape.keep(v); }
+
+    /** A constant owned by this scope (freed when released or at {@link #close()}); t must be new and unshared. */
+    public Var constant(Tensor t) { return result(t, false); }
+
+    /** Frees every tensor this scope still owns (except those {@link #keep kept}) and drops the tape. */
+    @Override public void close() { tape.close(); }
+
     // ------------------------------------------------------------------ plumbing
 
     private boolean needs(Var... vs) {
@@ -39,19 +58,62 @@ public final class Ops {
         return false;
     }
 
-    private Var result(Tensor t, boolean grad) { return new Var(t, grad, true); }
+    private Var result(Tensor t, boolean grad) {
+        Var v = new Var(t, grad, true);
+        tape.hold(t);
+        return v;
+    }
 
-    private void record(Var out, java.util.function.Consumer<Tensor> back) {
+    /** A backward that may keep the output gradient as an input's gradient (returns true when it did). */
+    private interface TakingBackward { boolean apply(Tensor g, boolean mayTake); }
+
+    /** The tensors a backward reads: values held by Vars (an input, the output itself). */
+    private static Tensor[] saves(Tensor... ts) { return ts; }
+
+    /** Tensors made by the op for its backward only (statistics, im2col columns); freed after it ran. */
+    private static Tensor[] internal(Tensor... ts) { return ts; }
+
+    private static final Tensor[] NONE = new Tensor[0];
+
+    private void record(Var out, Tensor[] saved, Tensor[] internal, java.util.function.Consumer<Tensor> back) {
+        record(out, saved, internal, (g, mayTake) -> { back.accept(g); return false; });
+    }
+
+    private void record(Var out, Tensor[] saved, Tensor[] internal, TakingBackward back) {
+        List<Tape.Owned> keep = new java.util.ArrayList<>(saved.length + internal.length);
+        for (Tensor t : saved) { Tape.Owned o = tape.save(t, false); if (o != null) keep.add(o); }
+        for (Tensor t : internal) { Tape.Owned o = tape.save(t, true); if (o != null) keep.add(o); }
         tape.record(new Tape.Node() {
             @Override public Var output() { return out; }
-            @Override public void backward(Tensor g) { back.accept(g); }
+            @Override public boolean backward(Tensor g, boolean mayTake) { return back.apply(g, mayTake); }
+            @Override public List<Tape.Owned> saved() { return keep; }
         });
     }
+
+    /** Frees op-internal tensors that no backward will read (no-grad forward). */
+    private static void free(Tensor... ts) { for (Tensor t : ts) if (t != null) t.close(); }
+
+    /** v's value when wanted is true (a saved tensor), else null. */
+    private static Tensor valueIf(boolean wanted, Var v) { return wanted && v != null ? v.value() : null; }
 
     private static boolean wants(Var v) { return v != null && v.requiresGrad(); }
 
     /** Adds g into v's gradient; g must be owned by the caller (freshly computed, not shared). */
     private void acc(Var v, Tensor g) { tape.accumulate(v, g); }
+
+    /**
+     * Adds the output gradient g into v's: when the tape lets the node take g ({@code mayTake}) and v
+     * has none yet, g becomes v's gradient without a copy; returns whether it did.
+     */
+    private boolean accTake(Var v, Tensor g, boolean mayTake) {
+        if (!wants(v)) return false;
+        if (mayTake && v.grad == null) {
+            v.grad = g.shape().equals(v.shape()) ? g : g.reshape(v.shape());
+            return true;
+        }
+        accShared(v, g);
+        return false;
+    }
 
     /** Adds a gradient that is shared with someone else (copied on first use). */
     private void accShared(Var v, Tensor g) {
@@ -88,7 +150,7 @@ public final class Ops {
         if (b != null) be.add(y, b.value(), 1f, y);
         boolean g = needs(x, w, b);
         Var out = result(y, g);
-        if (g) record(out, gy -> {
+        if (g) record(out, saves(valueIf(wants(w), x), valueIf(wants(x), w)), NONE, gy -> {
             if (wants(x)) {
                 Tensor gx = be.empty(x.shape());
                 be.gemm(rows, k, n, 1f, MatrixView.of(gy, n), MatrixView.of(w.value(), k), 0f, MatrixView.of(gx, k), 1);
@@ -135,7 +197,7 @@ public final class Ops {
                 0f, MatrixView.of(c, n).batched(sc), batch);
         boolean g = needs(a, b);
         Var out = result(c, g);
-        if (g) record(out, gc -> {
+        if (g) record(out, saves(valueIf(wants(b), a), valueIf(wants(a), b)), NONE, gc -> {
             MatrixView av = MatrixView.of(a.value(), ac).batched(sa), bv = MatrixView.of(b.value(), bc).batched(sb);
             MatrixView gcv = MatrixView.of(gc, n).batched(sc);
             if (wants(a)) {
@@ -179,12 +241,12 @@ public final class Ops {
         boolean g = needs(a, b);
         Var out = result(y, g);
         final Var fa = a, fb = b;
-        if (g) record(out, gy -> {
+        if (g) record(out, NONE, NONE, (gy, mayTake) -> {
             if (wants(fb)) {
                 if (fb.shape().equals(gy.shape())) accShared(fb, gy);
                 else { Tensor gb = be.empty(fb.shape()); be.sumTo(gy, gb); acc(fb, gb); }
             }
-            accShared(fa, gy);
+            return accTake(fa, gy, mayTake);
         });
         return out;
     }
@@ -198,7 +260,7 @@ public final class Ops {
         boolean g = needs(a, b);
         Var out = result(y, g);
         final Var fa = a, fb = b;
-        if (g) record(out, gy -> {
+        if (g) record(out, saves(valueIf(wants(fb), fa), valueIf(wants(fa), fb)), NONE, gy -> {
             if (wants(fa)) {
                 Tensor ga = be.empty(fa.shape());
                 be.mul(gy, fb.value(), ga);
@@ -208,7 +270,7 @@ public final class Ops {
                 Tensor prod = be.empty(fa.shape());
                 be.mul(gy, fa.value(), prod);
                 if (fb.shape().equals(fa.shape())) acc(fb, prod);
-                else { Tensor gb = be.empty(fb.shape()); be.sumTo(prod, gb); acc(fb, gb); }
+                else { Tensor gb = be.empty(fb.shape()); be.sumTo(prod, gb); prod.close(); acc(fb, gb); }
             }
         });
         return out;
@@ -219,16 +281,19 @@ public final class Ops {
 
     /** y = f(x) with x's shape; the backward needs x and gy. */
     private Var unary(Var x, java.util.function.BiConsumer<Tensor, Tensor> forward, UnaryBackward backward) {
-        return unary(x, x.shape(), forward, backward);
+        return unary(x, x.shape(), true, forward, backward);
     }
 
-    /** y = f(x) of shape {@code outShape}; the backward needs x and gy and writes a gradient of x's shape. */
-    private Var unary(Var x, Shape outShape, java.util.function.BiConsumer<Tensor, Tensor> forward, UnaryBackward backward) {
+    /**
+     * y = f(x) of shape {@code outShape}; the backward needs gy (and x when {@code savesX}) and
+     * writes a gradient of x's shape.
+     */
+    private Var unary(Var x, Shape outShape, boolean savesX, java.util.function.BiConsumer<Tensor, Tensor> forward, UnaryBackward backward) {
         Tensor y = be.empty(outShape);
         forward.accept(x.value(), y);
         boolean g = needs(x);
         Var out = result(y, g);
-        if (g) record(out, gy -> {
+        if (g) record(out, saves(savesX ? x.value() : null), NONE, gy -> {
             Tensor gx = be.empty(x.shape());
             backward.apply(x.value(), gy, gx);
             acc(x, gx);
@@ -238,11 +303,61 @@ public final class Ops {
 
     /** s * x. */
     public Var scale(Var x, float s) {
-        return unary(x, (in, y) -> be.scale(in, s, y), (in, gy, gx) -> be.scale(gy, s, gx));
+        return unary(x, x.shape(), false, (in, y) -> be.scale(in, s, y), (in, gy, gx) -> be.scale(gy, s, gx));
     }
 
     /** Exact (erf) GELU. */
     public Var gelu(Var x) { return unary(x, be::gelu, be::geluBackward); }
+
+    /**
+     * linear(gelu(h), w, b) for h [..., K], w [N, K], b [N] or null -> [..., N] (an MLP's second
+     * half), without keeping gelu(h): the backward recomputes it from h, so only h is saved, where
+     * gelu followed by linear would keep both (the activation-recomputation trade of Korthikanti et
+     * al., "Reducing Activation Recomputation in Large Transformer Models", 2022). Same values and
+     * gradients as the two ops.
+     */
+    public Var geluLinear(Var h, Var w, Var b) {
+        String op = "geluLinear";
+        Checks.rank(op, "weight", w.value(), 2);
+        int k = w.dim(1), n = w.dim(0);
+        if (h.rank() < 1 || h.dim(-1) != k) throw Checks.error(op, "input and weight do not match:", h.value(), w.value());
+        if (b != null && (b.rank() != 1 || b.dim(0) != n)) throw Checks.error(op, "bias does not match weight:", b.value(), w.value());
+        int rows = (int) (h.value().numel() / k);
+        int[] od = h.shape().dims();
+        od[od.length - 1] = n;
+        Tensor a = be.empty(h.shape());
+        be.gelu(h.value(), a);
+        Tensor y = be.empty(Shape.of(od));
+        be.gemm(rows, n, k, 1f, MatrixView.of(a, k), MatrixView.of(w.value(), k).t(), 0f, MatrixView.of(y, n), 1);
+        a.close();
+        if (b != null) be.add(y, b.value(), 1f, y);
+        boolean g = needs(h, w, b);
+        Var out = result(y, g);
+        if (g) record(out, saves(valueIf(wants(h) || wants(w), h), valueIf(wants(h), w)), NONE, gy -> {
+            Tensor act = null;
+            if (wants(w)) {
+                act = be.empty(h.shape());
+                be.gelu(h.value(), act);
+                float beta = gradBeta(w);
+                be.gemm(n, k, rows, 1f, MatrixView.of(gy, n).t(), MatrixView.of(act, k), beta, MatrixView.of(w.grad, k), 1);
+            }
+            if (wants(b)) {
+                Tensor gb = be.empty(b.shape());
+                be.sumTo(gy, gb);
+                acc(b, gb);
+            }
+            if (wants(h)) {
+                if (act != null) { act.close(); act = null; }
+                // ga = gy @ w, then gh = gelu'(h) * ga in place
+                Tensor ga = be.empty(h.shape());
+                be.gemm(rows, k, n, 1f, MatrixView.of(gy, n), MatrixView.of(w.value(), k), 0f, MatrixView.of(ga, k), 1);
+                be.geluBackward(h.value(), ga, ga);
+                acc(h, ga);
+            }
+            if (act != null) act.close();
+        });
+        return out;
+    }
 
     public Var relu(Var x) { return unary(x, be::relu, be::reluBackward); }
 
@@ -252,7 +367,7 @@ public final class Ops {
         Checks.check(two % 2 == 0, "swiglu", "last dimension must be even, got shape " + x12.shape());
         int[] od = x12.shape().dims();
         od[od.length - 1] = two / 2;
-        return unary(x12, Shape.of(od), be::swiglu, be::swigluBackward);
+        return unary(x12, Shape.of(od), true, be::swiglu, be::swigluBackward);
     }
 
     // ------------------------------------------------------------------ normalisation
@@ -267,7 +382,8 @@ public final class Ops {
         be.layerNorm(x.value(), gamma.value(), beta.value(), eps, y, mean, rstd);
         boolean g = needs(x, gamma, beta);
         Var out = result(y, g);
-        if (g) record(out, gy -> {
+        if (!g) free(mean, rstd);
+        else record(out, saves(x.value(), gamma.value()), internal(mean, rstd), gy -> {
             Tensor gx = be.empty(x.shape());
             Tensor gg = wants(gamma) ? be.empty(gamma.shape()) : null;
             Tensor gb = wants(beta) ? be.empty(beta.shape()) : null;
@@ -289,7 +405,8 @@ public final class Ops {
         be.batchNorm(x.value(), gamma.value(), beta.value(), runningMean, runningVar, training, momentum, eps, y, sm, sr);
         boolean g = needs(x, gamma, beta);
         Var out = result(y, g);
-        if (g) record(out, gy -> {
+        if (!g) free(sm, sr);
+        else record(out, saves(x.value(), gamma.value()), internal(sm, sr), gy -> {
             Tensor gx = be.empty(x.shape());
             Tensor gg = wants(gamma) ? be.empty(gamma.shape()) : null;
             Tensor gb = wants(beta) ? be.empty(beta.shape()) : null;
@@ -318,7 +435,9 @@ public final class Ops {
         be.attention(qkv.value(), heads, scale, y, lse);
         boolean g = needs(qkv);
         Var out = result(y, g);
-        if (g) record(out, gy -> {
+        // backward recomputes the probabilities from q, k and the log-sum-exp: nothing [N, N] is kept
+        if (!g) free(lse);
+        else record(out, saves(qkv.value(), y), internal(lse), gy -> {
             Tensor gq = be.empty(qkv.shape());
             be.attentionBackward(qkv.value(), y, lse, gy, heads, scale, gq);
             acc(qkv, gq);
@@ -350,7 +469,9 @@ public final class Ops {
         if (b != null) be.add(y, b.value(), 1f, y);
         boolean g = needs(x, w, b);
         Var out = result(y, g);
-        if (g) record(out, gy -> {
+        boolean keepCols = g && wants(w);
+        if (!keepCols) free(cols);
+        if (g) record(out, saves(valueIf(wants(x), w)), internal(keepCols ? cols : null), gy -> {
             if (wants(w)) {
                 float beta = gradBeta(w);
                 be.gemm(cout, kk, rows, 1f, MatrixView.of(gy, cout).t(), MatrixView.of(cols, kk), beta, MatrixView.of(w.grad, kk), 1);
@@ -361,6 +482,7 @@ public final class Ops {
                 be.gemm(rows, kk, cout, 1f, MatrixView.of(gy, cout), MatrixView.of(w.value(), kk), 0f, MatrixView.of(gcols, kk), 1);
                 Tensor gx = be.empty(x.shape());
                 be.col2im(gcols, patch, patch, patch, 0, gx);
+                gcols.close();
                 acc(x, gx);
             }
         });
@@ -394,8 +516,10 @@ public final class Ops {
         if (b != null) be.add(y, b.value().reshape(cout, 1, 1), 1f, y);
         boolean g = needs(x, w, b);
         Var out = result(y, g);
-        final Tensor fcols = cols;
-        if (g) record(out, gy -> {
+        boolean keepCols = g && wants(w) && cols != null;
+        if (!keepCols) free(cols);
+        final Tensor fcols = keepCols ? cols : null;
+        if (g) record(out, saves(valueIf(wants(w) && direct, x), valueIf(wants(x), w)), internal(fcols), gy -> {
             if (wants(w)) {
                 float beta = gradBeta(w);
                 for (int i = 0; i < bsz; i++) {
@@ -412,9 +536,10 @@ public final class Ops {
                 if (direct) { // gx_b [Cin, P] = W^T [Cin, Cout] @ gy_b [Cout, P]
                     be.gemm(cin, p, cout, 1f, MatrixView.of(w.value(), cin).t(), MatrixView.of(gy, p).batched((long) cout * p), 0f, MatrixView.of(gx, p).batched((long) cin * p), bsz);
                 } else { // gcols_b [P, KK] = gy_b^T [P, Cout] @ W [Cout, KK]
-                    Tensor gcols = be.empty(fcols.shape());
+                    Tensor gcols = be.empty(Shape.of(bsz, p, kk));
                     be.gemm(p, kk, cout, 1f, MatrixView.of(gy, p).batched((long) cout * p).t(), MatrixView.of(w.value(), kk), 0f, MatrixView.of(gcols, kk).batched((long) p * kk), bsz);
                     be.col2im(gcols, kh, kw, stride, pad, gx);
+                    gcols.close();
                 }
                 acc(x, gx);
             }
@@ -429,7 +554,7 @@ public final class Ops {
         Tensor y = x.value().reshape(dims);
         boolean g = needs(x);
         Var out = result(y, g);
-        if (g) record(out, gy -> accShared(x, gy.reshape(x.shape())));
+        if (g) record(out, NONE, NONE, (gy, mayTake) -> accTake(x, gy, mayTake));
         return out;
     }
 
@@ -448,7 +573,7 @@ public final class Ops {
         be.permute(x.value(), perm, y);
         boolean g = needs(x);
         Var out = result(y, g);
-        if (g) record(out, gy -> {
+        if (g) record(out, NONE, NONE, gy -> {
             int[] inv = new int[perm.length];
             for (int i = 0; i < perm.length; i++) inv[perm[i]] = i;
             Tensor gx = be.empty(x.shape());
@@ -486,7 +611,7 @@ public final class Ops {
         }
         boolean g = needs(xs.toArray(new Var[0]));
         Var out = result(y, g);
-        if (g) record(out, gy -> {
+        if (g) record(out, NONE, NONE, gy -> {
             for (int i = 0; i < xs.size(); i++) {
                 Var v = xs.get(i);
                 if (!wants(v)) continue;
@@ -512,7 +637,7 @@ public final class Ops {
         be.copyBlocks(x.value(), start * inner, srcStride, y, 0, rowLen, outer, rowLen, false);
         boolean g = needs(x);
         Var out = result(y, g);
-        if (g) record(out, gy -> {
+        if (g) record(out, NONE, NONE, gy -> {
             Tensor gx = be.zeros(s);
             be.copyBlocks(gy, 0, rowLen, gx, start * inner, srcStride, outer, rowLen, false);
             acc(x, gx);
@@ -531,7 +656,7 @@ public final class Ops {
         be.resizeBilinear(x.value(), y);
         boolean g = needs(x);
         Var out = result(y, g);
-        if (g) record(out, gy -> {
+        if (g) record(out, NONE, NONE, gy -> {
             Tensor gx = be.empty(x.shape());
             be.resizeBilinearBackward(gy, gx);
             acc(x, gx);
@@ -547,7 +672,7 @@ public final class Ops {
         be.sumAll(x.value(), y);
         boolean g = needs(x);
         Var out = result(y, g);
-        if (g) record(out, gy -> {
+        if (g) record(out, NONE, NONE, gy -> {
             Tensor gx = be.zeros(x.shape());
             be.add(gx, gy, 1f, gx);
             acc(x, gx);
@@ -557,7 +682,10 @@ public final class Ops {
 
     /** Mean of all elements. */
     public Var mean(Var x) {
-        return scale(sum(x), (float) (1.0 / x.value().numel()));
+        Var s = sum(x);
+        Var m = scale(s, (float) (1.0 / x.value().numel()));
+        release(s);
+        return m;
     }
 
     /**
@@ -578,9 +706,11 @@ public final class Ops {
         Tensor glog = g ? be.empty(ls) : null;
         be.softmaxCrossEntropy(logits.value(), labels, classWeights, ignoreIndex, loss, glog);
         Var out = result(loss, g);
-        if (g) record(out, gy -> {
+        if (g) record(out, NONE, internal(glog), gy -> {
             // gy is one element: scale the saved dloss/dlogits by it without leaving the device
+            // the saved dloss/dlogits becomes the logits' gradient: the tape no longer frees it
             be.mul(glog, gy, glog);
+            tape.disown(glog);
             acc(logits, glog);
         });
         return out;

@@ -105,7 +105,12 @@ public abstract class SegmentationHead extends Module implements Layer {
             this.conv = child("conv", classifier(be, in, classes, rng));
         }
 
-        @Override public Var forward(Ops ops, Var x) { return conv.forward(ops, bn.forward(ops, x)); }
+        @Override public Var forward(Ops ops, Var x) {
+            Var n = bn.forward(ops, x);
+            Var y = conv.forward(ops, n);
+            ops.release(n);
+            return y;
+        }
 
         @Override public List<Part> describe() {
             List<Part> p = new ArrayList<>();
@@ -125,7 +130,14 @@ public abstract class SegmentationHead extends Module implements Layer {
             this.conv2 = child("conv2", classifier(be, CONV_HIDDEN, classes, rng));
         }
 
-        @Override public Var forward(Ops ops, Var x) { return conv2.forward(ops, ops.relu(conv1.forward(ops, x))); }
+        @Override public Var forward(Ops ops, Var x) {
+            Var h = conv1.forward(ops, x);
+            Var r = ops.relu(h);
+            ops.release(h);
+            Var y = conv2.forward(ops, r);
+            ops.release(r);
+            return y;
+        }
 
         @Override public List<Part> describe() {
             return List.of(new Part("conv1", "Conv2d", CONV_HIDDEN, count(conv1), 3),

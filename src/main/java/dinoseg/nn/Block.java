@@ -30,12 +30,26 @@ public final class Block extends Module implements Layer {
         this.ls2 = layerScaleInit.isEmpty() ? null : child("ls2", new LayerScale(be, dim, (float) layerScaleInit.getAsDouble()));
     }
 
+    /** The block on x; releases everything it made except the result (x stays the caller's). */
     @Override public Var forward(Ops ops, Var x) {
-        Var a = attn.forward(ops, norm1.forward(ops, x));
-        if (ls1 != null) a = ls1.forward(ops, a);
-        x = ops.add(x, a);
-        Var m = mlp.forward(ops, norm2.forward(ops, x));
-        if (ls2 != null) m = ls2.forward(ops, m);
-        return ops.add(x, m);
+        Var n1 = norm1.forward(ops, x);
+        Var a = attn.forward(ops, n1);
+        ops.release(n1);
+        if (ls1 != null) a = scaled(ops, ls1, a);
+        Var x1 = ops.add(x, a);
+        ops.release(a);
+        Var n2 = norm2.forward(ops, x1);
+        Var m = mlp.forward(ops, n2);
+        ops.release(n2);
+        if (ls2 != null) m = scaled(ops, ls2, m);
+        Var out = ops.add(x1, m);
+        ops.release(x1, m);
+        return out;
+    }
+
+    private static Var scaled(Ops ops, LayerScale ls, Var v) {
+        Var s = ls.forward(ops, v);
+        ops.release(v);
+        return s;
     }
 }
