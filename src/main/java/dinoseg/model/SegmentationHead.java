@@ -9,6 +9,7 @@ import dinoseg.nn.Init;
 import dinoseg.nn.Layer;
 import dinoseg.nn.Module;
 import dinoseg.tensor.Shape;
+import dinoseg.tensor.Tensor;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -73,8 +74,11 @@ public abstract class SegmentationHead extends Module implements Layer {
 
     static Conv2d classifier(Backend be, int in, int classes, SplittableRandom rng) {
         Conv2d c = new Conv2d(be, in, classes, 1, 1, 0, true, rng);
+        Tensor w = c.weight.value(), b = c.bias.value();
         c.weight.setValue(Init.truncNormal(be, rng, Shape.of(classes, in, 1, 1), 0.01));
         c.bias.setValue(be.zeros(Shape.of(classes)));
+        w.close();
+        b.close();
         return c;
     }
 
