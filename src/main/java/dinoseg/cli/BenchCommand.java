@@ -49,6 +49,15 @@ public final class BenchCommand implements Callable<Integer> {
     @Option(names = "--iters", paramLabel = "N", defaultValue = "5", description = "Timed steps (default: ${DEFAULT-VALUE}).")
     int iters;
 
+    @Option(names = "--profile", description = "After the timed steps, run --iters more with each op waited for and print the time "
+            + "per op family (gemm, attention, norm, elementwise, ...) on stderr; the JSON figures do not include them.")
+    boolean profile;
+
+    @Option(names = "--estimate-memory", description = "Compute nothing: run two steps of --mode on the shape-only (meta) backend with "
+            + "the same tensor lifetimes and print the device memory they would need as JSON (peak_gpu_mib, params_mib, grads_mib, "
+            + "optimizer_mib, activations_mib). --device, --warmup, --iters and --profile are ignored.")
+    boolean estimateMemory;
+
     @Option(names = "--verbose", description = "Print stack traces of errors.")
     boolean verbose;
 
@@ -62,8 +71,18 @@ public final class BenchCommand implements Callable<Integer> {
         } catch (IllegalArgumentException e) {
             throw new CommandLine.ParameterException(cl, e.getMessage());
         }
+        if (estimateMemory) {
+            try {
+                cl.getOut().println(Bench.estimateMemory(c).toString());
+            } catch (IllegalArgumentException e) {
+                throw new CommandLine.ParameterException(cl, e.getMessage());
+            }
+            cl.getOut().flush();
+            return 0;
+        }
         try (Backend be = Backends.create(c.device(), cl.getErr()::println)) {
-            for (var line : Bench.runAll(c, be)) cl.getOut().println(line.toString());
+            if (profile && !c.mode().isOp()) cl.getOut().println(Bench.run(c, be, cl.getErr()).toString());
+            else for (var line : Bench.runAll(c, be)) cl.getOut().println(line.toString());
             cl.getOut().flush();
         }
         return 0;
