@@ -316,47 +316,173 @@ public final class Ops implements AutoCloseable {
      * al., "Reducing Activation Recomputation in Large Transformer Models", 2022). Same values and
      * gradients as the two ops.
      */
-    public Var geluLinear(Var h, Var w, Var b) {
+    public Var geluLinear(Var h, Var w, Var b) { return geluLinear(h, w, b, null); }
+
+    /**
+     * {@link #geluLinear(Var, Var, Var)} times a per-channel factor gamma [N] (DINOv2's LayerScale after
+     * fc2), or without it when gamma is null; the product is not kept either (see {@link #linearScaled}).
+     */
+    public Var geluLinear(Var h, Var w, Var b, Var gamma) {
         String op = "geluLinear";
-        Checks.rank(op, "weight", w.value(), 2);
-        int k = w.dim(1), n = w.dim(0);
-        if (h.rank() < 1 || h.dim(-1) != k) throw Checks.error(op, "input and weight do not match:", h.value(), w.value());
-        if (b != null && (b.rank() != 1 || b.dim(0) != n)) throw Checks.error(op, "bias does not match weight:", b.value(), w.value());
-        int rows = (int) (h.value().numel() / k);
-        int[] od = h.shape().dims();
-        od[od.length - 1] = n;
+        int[] nk = linearShapes(op, h, w, b, gamma);
+        int n = nk[0], k = nk[1], rows = (int) (h.value().numel() / k);
         Tensor a = be.empty(h.shape());
         be.gelu(h.value(), a);
-        Tensor y = be.empty(Shape.of(od));
-        be.gemm(rows, n, k, 1f, MatrixView.of(a, k), MatrixView.of(w.value(), k).t(), 0f, MatrixView.of(y, n), 1);
+        Tensor y = linearForward(a, rows, k, n, w, b, gamma, h.shape());
         a.close();
-        if (b != null) be.add(y, b.value(), 1f, y);
-        boolean g = needs(h, w, b);
+        boolean g = needs(h, w, b, gamma);
         Var out = result(y, g);
-        if (g) record(out, saves(valueIf(wants(h) || wants(w), h), valueIf(wants(h), w)), NONE, gy -> {
+        if (g) record(out, saves(h.value(), valueIf(wants(h) || wants(gamma), w), valueIf(wants(gamma), b), gamma == null ? null : gamma.value()), NONE, gy -> {
             Tensor act = null;
-            if (wants(w)) {
+            if (wants(w) || wants(gamma)) {
                 act = be.empty(h.shape());
                 be.gelu(h.value(), act);
-                float beta = gradBeta(w);
-                be.gemm(n, k, rows, 1f, MatrixView.of(gy, n).t(), MatrixView.of(act, k), beta, MatrixView.of(w.grad, k), 1);
             }
-            if (wants(b)) {
-                Tensor gb = be.empty(b.shape());
-                be.sumTo(gy, gb);
-                acc(b, gb);
-            }
-            if (wants(h)) {
-                if (act != null) { act.close(); act = null; }
-                // ga = gy @ w, then gh = gelu'(h) * ga in place
-                Tensor ga = be.empty(h.shape());
-                be.gemm(rows, k, n, 1f, MatrixView.of(gy, n), MatrixView.of(w.value(), k), 0f, MatrixView.of(ga, k), 1);
-                be.geluBackward(h.value(), ga, ga);
+            Tensor ga = linearBackward(gy, act, rows, k, n, w, b, gamma, wants(h) ? h.shape() : null);
+            if (act != null) act.close();
+            if (ga != null) {
+                be.geluBackward(h.value(), ga, ga);   // gh = gelu'(h) * ga, in place
                 acc(h, ga);
             }
-            if (act != null) act.close();
         });
         return out;
+    }
+
+    /**
+     * (x W^T + b) * gamma for x [..., K], w [N, K], b [N] or null, gamma [N] (a Linear followed by
+     * DINOv2's LayerScale), or linear(x, w, b) when gamma is null. Only x is saved: gamma's gradient
+     * sum_rows(gy * (x W^T + b)) is computed as sum_k(W ⊙ G) + b * sum_rows(gy) with G = gy^T x, the
+     * product the weight gradient needs anyway (gW = gamma ⊙ G), so the unscaled output is never kept.
+     */
+    public Var linearScaled(Var x, Var w, Var b, Var gamma) {
+        if (gamma == null) return linear(x, w, b);
+        String op = "linearScaled";
+        int[] nk = linearShapes(op, x, w, b, gamma);
+        int n = nk[0], k = nk[1], rows = (int) (x.value().numel() / k);
+        Tensor y = linearForward(x.value(), rows, k, n, w, b, gamma, x.shape());
+        boolean g = needs(x, w, b, gamma);
+        Var out = result(y, g);
+        if (g) record(out, saves(valueIf(wants(w) || wants(gamma), x), valueIf(wants(x) || wants(gamma), w), valueIf(wants(gamma), b), gamma.value()), NONE, gy -> {
+            Tensor gx = linearBackward(gy, wants(w) || wants(gamma) ? x.value() : null, rows, k, n, w, b, gamma, wants(x) ? x.shape() : null);
+            if (gx != null) acc(x, gx);
+        });
+        return out;
+    }
+
+    /**
+     * linear(layerNorm(x, gamma, beta, eps), w, b) for x [..., C], w [N, C]: keeps x and the row
+     * statistics (which the LayerNorm backward needs anyway), not the normalised x, which the backward
+     * recomputes for w's gradient. Same values and gradients as the two ops.
+     */
+    public Var layerNormLinear(Var x, Var gamma, Var beta, float eps, Var w, Var b) {
+        String op = "layerNormLinear";
+        int c = x.dim(-1);
+        Checks.shape(op, "gamma", gamma.value(), Shape.of(c));
+        Checks.shape(op, "beta", beta.value(), Shape.of(c));
+        int[] nk = linearShapes(op, x, w, b, null);
+        int n = nk[0], rows = (int) (x.value().numel() / c);
+        Tensor normed = be.empty(x.shape()), mean = be.empty(Shape.of(rows)), rstd = be.empty(Shape.of(rows));
+        be.layerNorm(x.value(), gamma.value(), beta.value(), eps, normed, mean, rstd);
+        Tensor y = linearForward(normed, rows, c, n, w, b, null, x.shape());
+        normed.close();
+        boolean g = needs(x, gamma, beta, w, b);
+        Var out = result(y, g);
+        boolean lnGrads = wants(x) || wants(gamma) || wants(beta);
+        if (!g) free(mean, rstd);
+        else record(out, saves(x.value(), gamma.value(), valueIf(wants(w), beta), valueIf(lnGrads, w)), internal(mean, rstd), gy -> {
+            Tensor nx = null;
+            if (wants(w)) {
+                nx = be.empty(x.shape());
+                be.layerNorm(x.value(), gamma.value(), beta.value(), eps, nx, null, null);
+            }
+            Tensor gn = linearBackward(gy, nx, rows, c, n, w, b, null, lnGrads ? x.shape() : null);
+            if (nx != null) nx.close();
+            if (gn == null) return;
+            Tensor gg = wants(gamma) ? be.empty(gamma.shape()) : null;
+            Tensor gb = wants(beta) ? be.empty(beta.shape()) : null;
+            be.layerNormBackward(gn, x.value(), gamma.value(), mean, rstd, gn, gg, gb);   // gx in place of gn
+            if (wants(x)) acc(x, gn); else gn.close();
+            if (gg != null) acc(gamma, gg);
+            if (gb != null) acc(beta, gb);
+        });
+        return out;
+    }
+
+    /** Checks a linear's operands (x [..., K], w [N, K], b and gamma [N] or null); returns {N, K}. */
+    private static int[] linearShapes(String op, Var x, Var w, Var b, Var gamma) {
+        Checks.rank(op, "weight", w.value(), 2);
+        int k = w.dim(1), n = w.dim(0);
+        if (x.rank() < 1 || x.dim(-1) != k) throw Checks.error(op, "input and weight do not match:", x.value(), w.value());
+        if (b != null && (b.rank() != 1 || b.dim(0) != n)) throw Checks.error(op, "bias does not match weight:", b.value(), w.value());
+        if (gamma != null && (gamma.rank() != 1 || gamma.dim(0) != n)) throw Checks.error(op, "scale does not match weight:", gamma.value(), w.value());
+        return new int[]{n, k};
+    }
+
+    /** y = (a W^T + b) * gamma as a new tensor of inShape with the last dimension n (b, gamma may be null). */
+    private Tensor linearForward(Tensor a, int rows, int k, int n, Var w, Var b, Var gamma, Shape inShape) {
+        int[] od = inShape.dims();
+        od[od.length - 1] = n;
+        Tensor y = be.empty(Shape.of(od));
+        be.gemm(rows, n, k, 1f, MatrixView.of(a, k), MatrixView.of(w.value(), k).t(), 0f, MatrixView.of(y, n), 1);
+        if (b != null) be.add(y, b.value(), 1f, y);
+        if (gamma != null) be.mul(y, gamma.value(), y);
+        return y;
+    }
+
+    /**
+     * Gradients of y = (a W^T + b) * gamma (gamma may be null) for a [rows, k] (null when neither w nor
+     * gamma wants a gradient): accumulates into w, b and gamma, and returns the gradient of a as a new
+     * tensor of shape {@code aShape}, or null when aShape is null.
+     */
+    private Tensor linearBackward(Tensor gy, Tensor a, int rows, int k, int n, Var w, Var b, Var gamma, Shape aShape) {
+        MatrixView gyv = MatrixView.of(gy, n);
+        if (gamma == null) {
+            if (wants(w)) {
+                float beta = gradBeta(w);
+                be.gemm(n, k, rows, 1f, gyv.t(), MatrixView.of(a, k), beta, MatrixView.of(w.grad, k), 1);
+            }
+            if (wants(b)) { Tensor gb = be.empty(b.shape()); be.sumTo(gy, gb); acc(b, gb); }
+            if (aShape == null) return null;
+            Tensor ga = be.empty(aShape);
+            be.gemm(rows, k, n, 1f, gyv, MatrixView.of(w.value(), k), 0f, MatrixView.of(ga, k), 1);
+            return ga;
+        }
+        if (wants(w) || wants(gamma)) {
+            Tensor gG = be.empty(Shape.of(n, k));   // G = gy^T a
+            be.gemm(n, k, rows, 1f, gyv.t(), MatrixView.of(a, k), 0f, MatrixView.of(gG, k), 1);
+            if (wants(gamma)) {
+                Tensor wg = be.empty(Shape.of(n, k)), dg = be.empty(Shape.of(n, 1));
+                be.mul(w.value(), gG, wg);
+                be.sumTo(wg, dg);                   // sum_k W ⊙ G
+                wg.close();
+                Tensor dgv = dg.reshape(n);
+                if (b != null) {
+                    Tensor sy = be.empty(Shape.of(n));
+                    be.sumTo(gy, sy);
+                    be.mul(sy, b.value(), sy);
+                    be.add(dgv, sy, 1f, dgv);       // + b * sum_rows(gy)
+                    sy.close();
+                }
+                acc(gamma, dgv);
+            }
+            if (wants(w)) {
+                be.mul(gG, gamma.value().reshape(n, 1), gG);   // gW = gamma ⊙ G (row-wise)
+                acc(w, gG);
+            } else {
+                gG.close();
+            }
+        }
+        if (!wants(b) && aShape == null) return null;
+        Tensor gs = be.empty(gy.shape());
+        be.mul(gy, gamma.value(), gs);              // gy * gamma: the gradient of the unscaled output
+        if (wants(b)) { Tensor gb = be.empty(b.shape()); be.sumTo(gs, gb); acc(b, gb); }
+        Tensor ga = null;
+        if (aShape != null) {
+            ga = be.empty(aShape);
+            be.gemm(rows, k, n, 1f, MatrixView.of(gs, n), MatrixView.of(w.value(), k), 0f, MatrixView.of(ga, k), 1);
+        }
+        gs.close();
+        return ga;
     }
 
     public Var relu(Var x) { return unary(x, be::relu, be::reluBackward); }

@@ -141,4 +141,56 @@ class LifetimeTest {
         assertArrayEquals(be.toFloats(w2.grad()), be.toFloats(w1.grad()), 1e-6f);
         assertArrayEquals(be.toFloats(b2.grad()), be.toFloats(b1.grad()), 1e-6f);
     }
+
+    private Parameter copy(Parameter p) { return new Parameter(be.fromFloats(be.toFloats(p.value()), p.shape())); }
+
+    /** Runs f on the fused and on the unfused side with loss sum(y * r) and checks values and every gradient. */
+    private void sameAsUnfused(java.util.function.BiFunction<Ops, Parameter[], Var> fused, java.util.function.BiFunction<Ops, Parameter[], Var> plain,
+                               Parameter[] ps, float tol) {
+        Parameter[] qs = new Parameter[ps.length];
+        for (int i = 0; i < ps.length; i++) qs[i] = copy(ps[i]);
+        float[] y1, y2;
+        try (Ops ops = new Ops(be)) {
+            Var y = fused.apply(ops, ps);
+            y1 = be.toFloats(y.value());
+            Tensor r = be.fromFloats(DTensor.random(new SplittableRandom(3), y.shape().dims()).toFloats(), y.shape());
+            ops.backward(ops.sum(ops.mul(y, Var.constant(r))));
+        }
+        try (Ops ops = new Ops(be)) {
+            Var y = plain.apply(ops, qs);
+            y2 = be.toFloats(y.value());
+            Tensor r = be.fromFloats(DTensor.random(new SplittableRandom(3), y.shape().dims()).toFloats(), y.shape());
+            ops.backward(ops.sum(ops.mul(y, Var.constant(r))));
+        }
+        assertArrayEquals(y2, y1, tol);
+        for (int i = 0; i < ps.length; i++) {
+            float[] a = be.toFloats(qs[i].grad()), b = be.toFloats(ps[i].grad());
+            for (int j = 0; j < a.length; j++)
+                assertEquals(a[j], b[j], tol * (1 + Math.abs(a[j])), "gradient of operand " + i + " at " + j);
+        }
+    }
+
+    @Test
+    void linearScaledMatchesLinearThenLayerScale() {
+        Parameter[] ps = {param(2, 3, 6), param(4, 6), param(4), param(4)};
+        sameAsUnfused((ops, p) -> ops.linearScaled(p[0], p[1], p[2], p[3]),
+                (ops, p) -> ops.mul(ops.linear(p[0], p[1], p[2]), p[3]), ps, 2e-5f);
+        Parameter[] noBias = {param(5, 6), param(3, 6), param(3)};
+        sameAsUnfused((ops, p) -> ops.linearScaled(p[0], p[1], null, p[2]),
+                (ops, p) -> ops.mul(ops.linear(p[0], p[1], null), p[2]), noBias, 2e-5f);
+    }
+
+    @Test
+    void geluLinearWithLayerScaleMatchesTheThreeOps() {
+        Parameter[] ps = {param(2, 3, 6), param(4, 6), param(4), param(4)};
+        sameAsUnfused((ops, p) -> ops.geluLinear(p[0], p[1], p[2], p[3]),
+                (ops, p) -> ops.mul(ops.linear(ops.gelu(p[0]), p[1], p[2]), p[3]), ps, 2e-5f);
+    }
+
+    @Test
+    void layerNormLinearMatchesLayerNormThenLinear() {
+        Parameter[] ps = {param(2, 3, 6), param(6), param(6), param(5, 6), param(5)};
+        sameAsUnfused((ops, p) -> ops.layerNormLinear(p[0], p[1], p[2], 1e-6f, p[3], p[4]),
+                (ops, p) -> ops.linear(ops.layerNorm(p[0], p[1], p[2], 1e-6f), p[3], p[4]), ps, 2e-5f);
+    }
 }

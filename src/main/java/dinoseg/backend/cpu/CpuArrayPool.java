@@ -1,5 +1,6 @@
 package dinoseg.backend.cpu;
 
+import java.lang.ref.SoftReference;
 import java.util.ArrayDeque;
 import java.util.HashMap;
 import java.util.Iterator;
@@ -15,8 +16,10 @@ import java.util.Map;
  * the bytes actually live instead of live plus uncollected garbage.
  *
  * <p>Arrays below {@link #MIN_LENGTH} elements are left to the garbage collector. The cache holds
- * at most {@code capBytes}; beyond that the lengths used longest ago are dropped first. Tensors that
- * are never closed are simply collected by the JVM (they never return here). Thread-safe.
+ * at most {@code capBytes}; beyond that the lengths used longest ago are dropped first. Cached arrays
+ * are held through {@link SoftReference}s, so the JVM reclaims them before it would run out of heap
+ * (the cache never makes a run fail that would fit without it). Tensors that are never closed are
+ * simply collected by the JVM (they never return here). Thread-safe.
  */
 final class CpuArrayPool {
     /** Smallest array length worth caching (16 KiB of floats). */
@@ -24,8 +27,8 @@ final class CpuArrayPool {
 
     private final long capBytes;
     /** Free arrays by length, in least-recently-used order of lengths. */
-    private final LinkedHashMap<Integer, ArrayDeque<float[]>> floats = new LinkedHashMap<>(16, 0.75f, true);
-    private final Map<Integer, ArrayDeque<int[]>> ints = new HashMap<>();
+    private final LinkedHashMap<Integer, ArrayDeque<SoftReference<float[]>>> floats = new LinkedHashMap<>(16, 0.75f, true);
+    private final Map<Integer, ArrayDeque<SoftReference<int[]>>> ints = new HashMap<>();
     private long cachedBytes;
     private long hits, misses;
 
@@ -49,9 +52,8 @@ final class CpuArrayPool {
         if (n >= MIN_LENGTH) {
             float[] a;
             synchronized (this) {
-                ArrayDeque<float[]> q = floats.get(n);
-                a = q == null ? null : q.poll();
-                if (a != null) { cachedBytes -= 4L * n; hits++; } else misses++;
+                a = take(floats.get(n), n);
+                if (a != null) hits++; else misses++;
             }
             if (a != null) {
                 java.util.Arrays.fill(a, 0f);
@@ -66,9 +68,8 @@ final class CpuArrayPool {
         if (n >= MIN_LENGTH) {
             int[] a;
             synchronized (this) {
-                ArrayDeque<int[]> q = ints.get(n);
-                a = q == null ? null : q.poll();
-                if (a != null) { cachedBytes -= 4L * n; hits++; } else misses++;
+                a = take(ints.get(n), n);
+                if (a != null) hits++; else misses++;
             }
             if (a != null) {
                 java.util.Arrays.fill(a, 0);
@@ -78,32 +79,43 @@ final class CpuArrayPool {
         return new int[n];
     }
 
+    /** The first array of q the garbage collector has not reclaimed, or null; every entry polled leaves the count. */
+    private <T> T take(ArrayDeque<SoftReference<T>> q, int n) {
+        if (q == null) return null;
+        for (SoftReference<T> r; (r = q.poll()) != null; ) {
+            cachedBytes -= 4L * n;
+            T a = r.get();
+            if (a != null) return a;
+        }
+        return null;
+    }
+
     /** Takes back the array of a closed tensor (the caller guarantees nothing else references it). */
     synchronized void release(float[] a) {
         if (a.length < MIN_LENGTH || 4L * a.length > capBytes) return;
         makeRoom(4L * a.length);
-        floats.computeIfAbsent(a.length, k -> new ArrayDeque<>()).push(a);
+        floats.computeIfAbsent(a.length, k -> new ArrayDeque<>()).push(new SoftReference<>(a));
         cachedBytes += 4L * a.length;
     }
 
     synchronized void release(int[] a) {
         if (a.length < MIN_LENGTH || 4L * a.length > capBytes) return;
         makeRoom(4L * a.length);
-        ints.computeIfAbsent(a.length, k -> new ArrayDeque<>()).push(a);
+        ints.computeIfAbsent(a.length, k -> new ArrayDeque<>()).push(new SoftReference<>(a));
         cachedBytes += 4L * a.length;
     }
 
     /** Drops cached arrays (int arrays first, then float lengths least recently used) until {@code more} bytes fit. */
     private void makeRoom(long more) {
-        for (Iterator<ArrayDeque<int[]>> it = ints.values().iterator(); cachedBytes + more > capBytes && it.hasNext(); ) {
-            ArrayDeque<int[]> q = it.next();
-            while (!q.isEmpty() && cachedBytes + more > capBytes) cachedBytes -= 4L * q.pop().length;
-            if (q.isEmpty()) it.remove();
+        for (Iterator<Map.Entry<Integer, ArrayDeque<SoftReference<int[]>>>> it = ints.entrySet().iterator(); cachedBytes + more > capBytes && it.hasNext(); ) {
+            var e = it.next();
+            while (!e.getValue().isEmpty() && cachedBytes + more > capBytes) { e.getValue().pop(); cachedBytes -= 4L * e.getKey(); }
+            if (e.getValue().isEmpty()) it.remove();
         }
-        for (Iterator<ArrayDeque<float[]>> it = floats.values().iterator(); cachedBytes + more > capBytes && it.hasNext(); ) {
-            ArrayDeque<float[]> q = it.next();
-            while (!q.isEmpty() && cachedBytes + more > capBytes) cachedBytes -= 4L * q.pop().length;
-            if (q.isEmpty()) it.remove();
+        for (Iterator<Map.Entry<Integer, ArrayDeque<SoftReference<float[]>>>> it = floats.entrySet().iterator(); cachedBytes + more > capBytes && it.hasNext(); ) {
+            var e = it.next();
+            while (!e.getValue().isEmpty() && cachedBytes + more > capBytes) { e.getValue().pop(); cachedBytes -= 4L * e.getKey(); }
+            if (e.getValue().isEmpty()) it.remove();
         }
     }
 
@@ -114,6 +126,7 @@ final class CpuArrayPool {
         cachedBytes = 0;
     }
 
+    /** Bytes of the cached arrays (an upper bound: some may have been reclaimed by the garbage collector since). */
     synchronized long cachedBytes() { return cachedBytes; }
 
     /** Allocations of cacheable size served from the cache / newly allocated. */
