@@ -79,6 +79,10 @@ public final class Bench {
     public static JsonObject run(Config c, Backend be, java.io.PrintWriter profile) {
         if (c.mode().isOp()) throw new IllegalArgumentException("bench: mode " + c.mode() + " times ops: use runAll");
         BackboneConfig bc = BackboneConfig.parse(c.backbone());
+        // with --profile every call goes through the profiler (model and optimizer too); it times only the extra steps
+        OpProfile prof = profile == null ? null : new OpProfile(be);
+        Backend outer = be;
+        if (prof != null) be = prof.backend();
         be.setMatmulPrecision(c.precision());
         Dinov2Segmentation model = Dinov2Segmentation.create(be, bc, SegmentationHead.Kind.LINEAR, c.classes(), null, 0);
         model.setFineTune(c.mode() == Mode.FINETUNE);
@@ -106,11 +110,13 @@ public final class Bench {
             gpuPeak = Math.max(gpuPeak, gpuBytes(be));
         }
         double med = median(times);
-        if (profile != null) {
-            OpProfile prof = new OpProfile(be);
-            for (int i = 0; i < c.iters(); i++) step(c.mode(), model, prof.backend(), opt, img, lbl, n, s);
+        if (prof != null) {
+            prof.enable(true);
+            for (int i = 0; i < c.iters(); i++) step(c.mode(), model, be, opt, img, lbl, n, s);
+            prof.enable(false);
             prof.print(profile, c.iters());
         }
+        be = outer;
         JsonObject o = new JsonObject();
         o.addProperty("engine", "dinoseg 0.1.0 (" + be.name() + ", java " + System.getProperty("java.version") + ")");
         o.addProperty("device", be.device().kind().name().toLowerCase(Locale.ROOT));   // what auto picked: cpu, cuda
@@ -171,9 +177,14 @@ public final class Bench {
         return o;
     }
 
-    /** One step; returns the most bytes its scope owned at once (activations and temporaries). */
+    /**
+     * One step of {@code mode} on images [n, 3, s, s] and labels [n, s, s] in its own {@link Ops}
+     * scope (infer: forward and argmax; linear, finetune: forward, cross-entropy, backward, AdamW
+     * step, zeroGrad); everything it made is freed when it returns. Returns the most bytes the
+     * scope owned at once (activations and temporaries).
+     */
     @SuppressWarnings("try") // the no-grad scope is used for its effect, not referenced
-    static long step(Mode mode, Dinov2Segmentation model, Backend be, AdamW opt, float[] img, int[] lbl, int n, int s) {
+    public static long step(Mode mode, Dinov2Segmentation model, Backend be, AdamW opt, float[] img, int[] lbl, int n, int s) {
         try (Ops ops = new Ops(be)) {
             Var x = ops.constant(be.fromFloats(img, Shape.of(n, 3, s, s)));
             if (mode == Mode.INFER) {

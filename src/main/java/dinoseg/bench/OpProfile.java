@@ -14,8 +14,8 @@ import java.util.TreeMap;
 /**
  * Time per op family for {@code bench --profile}: a {@link Backend} that forwards every call to
  * another backend and, for the ops, waits for the device after each one ({@link Backend#synchronize})
- * so the wall time of the call is the op's own. The waits slow a step down, so bench runs its
- * profiled steps after the timed ones and the figures it reports are unaffected. Families follow
+ * so the wall time of the call is the op's own. The waits slow a step down, so bench times its
+ * steps with timing off and runs the profiled steps after them. Families follow
  * the sections of the Backend interface: gemm, attention, norm, elementwise, reduction, loss,
  * layout, resize, optimizer, memory (allocation and host transfers).
  */
@@ -24,6 +24,7 @@ public final class OpProfile {
     private static final class Sum { long calls, nanos; }
 
     private final Map<String, Sum> sums = new TreeMap<>();
+    private volatile boolean on;
     private final Backend inner;
     private final Backend proxy;
 
@@ -33,8 +34,11 @@ public final class OpProfile {
         this.proxy = (Backend) Proxy.newProxyInstance(Backend.class.getClassLoader(), new Class<?>[]{Backend.class}, h);
     }
 
-    /** The profiling backend: use it where the steps would use the inner one. */
+    /** The profiling backend: use it where the steps would use the inner one (the model and optimizer included). */
     public Backend backend() { return proxy; }
+
+    /** Starts or stops timing; while off, calls pass straight through (no waits). Off at first. */
+    public void enable(boolean timing) { on = timing; }
 
     /** The family of a Backend method, or null for a method that is not an op (name, synchronize, settings). */
     static String family(String method) {
@@ -57,7 +61,7 @@ public final class OpProfile {
         String fam = family(m.getName());
         if (m.getName().equals("equals") && args != null && args.length == 1) return self == args[0];
         if (m.getName().equals("hashCode") && (args == null || args.length == 0)) return System.identityHashCode(self);
-        if (fam == null) return call(m, args);
+        if (fam == null || !on) return call(m, args);
         long t0 = System.nanoTime();
         Object r = call(m, args);
         inner.synchronize();
