@@ -133,6 +133,37 @@ public final class Ops implements AutoCloseable {
         return 1f;
     }
 
+    /**
+     * y = f(x) without keeping f's activations (activation checkpointing, PyTorch's
+     * torch.utils.checkpoint): f runs without a tape, only x is saved, and the backward runs f again
+     * on x in a scope of its own and back-propagates through it, so the memory of f's activations is
+     * needed for one f at a time. f must compute the same values when run twice (no randomness) and
+     * reach parameters only through the Ops it is given. Without a tape this is just f(this, x).
+     */
+    @SuppressWarnings("try") // the no-grad scope is used for its effect, not referenced
+    public Var checkpoint(Var x, java.util.function.BiFunction<Ops, Var, Var> f) {
+        if (!tape.recording()) return f.apply(this, x);
+        Var y;
+        try (Tape.Scope s = noGrad()) {
+            y = f.apply(this, x);
+        }
+        Var out = result(y.value(), true);
+        release(y);
+        record(out, saves(x.value()), NONE, gy -> {
+            try (Ops sub = new Ops(be)) {
+                Var xs = new Var(x.value(), wants(x));
+                Var ys = f.apply(sub, xs);
+                if (ys.requiresGrad()) sub.tape.backward(ys, gy);
+                if (xs.grad != null) {
+                    Tensor gx = xs.grad;
+                    xs.grad = null;
+                    acc(x, gx);
+                }
+            }
+        });
+        return out;
+    }
+
     // ------------------------------------------------------------------ linear algebra
 
     /** PyTorch's Linear: x [..., K], w [N, K], b [N] or null -> [..., N]. */

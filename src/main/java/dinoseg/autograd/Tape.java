@@ -185,11 +185,25 @@ public final class Tape implements AutoCloseable {
     public void backward(Var loss) {
         if (loss.value().numel() != 1)
             throw new IllegalArgumentException("backward: loss must have one element, got shape " + loss.shape());
+        run(loss, null);
+    }
+
+    /**
+     * Back-propagates {@code gradOut} (out's shape; stays the caller's) from {@code out}, as
+     * PyTorch's {@code out.backward(gradOut)}; otherwise as {@link #backward(Var)}.
+     */
+    public void backward(Var out, Tensor gradOut) {
+        if (!gradOut.shape().equals(out.shape()))
+            throw new IllegalArgumentException("backward: gradient shape " + gradOut.shape() + " does not match output " + out.shape());
+        run(out, gradOut);
+    }
+
+    private void run(Var loss, Tensor seed) {
         if (!loss.requiresGrad()) {
             clear();
             throw new IllegalStateException("backward: the loss does not depend on anything that requires a gradient");
         }
-        loss.grad = be.full(loss.shape(), 1f);
+        loss.grad = seed != null ? seed : be.full(loss.shape(), 1f);
         try {
             for (int i = nodes.size() - 1; i >= 0; i--) {
                 Node n = nodes.get(i);
@@ -208,7 +222,8 @@ public final class Tape implements AutoCloseable {
             }
         } finally {
             clear();
-            if (loss.intermediate && loss.grad != null) {
+            if (seed != null) loss.grad = null;   // the caller's
+            else if (loss.intermediate && loss.grad != null) {
                 loss.grad.close();
                 loss.grad = null;
             }

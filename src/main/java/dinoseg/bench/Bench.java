@@ -50,7 +50,13 @@ public final class Bench {
     }
 
     /** Bench settings. */
-    public record Config(String device, Mode mode, String backbone, int imgsz, int batch, Precision precision, int warmup, int iters, int classes) {
+    public record Config(String device, Mode mode, String backbone, int imgsz, int batch, Precision precision, int warmup, int iters, int classes,
+                         boolean checkpointBlocks) {
+        /** Settings without activation checkpointing. */
+        public Config(String device, Mode mode, String backbone, int imgsz, int batch, Precision precision, int warmup, int iters, int classes) {
+            this(device, mode, backbone, imgsz, batch, precision, warmup, iters, classes, false);
+        }
+
         public Config {
             java.util.Objects.requireNonNull(precision, "precision");
             int patch = BackboneConfig.parse(backbone).patch();
@@ -87,6 +93,7 @@ public final class Bench {
         Dinov2Segmentation model = Dinov2Segmentation.create(be, bc, SegmentationHead.Kind.LINEAR, c.classes(), null, 0);
         model.setFineTune(c.mode() == Mode.FINETUNE);
         model.train(c.mode() != Mode.INFER);
+        model.backbone.setCheckpointBlocks(c.checkpointBlocks());
         TrainConfig tc = TrainConfig.builder().fineTune(c.mode() == Mode.FINETUNE).lr(1e-4).weightDecay(1e-4).backboneLrScale(1).build();
         AdamW opt = c.mode() == Mode.INFER ? null : new AdamW(be, ParamGroups.of(model, tc));
         SplittableRandom rng = new SplittableRandom(0);
@@ -152,6 +159,7 @@ public final class Bench {
         Dinov2Segmentation model = Dinov2Segmentation.create(be, bc, SegmentationHead.Kind.LINEAR, c.classes(), null, 0);
         model.setFineTune(c.mode() == Mode.FINETUNE);
         model.train(c.mode() != Mode.INFER);
+        model.backbone.setCheckpointBlocks(c.checkpointBlocks());
         long params = be.liveBytes();
         TrainConfig tc = TrainConfig.builder().fineTune(c.mode() == Mode.FINETUNE).lr(1e-4).weightDecay(1e-4).backboneLrScale(1).build();
         AdamW opt = c.mode() == Mode.INFER ? null : new AdamW(be, ParamGroups.of(model, tc));
@@ -169,6 +177,7 @@ public final class Bench {
         o.addProperty("imgsz", c.imgsz());
         o.addProperty("batch", c.batch());
         o.addProperty("precision", c.precision().flag());
+        o.addProperty("checkpoint_blocks", c.checkpointBlocks());
         o.addProperty("peak_gpu_mib", round(PeakMemory.mib(be.peakDeviceBytes()), 1));
         o.addProperty("params_mib", round(PeakMemory.mib(params), 1));
         o.addProperty("grads_mib", round(PeakMemory.mib(opt == null ? 0 : trainable), 1));

@@ -58,6 +58,10 @@ public final class BenchCommand implements Callable<Integer> {
             + "optimizer_mib, activations_mib). --device, --warmup, --iters and --profile are ignored.")
     boolean estimateMemory;
 
+    @Option(names = "--checkpoint-blocks", description = "Activation checkpointing per backbone block (finetune): keep each block's "
+            + "input only and recompute the block in backward; less memory for a second forward of the blocks.")
+    boolean checkpointBlocks;
+
     @Option(names = "--verbose", description = "Print stack traces of errors.")
     boolean verbose;
 
@@ -67,7 +71,7 @@ public final class BenchCommand implements Callable<Integer> {
         Bench.Config c;
         try {
             c = new Bench.Config(device.toLowerCase(java.util.Locale.ROOT), Bench.Mode.parse(mode), backbone, imgsz, batch,
-                    precision.parse(cl), warmup, iters, classes);
+                    precision.parse(cl), warmup, iters, classes, checkpointBlocks);
         } catch (IllegalArgumentException e) {
             throw new CommandLine.ParameterException(cl, e.getMessage());
         }

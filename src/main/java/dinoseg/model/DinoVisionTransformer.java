@@ -41,6 +41,7 @@ public final class DinoVisionTransformer extends Module {
     /** Side of the position-embedding grid (37 for the presets). */
     public final int grid;
     private final Map<Long, Var[]> interpCache = new HashMap<>();
+    private boolean checkpointBlocks;
 
     /** A randomly initialised backbone (trunc-normal 0.02 weights as the official init). */
     public DinoVisionTransformer(Backend be, BackboneConfig cfg, long seed) {
@@ -72,6 +73,21 @@ public final class DinoVisionTransformer extends Module {
     public int numRegisters() { return cfg.registers(); }
 
     public int depth() { return cfg.depth(); }
+
+    /**
+     * Activation checkpointing per block: when on, a recorded forward keeps only each block's input
+     * and the backward recomputes the block ({@link Ops#checkpoint}): about one block's activations
+     * instead of all of them, for a second forward of the blocks. Values and gradients are unchanged.
+     */
+    public void setCheckpointBlocks(boolean on) { checkpointBlocks = on; }
+
+    public boolean checkpointBlocks() { return checkpointBlocks; }
+
+    /** Block i on t (checkpointed when asked). */
+    private Var runBlock(Ops ops, int i, Var t) {
+        Block blk = blocks.get(i);
+        return checkpointBlocks ? ops.checkpoint(t, blk::forward) : blk.forward(ops, t);
+    }
 
     @Override public void setRequiresGrad(boolean r) {
         super.setRequiresGrad(r);
@@ -188,7 +204,7 @@ public final class DinoVisionTransformer extends Module {
         List<LayerOutput> out = new ArrayList<>();
         int next = 0;
         for (int i = 0; i <= take[take.length - 1]; i++) {
-            Var nt = blocks.get(i).forward(ops, t);
+            Var nt = runBlock(ops, i, t);
             ops.release(t);
             t = nt;
             if (i != take[next]) continue;
@@ -225,8 +241,8 @@ public final class DinoVisionTransformer extends Module {
     /** All tokens after every block and the final norm: [B, 1 + R + HW/p², C] (the official forward_features' x_norm). */
     public Var forwardFeatures(Ops ops, Var x) {
         Var t = prepareTokens(ops, x);
-        for (Block blk : blocks.items()) {
-            Var nt = blk.forward(ops, t);
+        for (int i = 0; i < cfg.depth(); i++) {
+            Var nt = runBlock(ops, i, t);
             ops.release(t);
             t = nt;
         }

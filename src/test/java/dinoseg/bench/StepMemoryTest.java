@@ -74,4 +74,50 @@ public class StepMemoryTest {
         for (int i = 0; i < 3; i++) s.step(be);   // runs, on the pooled arrays, with every tensor freed by its owner
         assertTrue(((dinoseg.backend.cpu.CpuBackend) be).cachedBytes() >= 0);
     }
+
+    @Test
+    void checkpointedBlocksGiveTheSameLossAndGradientsWithFewerActivations() {
+        Backend be = Backends.cpu();
+        BackboneConfig cfg = BackboneConfig.builder("t4").embedDim(32).depth(4).heads(2).registers(1).build();
+        java.util.Map<String, float[]> grads = new java.util.HashMap<>();
+        float[] losses = new float[2];
+        for (int run = 0; run < 2; run++) {
+            Dinov2Segmentation m = Dinov2Segmentation.create(be, cfg, SegmentationHead.Kind.LINEAR, K, new int[]{1, 3}, 5);
+            m.setFineTune(true);
+            m.train(true);
+            m.backbone.setCheckpointBlocks(run == 1);
+            Setup data = new Setup(be);
+            try (dinoseg.autograd.Ops ops = new dinoseg.autograd.Ops(be);
+                 dinoseg.tensor.Tensor labels = be.fromInts(data.lbl, dinoseg.tensor.Shape.of(N, S, S))) {
+                var logits = m.forward(ops, ops.constant(be.fromFloats(data.img, dinoseg.tensor.Shape.of(N, 3, S, S))));
+                var loss = ops.crossEntropy(logits, labels, null, 255);
+                losses[run] = be.toFloats(loss.value())[0];
+                ops.backward(loss);
+            }
+            for (var e : m.namedParameters().entrySet()) {
+                if (e.getValue().grad() == null) continue;
+                float[] g = be.toFloats(e.getValue().grad());
+                if (run == 0) { grads.put(e.getKey(), g); continue; }
+                float[] ref = grads.remove(e.getKey());
+                org.junit.jupiter.api.Assertions.assertNotNull(ref, e.getKey() + " has a gradient only with checkpointing");
+                for (int j = 0; j < g.length; j++)
+                    assertEquals(ref[j], g[j], 1e-6 * (1 + Math.abs(ref[j])), e.getKey() + "[" + j + "]");
+            }
+        }
+        assertEquals(losses[0], losses[1], 0f);
+        assertTrue(grads.isEmpty(), "gradients missing with checkpointing: " + grads.keySet());
+
+        // shapes only: 8 blocks at 112x112, where the blocks' activations outweigh the head's
+        long[] act = new long[2];
+        for (int run = 0; run < 2; run++) {
+            MetaBackend meta = new MetaBackend();
+            BackboneConfig wide = BackboneConfig.builder("w").embedDim(64).depth(8).heads(2).build();
+            Dinov2Segmentation m = Dinov2Segmentation.create(meta, wide, SegmentationHead.Kind.LINEAR, 2, null, 0);
+            m.setFineTune(true);
+            m.backbone.setCheckpointBlocks(run == 1);
+            AdamW opt = new AdamW(meta, ParamGroups.of(m, TrainConfig.builder().fineTune(true).lr(1e-3).weightDecay(0).backboneLrScale(1).build()));
+            act[run] = Bench.step(Bench.Mode.FINETUNE, m, meta, opt, new float[2 * 3 * 112 * 112], new int[2 * 112 * 112], 2, 112);
+        }
+        assertTrue(act[1] < act[0], "checkpointing keeps fewer activations: " + act[1] + " vs " + act[0]);
+    }
 }
