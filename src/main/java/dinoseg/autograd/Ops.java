@@ -147,7 +147,8 @@ public final class Ops implements AutoCloseable {
         try (Tape.Scope s = noGrad()) {
             y = f.apply(this, x);
         }
-        Var out = result(y.value(), true);
+        Var out = new Var(y.value(), true, true);   // f's result, now recorded (owned only when f made it here)
+        tape.holdIfOwned(y.value());
         release(y);
         record(out, saves(x.value()), NONE, gy -> {
             try (Ops sub = new Ops(be)) {
@@ -710,7 +711,9 @@ public final class Ops implements AutoCloseable {
     public Var reshape(Var x, int... dims) {
         Tensor y = x.value().reshape(dims);
         boolean g = needs(x);
-        Var out = result(y, g);
+        // a view of x's storage: held like x when this scope owns it, never owned when x is a parameter or an input
+        Var out = new Var(y, g, true);
+        tape.holdIfOwned(y);
         if (g) record(out, NONE, NONE, (gy, mayTake) -> accTake(x, gy, mayTake));
         return out;
     }

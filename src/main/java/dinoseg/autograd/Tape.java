@@ -106,6 +106,12 @@ public final class Tape implements AutoCloseable {
         o.holders++;
     }
 
+    /** One more Var holds t (a view) when this tape owns t's storage; otherwise t stays its owner's. */
+    void holdIfOwned(Tensor t) {
+        Owned o = owned.get(t.storage());
+        if (o != null) o.holders++;
+    }
+
     /**
      * Marks t as read by a node's backward and returns its record, or null when this tape does not
      * own t (a parameter, a caller's input: their owners keep them alive). An op-internal tensor

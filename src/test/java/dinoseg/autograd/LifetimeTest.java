@@ -91,6 +91,21 @@ class LifetimeTest {
     }
 
     @Test
+    void aViewOfAParameterNeverFreesIt() {
+        Parameter p = param(4, 6);
+        try (Ops ops = new Ops(be)) {
+            Var v = ops.reshape(p, 24);
+            ops.release(v);
+            assertFalse(freed(p));
+            Var w = ops.reshape(p, 6, 4);
+            assertEquals(0, ops.tape.ownedCount());
+            assertFalse(freed(w));
+        }
+        assertFalse(freed(p), "closing the scope leaves the parameter alone");
+        assertEquals(24, be.toFloats(p.value()).length);
+    }
+
+    @Test
     void closeFreesAllButWhatWasKept() {
         Parameter p = param(4, 4);
         Var kept, dropped;
