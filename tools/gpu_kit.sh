@@ -196,7 +196,7 @@ env_dry+=(PYTHON="$py")
 if [ "$FULL" = 0 ]; then
   # the plumbing, not the emulated suite (mvn test runs that): tests that open the emulated device and
   # move data, one bench mode; the peer (cheap on the CPU) in all three
-  env_dry+=(KIT_STEPS="tests-blocking bench peer ops memcheck racecheck" KIT_BENCH_SETTINGS="infer:1"
+  env_dry+=(KIT_STEPS="tests-blocking memory bench peer ops memcheck racecheck" KIT_BENCH_SETTINGS="infer:1"
     KIT_PEER_SETTINGS="infer:1 linear:2 finetune:2"
     KIT_TEST_SELECT="--select-class dinoseg.backend.cuda.CudaAvailabilityTest --select-class dinoseg.backend.cuda.DimsTest --select-method dinoseg.backend.cuda.CudaOpsTest#nameSaysDeviceAndGemmPath --select-method dinoseg.backend.cuda.CudaOpsTest#uploadsDownloadsAndCopies")
 fi

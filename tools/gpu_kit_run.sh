@@ -9,7 +9,10 @@
 #   tests-blocking  the CUDA JUnit tests (package dinoseg.backend.cuda, KernelEmulationTest excluded),
 #                   -Ddinoseg.cuda.require=true, CUDA_LAUNCH_BLOCKING=1 (errors surface at their launch)
 #   tests-async     the same without CUDA_LAUNCH_BLOCKING (the stream-ordered mode the engine runs in)
-#   bench           dinoseg bench --device cuda at KIT_IMGSZ: infer batch 1, linear 8, finetune 8
+#   memory          bench --estimate-memory (the meta backend, nothing computed) for fine-tuning ViT-S/14 @644
+#                   batch 2 and ViT-g/14 @518 batch 1: peak_gpu_mib that the step's tensor lifetimes need
+#   bench           dinoseg bench --device cuda at KIT_IMGSZ: infer batch 1, linear 8, finetune 2 and 8
+#                   (peak_gpu_mib from the caching allocator: finetune b2 @644 is the 4 GB target of issue 13)
 #                   in fp32, then finetune batch 8 again with --precision bf16 (tensor-core GEMMs)
 #   peer            torch_peer.py --device cuda, the same three settings, without and with --amp
 #   ops             bench --mode gemm and --mode attention in bf16 (batch 8; checked against the CPU), and
@@ -26,10 +29,10 @@
 # Exit status: 0 when no step failed, timed out or was skipped for lack of time, else 1.
 #
 # Knobs (environment; defaults are the GPU run's):
-#   KIT_STEPS        steps to run (default: all six above)
+#   KIT_STEPS        steps to run (default: all of the above)
 #   KIT_BUDGET_S     total seconds (470)            KIT_IMGSZ       image side for bench and peer (644)
 #   KIT_BENCH_ARGS   extra bench arguments          KIT_PEER_ARGS   extra torch_peer.py arguments
-#   KIT_BENCH_SETTINGS, KIT_PEER_SETTINGS   mode:batch list ("infer:1 linear:8 finetune:8")
+#   KIT_BENCH_SETTINGS, KIT_PEER_SETTINGS   mode:batch lists ("infer:1 linear:8 finetune:2 finetune:8", "infer:1 linear:8 finetune:8")
 #   KIT_TEST_SELECT  JUnit selectors and filters (--select-package dinoseg.backend.cuda)
 #   KIT_REQUIRE      true: CUDA tests fail instead of skipping without CUDA (true)
 #   KIT_BOX_SCALE    multiplies every step's box (1; the CPU dry run uses more)
@@ -43,7 +46,7 @@ KIT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 mkdir -p "$OUT" && OUT="$(cd "$OUT" && pwd)"
 START_MS=$(date +%s%3N)
 BUDGET=${KIT_BUDGET_S:-470}
-STEPS=" ${KIT_STEPS:-tests-blocking tests-async bench peer ops memcheck racecheck} "
+STEPS=" ${KIT_STEPS:-tests-blocking tests-async memory bench peer ops memcheck racecheck} "
 IMGSZ=${KIT_IMGSZ:-644}
 read -r -a BENCH_ARGS <<< "${KIT_BENCH_ARGS:-}"
 read -r -a PEER_ARGS <<< "${KIT_PEER_ARGS:-}"
@@ -240,11 +243,17 @@ oneline() { local name=$1 box=$2; shift 2; jsonstep "$name" "$box" json_line "$@
 # lines NAME BOX CMD...: a program that prints a JSON line per case; the result is their array
 lines() { local name=$1 box=$2; shift 2; jsonstep "$name" "$box" json_lines "$@"; }
 
-read -r -a BENCH_SETTINGS <<< "${KIT_BENCH_SETTINGS:-infer:1 linear:8 finetune:8}"
+read -r -a BENCH_SETTINGS <<< "${KIT_BENCH_SETTINGS:-infer:1 linear:8 finetune:2 finetune:8}"
 read -r -a PEER_SETTINGS <<< "${KIT_PEER_SETTINGS:-infer:1 linear:8 finetune:8}"
 
 wanted tests-blocking && junit tests-blocking 120 CUDA_LAUNCH_BLOCKING=1 -- "${TEST_SELECT[@]}"
 wanted tests-async && junit tests-async 90 -u CUDA_LAUNCH_BLOCKING -- "${TEST_SELECT[@]}"
+if wanted memory; then   # seconds on the CPU: shapes only
+  oneline "estimate small 644 b2" 30 "$JAVA" "${JOPTS[@]}" -cp "$MAIN_CP" dinoseg.cli.Main \
+    bench --mode finetune --backbone small --imgsz 644 --batch 2 --estimate-memory
+  oneline "estimate giant 518 b1" 30 "$JAVA" "${JOPTS[@]}" -cp "$MAIN_CP" dinoseg.cli.Main \
+    bench --mode finetune --backbone giant --imgsz 518 --batch 1 --estimate-memory
+fi
 if wanted bench; then
   for s in "${BENCH_SETTINGS[@]}"; do
     set -- ${s/:/ }

@@ -13,9 +13,16 @@ import java.util.List;
 /**
  * The differentiable op set. Each method computes its forward on the backend and, when an input
  * requires a gradient and the tape is recording, records how to send the output's gradient back to
- * its inputs. Model code calls these and never asks which backend runs them.
+ * its inputs, saving only the tensors that backward reads. Model code calls these and never asks
+ * which backend runs them.
+ *
+ * <p>An Ops is a memory scope (see {@link Tape} for the rules): every tensor its methods create
+ * belongs to it, model code {@link #release releases} the intermediates it no longer uses (freed at
+ * once in a no-grad forward, after the last backward that reads them otherwise), and
+ * {@link #close()} frees the rest: {@code try (Ops ops = new Ops(be)) { ... }}. A value to outlive
+ * the scope is handed out with {@link #keep}.
  */
-public final class Ops {
+public final class Ops implements AutoCloseable {
     public final Backend be;
     public final Tape tape;
 
@@ -32,6 +39,18 @@ public final class Ops {
     /** Back-propagates from a one-element loss. */
     public void backward(Var loss) { tape.backward(loss); }
 
+    /** The caller no longer uses these Vars (see {@link Tape#release}); nulls, parameters and inputs are ignored. */
+    public void release(Var... vs) { for (Var v : vs) tape.release(v); }
+
+    /** Hands v's tensor to the caller: closing this scope will not free it. */
+    public Var keep(Var v) { return tape.keep(v); }
+
+    /** A constant owned by this scope (freed when released or at {@link #close()}); t must be new and unshared. */
+    public Var constant(Tensor t) { return result(t, false); }
+
+    /** Frees every tensor this scope still owns (except those {@link #keep kept}) and drops the tape. */
+    @Override public void close() { tape.close(); }
+
     // ------------------------------------------------------------------ plumbing
 
     private boolean needs(Var... vs) {
@@ -40,19 +59,62 @@ public final class Ops {
         return false;
     }
 
-    private Var result(Tensor t, boolean grad) { return new Var(t, grad, true); }
+    private Var result(Tensor t, boolean grad) {
+        Var v = new Var(t, grad, true);
+        tape.hold(t);
+        return v;
+    }
 
-    private void record(Var out, java.util.function.Consumer<Tensor> back) {
+    /** A backward that may keep the output gradient as an input's gradient (returns true when it did). */
+    private interface TakingBackward { boolean apply(Tensor g, boolean mayTake); }
+
+    /** The tensors a backward reads: values held by Vars (an input, the output itself). */
+    private static Tensor[] saves(Tensor... ts) { return ts; }
+
+    /** Tensors made by the op for its backward only (statistics, im2col columns); freed after it ran. */
+    private static Tensor[] internal(Tensor... ts) { return ts; }
+
+    private static final Tensor[] NONE = new Tensor[0];
+
+    private void record(Var out, Tensor[] saved, Tensor[] internal, java.util.function.Consumer<Tensor> back) {
+        record(out, saved, internal, (g, mayTake) -> { back.accept(g); return false; });
+    }
+
+    private void record(Var out, Tensor[] saved, Tensor[] internal, TakingBackward back) {
+        List<Tape.Owned> keep = new java.util.ArrayList<>(saved.length + internal.length);
+        for (Tensor t : saved) { Tape.Owned o = tape.save(t, false); if (o != null) keep.add(o); }
+        for (Tensor t : internal) { Tape.Owned o = tape.save(t, true); if (o != null) keep.add(o); }
         tape.record(new Tape.Node() {
             @Override public Var output() { return out; }
-            @Override public void backward(Tensor g) { back.accept(g); }
+            @Override public boolean backward(Tensor g, boolean mayTake) { return back.apply(g, mayTake); }
+            @Override public List<Tape.Owned> saved() { return keep; }
         });
     }
+
+    /** Frees op-internal tensors that no backward will read (no-grad forward). */
+    private static void free(Tensor... ts) { for (Tensor t : ts) if (t != null) t.close(); }
+
+    /** v's value when wanted is true (a saved tensor), else null. */
+    private static Tensor valueIf(boolean wanted, Var v) { return wanted && v != null ? v.value() : null; }
 
     private static boolean wants(Var v) { return v != null && v.requiresGrad(); }
 
     /** Adds g into v's gradient; g must be owned by the caller (freshly computed, not shared). */
     private void acc(Var v, Tensor g) { tape.accumulate(v, g); }
+
+    /**
+     * Adds the output gradient g into v's: when the tape lets the node take g ({@code mayTake}) and v
+     * has none yet, g becomes v's gradient without a copy; returns whether it did.
+     */
+    private boolean accTake(Var v, Tensor g, boolean mayTake) {
+        if (!wants(v)) return false;
+        if (mayTake && v.grad == null) {
+            v.grad = g.shape().equals(v.shape()) ? g : g.reshape(v.shape());
+            return true;
+        }
+        accShared(v, g);
+        return false;
+    }
 
     /** Adds a gradient that is shared with someone else (copied on first use). */
     private void accShared(Var v, Tensor g) {
@@ -81,6 +143,38 @@ public final class Ops {
         return 1f;
     }
 
+    /**
+     * y = f(x) without keeping f's activations (activation checkpointing, PyTorch's
+     * torch.utils.checkpoint): f runs without a tape, only x is saved, and the backward runs f again
+     * on x in a scope of its own and back-propagates through it, so the memory of f's activations is
+     * needed for one f at a time. f must compute the same values when run twice (no randomness) and
+     * reach parameters only through the Ops it is given. Without a tape this is just f(this, x).
+     */
+    @SuppressWarnings("try") // the no-grad scope is used for its effect, not referenced
+    public Var checkpoint(Var x, java.util.function.BiFunction<Ops, Var, Var> f) {
+        if (!tape.recording()) return f.apply(this, x);
+        Var y;
+        try (Tape.Scope s = noGrad()) {
+            y = f.apply(this, x);
+        }
+        Var out = new Var(y.value(), true, true);   // f's result, now recorded (owned only when f made it here)
+        tape.holdIfOwned(y.value());
+        release(y);
+        record(out, saves(x.value()), NONE, gy -> {
+            try (Ops sub = new Ops(be)) {
+                Var xs = new Var(x.value(), wants(x));
+                Var ys = f.apply(sub, xs);
+                if (ys.requiresGrad()) sub.tape.backward(ys, gy);
+                if (xs.grad != null) {
+                    Tensor gx = xs.grad;
+                    xs.grad = null;
+                    acc(x, gx);
+                }
+            }
+        });
+        return out;
+    }
+
     // ------------------------------------------------------------------ linear algebra
 
     /** PyTorch's Linear: x [..., K], w [N, K], b [N] or null -> [..., N]. */
@@ -97,7 +191,7 @@ public final class Ops {
         be.linear(x.value(), w.value(), b == null ? null : b.value(), rows, n, k, y);   // bias and autocast's bf16 store included
         boolean g = needs(x, w, b);
         Var out = result(y, g);
-        if (g) record(out, gy -> {
+        if (g) record(out, saves(valueIf(wants(w), x), valueIf(wants(x), w)), NONE, gy -> {
             if (wants(x)) {
                 Tensor gx = be.empty(x.shape());
                 be.gemm(rows, k, n, 1f, MatrixView.of(gy, n), MatrixView.of(w.value(), k), 0f, MatrixView.of(gx, k), 1);
@@ -145,7 +239,7 @@ public final class Ops {
         autocastStore(c);
         boolean g = needs(a, b);
         Var out = result(c, g);
-        if (g) record(out, gc -> {
+        if (g) record(out, saves(valueIf(wants(b), a), valueIf(wants(a), b)), NONE, gc -> {
             MatrixView av = MatrixView.of(a.value(), ac).batched(sa), bv = MatrixView.of(b.value(), bc).batched(sb);
             MatrixView gcv = MatrixView.of(gc, n).batched(sc);
             if (wants(a)) {
@@ -189,12 +283,12 @@ public final class Ops {
         boolean g = needs(a, b);
         Var out = result(y, g);
         final Var fa = a, fb = b;
-        if (g) record(out, gy -> {
+        if (g) record(out, NONE, NONE, (gy, mayTake) -> {
             if (wants(fb)) {
                 if (fb.shape().equals(gy.shape())) accShared(fb, gy);
                 else { Tensor gb = be.empty(fb.shape()); be.sumTo(gy, gb); acc(fb, gb); }
             }
-            accShared(fa, gy);
+            return accTake(fa, gy, mayTake);
         });
         return out;
     }
@@ -208,7 +302,7 @@ public final class Ops {
         boolean g = needs(a, b);
         Var out = result(y, g);
         final Var fa = a, fb = b;
-        if (g) record(out, gy -> {
+        if (g) record(out, saves(valueIf(wants(fb), fa), valueIf(wants(fa), fb)), NONE, gy -> {
             if (wants(fa)) {
                 Tensor ga = be.empty(fa.shape());
                 be.mul(gy, fb.value(), ga);
@@ -218,7 +312,7 @@ public final class Ops {
                 Tensor prod = be.empty(fa.shape());
                 be.mul(gy, fa.value(), prod);
                 if (fb.shape().equals(fa.shape())) acc(fb, prod);
-                else { Tensor gb = be.empty(fb.shape()); be.sumTo(prod, gb); acc(fb, gb); }
+                else { Tensor gb = be.empty(fb.shape()); be.sumTo(prod, gb); prod.close(); acc(fb, gb); }
             }
         });
         return out;
@@ -229,16 +323,19 @@ public final class Ops {
 
     /** y = f(x) with x's shape; the backward needs x and gy. */
     private Var unary(Var x, java.util.function.BiConsumer<Tensor, Tensor> forward, UnaryBackward backward) {
-        return unary(x, x.shape(), forward, backward);
+        return unary(x, x.shape(), true, forward, backward);
     }
 
-    /** y = f(x) of shape {@code outShape}; the backward needs x and gy and writes a gradient of x's shape. */
-    private Var unary(Var x, Shape outShape, java.util.function.BiConsumer<Tensor, Tensor> forward, UnaryBackward backward) {
+    /**
+     * y = f(x) of shape {@code outShape}; the backward needs gy (and x when {@code savesX}) and
+     * writes a gradient of x's shape.
+     */
+    private Var unary(Var x, Shape outShape, boolean savesX, java.util.function.BiConsumer<Tensor, Tensor> forward, UnaryBackward backward) {
         Tensor y = be.empty(outShape);
         forward.accept(x.value(), y);
         boolean g = needs(x);
         Var out = result(y, g);
-        if (g) record(out, gy -> {
+        if (g) record(out, saves(savesX ? x.value() : null), NONE, gy -> {
             Tensor gx = be.empty(x.shape());
             backward.apply(x.value(), gy, gx);
             acc(x, gx);
@@ -248,11 +345,186 @@ public final class Ops {
 
     /** s * x. */
     public Var scale(Var x, float s) {
-        return unary(x, (in, y) -> be.scale(in, s, y), (in, gy, gx) -> be.scale(gy, s, gx));
+        return unary(x, x.shape(), false, (in, y) -> be.scale(in, s, y), (in, gy, gx) -> be.scale(gy, s, gx));
     }
 
     /** Exact (erf) GELU. */
     public Var gelu(Var x) { return unary(x, be::gelu, be::geluBackward); }
+
+    /**
+     * linear(gelu(h), w, b) for h [..., K], w [N, K], b [N] or null -> [..., N] (an MLP's second
+     * half), without keeping gelu(h): the backward recomputes it from h, so only h is saved, where
+     * gelu followed by linear would keep both (the activation-recomputation trade of Korthikanti et
+     * al., "Reducing Activation Recomputation in Large Transformer Models", 2022). Same values and
+     * gradients as the two ops.
+     */
+    public Var geluLinear(Var h, Var w, Var b) { return geluLinear(h, w, b, null); }
+
+    /**
+     * {@link #geluLinear(Var, Var, Var)} times a per-channel factor gamma [N] (DINOv2's LayerScale after
+     * fc2), or without it when gamma is null; the product is not kept either (see {@link #linearScaled}).
+     */
+    public Var geluLinear(Var h, Var w, Var b, Var gamma) {
+        String op = "geluLinear";
+        int[] nk = linearShapes(op, h, w, b, gamma);
+        int n = nk[0], k = nk[1], rows = (int) (h.value().numel() / k);
+        Tensor a = be.empty(h.shape());
+        be.gelu(h.value(), a);
+        Tensor y = linearForward(a, rows, k, n, w, b, gamma, h.shape());
+        a.close();
+        boolean g = needs(h, w, b, gamma);
+        Var out = result(y, g);
+        if (g) record(out, saves(h.value(), valueIf(wants(h) || wants(gamma), w), valueIf(wants(gamma), b), gamma == null ? null : gamma.value()), NONE, gy -> {
+            Tensor act = null;
+            if (wants(w) || wants(gamma)) {
+                act = be.empty(h.shape());
+                be.gelu(h.value(), act);
+            }
+            Tensor ga = linearBackward(gy, act, rows, k, n, w, b, gamma, wants(h) ? h.shape() : null);
+            if (act != null) act.close();
+            if (ga != null) {
+                be.geluBackward(h.value(), ga, ga);   // gh = gelu'(h) * ga, in place
+                acc(h, ga);
+            }
+        });
+        return out;
+    }
+
+    /**
+     * (x W^T + b) * gamma for x [..., K], w [N, K], b [N] or null, gamma [N] (a Linear followed by
+     * DINOv2's LayerScale), or linear(x, w, b) when gamma is null. Only x is saved: gamma's gradient
+     * sum_rows(gy * (x W^T + b)) is computed as sum_k(W ⊙ G) + b * sum_rows(gy) with G = gy^T x, the
+     * product the weight gradient needs anyway (gW = gamma ⊙ G), so the unscaled output is never kept.
+     */
+    public Var linearScaled(Var x, Var w, Var b, Var gamma) {
+        if (gamma == null) return linear(x, w, b);
+        String op = "linearScaled";
+        int[] nk = linearShapes(op, x, w, b, gamma);
+        int n = nk[0], k = nk[1], rows = (int) (x.value().numel() / k);
+        Tensor y = linearForward(x.value(), rows, k, n, w, b, gamma, x.shape());
+        boolean g = needs(x, w, b, gamma);
+        Var out = result(y, g);
+        if (g) record(out, saves(valueIf(wants(w) || wants(gamma), x), valueIf(wants(x) || wants(gamma), w), valueIf(wants(gamma), b), gamma.value()), NONE, gy -> {
+            Tensor gx = linearBackward(gy, wants(w) || wants(gamma) ? x.value() : null, rows, k, n, w, b, gamma, wants(x) ? x.shape() : null);
+            if (gx != null) acc(x, gx);
+        });
+        return out;
+    }
+
+    /**
+     * linear(layerNorm(x, gamma, beta, eps), w, b) for x [..., C], w [N, C]: keeps x and the row
+     * statistics (which the LayerNorm backward needs anyway), not the normalised x, which the backward
+     * recomputes for w's gradient. Same values and gradients as the two ops.
+     */
+    public Var layerNormLinear(Var x, Var gamma, Var beta, float eps, Var w, Var b) {
+        String op = "layerNormLinear";
+        int c = x.dim(-1);
+        Checks.shape(op, "gamma", gamma.value(), Shape.of(c));
+        Checks.shape(op, "beta", beta.value(), Shape.of(c));
+        int[] nk = linearShapes(op, x, w, b, null);
+        int n = nk[0], rows = (int) (x.value().numel() / c);
+        Tensor normed = be.empty(x.shape()), mean = be.empty(Shape.of(rows)), rstd = be.empty(Shape.of(rows));
+        be.layerNorm(x.value(), gamma.value(), beta.value(), eps, normed, mean, rstd);
+        Tensor y = linearForward(normed, rows, c, n, w, b, null, x.shape());
+        normed.close();
+        boolean g = needs(x, gamma, beta, w, b);
+        Var out = result(y, g);
+        boolean lnGrads = wants(x) || wants(gamma) || wants(beta);
+        if (!g) free(mean, rstd);
+        else record(out, saves(x.value(), gamma.value(), valueIf(wants(w), beta), valueIf(lnGrads, w)), internal(mean, rstd), gy -> {
+            Tensor nx = null;
+            if (wants(w)) {
+                nx = be.empty(x.shape());
+                be.layerNorm(x.value(), gamma.value(), beta.value(), eps, nx, null, null);
+            }
+            Tensor gn = linearBackward(gy, nx, rows, c, n, w, b, null, lnGrads ? x.shape() : null);
+            if (nx != null) nx.close();
+            if (gn == null) return;
+            Tensor gg = wants(gamma) ? be.empty(gamma.shape()) : null;
+            Tensor gb = wants(beta) ? be.empty(beta.shape()) : null;
+            be.layerNormBackward(gn, x.value(), gamma.value(), mean, rstd, gn, gg, gb);   // gx in place of gn
+            if (wants(x)) acc(x, gn); else gn.close();
+            if (gg != null) acc(gamma, gg);
+            if (gb != null) acc(beta, gb);
+        });
+        return out;
+    }
+
+    /** Checks a linear's operands (x [..., K], w [N, K], b and gamma [N] or null); returns {N, K}. */
+    private static int[] linearShapes(String op, Var x, Var w, Var b, Var gamma) {
+        Checks.rank(op, "weight", w.value(), 2);
+        int k = w.dim(1), n = w.dim(0);
+        if (x.rank() < 1 || x.dim(-1) != k) throw Checks.error(op, "input and weight do not match:", x.value(), w.value());
+        if (b != null && (b.rank() != 1 || b.dim(0) != n)) throw Checks.error(op, "bias does not match weight:", b.value(), w.value());
+        if (gamma != null && (gamma.rank() != 1 || gamma.dim(0) != n)) throw Checks.error(op, "scale does not match weight:", gamma.value(), w.value());
+        return new int[]{n, k};
+    }
+
+    /** y = (a W^T + b) * gamma as a new tensor of inShape with the last dimension n (b, gamma may be null). */
+    private Tensor linearForward(Tensor a, int rows, int k, int n, Var w, Var b, Var gamma, Shape inShape) {
+        int[] od = inShape.dims();
+        od[od.length - 1] = n;
+        Tensor y = be.empty(Shape.of(od));
+        be.linear(a, w.value(), b == null ? null : b.value(), rows, n, k, y);   // bias and autocast's bf16 store included
+        if (gamma != null) be.mul(y, gamma.value(), y);   // LayerScale in fp32 (bf16 * fp32 promotes under autocast)
+        return y;
+    }
+
+    /**
+     * Gradients of y = (a W^T + b) * gamma (gamma may be null) for a [rows, k] (null when neither w nor
+     * gamma wants a gradient): accumulates into w, b and gamma, and returns the gradient of a as a new
+     * tensor of shape {@code aShape}, or null when aShape is null.
+     */
+    private Tensor linearBackward(Tensor gy, Tensor a, int rows, int k, int n, Var w, Var b, Var gamma, Shape aShape) {
+        MatrixView gyv = MatrixView.of(gy, n);
+        if (gamma == null) {
+            if (wants(w)) {
+                float beta = gradBeta(w);
+                be.gemm(n, k, rows, 1f, gyv.t(), MatrixView.of(a, k), beta, MatrixView.of(w.grad, k), 1);
+            }
+            if (wants(b)) { Tensor gb = be.empty(b.shape()); be.sumTo(gy, gb); acc(b, gb); }
+            if (aShape == null) return null;
+            Tensor ga = be.empty(aShape);
+            be.gemm(rows, k, n, 1f, gyv, MatrixView.of(w.value(), k), 0f, MatrixView.of(ga, k), 1);
+            return ga;
+        }
+        if (wants(w) || wants(gamma)) {
+            Tensor gG = be.empty(Shape.of(n, k));   // G = gy^T a
+            be.gemm(n, k, rows, 1f, gyv.t(), MatrixView.of(a, k), 0f, MatrixView.of(gG, k), 1);
+            if (wants(gamma)) {
+                Tensor wg = be.empty(Shape.of(n, k)), dg = be.empty(Shape.of(n, 1));
+                be.mul(w.value(), gG, wg);
+                be.sumTo(wg, dg);                   // sum_k W ⊙ G
+                wg.close();
+                Tensor dgv = dg.reshape(n);
+                if (b != null) {
+                    Tensor sy = be.empty(Shape.of(n));
+                    be.sumTo(gy, sy);
+                    be.mul(sy, b.value(), sy);
+                    be.add(dgv, sy, 1f, dgv);       // + b * sum_rows(gy)
+                    sy.close();
+                }
+                acc(gamma, dgv);
+            }
+            if (wants(w)) {
+                be.mul(gG, gamma.value().reshape(n, 1), gG);   // gW = gamma ⊙ G (row-wise)
+                acc(w, gG);
+            } else {
+                gG.close();
+            }
+        }
+        if (!wants(b) && aShape == null) return null;
+        Tensor gs = be.empty(gy.shape());
+        be.mul(gy, gamma.value(), gs);              // gy * gamma: the gradient of the unscaled output
+        if (wants(b)) { Tensor gb = be.empty(b.shape()); be.sumTo(gs, gb); acc(b, gb); }
+        Tensor ga = null;
+        if (aShape != null) {
+            ga = be.empty(aShape);
+            be.gemm(rows, k, n, 1f, MatrixView.of(gs, n), MatrixView.of(w.value(), k), 0f, MatrixView.of(ga, k), 1);
+        }
+        gs.close();
+        return ga;
+    }
 
     public Var relu(Var x) { return unary(x, be::relu, be::reluBackward); }
 
@@ -262,7 +534,7 @@ public final class Ops {
         Checks.check(two % 2 == 0, "swiglu", "last dimension must be even, got shape " + x12.shape());
         int[] od = x12.shape().dims();
         od[od.length - 1] = two / 2;
-        return unary(x12, Shape.of(od), be::swiglu, be::swigluBackward);
+        return unary(x12, Shape.of(od), true, be::swiglu, be::swigluBackward);
     }
 
     // ------------------------------------------------------------------ normalisation
@@ -277,7 +549,8 @@ public final class Ops {
         be.layerNorm(x.value(), gamma.value(), beta.value(), eps, y, mean, rstd);
         boolean g = needs(x, gamma, beta);
         Var out = result(y, g);
-        if (g) record(out, gy -> {
+        if (!g) free(mean, rstd);
+        else record(out, saves(x.value(), gamma.value()), internal(mean, rstd), gy -> {
             Tensor gx = be.empty(x.shape());
             Tensor gg = wants(gamma) ? be.empty(gamma.shape()) : null;
             Tensor gb = wants(beta) ? be.empty(beta.shape()) : null;
@@ -299,7 +572,8 @@ public final class Ops {
         be.batchNorm(x.value(), gamma.value(), beta.value(), runningMean, runningVar, training, momentum, eps, y, sm, sr);
         boolean g = needs(x, gamma, beta);
         Var out = result(y, g);
-        if (g) record(out, gy -> {
+        if (!g) free(sm, sr);
+        else record(out, saves(x.value(), gamma.value()), internal(sm, sr), gy -> {
             Tensor gx = be.empty(x.shape());
             Tensor gg = wants(gamma) ? be.empty(gamma.shape()) : null;
             Tensor gb = wants(beta) ? be.empty(beta.shape()) : null;
@@ -329,7 +603,9 @@ public final class Ops {
         autocastStore(y);
         boolean g = needs(qkv);
         Var out = result(y, g);
-        if (g) record(out, gy -> {
+        // backward recomputes the probabilities from q, k and the log-sum-exp: nothing [N, N] is kept
+        if (!g) free(lse);
+        else record(out, saves(qkv.value(), y), internal(lse), gy -> {
             Tensor gq = be.empty(qkv.shape());
             be.attentionBackward(qkv.value(), y, lse, gy, heads, scale, gq);
             acc(qkv, gq);
@@ -360,7 +636,9 @@ public final class Ops {
         be.linear(cols, w.value(), b == null ? null : b.value(), rows, cout, kk, y);   // bias and autocast's bf16 store included
         boolean g = needs(x, w, b);
         Var out = result(y, g);
-        if (g) record(out, gy -> {
+        boolean keepCols = g && wants(w);
+        if (!keepCols) free(cols);
+        if (g) record(out, saves(valueIf(wants(x), w)), internal(keepCols ? cols : null), gy -> {
             if (wants(w)) {
                 float beta = gradBeta(w);
                 be.gemm(cout, kk, rows, 1f, MatrixView.of(gy, cout).t(), MatrixView.of(cols, kk), beta, MatrixView.of(w.grad, kk), 1);
@@ -371,6 +649,7 @@ public final class Ops {
                 be.gemm(rows, kk, cout, 1f, MatrixView.of(gy, cout), MatrixView.of(w.value(), kk), 0f, MatrixView.of(gcols, kk), 1);
                 Tensor gx = be.empty(x.shape());
                 be.col2im(gcols, patch, patch, patch, 0, gx);
+                gcols.close();
                 acc(x, gx);
             }
         });
@@ -405,8 +684,10 @@ public final class Ops {
         autocastStore(y);
         boolean g = needs(x, w, b);
         Var out = result(y, g);
-        final Tensor fcols = cols;
-        if (g) record(out, gy -> {
+        boolean keepCols = g && wants(w) && cols != null;
+        if (!keepCols) free(cols);
+        final Tensor fcols = keepCols ? cols : null;
+        if (g) record(out, saves(valueIf(wants(w) && direct, x), valueIf(wants(x), w)), internal(fcols), gy -> {
             if (wants(w)) {
                 float beta = gradBeta(w);
                 for (int i = 0; i < bsz; i++) {
@@ -423,9 +704,10 @@ public final class Ops {
                 if (direct) { // gx_b [Cin, P] = W^T [Cin, Cout] @ gy_b [Cout, P]
                     be.gemm(cin, p, cout, 1f, MatrixView.of(w.value(), cin).t(), MatrixView.of(gy, p).batched((long) cout * p), 0f, MatrixView.of(gx, p).batched((long) cin * p), bsz);
                 } else { // gcols_b [P, KK] = gy_b^T [P, Cout] @ W [Cout, KK]
-                    Tensor gcols = be.empty(fcols.shape());
+                    Tensor gcols = be.empty(Shape.of(bsz, p, kk));
                     be.gemm(p, kk, cout, 1f, MatrixView.of(gy, p).batched((long) cout * p).t(), MatrixView.of(w.value(), kk), 0f, MatrixView.of(gcols, kk).batched((long) p * kk), bsz);
                     be.col2im(gcols, kh, kw, stride, pad, gx);
+                    gcols.close();
                 }
                 acc(x, gx);
             }
@@ -439,8 +721,10 @@ public final class Ops {
     public Var reshape(Var x, int... dims) {
         Tensor y = x.value().reshape(dims);
         boolean g = needs(x);
-        Var out = result(y, g);
-        if (g) record(out, gy -> accShared(x, gy.reshape(x.shape())));
+        // a view of x's storage: held like x when this scope owns it, never owned when x is a parameter or an input
+        Var out = new Var(y, g, true);
+        tape.holdIfOwned(y);
+        if (g) record(out, NONE, NONE, (gy, mayTake) -> accTake(x, gy, mayTake));
         return out;
     }
 
@@ -459,7 +743,7 @@ public final class Ops {
         be.permute(x.value(), perm, y);
         boolean g = needs(x);
         Var out = result(y, g);
-        if (g) record(out, gy -> {
+        if (g) record(out, NONE, NONE, gy -> {
             int[] inv = new int[perm.length];
             for (int i = 0; i < perm.length; i++) inv[perm[i]] = i;
             Tensor gx = be.empty(x.shape());
@@ -497,7 +781,7 @@ public final class Ops {
         }
         boolean g = needs(xs.toArray(new Var[0]));
         Var out = result(y, g);
-        if (g) record(out, gy -> {
+        if (g) record(out, NONE, NONE, gy -> {
             for (int i = 0; i < xs.size(); i++) {
                 Var v = xs.get(i);
                 if (!wants(v)) continue;
@@ -523,7 +807,7 @@ public final class Ops {
         be.copyBlocks(x.value(), start * inner, srcStride, y, 0, rowLen, outer, rowLen, false);
         boolean g = needs(x);
         Var out = result(y, g);
-        if (g) record(out, gy -> {
+        if (g) record(out, NONE, NONE, gy -> {
             Tensor gx = be.zeros(s);
             be.copyBlocks(gy, 0, rowLen, gx, start * inner, srcStride, outer, rowLen, false);
             acc(x, gx);
@@ -542,7 +826,7 @@ public final class Ops {
         be.resizeBilinear(x.value(), y);
         boolean g = needs(x);
         Var out = result(y, g);
-        if (g) record(out, gy -> {
+        if (g) record(out, NONE, NONE, gy -> {
             Tensor gx = be.empty(x.shape());
             be.resizeBilinearBackward(gy, gx);
             acc(x, gx);
@@ -558,7 +842,7 @@ public final class Ops {
         be.sumAll(x.value(), y);
         boolean g = needs(x);
         Var out = result(y, g);
-        if (g) record(out, gy -> {
+        if (g) record(out, NONE, NONE, gy -> {
             Tensor gx = be.zeros(x.shape());
             be.add(gx, gy, 1f, gx);
             acc(x, gx);
@@ -568,7 +852,10 @@ public final class Ops {
 
     /** Mean of all elements. */
     public Var mean(Var x) {
-        return scale(sum(x), (float) (1.0 / x.value().numel()));
+        Var s = sum(x);
+        Var m = scale(s, (float) (1.0 / x.value().numel()));
+        release(s);
+        return m;
     }
 
     /**
@@ -589,9 +876,11 @@ public final class Ops {
         Tensor glog = g ? be.empty(ls) : null;
         be.softmaxCrossEntropy(logits.value(), labels, classWeights, ignoreIndex, loss, glog);
         Var out = result(loss, g);
-        if (g) record(out, gy -> {
+        if (g) record(out, NONE, internal(glog), gy -> {
             // gy is one element: scale the saved dloss/dlogits by it without leaving the device
+            // the saved dloss/dlogits becomes the logits' gradient: the tape no longer frees it
             be.mul(glog, gy, glog);
+            tape.disown(glog);
             acc(logits, glog);
         });
         return out;

@@ -13,8 +13,10 @@ public class Var {
     private boolean requiresGrad;
     /** Accumulated gradient, same shape as value; null until something flows into it. */
     Tensor grad;
-    /** True for values produced by a recorded op (their grads are freed after backward). */
+    /** True for values produced by an {@link Ops} method (owned by its tape; their grads are freed after backward). */
     final boolean intermediate;
+    /** Set once {@link Tape#release} dropped this Var's hold on its tensor. */
+    boolean released;
 
     public Var(Tensor value, boolean requiresGrad) {
         this(value, requiresGrad, false);
@@ -48,7 +50,14 @@ public class Var {
     /** The accumulated gradient, or null when none has flowed here. */
     public Tensor grad() { return grad; }
 
-    public void zeroGrad() { grad = null; }
+    /**
+     * Frees the accumulated gradient (its memory goes back to the backend now) and forgets it; a
+     * tensor obtained earlier from {@link #grad()} must not be used afterwards.
+     */
+    public void zeroGrad() {
+        if (grad != null) grad.close();
+        grad = null;
+    }
 
     public Shape shape() { return value.shape(); }
 

@@ -367,6 +367,12 @@ public interface Backend extends AutoCloseable {
      */
     default long peakDeviceBytes() { return -1; }
 
+    /**
+     * Starts a new peak: {@link #peakDeviceBytes} becomes the bytes live now (PyTorch's
+     * reset_peak_memory_stats). Nothing where the backend does not track device memory.
+     */
+    default void resetPeakDeviceBytes() { }
+
     /** Releases the backend's resources (device memory, threads). */
     @Override default void close() { }
 }

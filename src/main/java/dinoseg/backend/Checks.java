@@ -44,7 +44,13 @@ public final class Checks {
             throw new IllegalArgumentException(op + ": " + name + " must have rank " + rank + ", got shape " + t.shape());
     }
 
+    /**
+     * t has the dtype, and its storage was not freed: a tensor used after its owner (an Ops scope,
+     * the tape) closed it fails here with an {@link IllegalStateException} naming the op.
+     */
     public static void dtype(String op, String name, Tensor t, DType dtype) {
+        if (t.storage().isClosed())
+            throw new IllegalStateException(op + ": " + name + " " + t.shape() + " was freed before this use (released by its owner, or its scope ended)");
         if (t.dtype() != dtype)
             throw new IllegalArgumentException(op + ": " + name + " must be " + dtype + ", got " + t.dtype() + " " + t.shape());
     }

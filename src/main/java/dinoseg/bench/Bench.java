@@ -6,6 +6,7 @@ import dinoseg.autograd.Ops;
 import dinoseg.autograd.Var;
 import dinoseg.backend.Backend;
 import dinoseg.backend.Precision;
+import dinoseg.backend.meta.MetaBackend;
 import dinoseg.model.BackboneConfig;
 import dinoseg.model.Dinov2Segmentation;
 import dinoseg.model.SegmentationHead;
@@ -49,7 +50,13 @@ public final class Bench {
     }
 
     /** Bench settings. */
-    public record Config(String device, Mode mode, String backbone, int imgsz, int batch, Precision precision, int warmup, int iters, int classes) {
+    public record Config(String device, Mode mode, String backbone, int imgsz, int batch, Precision precision, int warmup, int iters, int classes,
+                         boolean checkpointBlocks) {
+        /** Settings without activation checkpointing. */
+        public Config(String device, Mode mode, String backbone, int imgsz, int batch, Precision precision, int warmup, int iters, int classes) {
+            this(device, mode, backbone, imgsz, batch, precision, warmup, iters, classes, false);
+        }
+
         public Config {
             java.util.Objects.requireNonNull(precision, "precision");
             int patch = BackboneConfig.parse(backbone).patch();
@@ -68,13 +75,25 @@ public final class Bench {
     }
 
     /** Runs warmup and timed steps; returns the JSON line's object. */
-    public static JsonObject run(Config c, Backend be) {
+    public static JsonObject run(Config c, Backend be) { return run(c, be, null); }
+
+    /**
+     * Runs warmup and timed steps; returns the JSON line's object. With a {@code profile} writer,
+     * {@code iters} more steps then run through {@link OpProfile} (each op waited for) and the time
+     * per op family is printed there; the timed figures do not include them.
+     */
+    public static JsonObject run(Config c, Backend be, java.io.PrintWriter profile) {
         if (c.mode().isOp()) throw new IllegalArgumentException("bench: mode " + c.mode() + " times ops: use runAll");
         BackboneConfig bc = BackboneConfig.parse(c.backbone());
+        // with --profile every call goes through the profiler (model and optimizer too); it times only the extra steps
+        OpProfile prof = profile == null ? null : new OpProfile(be);
+        Backend outer = be;
+        if (prof != null) be = prof.backend();
         be.setMatmulPrecision(c.precision());
         Dinov2Segmentation model = Dinov2Segmentation.create(be, bc, SegmentationHead.Kind.LINEAR, c.classes(), null, 0);
         model.setFineTune(c.mode() == Mode.FINETUNE);
         model.train(c.mode() != Mode.INFER);
+        model.backbone.setCheckpointBlocks(c.checkpointBlocks());
         TrainConfig tc = TrainConfig.builder().fineTune(c.mode() == Mode.FINETUNE).lr(1e-4).weightDecay(1e-4).backboneLrScale(1).build();
         AdamW opt = c.mode() == Mode.INFER ? null : new AdamW(be, ParamGroups.of(model, tc));
         SplittableRandom rng = new SplittableRandom(0);
@@ -87,6 +106,7 @@ public final class Bench {
         for (int i = 0; i < c.warmup(); i++) step(c.mode(), model, be, opt, img, lbl, n, s);
         be.synchronize();
         PeakMemory.reset();
+        be.resetPeakDeviceBytes();   // the figure is the timed steps' peak, from the allocator
         long gpuPeak = gpuBytes(be);
         double[] times = new double[c.iters()];
         for (int i = 0; i < c.iters(); i++) {
@@ -97,6 +117,13 @@ public final class Bench {
             gpuPeak = Math.max(gpuPeak, gpuBytes(be));
         }
         double med = median(times);
+        if (prof != null) {
+            prof.enable(true);
+            for (int i = 0; i < c.iters(); i++) step(c.mode(), model, be, opt, img, lbl, n, s);
+            prof.enable(false);
+            prof.print(profile, c.iters());
+        }
+        be = outer;
         JsonObject o = new JsonObject();
         o.addProperty("engine", "dinoseg 0.1.0 (" + be.name() + ", java " + System.getProperty("java.version") + ")");
         o.addProperty("device", be.device().kind().name().toLowerCase(Locale.ROOT));   // what auto picked: cpu, cuda
@@ -114,26 +141,83 @@ public final class Bench {
         return o;
     }
 
-    @SuppressWarnings("try") // the no-grad scope is used for its effect, not referenced
-    static void step(Mode mode, Dinov2Segmentation model, Backend be, AdamW opt, float[] img, int[] lbl, int n, int s) {
-        Ops ops = new Ops(be);
-        Var x = Var.constant(be.fromFloats(img, Shape.of(n, 3, s, s)));
-        if (mode == Mode.INFER) {
-            try (var sc = ops.noGrad()) {
-                Var logits = model.forward(ops, x);
-                Tensor pred = be.empty(Shape.of(n, s, s), DType.I32);
-                be.argmax(logits.value(), pred);
-            }
-            return;
-        }
-        Var logits = model.forward(ops, x); // the backbone runs without a tape unless fine-tuning
-        Var loss = ops.crossEntropy(logits, be.fromInts(lbl, Shape.of(n, s, s)), null, 255);
-        opt.zeroGrad();
-        ops.backward(loss);
-        opt.step();
+    /**
+     * Estimates the device memory of a step of {@code c} without computing: the same model, steps and
+     * tensor lifetimes run on the {@link MetaBackend} (shapes only), which counts the bytes of live
+     * tensors. Two steps run, so the optimizer's moments (made by the first) are in the figure.
+     * The JSON has {@code peak_gpu_mib} (the most bytes live at once, what the caching allocator's
+     * peak would be before its bucket rounding of at most 1/8 per block), {@code params_mib},
+     * {@code grads_mib}, {@code optimizer_mib} (AdamW's two moments) and {@code activations_mib}
+     * (the most bytes the step's scope held at once: activations saved for backward, gradients of
+     * intermediates, temporaries). cuBLAS workspaces and the CUDA context are not included.
+     */
+    public static JsonObject estimateMemory(Config c) {
+        if (c.mode().isOp()) throw new IllegalArgumentException("--estimate-memory: mode " + c.mode() + " times ops; use infer, linear or finetune");
+        BackboneConfig bc = BackboneConfig.parse(c.backbone());
+        MetaBackend be = new MetaBackend();
+        be.setMatmulPrecision(c.precision());
+        Dinov2Segmentation model = Dinov2Segmentation.create(be, bc, SegmentationHead.Kind.LINEAR, c.classes(), null, 0);
+        model.setFineTune(c.mode() == Mode.FINETUNE);
+        model.train(c.mode() != Mode.INFER);
+        model.backbone.setCheckpointBlocks(c.checkpointBlocks());
+        long params = be.liveBytes();
+        TrainConfig tc = TrainConfig.builder().fineTune(c.mode() == Mode.FINETUNE).lr(1e-4).weightDecay(1e-4).backboneLrScale(1).build();
+        AdamW opt = c.mode() == Mode.INFER ? null : new AdamW(be, ParamGroups.of(model, tc));
+        int n = c.batch(), s = c.imgsz();
+        float[] img = new float[n * 3 * s * s];
+        int[] lbl = new int[n * s * s];
+        long trainable = 0;
+        for (var p : model.namedParameters().values()) if (p.requiresGrad()) trainable += p.value().numel() * p.value().dtype().bytes();
+        long activations = 0;
+        for (int i = 0; i < 2; i++) activations = Math.max(activations, step(c.mode(), model, be, opt, img, lbl, n, s));
+        JsonObject o = new JsonObject();
+        o.addProperty("estimate", "meta backend: the step's allocations and frees, nothing computed");
+        o.addProperty("mode", c.mode().name().toLowerCase(Locale.ROOT));
+        o.addProperty("backbone", c.backbone());
+        o.addProperty("imgsz", c.imgsz());
+        o.addProperty("batch", c.batch());
+        o.addProperty("precision", c.precision().flag());
+        o.addProperty("checkpoint_blocks", c.checkpointBlocks());
+        o.addProperty("peak_gpu_mib", round(PeakMemory.mib(be.peakDeviceBytes()), 1));
+        o.addProperty("params_mib", round(PeakMemory.mib(params), 1));
+        o.addProperty("grads_mib", round(PeakMemory.mib(opt == null ? 0 : trainable), 1));
+        o.addProperty("optimizer_mib", round(PeakMemory.mib(opt == null ? 0 : 2 * trainable), 1));
+        o.addProperty("activations_mib", round(PeakMemory.mib(activations), 1));
+        return o;
     }
 
-    /** Peak device memory of live tensors (CUDA allocator), -1 on the CPU. */
+    /**
+     * One step of {@code mode} on images [n, 3, s, s] and labels [n, s, s] in its own {@link Ops}
+     * scope (infer: forward and argmax; linear, finetune: forward, cross-entropy, backward, AdamW
+     * step, zeroGrad); everything it made is freed when it returns. Returns the most bytes the
+     * scope owned at once (activations and temporaries).
+     */
+    @SuppressWarnings("try") // the no-grad scope is used for its effect, not referenced
+    public static long step(Mode mode, Dinov2Segmentation model, Backend be, AdamW opt, float[] img, int[] lbl, int n, int s) {
+        try (Ops ops = new Ops(be)) {
+            Var x = ops.constant(be.fromFloats(img, Shape.of(n, 3, s, s)));
+            if (mode == Mode.INFER) {
+                try (var sc = ops.noGrad(); Tensor pred = be.empty(Shape.of(n, s, s), DType.I32)) {
+                    Var logits = model.forward(ops, x);
+                    ops.release(x);
+                    be.argmax(logits.value(), pred);
+                }
+                return ops.tape.ownedBytesPeak();
+            }
+            Var logits = model.forward(ops, x); // the backbone runs without a tape unless fine-tuning
+            ops.release(x);
+            try (Tensor labels = be.fromInts(lbl, Shape.of(n, s, s))) {
+                Var loss = ops.crossEntropy(logits, labels, null, 255);
+                ops.release(logits);
+                ops.backward(loss);
+            }
+            opt.step();
+            opt.zeroGrad();   // frees the gradients before the next forward
+            return ops.tape.ownedBytesPeak();
+        }
+    }
+
+    /** Peak device memory of live tensors since the last reset (CUDA allocator), -1 on the CPU. */
     static long gpuBytes(Backend be) { return be.peakDeviceBytes(); }
 
     static double median(double[] t) {

@@ -6,6 +6,7 @@ import dinoseg.io.Untrusted;
 import dinoseg.nn.Module;
 import dinoseg.nn.Parameter;
 import dinoseg.tensor.DType;
+import dinoseg.tensor.Tensor;
 
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -82,7 +83,9 @@ public final class StateDicts {
         Backend be = m.backend();
         for (var e : m.namedParameters().entrySet()) {
             HostTensor t = sd.get(e.getKey());
+            Tensor old = e.getValue().value();
             e.getValue().setValue(be.fromFloats(t.data(), t.shape()));
+            old.close();   // the initial values: device memory back now, not when the garbage collector finds them
         }
     }
 }

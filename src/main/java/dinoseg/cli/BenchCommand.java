@@ -49,6 +49,19 @@ public final class BenchCommand implements Callable<Integer> {
     @Option(names = "--iters", paramLabel = "N", defaultValue = "5", description = "Timed steps (default: ${DEFAULT-VALUE}).")
     int iters;
 
+    @Option(names = "--profile", description = "After the timed steps, run --iters more with each op waited for and print the time "
+            + "per op family (gemm, attention, norm, elementwise, ...) on stderr; the JSON figures do not include them.")
+    boolean profile;
+
+    @Option(names = "--estimate-memory", description = "Compute nothing: run two steps of --mode on the shape-only (meta) backend with "
+            + "the same tensor lifetimes and print the device memory they would need as JSON (peak_gpu_mib, params_mib, grads_mib, "
+            + "optimizer_mib, activations_mib). --device, --warmup, --iters and --profile are ignored.")
+    boolean estimateMemory;
+
+    @Option(names = "--checkpoint-blocks", description = "Activation checkpointing per backbone block (finetune): keep each block's "
+            + "input only and recompute the block in backward; less memory for a second forward of the blocks.")
+    boolean checkpointBlocks;
+
     @Option(names = "--verbose", description = "Print stack traces of errors.")
     boolean verbose;
 
@@ -58,12 +71,22 @@ public final class BenchCommand implements Callable<Integer> {
         Bench.Config c;
         try {
             c = new Bench.Config(device.toLowerCase(java.util.Locale.ROOT), Bench.Mode.parse(mode), backbone, imgsz, batch,
-                    precision.parse(cl), warmup, iters, classes);
+                    precision.parse(cl), warmup, iters, classes, checkpointBlocks);
         } catch (IllegalArgumentException e) {
             throw new CommandLine.ParameterException(cl, e.getMessage());
         }
+        if (estimateMemory) {
+            try {
+                cl.getOut().println(Bench.estimateMemory(c).toString());
+            } catch (IllegalArgumentException e) {
+                throw new CommandLine.ParameterException(cl, e.getMessage());
+            }
+            cl.getOut().flush();
+            return 0;
+        }
         try (Backend be = Backends.create(c.device(), cl.getErr()::println)) {
-            for (var line : Bench.runAll(c, be)) cl.getOut().println(line.toString());
+            if (profile && !c.mode().isOp()) cl.getOut().println(Bench.run(c, be, cl.getErr()).toString());
+            else for (var line : Bench.runAll(c, be)) cl.getOut().println(line.toString());
             cl.getOut().flush();
         }
         return 0;

@@ -106,10 +106,9 @@ public final class FeatureExtractor {
      */
     @SuppressWarnings("try") // the no-grad scope is used for its effect
     public Map<String, HostTensor> extract(HostTensor pixelValues, int[] blocks) {
-        Ops ops = new Ops(be);
         Map<String, HostTensor> result = new LinkedHashMap<>();
-        try (Tape.Scope ignored = ops.noGrad()) {
-            Var x = Var.constant(be.fromFloats(pixelValues.data(), pixelValues.shape()));
+        try (Ops ops = new Ops(be); Tape.Scope ignored = ops.noGrad()) {
+            Var x = ops.constant(be.fromFloats(pixelValues.data(), pixelValues.shape()));
             for (var o : backbone.getIntermediateLayers(ops, x, blocks, true, true, false)) {
                 Var f = o.features();
                 result.put("layer." + o.block(), new HostTensor(f.shape(), be.toFloats(f.value())));

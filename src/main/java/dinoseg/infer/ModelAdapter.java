@@ -31,11 +31,12 @@ public final class ModelAdapter implements SegModel {
     /** The backbone's patch size ({@code BackboneConfig.patch()}). */
     @Override public int patch() { return model.backbone.patch(); }
 
+    /** The logits, owned by the caller (who closes them); everything else the forward made is freed here. */
     @Override
     @SuppressWarnings("try")
     public Tensor logits(Tensor images, int outH, int outW) {
-        try (Tape.Scope s = ops.noGrad()) {
-            return model.forward(ops, Var.constant(images), outH, outW).value();
+        try (Ops scope = new Ops(ops.be); Tape.Scope s = scope.noGrad()) {
+            return scope.keep(model.forward(scope, Var.constant(images), outH, outW)).value();
         }
     }
 }

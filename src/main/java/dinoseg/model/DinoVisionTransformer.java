@@ -41,6 +41,7 @@ public final class DinoVisionTransformer extends Module {
     /** Side of the position-embedding grid (37 for the presets). */
     public final int grid;
     private final Map<Long, Var[]> interpCache = new HashMap<>();
+    private boolean checkpointBlocks;
 
     /** A randomly initialised backbone (trunc-normal 0.02 weights as the official init). */
     public DinoVisionTransformer(Backend be, BackboneConfig cfg, long seed) {
@@ -73,6 +74,21 @@ public final class DinoVisionTransformer extends Module {
 
     public int depth() { return cfg.depth(); }
 
+    /**
+     * Activation checkpointing per block: when on, a recorded forward keeps only each block's input
+     * and the backward recomputes the block ({@link Ops#checkpoint}): about one block's activations
+     * instead of all of them, for a second forward of the blocks. Values and gradients are unchanged.
+     */
+    public void setCheckpointBlocks(boolean on) { checkpointBlocks = on; }
+
+    public boolean checkpointBlocks() { return checkpointBlocks; }
+
+    /** Block i on t (checkpointed when asked). */
+    private Var runBlock(Ops ops, int i, Var t) {
+        Block blk = blocks.get(i);
+        return checkpointBlocks ? ops.checkpoint(t, blk::forward) : blk.forward(ops, t);
+    }
+
     @Override public void setRequiresGrad(boolean r) {
         super.setRequiresGrad(r);
         maskToken.setRequiresGrad(false);
@@ -94,20 +110,31 @@ public final class DinoVisionTransformer extends Module {
     public Var prepareTokens(Ops ops, Var x) {
         checkInput(x);
         int b = x.dim(0), h0 = x.dim(2) / cfg.patch(), w0 = x.dim(3) / cfg.patch();
-        Var t = patchEmbed.forward(ops, x);
-        t = ops.concat(List.of(expand(ops, clsToken, b), t), 1);
-        t = ops.add(t, positionEmbedding(ops, h0, w0));
+        Var patches = patchEmbed.forward(ops, x);
+        Var cls = expand(ops, clsToken, b);
+        Var t = ops.concat(List.of(cls, patches), 1);
+        ops.release(cls, patches);
+        Var pos = positionEmbedding(ops, h0, w0);
+        Var withPos = ops.add(t, pos);
+        ops.release(t, pos);
+        t = withPos;
         if (registerTokens != null) {
             int n = t.dim(1);
-            t = ops.concat(List.of(ops.slice(t, 1, 0, 1), expand(ops, registerTokens, b), ops.slice(t, 1, 1, n - 1)), 1);
+            Var head = ops.slice(t, 1, 0, 1), regs = expand(ops, registerTokens, b), rest = ops.slice(t, 1, 1, n - 1);
+            Var all = ops.concat(List.of(head, regs, rest), 1);
+            ops.release(t, head, regs, rest);
+            t = all;
         }
         return t;
     }
 
-    /** A [1, n, C] parameter repeated to [b, n, C] (gradients sum back). */
+    /** A [1, n, C] parameter repeated to [b, n, C] (gradients sum back); the zeros are released here. */
     private Var expand(Ops ops, Var v, int b) {
         if (b == 1) return v;
-        return ops.add(Var.constant(be.zeros(Shape.of(b, v.dim(1), v.dim(2)))), v);
+        Var zeros = ops.constant(be.zeros(Shape.of(b, v.dim(1), v.dim(2))));
+        Var e = ops.add(zeros, v);
+        ops.release(zeros);
+        return e;
     }
 
     /**
@@ -121,10 +148,15 @@ public final class DinoVisionTransformer extends Module {
         if (h0 == m && w0 == m) return posEmbed;
         Var[] mats = interpolationMatrices(h0, w0);
         Var cls = ops.slice(posEmbed, 1, 0, 1);
-        Var patches = ops.reshape(ops.slice(posEmbed, 1, 1, m * m), m, m * c);
-        Var rows = ops.reshape(ops.matmul(mats[0], false, patches, false), h0, m, c);   // Wy · P
+        Var grid = ops.slice(posEmbed, 1, 1, m * m);
+        Var patches = ops.reshape(grid, m, m * c);
+        Var wyP = ops.matmul(mats[0], false, patches, false);                             // Wy · P
+        Var rows = ops.reshape(wyP, h0, m, c);
         Var both = ops.matmul(mats[1], false, rows, false);                               // (Wy · P) · Wxᵀ per row
-        return ops.concat(List.of(cls, ops.reshape(both, 1, h0 * w0, c)), 1);
+        Var flat = ops.reshape(both, 1, h0 * w0, c);
+        Var r = ops.concat(List.of(cls, flat), 1);
+        ops.release(cls, grid, patches, wyP, rows, both, flat);
+        return r;
     }
 
     /** {Wy [h0, G], Wx repeated [h0, w0, G]} as constants on this backend, cached per grid. */
@@ -161,6 +193,7 @@ public final class DinoVisionTransformer extends Module {
      * requested ones (in block order), applies the final {@code norm} to each when asked, removes
      * the class and register tokens and, when {@code reshape}, lays the patch tokens out as
      * [B, C, H/p, W/p]; otherwise they stay [B, HW/p², C]. The class token is returned when asked.
+     * Every intermediate is released as soon as the blocks are past it (x stays the caller's).
      */
     public List<LayerOutput> getIntermediateLayers(Ops ops, Var x, int[] blockIndices, boolean reshape,
                                                    boolean norm, boolean returnClassToken) {
@@ -171,15 +204,29 @@ public final class DinoVisionTransformer extends Module {
         List<LayerOutput> out = new ArrayList<>();
         int next = 0;
         for (int i = 0; i <= take[take.length - 1]; i++) {
-            t = blocks.get(i).forward(ops, t);
+            Var nt = runBlock(ops, i, t);
+            ops.release(t);
+            t = nt;
             if (i != take[next]) continue;
             next++;
             Var o = norm ? this.norm.forward(ops, t) : t;
-            Var cls = returnClassToken ? ops.reshape(ops.slice(o, 1, 0, 1), b, cfg.embedDim()) : null;
+            Var cls = null;
+            if (returnClassToken) {
+                Var c0 = ops.slice(o, 1, 0, 1);
+                cls = ops.reshape(c0, b, cfg.embedDim());
+                ops.release(c0);
+            }
             Var patches = ops.slice(o, 1, skip, h0 * w0);
-            if (reshape) patches = ops.permute(ops.reshape(patches, b, h0, w0, cfg.embedDim()), 0, 3, 1, 2);
+            if (reshape) {
+                Var grid = ops.reshape(patches, b, h0, w0, cfg.embedDim());
+                Var chw = ops.permute(grid, 0, 3, 1, 2);
+                ops.release(patches, grid);
+                patches = chw;
+            }
+            if (o != t) ops.release(o);
             out.add(new LayerOutput(i, patches, cls));
         }
+        ops.release(t);
         return out;
     }
 
@@ -194,8 +241,14 @@ public final class DinoVisionTransformer extends Module {
     /** All tokens after every block and the final norm: [B, 1 + R + HW/p², C] (the official forward_features' x_norm). */
     public Var forwardFeatures(Ops ops, Var x) {
         Var t = prepareTokens(ops, x);
-        for (Block blk : blocks.items()) t = blk.forward(ops, t);
-        return norm.forward(ops, t);
+        for (int i = 0; i < cfg.depth(); i++) {
+            Var nt = runBlock(ops, i, t);
+            ops.release(t);
+            t = nt;
+        }
+        Var y = norm.forward(ops, t);
+        ops.release(t);
+        return y;
     }
 
     /** Elements of cls_token, pos_embed, register_tokens and mask_token (for summaries). */

@@ -67,15 +67,25 @@ public final class Dinov2Segmentation extends Module {
         if (outs.size() == 1) return outs.get(0).features();
         List<Var> maps = new ArrayList<>();
         for (var o : outs) maps.add(o.features());
-        return ops.concat(maps, 1);
+        Var cat = ops.concat(maps, 1);
+        for (Var m : maps) ops.release(m);
+        return cat;
     }
 
-    /** Logits at the patch grid, [B, K, H/p, W/p]. */
-    public Var forwardGrid(Ops ops, Var images) { return head.forward(ops, features(ops, images)); }
+    /** Logits at the patch grid, [B, K, H/p, W/p]; the features are released. */
+    public Var forwardGrid(Ops ops, Var images) {
+        Var f = features(ops, images);
+        Var y = head.forward(ops, f);
+        ops.release(f);
+        return y;
+    }
 
     /** Logits [B, K, labelH, labelW], upsampled bilinearly (align_corners=false) from the patch grid. */
     public Var forward(Ops ops, Var images, int labelH, int labelW) {
-        return ops.resizeBilinear(forwardGrid(ops, images), labelH, labelW);
+        Var grid = forwardGrid(ops, images);
+        Var y = ops.resizeBilinear(grid, labelH, labelW);
+        if (y != grid) ops.release(grid);
+        return y;
     }
 
     /** Logits at the image size. */

@@ -9,6 +9,7 @@ import dinoseg.nn.Init;
 import dinoseg.nn.Layer;
 import dinoseg.nn.Module;
 import dinoseg.tensor.Shape;
+import dinoseg.tensor.Tensor;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -73,8 +74,11 @@ public abstract class SegmentationHead extends Module implements Layer {
 
     static Conv2d classifier(Backend be, int in, int classes, SplittableRandom rng) {
         Conv2d c = new Conv2d(be, in, classes, 1, 1, 0, true, rng);
+        Tensor w = c.weight.value(), b = c.bias.value();
         c.weight.setValue(Init.truncNormal(be, rng, Shape.of(classes, in, 1, 1), 0.01));
         c.bias.setValue(be.zeros(Shape.of(classes)));
+        w.close();
+        b.close();
         return c;
     }
 
@@ -105,7 +109,12 @@ public abstract class SegmentationHead extends Module implements Layer {
             this.conv = child("conv", classifier(be, in, classes, rng));
         }
 
-        @Override public Var forward(Ops ops, Var x) { return conv.forward(ops, bn.forward(ops, x)); }
+        @Override public Var forward(Ops ops, Var x) {
+            Var n = bn.forward(ops, x);
+            Var y = conv.forward(ops, n);
+            ops.release(n);
+            return y;
+        }
 
         @Override public List<Part> describe() {
             List<Part> p = new ArrayList<>();
@@ -125,7 +134,14 @@ public abstract class SegmentationHead extends Module implements Layer {
             this.conv2 = child("conv2", classifier(be, CONV_HIDDEN, classes, rng));
         }
 
-        @Override public Var forward(Ops ops, Var x) { return conv2.forward(ops, ops.relu(conv1.forward(ops, x))); }
+        @Override public Var forward(Ops ops, Var x) {
+            Var h = conv1.forward(ops, x);
+            Var r = ops.relu(h);
+            ops.release(h);
+            Var y = conv2.forward(ops, r);
+            ops.release(r);
+            return y;
+        }
 
         @Override public List<Part> describe() {
             return List.of(new Part("conv1", "Conv2d", CONV_HIDDEN, count(conv1), 3),

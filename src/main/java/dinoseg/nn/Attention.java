@@ -20,6 +20,11 @@ public final class Attention extends Module implements Layer {
     }
 
     @Override public Var forward(Ops ops, Var x) {
-        return proj.forward(ops, ops.attention(qkv.forward(ops, x), heads));
+        Var q = qkv.forward(ops, x);
+        Var a = ops.attention(q, heads);
+        ops.release(q);
+        Var y = proj.forward(ops, a);
+        ops.release(a);
+        return y;
     }
 }

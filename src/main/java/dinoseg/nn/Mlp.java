@@ -6,7 +6,10 @@ import dinoseg.backend.Backend;
 
 import java.util.SplittableRandom;
 
-/** fc2(gelu(fc1(x))), exact GELU. */
+/**
+ * fc2(gelu(fc1(x))), exact GELU. The GELU and fc2 run as one op ({@link Ops#geluLinear}) that
+ * keeps only fc1's output for the backward and recomputes the GELU there.
+ */
 public final class Mlp extends Module implements Layer {
     public final Linear fc1, fc2;
 
@@ -16,5 +19,10 @@ public final class Mlp extends Module implements Layer {
         this.fc2 = child("fc2", new Linear(be, hidden, dim, true, rng));
     }
 
-    @Override public Var forward(Ops ops, Var x) { return fc2.forward(ops, ops.gelu(fc1.forward(ops, x))); }
+    @Override public Var forward(Ops ops, Var x) {
+        Var h = fc1.forward(ops, x);
+        Var y = ops.geluLinear(h, fc2.weight, fc2.bias);
+        ops.release(h);
+        return y;
+    }
 }

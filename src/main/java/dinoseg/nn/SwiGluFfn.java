@@ -25,5 +25,12 @@ public final class SwiGluFfn extends Module implements Layer {
     /** The hidden width SwiGLUFFNFused derives from dim * mlp_ratio. */
     public static int fusedHidden(int mlpHidden) { return ((int) (mlpHidden * 2.0 / 3.0) + 7) / 8 * 8; }
 
-    @Override public Var forward(Ops ops, Var x) { return w3.forward(ops, ops.swiglu(w12.forward(ops, x))); }
+    @Override public Var forward(Ops ops, Var x) {
+        Var x12 = w12.forward(ops, x);
+        Var h = ops.swiglu(x12);
+        ops.release(x12);
+        Var y = w3.forward(ops, h);
+        ops.release(h);
+        return y;
+    }
 }

@@ -185,6 +185,10 @@ public final class AdamW {
         for (String k : st.params().keySet())
             if (!used.contains(k)) throw new IllegalArgumentException("AdamW state: entry " + k + " matches no parameter of this optimizer");
         for (int i = 0; i < lrs.length; i++) setLr(i, st.lrs()[i]);
+        for (Slot s : slots.values()) {   // the replaced moments: memory back now, not at the next GC
+            s.m.close();
+            s.v.close();
+        }
         slots.clear();
         slots.putAll(fresh);
         step = st.step();

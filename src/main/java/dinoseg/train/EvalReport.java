@@ -97,8 +97,7 @@ public record EvalReport(ClassSet classes, Evaluator.Result result, int images, 
             return t;
         });
         ProgressBar bar = progress == null ? null : new ProgressBar(progress, "eval", split.size());
-        Ops ops = new Ops(be);
-        try (var noGrad = ops.noGrad()) {
+        try {
             ArrayDeque<Future<SegDataset.Item>> ahead = new ArrayDeque<>();
             int next = 0, window = Math.max(1, Math.max(batch, threads));
             for (int i = 0; i < split.size(); i++) {
@@ -122,8 +121,8 @@ public record EvalReport(ClassSet classes, Evaluator.Result result, int images, 
                         lossSum += negLogTrue(be.toFloats(scores), truth.labels(), k, ignore);
                         pixels += counted;
                     } else if (counted > 0) {
-                        try (Tensor loss = ops.crossEntropy(Var.constant(scores), labels, null, ignore).value()) {
-                            lossSum += (double) be.toFloats(loss)[0] * counted;
+                        try (Ops ops = new Ops(be); var noGrad = ops.noGrad()) {
+                            lossSum += (double) be.toFloats(ops.crossEntropy(Var.constant(scores), labels, null, ignore).value())[0] * counted;
                         }
                         pixels += counted;
                     }

@@ -49,9 +49,8 @@ public final class Evaluator {
         long pixels = 0;
         boolean wasTraining = model.isTraining();
         model.train(false);
-        Ops ops = new Ops(be);
         ProgressBar bar = progress == null ? null : new ProgressBar(progress, phase, Math.max(0, total));
-        try (var s = ops.noGrad()) {
+        try {
             int done = 0;
             while (batches.hasNext()) {
                 if (stop.requested())
@@ -59,17 +58,21 @@ public final class Evaluator {
                             + " batches: nothing written");
                 FeedBatch fb = batches.next();
                 done++;
-                Var logits = FeedBatch.logits(model, ops, fb.headInput(model, ops), fb.h(), fb.w());
-                Tensor labels = fb.labelTensor(be);
-                Var loss = ops.crossEntropy(logits, labels, null, ignore);
-                long counted = fb.counted(k, ignore);
-                double l = be.toFloats(loss.value())[0];
-                lossSum += l * counted;
-                pixels += counted;
-                Tensor pred = be.empty(Shape.of(fb.n(), fb.h(), fb.w()), dinoseg.tensor.DType.I32);
-                be.argmax(logits.value(), pred);
-                int[] p = be.toInts(pred);
-                cm.add(p, fb.labels(), ignore);
+                // one scope per batch: everything the forward made is freed before the next batch
+                try (Ops ops = new Ops(be); var s = ops.noGrad();
+                     Tensor labels = fb.labelTensor(be);
+                     Tensor pred = be.empty(Shape.of(fb.n(), fb.h(), fb.w()), dinoseg.tensor.DType.I32)) {
+                    Var features = fb.headInput(model, ops);
+                    Var logits = FeedBatch.logits(model, ops, features, fb.h(), fb.w());
+                    ops.release(features);
+                    Var loss = ops.crossEntropy(logits, labels, null, ignore);
+                    long counted = fb.counted(k, ignore);
+                    double l = be.toFloats(loss.value())[0];
+                    lossSum += l * counted;
+                    pixels += counted;
+                    be.argmax(logits.value(), pred);
+                    cm.add(be.toInts(pred), fb.labels(), ignore);
+                }
                 if (bar != null) bar.step(String.format(java.util.Locale.ROOT, "loss %.4f", pixels == 0 ? 0 : lossSum / pixels));
             }
         } finally {

@@ -63,8 +63,7 @@ public final class FeatureCache {
         ProgressBar bar = new ProgressBar(progress, "cache " + split, loader.batchesPerEpoch());
         boolean wasTraining = m.isTraining();
         m.train(false);
-        Ops ops = new Ops(be);
-        try (var s = ops.noGrad()) {
+        try {
             while (it.hasNext()) {
                 if (stop.requested()) throw stop.stopped("while caching the " + split + " features (" + filled + " of " + n + " images)");
                 Batch b = it.next();
@@ -79,8 +78,10 @@ public final class FeatureCache {
                     fc = new FeatureCache(new float[n][], new int[n][], m.layers().length * m.backbone.embedDim(),
                             b.h() / p, b.w() / p, b.h(), b.w());
                 }
-                Var f = FeedBatch.of(b).headInput(m, ops);
-                float[] all = be.toFloats(f.value());
+                float[] all;
+                try (Ops ops = new Ops(be); var s = ops.noGrad()) {
+                    all = be.toFloats(FeedBatch.of(b).headInput(m, ops).value());
+                }
                 int per = fc.c * fc.gh * fc.gw, hw = b.h() * b.w();
                 for (int k = 0; k < b.n(); k++) {
                     fc.feats[filled] = java.util.Arrays.copyOfRange(all, k * per, (k + 1) * per);

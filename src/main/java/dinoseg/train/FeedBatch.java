@@ -29,11 +29,17 @@ public record FeedBatch(float[] images, int[] labels, int n, int h, int w, float
         return c;
     }
 
-    /** The head's input: the cached maps, or the backbone on the images (without a tape unless fine-tuning). */
+    /**
+     * The head's input: the cached maps, or the backbone on the images (without a tape unless
+     * fine-tuning). Owned by {@code ops}; the uploaded images are released once the backbone ran.
+     */
     public Var headInput(Dinov2Segmentation m, Ops ops) {
         Backend be = ops.be;
-        if (features != null) return Var.constant(be.fromFloats(features, Shape.of(featureShape)));
-        return m.features(ops, Var.constant(be.fromFloats(images, Shape.of(n, Batch.CHANNELS, h, w))));
+        if (features != null) return ops.constant(be.fromFloats(features, Shape.of(featureShape)));
+        Var x = ops.constant(be.fromFloats(images, Shape.of(n, Batch.CHANNELS, h, w)));
+        Var f = m.features(ops, x);
+        ops.release(x);
+        return f;
     }
 
     public Tensor labelTensor(Backend be) {
@@ -42,6 +48,9 @@ public record FeedBatch(float[] images, int[] labels, int n, int h, int w, float
 
     /** Head logits on the features, upsampled to the label size. */
     static Var logits(Dinov2Segmentation m, Ops ops, Var features, int h, int w) {
-        return ops.resizeBilinear(m.head.forward(ops, features), h, w);
+        Var grid = m.head.forward(ops, features);
+        Var y = ops.resizeBilinear(grid, h, w);
+        if (y != grid) ops.release(grid);
+        return y;
     }
 }

@@ -427,21 +427,23 @@ public final class Trainer {
     /** One optimizer step on {@code fb}; adds its predictions to the epoch's confusion matrix and returns its mean loss. */
     private double trainStep(Run r, FeedBatch fb, EpochProgress p, int epoch) {
         r.opt.scaleBaseLrs(r.schedule.factor(r.globalStep));
-        Ops ops = new Ops(be);
-        Var logits = FeedBatch.logits(r.model, ops, fb.headInput(r.model, ops), fb.h(), fb.w());
-        Tensor labels = fb.labelTensor(be);
-        Var loss = ops.crossEntropy(logits, labels, null, r.ignore);
-        double l = be.toFloats(loss.value())[0];
-        if (!Double.isFinite(l)) {
-            ops.tape.clear();
-            throw diverged(r, "training", l, epoch, p.step, r.opt.lr(0));
+        // one scope per step: the tape frees activations during backward, the scope the rest
+        try (Ops ops = new Ops(be); Tensor labels = fb.labelTensor(be)) {
+            Var features = fb.headInput(r.model, ops);
+            Var logits = FeedBatch.logits(r.model, ops, features, fb.h(), fb.w());
+            ops.release(features);
+            Var loss = ops.crossEntropy(logits, labels, null, r.ignore);
+            double l = be.toFloats(loss.value())[0];
+            if (!Double.isFinite(l)) throw diverged(r, "training", l, epoch, p.step, r.opt.lr(0));
+            int[] pred = argmax(logits.value(), fb);   // the forward's prediction; logits are not needed by backward
+            ops.release(logits);
+            ops.backward(loss);
+            r.opt.step();
+            r.opt.zeroGrad();
+            r.globalStep++;
+            p.confusion.add(pred, fb.labels(), r.ignore);
+            return l;
         }
-        ops.backward(loss);
-        r.opt.step();
-        r.opt.zeroGrad();
-        r.globalStep++;
-        p.confusion.add(argmax(logits.value(), fb), fb.labels(), r.ignore);
-        return l;
     }
 
     /**
@@ -606,9 +608,10 @@ public final class Trainer {
     }
 
     private int[] argmax(Tensor logits, FeedBatch fb) {
-        Tensor pred = be.empty(Shape.of(fb.n(), fb.h(), fb.w()), DType.I32);
-        be.argmax(logits, pred);
-        return be.toInts(pred);
+        try (Tensor pred = be.empty(Shape.of(fb.n(), fb.h(), fb.w()), DType.I32)) {
+            be.argmax(logits, pred);
+            return be.toInts(pred);
+        }
     }
 
     private static Iterator<FeedBatch> map(Iterator<Batch> it) {
@@ -633,11 +636,9 @@ public final class Trainer {
         void write(Dinov2Segmentation model, Backend be, ClassSet classes, Path file) throws IOException {
             boolean was = model.isTraining();
             model.train(false);
-            Ops ops = new Ops(be);
             int[] pred;
-            try (var s = ops.noGrad()) {
-                Var logits = model.forward(ops, Var.constant(be.fromFloats(image, Shape.of(1, 3, h, w))));
-                Tensor p = be.empty(Shape.of(1, h, w), DType.I32);
+            try (Ops ops = new Ops(be); var s = ops.noGrad(); Tensor p = be.empty(Shape.of(1, h, w), DType.I32)) {
+                Var logits = model.forward(ops, ops.constant(be.fromFloats(image, Shape.of(1, 3, h, w))));
                 be.argmax(logits.value(), p);
                 pred = be.toInts(p);
             } finally {

@@ -197,6 +197,28 @@ class TrainEvalBenchCommandTest {
     }
 
     @Test
+    void benchEstimatesMemoryWithoutComputingAndProfilesOpFamilies() throws Exception {
+        Run small = run("bench", "--mode", "finetune", "--backbone", backbone.toString(), "--imgsz", "28", "--batch", "2", "--estimate-memory");
+        assertEquals(0, small.code(), small.err());
+        JsonObject a = JsonParser.parseString(small.out().strip()).getAsJsonObject();
+        double params = a.get("params_mib").getAsDouble(), peak = a.get("peak_gpu_mib").getAsDouble();
+        assertTrue(peak > params + a.get("optimizer_mib").getAsDouble(), small.out());
+        assertEquals(2 * a.get("grads_mib").getAsDouble(), a.get("optimizer_mib").getAsDouble(), 0.11, small.out());
+        // four times the batch: the activations grow, the parameters do not
+        Run big = run("bench", "--mode", "finetune", "--backbone", backbone.toString(), "--imgsz", "28", "--batch", "8", "--estimate-memory");
+        JsonObject b = JsonParser.parseString(big.out().strip()).getAsJsonObject();
+        assertEquals(params, b.get("params_mib").getAsDouble(), 0.0);
+        assertTrue(b.get("activations_mib").getAsDouble() > 3 * a.get("activations_mib").getAsDouble(), big.out());
+
+        Run p = run("bench", "--device", "cpu", "--mode", "finetune", "--backbone", backbone.toString(), "--imgsz", "28", "--batch", "2",
+                "--warmup", "0", "--iters", "1", "--profile");
+        assertEquals(0, p.code(), p.err());
+        assertEquals(1, p.out().lines().count(), p.out());
+        for (String family : List.of("gemm", "attention", "norm", "elementwise", "optimizer", "total"))
+            assertTrue(p.err().lines().anyMatch(l -> l.startsWith(family + " ")), "no " + family + " row in:\n" + p.err());
+    }
+
+    @Test
     void demoPresetIsAValidConfigInOnePlace() throws Exception {
         TrainConfig c = TrainCommand.DemoPreset.load(); // valid: a TrainConfig cannot be built otherwise
         assertTrue(c.fineTune());

@@ -29,6 +29,7 @@ public final class CpuBackend implements Backend {
 
     /** Whether gemm runs the Vector API micro-kernel ({@link VectorGemm}) or the scalar one. */
     private final boolean vectorGemm;
+    private final CpuArrayPool pool = new CpuArrayPool(CpuArrayPool.defaultCapBytes());
 
     /** The backend with the fastest GEMM kernel this JVM can run (see {@link #gemmKernel()}). */
     public CpuBackend() { this(CpuGemm.VECTOR_AVAILABLE); }
@@ -51,20 +52,31 @@ public final class CpuBackend implements Backend {
 
     @Override public Tensor empty(Shape shape, DType dtype) { return zeros(shape, dtype); }
 
+    /** Zeros; the array comes from this backend's cache of closed tensors' arrays ({@link CpuArrayPool}) when one fits. */
     @Override public Tensor zeros(Shape shape, DType dtype) {
         int n = shape.size();
-        return dtype == DType.F32 ? new Tensor(new CpuStorage(new float[n]), shape)
-                : new Tensor(new CpuStorage(new int[n]), shape);
+        return dtype == DType.F32 ? new Tensor(new CpuStorage(pool.floats(n), pool), shape)
+                : new Tensor(new CpuStorage(pool.ints(n), pool), shape);
     }
+
+    /** Bytes of closed tensors' arrays kept for reuse. */
+    public long cachedBytes() { return pool.cachedBytes(); }
+
+    /** Drops the cached arrays (the garbage collector then reclaims them). */
+    public void emptyCache() { pool.clear(); }
 
     @Override public Tensor fromFloats(float[] data, Shape shape) {
         OpContract.hostData("fromFloats", data, data == null ? 0 : data.length, shape);
-        return new Tensor(new CpuStorage(data.clone()), shape);
+        float[] a = pool.floats(data.length);
+        System.arraycopy(data, 0, a, 0, data.length);
+        return new Tensor(new CpuStorage(a, pool), shape);
     }
 
     @Override public Tensor fromInts(int[] data, Shape shape) {
         OpContract.hostData("fromInts", data, data == null ? 0 : data.length, shape);
-        return new Tensor(new CpuStorage(data.clone()), shape);
+        int[] a = pool.ints(data.length);
+        System.arraycopy(data, 0, a, 0, data.length);
+        return new Tensor(new CpuStorage(a, pool), shape);
     }
 
     @Override public float[] toFloats(Tensor t) {

@@ -5,16 +5,26 @@ import dinoseg.tensor.Device;
 import dinoseg.tensor.Storage;
 import dinoseg.tensor.Tensor;
 
-/** Heap storage of the CPU backend: a float[] (F32) or an int[] (I32). {@link #close()} drops the array. */
+/**
+ * Heap storage of the CPU backend: a float[] (F32) or an int[] (I32). {@link #close()} gives the
+ * array back to the backend's {@link CpuArrayPool} (when it came from one) for the next tensor of
+ * its length; a storage that is never closed is reclaimed by the garbage collector.
+ */
 public final class CpuStorage implements Storage {
     private float[] f;
     private int[] i;
     private final DType dtype;
     private final int length;
+    private final CpuArrayPool pool;
 
-    CpuStorage(float[] data) { this.f = data; this.dtype = DType.F32; this.length = data.length; }
+    CpuStorage(float[] data) { this(data, null); }
 
-    CpuStorage(int[] data) { this.i = data; this.dtype = DType.I32; this.length = data.length; }
+    CpuStorage(int[] data) { this(data, null); }
+
+    /** Storage over {@code data}, which nothing else references; returned to {@code pool} (if any) on close. */
+    CpuStorage(float[] data, CpuArrayPool pool) { this.f = data; this.dtype = DType.F32; this.length = data.length; this.pool = pool; }
+
+    CpuStorage(int[] data, CpuArrayPool pool) { this.i = data; this.dtype = DType.I32; this.length = data.length; this.pool = pool; }
 
     @Override public Device device() { return Device.CPU; }
 
@@ -24,7 +34,16 @@ public final class CpuStorage implements Storage {
 
     @Override public boolean isClosed() { return f == null && i == null; }
 
-    @Override public void close() { f = null; i = null; }
+    @Override public synchronized void close() {
+        float[] fa = f;
+        int[] ia = i;
+        f = null;
+        i = null;
+        if (pool != null) {
+            if (fa != null) pool.release(fa);
+            if (ia != null) pool.release(ia);
+        }
+    }
 
     /** The float array behind a CPU F32 tensor (backend.cpu only). */
     static float[] floats(Tensor t) {

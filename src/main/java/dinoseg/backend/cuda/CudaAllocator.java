@@ -36,6 +36,8 @@ final class CudaAllocator {
     private long liveBytes;
     private long peakBytes;
     private long deviceAllocs;
+    private long cleanerReleases, cleanerBytes;
+    private static final System.Logger LOG = System.getLogger("dinoseg.cuda.memory");
     private boolean closed;
 
     /** The bucket a request of {@code bytes} is served from: 512-byte steps up to 1 MiB, then 8 steps per power of two. */
@@ -108,8 +110,19 @@ final class CudaAllocator {
         }
     }
 
-    /** Returns a block to the cache (called by close() and by the Cleaner). */
-    synchronized void release(Block b) {
+    /**
+     * Returns a block to the cache: from {@code Tensor.close()}, or from the Cleaner
+     * ({@code byCleaner}) for a tensor that became unreachable without being closed. The Cleaner is
+     * a safety net: each block it had to return is counted ({@link #cleanerReleases}) and logged at
+     * DEBUG level, since it means some code path does not free what it made.
+     */
+    synchronized void release(Block b, boolean byCleaner) {
+        if (byCleaner) {
+            cleanerReleases++;
+            cleanerBytes += b.bytes;
+            LOG.log(System.Logger.Level.DEBUG, () -> "the garbage collector returned an unclosed CUDA tensor of " + mib(b.bytes)
+                    + " (" + cleanerReleases + " so far, " + mib(cleanerBytes) + ")");
+        }
         if (closed) return;
         liveBytes -= b.bytes;
         cachedBytes += b.bytes;
@@ -130,6 +143,12 @@ final class CudaAllocator {
     synchronized long cachedBytes() { return cachedBytes; }
 
     synchronized long peakBytes() { return peakBytes; }
+
+    /** A new peak from now: the live bytes. */
+    synchronized void resetPeak() { peakBytes = liveBytes; }
+
+    /** Blocks the Cleaner returned (tensors dropped without close) since the allocator opened. */
+    synchronized long cleanerReleases() { return cleanerReleases; }
 
     /** How many times the device allocator was called (flat in steady state). */
     synchronized long deviceAllocations() { return deviceAllocs; }

@@ -99,6 +99,11 @@ public final class CudaBackend implements Backend {
     /** How often cuMemAlloc was called. */
     public long deviceAllocations() { return mem.deviceAllocations(); }
 
+    @Override public void resetPeakDeviceBytes() { mem.resetPeak(); }
+
+    /** Tensors the garbage collector had to free because nobody closed them (0 when every owner frees what it made). */
+    public long cleanerReleases() { return mem.cleanerReleases(); }
+
     /** Returns cached device memory to the driver. */
     public void emptyCache() { mem.emptyCache(); }
 

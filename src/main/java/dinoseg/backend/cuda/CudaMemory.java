@@ -128,6 +128,10 @@ final class CudaMemory {
 
     long deviceAllocations() { return allocator.deviceAllocations(); }
 
+    void resetPeak() { allocator.resetPeak(); }
+
+    long cleanerReleases() { return allocator.cleanerReleases(); }
+
     void emptyCache() { ctx.bind(); allocator.emptyCache(); }
 
     /** Frees the scratch, the staging buffers and every cached block (the caller waited for the stream). */

@@ -20,6 +20,8 @@ public final class CudaStorage implements Storage {
         private final CudaAllocator allocator;
         private final CudaAllocator.Block block;
         private final AtomicBoolean released;
+        /** Set by close() before it runs this action: the release is explicit, not the Cleaner's. */
+        volatile boolean explicit;
 
         Release(CudaAllocator allocator, CudaAllocator.Block block, AtomicBoolean released) {
             this.allocator = allocator;
@@ -28,7 +30,7 @@ public final class CudaStorage implements Storage {
         }
 
         @Override public void run() {
-            if (released.compareAndSet(false, true)) allocator.release(block);
+            if (released.compareAndSet(false, true)) allocator.release(block, !explicit);
         }
     }
 
@@ -38,13 +40,15 @@ public final class CudaStorage implements Storage {
     private final Device device;
     private final AtomicBoolean released = new AtomicBoolean();
     private final Cleaner.Cleanable cleanable;
+    private final Release release;
 
     CudaStorage(CudaAllocator allocator, Device device, long length, DType dtype) {
         this.block = allocator.allocate(length * dtype.bytes());
         this.length = length;
         this.dtype = dtype;
         this.device = device;
-        this.cleanable = CLEANER.register(this, new Release(allocator, block, released));
+        this.release = new Release(allocator, block, released);
+        this.cleanable = CLEANER.register(this, release);
     }
 
     /** The device address; fails if the storage was closed. */
@@ -61,5 +65,8 @@ public final class CudaStorage implements Storage {
 
     @Override public boolean isClosed() { return released.get(); }
 
-    @Override public void close() { cleanable.clean(); }
+    @Override public void close() {
+        release.explicit = true;
+        cleanable.clean();
+    }
 }

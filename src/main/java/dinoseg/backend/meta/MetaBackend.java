@@ -66,6 +66,8 @@ public final class MetaBackend implements Backend {
 
     @Override public long peakDeviceBytes() { return peakBytes.get(); }
 
+    @Override public void resetPeakDeviceBytes() { peakBytes.set(liveBytes.get()); }
+
     private volatile dinoseg.backend.Precision matmulPrecision = dinoseg.backend.Precision.FP32;
 
     /** Any precision: nothing is computed here, so a summary or an estimate of a bf16 run works as of an fp32 one. */
