@@ -42,6 +42,7 @@ public final class ClassSet {
     private final boolean colorsGiven;
     private final int ignoreIndex;
     private final boolean sharedColors;
+    private boolean reduceZeroLabel;
     private final Map<Integer, Integer> byColor = new HashMap<>();
 
     /**
@@ -76,6 +77,19 @@ public final class ClassSet {
                         + "' share the colour " + Palette.format(this.colors[i]));
         }
     }
+
+    /**
+     * This set with MMSegmentation's {@code reduce_zero_label} on or off: id masks then hold 0 for
+     * "other" (ignored) and v + 1 for class v, as ADE20K's annotations do ({@link MaskIO#decode}).
+     */
+    public ClassSet withReduceZeroLabel(boolean on) {
+        ClassSet c = new ClassSet(names, colorsGiven ? colors : null, ignoreIndex, sharedColors);
+        c.reduceZeroLabel = on;
+        return c;
+    }
+
+    /** Whether id masks are read with MMSegmentation's {@code reduce_zero_label} (see {@link #withReduceZeroLabel}). */
+    public boolean reduceZeroLabel() { return reduceZeroLabel; }
 
     /** The built-in Pascal VOC set: 21 classes, the standard palette, ignore index 255. */
     public static ClassSet voc() {
@@ -168,7 +182,8 @@ public final class ClassSet {
             throw new IllegalArgumentException("either every class has a \"color\" or none does");
         int ignore = o.has("ignore_index") ? o.get("ignore_index").getAsInt() : 255;
         boolean shared = o.has("shared_colors") && o.get("shared_colors").getAsBoolean();
-        return new ClassSet(names, withColor == 0 ? null : colors, ignore, shared);
+        boolean reduce = o.has("reduce_zero_label") && o.get("reduce_zero_label").getAsBoolean();
+        return new ClassSet(names, withColor == 0 ? null : colors, ignore, shared).withReduceZeroLabel(reduce);
     }
 
     /** The JSON form {@link #parse} reads back. */
@@ -190,6 +205,7 @@ public final class ClassSet {
         o.add("classes", arr);
         o.addProperty("ignore_index", ignoreIndex);
         if (sharedColors) o.addProperty("shared_colors", true);
+        if (reduceZeroLabel) o.addProperty("reduce_zero_label", true);
         Gson gson = new GsonBuilder().setPrettyPrinting().create();
         return gson.toJson(o) + "\n";
     }

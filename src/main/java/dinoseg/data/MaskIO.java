@@ -80,7 +80,8 @@ public final class MaskIO {
     /**
      * Decodes a mask into class ids. Ignored pixels (the ignore index, VOC's boundary colour, colours
      * no class has, ids outside 0..K-1) become {@code classes.ignoreIndex()}; unknown colours and
-     * out-of-range ids are counted in the result. With {@code auto}, palettized masks are judged by
+     * out-of-range ids are counted in the result. A class set with {@link ClassSet#reduceZeroLabel} (ADE20K) reads an
+     * id mask as MMSegmentation does: 0 is ignored, v is class v - 1. With {@code auto}, palettized masks are judged by
      * their palette (class notes); a palette that fits neither reading fails with one line naming the file.
      */
     public static LabelMap decode(BufferedImage img, Path file, ClassSet classes, MaskFormat format) {
@@ -105,8 +106,10 @@ public final class MaskIO {
         int firstUnknown = -1;
         if (f == MaskFormat.INDEX) {
             if (v == null) v = greyFromRgb(img, file);
+            boolean reduce = classes.reduceZeroLabel();   // ADE20K: 0 is "other" (ignored), v is class v - 1
             for (int i = 0; i < n; i++) {
                 int id = v[i];
+                if (reduce) id = id == 0 || id == ignore ? ignore : id - 1;
                 if (id == ignore) {
                     out[i] = ignore;
                 } else if (id >= 0 && id < k) {

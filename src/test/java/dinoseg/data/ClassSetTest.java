@@ -72,4 +72,24 @@ class ClassSetTest {
         assertThrows(IllegalArgumentException.class,
                 () -> ClassSet.parse("{\"classes\": [{\"name\": \"a\", \"color\": [1,2,3]}, {\"name\": \"b\", \"color\": [1,2,3]}]}"));
     }
+
+    /**
+     * ADE20K's annotations (MMSegmentation's reduce_zero_label): in an id mask 0 is "other" and ignored,
+     * v is class v - 1, 255 stays ignored; the flag survives the class file's JSON; VOC reads ids as they are.
+     */
+    @Test
+    void ade20kIdMasksAreReadWithReduceZeroLabel() {
+        ClassSet ade = ClassSet.ade20k();
+        assertTrue(ade.reduceZeroLabel());
+        assertTrue(ClassSet.parse(ade.toJson()).reduceZeroLabel());
+        assertFalse(ClassSet.voc().reduceZeroLabel());
+        java.awt.image.BufferedImage img = new java.awt.image.BufferedImage(5, 1, java.awt.image.BufferedImage.TYPE_BYTE_GRAY);
+        int[] raw = {0, 1, 150, 255, 20};
+        for (int x = 0; x < raw.length; x++) img.getRaster().setSample(x, 0, 0, raw[x]);
+        LabelMap m = MaskIO.decode(img, Path.of("ade.png"), ade, MaskFormat.INDEX);
+        assertArrayEquals(new int[]{255, 0, 149, 255, 19}, m.labels());
+        assertEquals(0, m.unknownPixels());
+        LabelMap v = MaskIO.decode(img, Path.of("voc.png"), ClassSet.voc(), MaskFormat.INDEX);
+        assertArrayEquals(new int[]{0, 1, 255, 255, 20}, v.labels());
+    }
 }
