@@ -118,6 +118,10 @@ public final class TrainCommand implements Callable<Integer> {
                     + "(0: only at epoch ends; default: ${DEFAULT-VALUE}). SIGINT/SIGTERM stop at the next step with that state written.")
     double saveEveryMin;
 
+    @Option(names = "--clip-grad", paramLabel = "NORM",
+            description = "Clip the gradients' total L2 norm to NORM before every optimizer step, as torch.nn.utils.clip_grad_norm_ (default: off).")
+    Double clipGrad;
+
     @Option(names = "--cache-features", description = "Frozen backbone, no augmentation: run the backbone once per image and train the head on the cached maps.")
     boolean cacheFeatures;
 

@@ -140,6 +140,30 @@ public final class AdamW {
         }
     }
 
+    /**
+     * {@code torch.nn.utils.clip_grad_norm_(params, maxNorm)} over every parameter of every group
+     * that has a gradient: total = sqrt(Σ ‖g‖²) (the L2 norm of all gradients as one vector); when
+     * maxNorm / (total + 1e-6) &lt; 1 every gradient is multiplied by it (PyTorch's clip_coef, clamped
+     * at 1), else the gradients are left as they are. A non-finite total scales by 0 (infinite) or NaN,
+     * as PyTorch 1.13 does without {@code error_if_nonfinite}.
+     *
+     * @param maxNorm the largest total norm kept, &gt; 0
+     * @return the total norm before clipping (0 when no parameter has a gradient)
+     * @throws IllegalArgumentException when maxNorm is not positive
+     */
+    public double clipGradNorm(double maxNorm) {
+        if (!(maxNorm > 0)) throw new IllegalArgumentException("clip_grad_norm: max norm must be positive, got " + maxNorm);
+        double sq = 0;
+        for (ParamGroup g : groups)
+            for (Parameter p : g.params()) if (p.grad() != null) sq += be.sumSquares(p.grad());
+        double total = Math.sqrt(sq);
+        double coef = maxNorm / (total + 1e-6);
+        if (coef < 1 || Double.isNaN(coef))
+            for (ParamGroup g : groups)
+                for (Parameter p : g.params()) if (p.grad() != null) be.scale(p.grad(), (float) coef, p.grad());
+        return total;
+    }
+
     /** Drops the gradient of every parameter in every group. */
     public void zeroGrad() {
         for (ParamGroup g : groups) for (Parameter p : g.params()) p.zeroGrad();

@@ -65,13 +65,16 @@ import java.util.Set;
  * @param precision       operands of matrix products ({@link Precision}: fp32, or tf32/bf16 rounded with fp32
  *                        accumulation, as PyTorch's allow_tf32 / autocast(bfloat16) matmuls); weights, gradients,
  *                        optimizer state and checkpoints stay fp32. Written to JSON only when not fp32.
+ * @param clipGrad        largest total L2 norm of the gradients before each optimizer step, as
+ *                        {@code torch.nn.utils.clip_grad_norm_} ({@link AdamW#clipGradNorm}); 0: no clipping
+ *                        (and left out of the JSON)
  */
 public record TrainConfig(String backbone, JsonObject backboneConfig, String weights, SegmentationHead.Kind head, boolean fineTune,
                           int epochs, int imgWidth, int imgHeight, int batch, double lr, double weightDecay,
                           LrSchedule.Kind scheduler, List<Integer> schedulerEpochs, double schedulerGamma, double warmup,
                           double backboneLrScale, Augment.Mode augment, String device, int workers, long seed, String outDir,
                           boolean cacheFeatures, double cacheBudget, JsonObject dataset, double saveEveryMin, int previewIndex,
-                          boolean demo, Precision precision) {
+                          boolean demo, Precision precision, double clipGrad) {
 
     /** A setting out of its range or not one of its values; the message is one line naming the flag. */
     public static final class InvalidSettingException extends IllegalArgumentException {
@@ -82,7 +85,7 @@ public record TrainConfig(String backbone, JsonObject backboneConfig, String wei
     public static final Set<String> KEYS = Set.of("backbone", "backbone_config", "weights", "head", "fine_tune", "epochs", "img_width",
             "img_height", "batch", "lr", "weight_decay", "scheduler", "scheduler_epochs", "scheduler_gamma", "warmup",
             "backbone_lr_scale", "augment", "device", "workers", "seed", "out_dir", "cache_features", "cache_budget", "dataset",
-            "save_every_min", "preview_index", "demo", "precision");
+            "save_every_min", "preview_index", "demo", "precision", "clip_grad");
 
     /**
      * The settings a resumed run may change (JSON names); everything else comes from its state, so
@@ -123,6 +126,8 @@ public record TrainConfig(String backbone, JsonObject backboneConfig, String wei
                     + id(augment));
         if (!(saveEveryMin >= 0) || Double.isInfinite(saveEveryMin))
             throw new InvalidSettingException("--save-every-min must be a number of minutes >= 0 (0: only at epoch ends), got " + saveEveryMin);
+        if (!(clipGrad >= 0) || Double.isInfinite(clipGrad))
+            throw new InvalidSettingException("--clip-grad must be a norm > 0 (or 0: no clipping), got " + clipGrad);
         if (!(cacheBudget > 0 && cacheBudget <= 1)) throw new InvalidSettingException("cache budget must be in (0, 1], got " + cacheBudget);
         backboneConfig = backboneConfig == null ? null : backboneConfig.deepCopy();
         dataset = dataset == null ? new JsonObject() : dataset.deepCopy();
@@ -171,6 +176,7 @@ public record TrainConfig(String backbone, JsonObject backboneConfig, String wei
         b.previewIndex = previewIndex;
         b.demo = demo;
         b.precision(precision);
+        b.clipGrad(clipGrad);
         return b;
     }
 
@@ -243,6 +249,7 @@ public record TrainConfig(String backbone, JsonObject backboneConfig, String wei
         @SerializedName("preview_index") private int previewIndex = 0;
         private boolean demo;
         private String precision;   // null: fp32 (left out of the JSON, so fp32 runs write what they always wrote)
+        @SerializedName("clip_grad") private Double clipGrad;   // null: no clipping (left out of the JSON)
 
         private Builder() { }
 
@@ -275,6 +282,8 @@ public record TrainConfig(String backbone, JsonObject backboneConfig, String wei
         public Builder previewIndex(int v) { previewIndex = v; return this; }
         public Builder demo(boolean v) { demo = v; return this; }
         public Builder precision(Precision v) { precision = v == null || v == Precision.FP32 ? null : v.flag(); return this; }
+        /** Gradient clipping's max norm; 0 turns it off. */
+        public Builder clipGrad(double v) { clipGrad = v == 0 ? null : v; return this; }
 
         /**
          * A new builder: the settings held here with those given explicitly (by their JSON names,
@@ -329,7 +338,8 @@ public record TrainConfig(String backbone, JsonObject backboneConfig, String wei
             if (schedulerEpochs != null) for (int m : schedulerEpochs) milestones.add(m);
             return new TrainConfig(backbone, backboneConfig, weights, SegmentationHead.Kind.parse(h), fineTune, epochs, imgWidth, imgHeight,
                     batch, lr, weightDecay, sk, milestones, schedulerGamma, warmup, backboneLrScale, Augment.Mode.parse(a), lower(device),
-                    workers, seed, outDir, cacheFeatures, cacheBudget, dataset, saveEveryMin, previewIndex, demo, p);
+                    workers, seed, outDir, cacheFeatures, cacheBudget, dataset, saveEveryMin, previewIndex, demo, p,
+                    clipGrad == null ? 0 : clipGrad);
         }
 
         private static String lower(String s) { return s == null ? null : s.toLowerCase(Locale.ROOT); }

@@ -438,6 +438,7 @@ public final class Trainer {
             int[] pred = argmax(logits.value(), fb);   // the forward's prediction; logits are not needed by backward
             ops.release(logits);
             ops.backward(loss);
+            if (r.cfg.clipGrad() > 0) r.opt.clipGradNorm(r.cfg.clipGrad());   // --clip-grad, as clip_grad_norm_
             r.opt.step();
             r.opt.zeroGrad();
             r.globalStep++;

@@ -167,4 +167,36 @@ class AdamWTest {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> opt.loadState(bad));
         assertTrue(e.getMessage().contains("decay/0"), e.getMessage());
     }
+
+    /**
+     * clipGradNorm against torch.nn.utils.clip_grad_norm_ (tools/gen_clip_grad_golden.py): the returned
+     * total norm and the gradients after clipping hard (0.5), a little (2.0) and not at all (100), over three
+     * parameters of different ranks plus one without a gradient (left without one).
+     */
+    @Test
+    void clipGradNormMatchesPyTorch() throws Exception {
+        dinoseg.io.StateDict g = dinoseg.model.Golden.read("clip_grad.safetensors");
+        for (int c = 0; c < 3; c++) {
+            List<Parameter> ps = new java.util.ArrayList<>();
+            for (int i = 0; i < 3; i++) {
+                dinoseg.io.HostTensor gi = g.get("grad." + i);
+                Parameter p = new Parameter(be.zeros(gi.shape()));
+                setGrad(p, be.fromFloats(gi.data(), gi.shape()));
+                ps.add(p);
+            }
+            Parameter none = new Parameter(be.zeros(dinoseg.tensor.Shape.of(3)));
+            ps.add(none);
+            AdamW opt = AdamW.single(be, ps, 1e-3, 0.0);
+            double maxNorm = g.get(c + ".max_norm").data()[0];
+            double total = opt.clipGradNorm(maxNorm);
+            assertEquals(g.get(c + ".total").data()[0], total, 1e-5, "case " + c + " total norm");
+            for (int i = 0; i < 3; i++) {
+                float[] want = g.get(c + ".grad." + i).data(), got = be.toFloats(ps.get(i).grad());
+                for (int j = 0; j < want.length; j++)
+                    assertEquals(want[j], got[j], 1e-6, "case " + c + " (max norm " + maxNorm + ") grad " + i + "[" + j + "]");
+            }
+            assertNull(none.grad(), "a parameter without a gradient stays without one");
+        }
+        assertThrows(IllegalArgumentException.class, () -> AdamW.single(be, List.of(), 1e-3, 0).clipGradNorm(0));
+    }
 }

@@ -71,6 +71,36 @@ class TrainerTest {
         assertEquals(2, headChanged, "both head tensors (conv weight and bias) should have changed");
     }
 
+    /**
+     * --clip-grad reaches the optimizer: with the gradients clipped to a total norm of 1e-12, AdamW's steps
+     * (m / (sqrt(v) + 1e-8), gradients ~1e-13 per element) shrink to ~1e-5 of the lr (no weight decay here), so the head moves less
+     * than 1% of what an unclipped run moves it; the setting is written to config.json.
+     */
+    @Test
+    void clipGradClipsBeforeEachStepAndIsRecorded() throws Exception {
+        TrainConfig free = TinyData.config(data, tmp.resolve("noclip"), 56).epochs(1).lr(1e-3).weightDecay(0).build();
+        TrainConfig clipped = TinyData.config(data, tmp.resolve("clip"), 56).epochs(1).lr(1e-3).weightDecay(0).clipGrad(1e-12).build();
+        trainer(free).run();
+        trainer(clipped).run();
+        Map<String, HostTensor> before = initialState(free);
+        double moveFree = 0, moveClipped = 0;
+        Map<String, HostTensor> a = read(tmp.resolve("noclip/final_model.safetensors")), b = read(tmp.resolve("clip/final_model.safetensors"));
+        for (String k : before.keySet()) {
+            if (!k.startsWith("head.")) continue;
+            float[] x0 = before.get(k).data(), x1 = a.get(k).data(), x2 = b.get(k).data();
+            for (int i = 0; i < x0.length; i++) {
+                moveFree = Math.max(moveFree, Math.abs(x1[i] - x0[i]));
+                moveClipped = Math.max(moveClipped, Math.abs(x2[i] - x0[i]));
+            }
+        }
+        assertTrue(moveFree > 1e-4, "the unclipped head moves: " + moveFree);
+        assertTrue(moveClipped < 0.01 * moveFree, "clipped to 1e-12 the head barely moves: " + moveClipped + " vs " + moveFree);
+        String json = Files.readString(tmp.resolve("clip/config.json"));
+        assertEquals(1e-12, TrainConfig.fromJson(json, "config.json").clipGrad(), 0);
+        assertFalse(Files.readString(tmp.resolve("noclip/config.json")).contains("clip_grad"), "no clipping: not written");
+        assertThrows(TrainConfig.InvalidSettingException.class, () -> TinyData.config(data, tmp.resolve("x"), 56).clipGrad(-1).build());
+    }
+
     @Test
     void fineTuneChangesBackboneAndHead() throws Exception {
         TrainConfig c = TinyData.config(data, tmp.resolve("fine"), 56).epochs(1).fineTune(true).build();
