@@ -17,6 +17,7 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
 import java.io.PrintWriter;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
 
@@ -79,6 +80,13 @@ public final class EvalCommand implements Callable<Integer> {
         dinoseg.backend.Precision p = precision.parse(cl);
         ModelSource.check(cl, checkpoint, model);
         boolean officialName = model != null && dinoseg.checkpoint.OfficialModels.isName(model);
+        if (officialName) {   // an official model has no training run to take the data from: say so before fetching it
+            CommandLine.ParseResult pr = cl.getParseResult();
+            Flags.require(cl, pr.hasMatchedOption("--data") || pr.hasMatchedOption("--valid-images"),
+                    "--model " + model + ": an official model needs a dataset to score on: give --data DIR (or the four "
+                            + "--train-images/--train-masks/--valid-images/--valid-masks folders)");
+            dataset.requireDataset(cl);
+        }
         Path file = checkpoint != null ? checkpoint : officialName ? null : Path.of(model);
         if (out != null) {
             OutputChecks.outputFile(cl, "--out", out);
@@ -98,12 +106,16 @@ public final class EvalCommand implements Callable<Integer> {
                 ds = DatasetSettings.fromJson(ck.config().getAsJsonObject("train_config").getAsJsonObject("dataset"));
                 err.println("note: no dataset flags: evaluating on the training run's dataset");
             }
-            if (ds.classes() == null) ds = ds.withClasses(ck.classes());
+            if (ds.classes() == null && !Files.isRegularFile(Datasets.open(ds, null).root().resolve("classes.json")))
+                ds = ds.withClasses(ck.classes());   // no --classes and no classes.json beside the data: the model's classes
+            // (a classes.json beside the data says how its masks are coded: it is read, and checked against the model's below)
+            boolean besideData = ds.classes() == null;
             Datasets.Opened opened = Datasets.open(ds, err::println);
             ClassSet classes = opened.classes();
             if (!classes.names().equals(ck.classes().names()))
-                throw new IllegalArgumentException(label + ": the model's classes " + ck.classes().names()
-                        + " differ from the dataset's " + classes.names());
+                throw new IllegalArgumentException(label + ": the model's " + PredictOptions.names(ck.classes())
+                        + " differ from the dataset's " + PredictOptions.names(classes)
+                        + (besideData ? " (from " + opened.root().resolve("classes.json") + "; --classes overrides)" : ""));
             SegDataset s = split.equals("train") ? opened.train() : opened.valid();
             if (s.size() == 0) throw new IllegalArgumentException(SegDataset.emptySplit(opened.root(), s.name()));
             // the pair check train and data check apply, in their words: bad pairs stop the run, or are skipped with --skip-bad

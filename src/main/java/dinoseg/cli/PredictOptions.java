@@ -48,8 +48,8 @@ final class PredictOptions {
     @Option(names = "--alpha", defaultValue = "0.5", paramLabel = "A", description = "Opacity of the class colours (default: ${DEFAULT-VALUE}).")
     float alpha;
 
-    @Option(names = "--classes", paramLabel = "FILE|voc",
-            description = "Expected classes (a class file or 'voc'); the run stops if the checkpoint's differ.")
+    @Option(names = "--classes", paramLabel = "FILE|voc|ade20k",
+            description = "Expected classes (a class file, 'voc' or 'ade20k'); the run stops if the model's differ.")
     String classes;
 
     @Option(names = "--device", defaultValue = "auto", paramLabel = "auto|cpu|cuda", description = "Backend (default: ${DEFAULT-VALUE}).")
@@ -96,8 +96,8 @@ final class PredictOptions {
         ModelSource.Resolved res = ModelSource.load(checkpoint, model, be, err);
         ModelCheckpoint.Loaded l = res.loaded();
         if (expected != null && !expected.names().equals(l.classes().names()))
-            throw new IllegalArgumentException(label() + ": trained for " + l.classes().size() + " classes " + l.classes().names()
-                    + " but --classes " + classes + " gives " + expected.size() + " classes " + expected.names());
+            throw new IllegalArgumentException(label() + ": trained for " + names(l.classes()) + " but --classes " + classes + " gives "
+                    + names(expected));
         int w = size == null ? l.imgW() : size[0];
         int h = size == null ? l.imgH() : size[1];
         int patch = l.model().backbone.patch();
@@ -110,6 +110,16 @@ final class PredictOptions {
         }
         Predictor.Options o = new Predictor.Options(w, h, tta, flip != null && flip, slide == null ? 0 : slide[0], slide == null ? 0 : slide[1]);
         return new Ready(be, new Predictor(be, new ModelAdapter(be, l.model()), o), l.classes(), l);
+    }
+
+    /**
+     * "N classes [a, b, ...]" for messages: every name up to VOC's 21, else the first 12 and how many
+     * more (ADE20K's 150 names would fill a screen).
+     */
+    static String names(ClassSet c) {
+        java.util.List<String> n = c.names();
+        if (n.size() <= 21) return n.size() + " classes " + n;
+        return n.size() + " classes [" + String.join(", ", n.subList(0, 12)) + ", ... " + (n.size() - 12) + " more]";
     }
 
     /** One line describing the inference settings. */

@@ -205,6 +205,8 @@ public final class TrainCommand implements Callable<Integer> {
             Object v = o.getValue();
             given.add(key(o), GSON.toJsonTree(v instanceof Path p ? p.toString() : v));
         }
+        if (pr.hasMatchedOption("--precision"))   // as the flag reads it (bfloat16 is bf16; fp16 is refused with the reason)
+            given.addProperty("precision", precision.parse(pr.commandSpec().commandLine()).flag());
         if (pr.hasMatchedOption("--imgsz")) {
             given.addProperty("img_width", imgsz[0]);
             given.addProperty("img_height", imgsz.length > 1 ? imgsz[1] : imgsz[0]);
