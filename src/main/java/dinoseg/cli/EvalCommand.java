@@ -51,6 +51,18 @@ public final class EvalCommand implements Callable<Integer> {
             + "an official model's published short side, the aspect ratio kept).")
     int[] imgsz;
 
+    @Option(names = "--tta", split = ",", paramLabel = "S",
+            description = "Test-time scales, e.g. 1.0,1.5,2.0: softmax averaged over them (default: none; an official model's published ratios).")
+    double[] tta;
+
+    @Option(names = "--flip", negatable = true,
+            description = "Also average horizontally flipped views (default: no; an official ms model's published flips, which --no-flip turns off).")
+    Boolean flip;
+
+    @Option(names = "--slide", arity = "2", paramLabel = "CROP STRIDE", hideParamSyntax = true,
+            description = "Sliding window: CROP x CROP tiles every STRIDE pixels, overlaps averaged (default: none; an official model's published window).")
+    int[] slide;
+
     @Option(names = "--batch", paramLabel = "N", defaultValue = "4", description = "Images decoded ahead of the model (default: ${DEFAULT-VALUE}).")
     int batch;
 
@@ -74,6 +86,7 @@ public final class EvalCommand implements Callable<Integer> {
         Signals.cooperate(); // SIGINT/SIGTERM: stop between batches/images/frames, no partial output
         if (batch < 1) throw new CommandLine.ParameterException(cl, "--batch must be at least 1, got " + batch);
         int[] size = Flags.imageSize(cl, imgsz);
+        PredictOptions.checkViews(cl, tta, slide);
         Flags.device(cl, device);
         if (!split.equals("valid") && !split.equals("train"))
             throw new CommandLine.ParameterException(cl, "--split: '" + split + "' is not one of valid, train");
@@ -122,9 +135,13 @@ public final class EvalCommand implements Callable<Integer> {
             s = s.validated(ds.skipBad(), err::println);
             int w = size == null ? ck.imgW() : size[0], h = size == null ? ck.imgH() : size[1];
             err.println(opened.describe());
-            dinoseg.infer.Predictor.Options settings = res.official() == null ? null
-                    : ModelSource.officialOptions(res.official().test(), size, null, null, null);
-            if (settings != null) err.println(res.official().name() + ": " + PredictOptions.describe(settings) + " (published test settings)");
+            boolean views = tta != null || flip != null || slide != null;
+            dinoseg.infer.Predictor.Options settings = res.official() != null ? ModelSource.officialOptions(res.official().test(), size, tta, flip, slide)
+                    : !views ? null
+                    : new dinoseg.infer.Predictor.Options(w, h, tta, flip != null && flip, slide == null ? 0 : slide[0], slide == null ? 0 : slide[1], 0);
+            if (settings != null)
+                err.println(label + ": " + PredictOptions.describe(settings)
+                        + (res.official() == null ? "" : views || size != null ? " (published test settings, overridden by flags)" : " (published test settings)"));
             EvalReport r = EvalReport.run(ck.model(), classes, s, w, h, settings, batch, workers, be, err, dinoseg.io.Stop.process());
             String suffix = p == dinoseg.backend.Precision.FP32 ? "" : "_" + p.flag();   // a bf16 eval does not replace the fp32 one
             Path json = out != null ? out : file != null ? file.toAbsolutePath().resolveSibling("eval_" + stem(file) + suffix + ".json")

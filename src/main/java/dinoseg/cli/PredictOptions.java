@@ -73,16 +73,21 @@ final class PredictOptions {
     int[] validate(CommandLine cl) {
         Flags.require(cl, alpha >= 0 && alpha <= 1, "--alpha must be in [0, 1], got " + alpha);
         int[] size = Flags.imageSize(cl, imgsz);
+        checkViews(cl, tta, slide);
+        precision.parse(cl);
+        Flags.device(cl, device);
+        ModelSource.check(cl, checkpoint, model);
+        return size;
+    }
+
+    /** The checks of --tta (positive scales) and --slide (CROP >= STRIDE >= 1), which infer, infer-video and eval share; null: not given. */
+    static void checkViews(CommandLine cl, double[] tta, int[] slide) {
         Flags.require(cl, tta == null || tta.length > 0, "--tta needs at least one scale");
         if (tta != null)
             for (double s : tta)
                 Flags.require(cl, s > 0 && Double.isFinite(s), "--tta scales must be positive, got " + java.util.Arrays.toString(tta));
         Flags.require(cl, slide == null || (slide[0] >= 1 && slide[1] >= 1 && slide[1] <= slide[0]),
                 slide == null ? "" : "--slide needs CROP >= STRIDE >= 1, got " + slide[0] + " " + slide[1]);
-        precision.parse(cl);
-        Flags.device(cl, device);
-        ModelSource.check(cl, checkpoint, model);
-        return size;
     }
 
     /** Checks the flags ({@link #validate}), picks the backend, loads the checkpoint and checks its classes against --classes. */

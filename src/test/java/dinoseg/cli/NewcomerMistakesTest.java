@@ -98,6 +98,20 @@ class NewcomerMistakesTest {
         assertTrue(onlyErrorLine(voc).contains("the model's 21 classes [background, aeroplane"), voc.err());
     }
 
+    @Test void evalTakesTheViewFlagsInferTakes(@TempDir Path dir) throws Exception {
+        Path data = OfficialModelCommandTest.vocTree(dir);
+        // an official ms model's five ratios and flips, cut down to one view for a quick check on the CPU
+        Run r = run("eval", "--model", "dinov2_tiny14_voc2012_ms", "--data", data.toString(), "--device", "cpu", "--no-flip", "--tta", "1.0",
+                "--out", dir.resolve("ms.json").toString());
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.err().contains("dinov2_tiny14_voc2012_ms: inference at short side 28, scales [1.0], sliding window 28 stride 14 "
+                + "(published test settings, overridden by flags)"), r.err());
+        OfficialModelCommandTest.assertUsage(run("eval", "--model", "dinov2_tiny14_voc2012_ms", "--data", data.toString(), "--slide", "14", "28"),
+                "--slide needs CROP >= STRIDE >= 1, got 14 28");
+        OfficialModelCommandTest.assertUsage(run("eval", "--model", "dinov2_tiny14_voc2012_ms", "--data", data.toString(), "--tta", "0"),
+                "--tta scales must be positive");
+    }
+
     @Test void classListsOfHundredsOfNamesAreShortened(@TempDir Path dir) {
         Run r = run("infer", "--checkpoint", checkpoint.toString(), "--classes", "ade20k", "--input", image.toString(),
                 "--out-dir", dir.toString(), "--device", "cpu");
