@@ -112,6 +112,20 @@ class NewcomerMistakesTest {
                 "--tta scales must be positive");
     }
 
+    @Test void weightsCheckOfATextOrEmptyFileSaysWhatItIs(@TempDir Path dir) throws Exception {
+        Path json = dir.resolve("classes.json"), empty = dir.resolve("w.pth"), yaml = dir.resolve("model.pth");
+        java.nio.file.Files.writeString(json, "{\n  \"classes\": [{\"name\": \"background\", \"color\": [0, 0, 0]}]\n}\n");
+        java.nio.file.Files.write(empty, new byte[0]);
+        java.nio.file.Files.writeString(yaml, "version https://git-lfs.github.com/spec/v1\noid sha256:4d7a\nsize 88283115\n");   // an LFS pointer
+        Run r = run("weights", "check", json.toString(), empty.toString(), yaml.toString());
+        assertEquals(1, r.code(), r.err());
+        String all = r.out() + r.err();
+        assertTrue(all.contains(json + ": is text (it starts '{   \"classes\": [{\"name\":'), not a weight file: neither a torch.save checkpoint nor safetensors"), all);
+        assertTrue(all.contains(empty + ": is empty, not a weight file"), all);
+        assertTrue(all.contains(yaml + ": is a Git LFS pointer, not the weights it stands for (fetch them: git lfs pull)"), all);
+        assertFalse(all.contains("header length"), all);
+    }
+
     @Test void classListsOfHundredsOfNamesAreShortened(@TempDir Path dir) {
         Run r = run("infer", "--checkpoint", checkpoint.toString(), "--classes", "ade20k", "--input", image.toString(),
                 "--out-dir", dir.toString(), "--device", "cpu");
