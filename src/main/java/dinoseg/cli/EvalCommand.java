@@ -47,7 +47,7 @@ public final class EvalCommand implements Callable<Integer> {
     @Option(names = "--split", paramLabel = "valid|train", defaultValue = "valid", description = "Which split (default: ${DEFAULT-VALUE}).")
     String split;
 
-    @Option(names = "--imgsz", paramLabel = "W H", arity = "1..2", description = "Evaluation size (default: the checkpoint's training size; "
+    @Option(names = "--imgsz", paramLabel = "W [H]", hideParamSyntax = true, arity = "1..2", description = "Evaluation size (default: the checkpoint's training size; "
             + "an official model's published short side, the aspect ratio kept).")
     int[] imgsz;
 

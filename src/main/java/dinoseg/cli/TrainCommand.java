@@ -60,7 +60,7 @@ public final class TrainCommand implements Callable<Integer> {
     @Option(names = "--epochs", paramLabel = "N", defaultValue = "20", description = "Epochs (default: ${DEFAULT-VALUE}); with --resume: the new total.")
     int epochs;
 
-    @Option(names = "--imgsz", paramLabel = "W H", arity = "1..2", description = "Training size, width and height (one value: square), rounded up to multiples of the patch size (14 for the DINOv2 presets; default: 644 644).")
+    @Option(names = "--imgsz", paramLabel = "W [H]", hideParamSyntax = true, arity = "1..2", description = "Training size, width and height (one value: square), rounded up to multiples of the patch size (14 for the DINOv2 presets; default: 644 644).")
     int[] imgsz;
 
     @Option(names = "--batch", paramLabel = "N", defaultValue = "4", description = "Batch size (default: ${DEFAULT-VALUE}).")

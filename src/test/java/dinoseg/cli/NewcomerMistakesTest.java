@@ -126,6 +126,16 @@ class NewcomerMistakesTest {
         assertFalse(all.contains("header length"), all);
     }
 
+    @Test void helpShowsImgszAndLayersAsTyped() {
+        for (String cmd : List.of("train", "eval", "infer", "infer-video", "summary", "features")) {
+            Run r = run(cmd, "--help");
+            assertEquals(0, r.code(), r.err());
+            assertTrue(r.out().contains("--imgsz=W [H]"), cmd + ":\n" + r.out());
+            assertFalse(r.out().contains("W H [W H]") || r.out().contains("N [N]") || r.out().contains("......"), cmd + ":\n" + r.out());
+        }
+        assertTrue(run("summary", "--help").out().contains("--layers=I[,J...]"));
+    }
+
     @Test void classListsOfHundredsOfNamesAreShortened(@TempDir Path dir) {
         Run r = run("infer", "--checkpoint", checkpoint.toString(), "--classes", "ade20k", "--input", image.toString(),
                 "--out-dir", dir.toString(), "--device", "cpu");
