@@ -108,7 +108,8 @@ final class PredictOptions {
         int patch = l.model().backbone.patch();
         if (w < patch || h < patch)
             err.println("note: --imgsz " + w + "x" + h + " is below the patch size " + patch
-                    + ": the model sees one patch across (the checkpoint was trained at " + l.imgW() + "x" + l.imgH() + ")");
+                    + ": the model sees one patch across (" + (res.official() != null ? "the published short side is " + l.imgW()
+                    : "the checkpoint was trained at " + l.imgW() + "x" + l.imgH()) + ")");
         if (res.official() != null) {
             Predictor.Options o = ModelSource.officialOptions(res.official().test(), size, tta, flip, slide);
             return new Ready(be, new Predictor(be, new ModelAdapter(be, l.model()), o), l.classes(), l);

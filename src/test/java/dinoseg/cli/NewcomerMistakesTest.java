@@ -136,6 +136,16 @@ class NewcomerMistakesTest {
         assertTrue(run("summary", "--help").out().contains("--layers=I[,J...]"));
     }
 
+    @Test void aFolderAsBackboneAndATinySizeOnAnOfficialModelAreWordedForWhatTheyAre(@TempDir Path dir) {
+        Run b = run("summary", "--backbone", dir.toString());
+        assertEquals(1, b.code(), b.err());
+        assertEquals("error: " + dir + ": is a directory, not a JSON backbone config", onlyErrorLine(b));
+        Run r = run("infer", "--model", "dinov2_tiny14_voc2012_linear", "--imgsz", "5", "--input", image.toString(),
+                "--out-dir", dir.resolve("o").toString(), "--device", "cpu", "--no-flip", "--tta", "1.0");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.err().contains("the model sees one patch across (the published short side is 28)"), r.err());
+    }
+
     @Test void classListsOfHundredsOfNamesAreShortened(@TempDir Path dir) {
         Run r = run("infer", "--checkpoint", checkpoint.toString(), "--classes", "ade20k", "--input", image.toString(),
                 "--out-dir", dir.toString(), "--device", "cpu");
