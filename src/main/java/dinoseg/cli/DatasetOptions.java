@@ -29,8 +29,8 @@ public final class DatasetOptions {
     @Option(names = "--valid-masks", paramLabel = "DIR", description = "Validation masks folder (explicit layout).")
     Path validMasks;
 
-    @Option(names = "--classes", paramLabel = "FILE|voc",
-            description = "Class file (JSON: {\"classes\": [{\"name\": ..., \"color\": [r,g,b]}, ...], \"ignore_index\": 255}) or 'voc'. "
+    @Option(names = "--classes", paramLabel = "FILE|voc|ade20k",
+            description = "Class file (JSON: {\"classes\": [{\"name\": ..., \"color\": [r,g,b]}, ...], \"ignore_index\": 255}), 'voc' or 'ade20k'. "
                     + "Default: classes.json in the dataset root when present, else voc.")
     String classes;
 

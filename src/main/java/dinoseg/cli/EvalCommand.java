@@ -17,6 +17,7 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
 import java.io.PrintWriter;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
 
@@ -46,9 +47,21 @@ public final class EvalCommand implements Callable<Integer> {
     @Option(names = "--split", paramLabel = "valid|train", defaultValue = "valid", description = "Which split (default: ${DEFAULT-VALUE}).")
     String split;
 
-    @Option(names = "--imgsz", paramLabel = "W H", arity = "1..2", description = "Evaluation size (default: the checkpoint's training size; "
+    @Option(names = "--imgsz", paramLabel = "W [H]", hideParamSyntax = true, arity = "1..2", description = "Evaluation size (default: the checkpoint's training size; "
             + "an official model's published short side, the aspect ratio kept).")
     int[] imgsz;
+
+    @Option(names = "--tta", split = ",", paramLabel = "S",
+            description = "Test-time scales, e.g. 1.0,1.5,2.0: softmax averaged over them (default: none; an official model's published ratios).")
+    double[] tta;
+
+    @Option(names = "--flip", negatable = true,
+            description = "Also average horizontally flipped views (default: no; an official ms model's published flips, which --no-flip turns off).")
+    Boolean flip;
+
+    @Option(names = "--slide", arity = "2", paramLabel = "CROP STRIDE", hideParamSyntax = true,
+            description = "Sliding window: CROP x CROP tiles every STRIDE pixels, overlaps averaged (default: none; an official model's published window).")
+    int[] slide;
 
     @Option(names = "--batch", paramLabel = "N", defaultValue = "4", description = "Images decoded ahead of the model (default: ${DEFAULT-VALUE}).")
     int batch;
@@ -73,12 +86,20 @@ public final class EvalCommand implements Callable<Integer> {
         Signals.cooperate(); // SIGINT/SIGTERM: stop between batches/images/frames, no partial output
         if (batch < 1) throw new CommandLine.ParameterException(cl, "--batch must be at least 1, got " + batch);
         int[] size = Flags.imageSize(cl, imgsz);
+        PredictOptions.checkViews(cl, tta, slide);
         Flags.device(cl, device);
         if (!split.equals("valid") && !split.equals("train"))
             throw new CommandLine.ParameterException(cl, "--split: '" + split + "' is not one of valid, train");
         dinoseg.backend.Precision p = precision.parse(cl);
         ModelSource.check(cl, checkpoint, model);
         boolean officialName = model != null && dinoseg.checkpoint.OfficialModels.isName(model);
+        if (officialName) {   // an official model has no training run to take the data from: say so before fetching it
+            CommandLine.ParseResult pr = cl.getParseResult();
+            Flags.require(cl, pr.hasMatchedOption("--data") || pr.hasMatchedOption("--valid-images"),
+                    "--model " + model + ": an official model needs a dataset to score on: give --data DIR (or the four "
+                            + "--train-images/--train-masks/--valid-images/--valid-masks folders)");
+            dataset.requireDataset(cl);
+        }
         Path file = checkpoint != null ? checkpoint : officialName ? null : Path.of(model);
         if (out != null) {
             OutputChecks.outputFile(cl, "--out", out);
@@ -98,21 +119,29 @@ public final class EvalCommand implements Callable<Integer> {
                 ds = DatasetSettings.fromJson(ck.config().getAsJsonObject("train_config").getAsJsonObject("dataset"));
                 err.println("note: no dataset flags: evaluating on the training run's dataset");
             }
-            if (ds.classes() == null) ds = ds.withClasses(ck.classes());
+            if (ds.classes() == null && !Files.isRegularFile(Datasets.open(ds, null).root().resolve("classes.json")))
+                ds = ds.withClasses(ck.classes());   // no --classes and no classes.json beside the data: the model's classes
+            // (a classes.json beside the data says how its masks are coded: it is read, and checked against the model's below)
+            boolean besideData = ds.classes() == null;
             Datasets.Opened opened = Datasets.open(ds, err::println);
             ClassSet classes = opened.classes();
             if (!classes.names().equals(ck.classes().names()))
-                throw new IllegalArgumentException(label + ": the model's classes " + ck.classes().names()
-                        + " differ from the dataset's " + classes.names());
+                throw new IllegalArgumentException(label + ": the model's " + PredictOptions.names(ck.classes())
+                        + " differ from the dataset's " + PredictOptions.names(classes)
+                        + (besideData ? " (from " + opened.root().resolve("classes.json") + "; --classes overrides)" : ""));
             SegDataset s = split.equals("train") ? opened.train() : opened.valid();
             if (s.size() == 0) throw new IllegalArgumentException(SegDataset.emptySplit(opened.root(), s.name()));
             // the pair check train and data check apply, in their words: bad pairs stop the run, or are skipped with --skip-bad
             s = s.validated(ds.skipBad(), err::println);
             int w = size == null ? ck.imgW() : size[0], h = size == null ? ck.imgH() : size[1];
             err.println(opened.describe());
-            dinoseg.infer.Predictor.Options settings = res.official() == null ? null
-                    : ModelSource.officialOptions(res.official().test(), size, null, null, null);
-            if (settings != null) err.println(res.official().name() + ": " + PredictOptions.describe(settings) + " (published test settings)");
+            boolean views = tta != null || flip != null || slide != null;
+            dinoseg.infer.Predictor.Options settings = res.official() != null ? ModelSource.officialOptions(res.official().test(), size, tta, flip, slide)
+                    : !views ? null
+                    : new dinoseg.infer.Predictor.Options(w, h, tta, flip != null && flip, slide == null ? 0 : slide[0], slide == null ? 0 : slide[1], 0);
+            if (settings != null)
+                err.println(label + ": " + PredictOptions.describe(settings)
+                        + (res.official() == null ? "" : views || size != null ? " (published test settings, overridden by flags)" : " (published test settings)"));
             EvalReport r = EvalReport.run(ck.model(), classes, s, w, h, settings, batch, workers, be, err, dinoseg.io.Stop.process());
             String suffix = p == dinoseg.backend.Precision.FP32 ? "" : "_" + p.flag();   // a bf16 eval does not replace the fp32 one
             Path json = out != null ? out : file != null ? file.toAbsolutePath().resolveSibling("eval_" + stem(file) + suffix + ".json")

@@ -43,13 +43,13 @@ public final class FeaturesCommand implements Callable<Integer> {
             description = "An image file (resized to --imgsz and normalised) or a .safetensors file holding pixel_values float32 [B,3,H,W], already normalised.")
     Path input;
 
-    @Option(names = "--layers", paramLabel = "I,J,...", split = ",", description = "Block indices (default: the last four).")
+    @Option(names = "--layers", paramLabel = "I[,J...]", hideParamSyntax = true, split = ",", description = "Block indices (default: the last four).")
     int[] layers;
 
     @Option(names = "--out", paramLabel = "FILE", required = true, description = "Output .safetensors file.")
     Path out;
 
-    @Option(names = "--imgsz", arity = "1..2", paramLabel = "N", defaultValue = "518",
+    @Option(names = "--imgsz", arity = "1..2", paramLabel = "W [H]", hideParamSyntax = true, defaultValue = "518",
             description = "Width and height images are resized to (one value: square); rounded up to a multiple of the patch size, 14 for DINOv2 (default: ${DEFAULT-VALUE}).")
     int[] imgsz;
 

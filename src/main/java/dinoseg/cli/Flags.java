@@ -95,6 +95,8 @@ final class Flags {
      */
     static BackboneConfig backbone(CommandLine cl, String spec) {
         boolean file = spec != null && !spec.isBlank() && (spec.toLowerCase(Locale.ROOT).endsWith(".json") || Files.exists(Path.of(spec)));
+        if (file && Files.isDirectory(Path.of(spec)))
+            throw new IllegalArgumentException(spec + ": is a directory, not a JSON backbone config");
         return file ? BackboneConfig.parse(spec) : check(cl, () -> BackboneConfig.parse(spec));
     }
 }

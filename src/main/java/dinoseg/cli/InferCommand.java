@@ -39,7 +39,7 @@ public final class InferCommand implements Callable<Integer> {
             throw new picocli.CommandLine.ParameterException(spec.commandLine(), e.getMessage()); // it names the file and --out-dir
         }
         PredictOptions.Ready r = predict.load(spec.commandLine());
-        err.println(r.classes().size() + " classes " + r.classes().names() + "; " + PredictOptions.describe(r.predictor().options()));
+        err.println(PredictOptions.names(r.classes()) + "; " + PredictOptions.describe(r.predictor().options()));
         err.flush();
         ImageInference.Summary s = new ImageInference(r.predictor(), r.classes(), predict.alpha).run(files, outDir, out, err);
         return s.ok() ? 0 : 1;

@@ -52,7 +52,7 @@ public final class InferVideoCommand implements Callable<Integer> {
         OutputChecks.notTheInput(spec.commandLine(), "--input", input, "--out", out);
         requireVideoLibraries();
         PredictOptions.Ready r = predict.load(spec.commandLine());
-        err.println(r.classes().size() + " classes " + r.classes().names() + "; " + PredictOptions.describe(r.predictor().options()));
+        err.println(PredictOptions.names(r.classes()) + "; " + PredictOptions.describe(r.predictor().options()));
         err.flush();
         VideoSegmenter.Result res = new VideoSegmenter(r.predictor(), r.classes(), predict.alpha).run(input, out, err);
         o.printf(Locale.ROOT, "%s: %d frames at %.3f fps -> %s; average model FPS %.2f (%.1f s in all)%n",

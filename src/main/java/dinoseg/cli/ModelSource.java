@@ -39,7 +39,25 @@ final class ModelSource {
             throw new CommandLine.ParameterException(cl, "give --model or --checkpoint, not both");
         if (model != null && !OfficialModels.isName(model) && !Files.exists(Path.of(model)))
             throw new CommandLine.ParameterException(cl, "--model " + model + ": neither an official model name "
-                    + "(dinov2_vit{s,b,l,g}14_{voc2012,ade20k}_{linear,ms}) nor an existing checkpoint file");
+                    + "(dinov2_vit{s,b,l,g}14_{voc2012,ade20k}_{linear,ms}) nor an existing checkpoint file" + hint(model));
+    }
+
+    /**
+     * What to add to the message for an unknown --model value: that the register backbones have no
+     * published heads, or the nearest official name ("; did you mean X?", Levenshtein distance at
+     * most a third of the name's length), or nothing.
+     */
+    static String hint(String model) {
+        String m = model.toLowerCase(java.util.Locale.ROOT);
+        if (m.startsWith("dinov2_") && m.contains("_reg")) return "; no segmentation heads were published for the register backbones";
+        org.apache.commons.text.similarity.LevenshteinDistance d = new org.apache.commons.text.similarity.LevenshteinDistance(m.length() / 3 + 1);
+        String best = null;
+        int bestD = Integer.MAX_VALUE;
+        for (String n : OfficialModels.names()) {
+            int k = d.apply(m, n);   // -1 when above the threshold
+            if (k >= 0 && k < bestD) { best = n; bestD = k; }
+        }
+        return best == null ? "" : "; did you mean " + best + "?";
     }
 
     /** Loads the model {@link #check} accepted, on {@code be}; problems are one line naming the file or model. */
@@ -59,9 +77,27 @@ final class ModelSource {
             throw new IllegalArgumentException(e.getMessage() != null && e.getMessage().contains(file.toString())
                     ? e.getMessage() : file + ": checkpoint does not exist");
         } catch (IOException e) {
+            if (isTorchSave(file))   // a .pth: the safetensors reader's "header length ..." would say nothing useful
+                throw new IllegalArgumentException(file + ": a PyTorch (torch.save) file, not a dinoseg checkpoint: "
+                        + "backbone weights go to train --weights; an official model is named, e.g. --model dinov2_vits14_voc2012_linear");
             String m = String.valueOf(e.getMessage());
             if (m.startsWith(file + ": ")) m = m.substring(file.toString().length() + 2);
             throw new IllegalArgumentException(file + ": not a readable dinoseg checkpoint (" + m + ")");
+        }
+    }
+
+    /**
+     * Whether {@code file} starts as torch.save writes: a zip archive (bytes 'P', 'K', 3, 4; PyTorch >= 1.6)
+     * or the legacy pickle format (PROTO 2..5, then FRAME 0x95 or the LONG1 0x8a of its magic number).
+     */
+    static boolean isTorchSave(Path file) {
+        try (java.io.InputStream in = Files.newInputStream(file)) {
+            byte[] h = in.readNBytes(4);
+            if (h.length < 4) return false;
+            return (h[0] == 'P' && h[1] == 'K' && h[2] == 3 && h[3] == 4)
+                    || ((h[0] & 0xff) == 0x80 && h[1] >= 2 && h[1] <= 5 && ((h[2] & 0xff) == 0x8a || (h[2] & 0xff) == 0x95));
+        } catch (IOException e) {
+            return false;
         }
     }
 

@@ -18,11 +18,20 @@ final class PrecisionOption {
                     + "the CPU (slower there than fp32); weights, optimizer state and checkpoints stay fp32 (default: ${DEFAULT-VALUE}).")
     String value;
 
-    /** The flag's precision; an unknown value is a usage error (exit 2) naming the flag and the choices. */
+    /**
+     * The flag's precision; PyTorch's dtype names bfloat16 and float32 (any case) stand for bf16 and
+     * fp32. An unknown value is a usage error (exit 2) naming the flag and the choices; fp16/half
+     * (float16, which dinoseg does not implement) is told that bf16 is the 16-bit choice.
+     */
     Precision parse(CommandLine cl) {
+        String v = value == null ? "" : value.strip().toLowerCase(java.util.Locale.ROOT);
+        if (v.equals("fp16") || v.equals("half") || v.equals("float16") || v.equals("16"))
+            throw new CommandLine.ParameterException(cl, "--precision '" + value + "' is not one of fp32, tf32, bf16 (float16 is not "
+                    + "implemented; bf16, as autocast(dtype=torch.bfloat16), is the 16-bit choice)");
+        String alias = v.equals("bfloat16") ? "bf16" : v.equals("float32") ? "fp32" : value;
         return Flags.check(cl, () -> {
             try {
-                return Precision.parse(value);
+                return Precision.parse(alias);
             } catch (IllegalArgumentException e) {
                 throw new IllegalArgumentException("--" + e.getMessage());
             }

@@ -48,8 +48,8 @@ final class PredictOptions {
     @Option(names = "--alpha", defaultValue = "0.5", paramLabel = "A", description = "Opacity of the class colours (default: ${DEFAULT-VALUE}).")
     float alpha;
 
-    @Option(names = "--classes", paramLabel = "FILE|voc",
-            description = "Expected classes (a class file or 'voc'); the run stops if the checkpoint's differ.")
+    @Option(names = "--classes", paramLabel = "FILE|voc|ade20k",
+            description = "Expected classes (a class file, 'voc' or 'ade20k'); the run stops if the model's differ.")
     String classes;
 
     @Option(names = "--device", defaultValue = "auto", paramLabel = "auto|cpu|cuda", description = "Backend (default: ${DEFAULT-VALUE}).")
@@ -73,16 +73,21 @@ final class PredictOptions {
     int[] validate(CommandLine cl) {
         Flags.require(cl, alpha >= 0 && alpha <= 1, "--alpha must be in [0, 1], got " + alpha);
         int[] size = Flags.imageSize(cl, imgsz);
+        checkViews(cl, tta, slide);
+        precision.parse(cl);
+        Flags.device(cl, device);
+        ModelSource.check(cl, checkpoint, model);
+        return size;
+    }
+
+    /** The checks of --tta (positive scales) and --slide (CROP >= STRIDE >= 1), which infer, infer-video and eval share; null: not given. */
+    static void checkViews(CommandLine cl, double[] tta, int[] slide) {
         Flags.require(cl, tta == null || tta.length > 0, "--tta needs at least one scale");
         if (tta != null)
             for (double s : tta)
                 Flags.require(cl, s > 0 && Double.isFinite(s), "--tta scales must be positive, got " + java.util.Arrays.toString(tta));
         Flags.require(cl, slide == null || (slide[0] >= 1 && slide[1] >= 1 && slide[1] <= slide[0]),
                 slide == null ? "" : "--slide needs CROP >= STRIDE >= 1, got " + slide[0] + " " + slide[1]);
-        precision.parse(cl);
-        Flags.device(cl, device);
-        ModelSource.check(cl, checkpoint, model);
-        return size;
     }
 
     /** Checks the flags ({@link #validate}), picks the backend, loads the checkpoint and checks its classes against --classes. */
@@ -96,20 +101,31 @@ final class PredictOptions {
         ModelSource.Resolved res = ModelSource.load(checkpoint, model, be, err);
         ModelCheckpoint.Loaded l = res.loaded();
         if (expected != null && !expected.names().equals(l.classes().names()))
-            throw new IllegalArgumentException(label() + ": trained for " + l.classes().size() + " classes " + l.classes().names()
-                    + " but --classes " + classes + " gives " + expected.size() + " classes " + expected.names());
+            throw new IllegalArgumentException(label() + ": trained for " + names(l.classes()) + " but --classes " + classes + " gives "
+                    + names(expected));
         int w = size == null ? l.imgW() : size[0];
         int h = size == null ? l.imgH() : size[1];
         int patch = l.model().backbone.patch();
         if (w < patch || h < patch)
             err.println("note: --imgsz " + w + "x" + h + " is below the patch size " + patch
-                    + ": the model sees one patch across (the checkpoint was trained at " + l.imgW() + "x" + l.imgH() + ")");
+                    + ": the model sees one patch across (" + (res.official() != null ? "the published short side is " + l.imgW()
+                    : "the checkpoint was trained at " + l.imgW() + "x" + l.imgH()) + ")");
         if (res.official() != null) {
             Predictor.Options o = ModelSource.officialOptions(res.official().test(), size, tta, flip, slide);
             return new Ready(be, new Predictor(be, new ModelAdapter(be, l.model()), o), l.classes(), l);
         }
         Predictor.Options o = new Predictor.Options(w, h, tta, flip != null && flip, slide == null ? 0 : slide[0], slide == null ? 0 : slide[1]);
         return new Ready(be, new Predictor(be, new ModelAdapter(be, l.model()), o), l.classes(), l);
+    }
+
+    /**
+     * "N classes [a, b, ...]" for messages: every name up to VOC's 21, else the first 12 and how many
+     * more (ADE20K's 150 names would fill a screen).
+     */
+    static String names(ClassSet c) {
+        java.util.List<String> n = c.names();
+        if (n.size() <= 21) return n.size() + " classes " + n;
+        return n.size() + " classes [" + String.join(", ", n.subList(0, 12)) + ", ... " + (n.size() - 12) + " more]";
     }
 
     /** One line describing the inference settings. */

@@ -32,7 +32,7 @@ public final class SummaryCommand implements Callable<Integer> {
             description = "Preset (small, base, large, giant, or *_reg) or a JSON file (default: ${DEFAULT-VALUE}).")
     String backbone;
 
-    @Option(names = "--imgsz", arity = "1..2", paramLabel = "N", defaultValue = "644",
+    @Option(names = "--imgsz", arity = "1..2", paramLabel = "W [H]", hideParamSyntax = true, defaultValue = "644",
             description = "Input width and height in pixels (one value: square); rounded up to a multiple of the patch size (default: ${DEFAULT-VALUE}).")
     int[] imgsz;
 
@@ -42,7 +42,7 @@ public final class SummaryCommand implements Callable<Integer> {
     @Option(names = "--head", paramLabel = "KIND", defaultValue = "linear", description = "Head: linear, bn or conv (default: ${DEFAULT-VALUE}).")
     String head;
 
-    @Option(names = "--layers", paramLabel = "I,J,...", split = ",", description = "Backbone blocks feeding the head (default: the last four).")
+    @Option(names = "--layers", paramLabel = "I[,J...]", hideParamSyntax = true, split = ",", description = "Backbone blocks feeding the head (default: the last four).")
     int[] layers;
 
     @Option(names = "--batch", paramLabel = "N", defaultValue = "1", description = "Batch size shown in the shapes (default: ${DEFAULT-VALUE}).")

@@ -63,7 +63,7 @@ public final class TrainCommand implements Callable<Integer> {
     @Option(names = "--epochs", paramLabel = "N", defaultValue = "20", description = "Epochs (default: ${DEFAULT-VALUE}); with --resume: the new total.")
     int epochs;
 
-    @Option(names = "--imgsz", paramLabel = "W H", arity = "1..2", description = "Training size, width and height (one value: square), rounded up to multiples of the patch size (14 for the DINOv2 presets; default: 644 644).")
+    @Option(names = "--imgsz", paramLabel = "W [H]", hideParamSyntax = true, arity = "1..2", description = "Training size, width and height (one value: square), rounded up to multiples of the patch size (14 for the DINOv2 presets; default: 644 644).")
     int[] imgsz;
 
     @Option(names = "--batch", paramLabel = "N", defaultValue = "4", description = "Batch size (default: ${DEFAULT-VALUE}).")
@@ -218,6 +218,8 @@ public final class TrainCommand implements Callable<Integer> {
             Object v = o.getValue();
             given.add(key(o), GSON.toJsonTree(v instanceof Path p ? p.toString() : v));
         }
+        if (pr.hasMatchedOption("--precision"))   // as the flag reads it (bfloat16 is bf16; fp16 is refused with the reason)
+            given.addProperty("precision", precision.parse(pr.commandSpec().commandLine()).flag());
         if (pr.hasMatchedOption("--imgsz")) {
             given.addProperty("img_width", imgsz[0]);
             given.addProperty("img_height", imgsz.length > 1 ? imgsz[1] : imgsz[0]);

@@ -119,6 +119,9 @@ public final class ClassSet {
     public static ClassSet resolve(String arg) {
         if (arg.equalsIgnoreCase("voc")) return voc();
         if (arg.equalsIgnoreCase("ade20k")) return ade20k();
+        if (!arg.contains("/") && !arg.contains(java.io.File.separator) && !arg.toLowerCase(java.util.Locale.ROOT).endsWith(".json")
+                && !Files.exists(Path.of(arg)))   // a name, not a path: say which names there are
+            throw new IllegalArgumentException("classes '" + arg + "': not a built-in class set (voc, ade20k) nor an existing class file");
         return load(Path.of(arg));
     }
 

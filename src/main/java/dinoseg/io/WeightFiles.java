@@ -47,7 +47,27 @@ public final class WeightFiles {
                     + "re-save it with PyTorch >= 1.6 (torch.save(torch.load(f), g)) or convert it with tools/convert_pth.py");
         if (head.length >= 2 && (head[0] & 0xff) == 0x80 && head[1] >= 1 && head[1] <= 5 && !plausibleSafetensors(head, Files.size(file)))
             throw new IOException(file + ": a Python pickle without PyTorch's magic number: neither a torch.save checkpoint nor safetensors");
+        if (head.length == 0) throw new IOException(file + ": is empty, not a weight file");
+        String text = textStart(head);
+        if (text != null && text.startsWith("version https://git-lfs"))   // a clone without git-lfs holds these in place of the weights
+            throw new IOException(file + ": is a Git LFS pointer, not the weights it stands for (fetch them: git lfs pull)");
+        if (text != null && !plausibleSafetensors(head, Files.size(file)))   // a JSON, YAML or CSV file passed by mistake
+            throw new IOException(file + ": is text (it starts '" + text + "'), not a weight file: neither a torch.save checkpoint nor safetensors");
         return Safetensors.read(file);
+    }
+
+    /**
+     * The first characters of {@code head} (up to 24, control characters shown as spaces) when its
+     * first 64 bytes are printable ASCII or white space, as a text file's are and a weight file's
+     * 8-byte little-endian header length never is; otherwise null.
+     */
+    private static String textStart(byte[] head) {
+        int n = Math.min(head.length, 64);
+        for (int i = 0; i < n; i++) {
+            int b = head[i] & 0xff;
+            if (!(b >= 0x20 && b < 0x7f) && b != '\n' && b != '\r' && b != '\t') return null;
+        }
+        return new String(head, 0, Math.min(n, 24), StandardCharsets.US_ASCII).replaceAll("\\s", " ").strip();
     }
 
     /** Whether the first 8 bytes could be a safetensors header length for a file of {@code size} bytes. */
