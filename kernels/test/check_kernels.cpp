@@ -1490,6 +1490,7 @@ static void test_tensor_core() {
     test_attention_tc(1, 2117, 2, 64, 1);       // ViT-S/14 at 644: first block of query rows
     test_attention_tc_bwd(1, 30, 2, 64);        // a partial tile of keys and queries: rows g + 8 beyond N
     test_attention_tc_bwd(1, 130, 1, 64);       // three key and query tiles, the last partial
+    test_attention_tc_bwd(1, 65, 1, 64);        // a last tile of one key and one query (the loops' bounds)
     test_attention_tc_bwd(2, 37, 2, 16);        // D padded to 64, two batches
     test_attention_tc_bwd(1, 70, 1, 100);       // D padded to 128 (opt-in shared memory)
 }
