@@ -14,8 +14,11 @@ import java.util.List;
  * the token parameters {@code pos_embed}, {@code cls_token}, {@code register_tokens},
  * {@code mask_token} are not decayed — the usual choice for ViTs (timm, DINOv2's own recipe),
  * since shrinking those towards 0 only fights normalisation and position information.
- * Group names: {@code head}, {@code head_no_decay}, {@code backbone}, {@code backbone_no_decay};
- * empty groups are left out.
+ * With LoRA ({@link TrainConfig#loraRank}) the backbone's trainable parameters are the adapters
+ * alone ({@code lora_A}, {@code lora_B}, both 2-D, so decayed as PEFT's AdamW decays them); they train
+ * at {@code lr}, in the group {@code lora}.
+ * Group names: {@code head}, {@code head_no_decay}, {@code backbone}, {@code backbone_no_decay},
+ * {@code lora}; empty groups are left out.
  */
 public final class ParamGroups {
     private ParamGroups() { }
@@ -24,6 +27,7 @@ public final class ParamGroups {
         List<AdamW.ParamGroup> out = new ArrayList<>();
         add(out, "head", model.head, cfg.lr(), cfg.weightDecay());
         if (cfg.fineTune()) add(out, "backbone", model.backbone, cfg.lr() * cfg.backboneLrScale(), cfg.weightDecay());
+        if (cfg.loraRank() > 0) add(out, "lora", model.backbone, cfg.lr(), cfg.weightDecay());   // only the adapters require gradients there
         return out;
     }
 
