@@ -84,6 +84,56 @@ public final class LoraFiles {
     }
 
     /**
+     * {@code dinoseg lora merge}: loads a model checkpoint (a head-only one with its backbone), adds the
+     * adapter file's LoRA layers, and writes a plain checkpoint with W + (alpha / r) · B · A in place of
+     * each adapted W (PEFT's {@code merge_and_unload}); the stored config gains {@code lora_merged}
+     * (r, lora_alpha, target_modules, the adapter file).
+     *
+     * @throws IllegalArgumentException one line naming the file: not a checkpoint / LoRA file, a target
+     *         the backbone lacks, adapter tensors missing, unexpected or of the wrong shape
+     */
+    public static void mergeCheckpoint(Path checkpoint, Path loraFile, Path out, dinoseg.backend.Backend be) throws IOException {
+        Adapter ad = read(loraFile);
+        ModelCheckpoint.Loaded ck = ModelCheckpoint.load(checkpoint, be);
+        String bbName = ck.model().backbone.cfg.name();
+        if (ad.backbone() != null && !ad.backbone().equals(bbName))
+            throw new IllegalArgumentException(loraFile + ": adapters for backbone '" + dinoseg.io.Untrusted.text(ad.backbone(), 80)
+                    + "', but " + checkpoint + " holds '" + bbName + "'");
+        try {
+            ck.model().enableLora(ad.lora(), 0);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException(loraFile + ": " + e.getMessage().replace("--lora-targets: ", "target_modules: "));
+        }
+        Map<String, dinoseg.nn.Parameter> want = new LinkedHashMap<>();
+        for (var e : ck.model().backbone.namedParameters().entrySet()) if (e.getKey().contains(".lora_")) want.put(e.getKey(), e.getValue());
+        StateDicts.Mismatch mm = StateDicts.compare(new TensorsOnly(be, want), ad.tensors());
+        if (!mm.ok()) throw new IllegalArgumentException(loraFile + ": adapters do not match " + checkpoint + ": " + mm.describe());
+        for (var e : want.entrySet()) {
+            HostTensor t = ad.tensors().get(e.getKey());
+            dinoseg.tensor.Tensor old = e.getValue().value();
+            e.getValue().setValue(be.fromFloats(t.data(), t.shape()));
+            old.close();
+        }
+        JsonObject cfg = ck.config().deepCopy();
+        JsonObject merged = JsonParser.parseString(Safetensors.readHeader(loraFile).metadata().get(CONFIG_KEY)).getAsJsonObject();
+        merged.addProperty("file", loraFile.toAbsolutePath().toString());
+        cfg.add("lora_merged", merged);
+        ModelCheckpoint.save(out, ck.model(), ck.classes(), ck.imgW(), ck.imgH(), cfg, false);
+    }
+
+    /** A module holding exactly the given named parameters (for a strict comparison of names and shapes). */
+    private static final class TensorsOnly extends Module {
+        private final Map<String, dinoseg.nn.Parameter> named;
+
+        TensorsOnly(dinoseg.backend.Backend be, Map<String, dinoseg.nn.Parameter> named) {
+            super(be);
+            this.named = named;
+        }
+
+        @Override public Map<String, dinoseg.nn.Parameter> namedParameters() { return new LinkedHashMap<>(named); }
+    }
+
+    /**
      * Folds an adapter into a full model state dict (names {@code backbone.*}): for each adapted layer
      * {@code backbone.P.weight} becomes W + (alpha / r) · B · A ({@link StateDicts#mergeLora}).
      *
