@@ -98,6 +98,22 @@ class LoraTrainingTest {
         assertEquals(2, TrainConfig.fromJson(Files.readString(dir.resolve("config.json")), "config.json").loraRank());
     }
 
+    /** The resume state carries the adapters and their AdamW moments: a resumed LoRA run ends where the straight one does. */
+    @Test
+    void resumedLoraRunReproducesTheUninterruptedOne() throws Exception {
+        TrainConfig c = TinyData.config(data, tmp.resolve("straight"), 56).epochs(2).lr(1e-2).lora(2, 4, List.of("qkv", "fc1")).build();
+        PrintWriter sink = new PrintWriter(new StringWriter(), true);
+        List<History.Row> straight = new Trainer(c, BE, sink, sink).run().history();
+        TrainConfig c2 = c.toBuilder().outDir(tmp.resolve("stopped").toString()).build();
+        class Stop extends RuntimeException { }
+        assertThrows(Stop.class, () -> new Trainer(c2, BE, sink, sink).listener((e, m) -> { if (e == 1) throw new Stop(); }).run());
+        List<History.Row> resumed = Trainer.resume(tmp.resolve("stopped"), null, BE, sink, sink).run().history();
+        assertEquals(straight.get(1).trainLoss(), resumed.get(1).trainLoss(), 0.0);
+        assertEquals(straight.get(1).validLoss(), resumed.get(1).validLoss(), 0.0);
+        LoraFiles.Adapter a = LoraFiles.read(tmp.resolve("straight").resolve(Trainer.LORA_FILE)), b = LoraFiles.read(tmp.resolve("stopped").resolve(Trainer.LORA_FILE));
+        for (var e : a.tensors().entrySet()) assertArrayEquals(e.getValue().data(), b.tensors().get(e.getKey()).data(), 0f, e.getKey());
+    }
+
     @Test
     void loraExcludesFineTuneAndFeatureCaches() {
         assertTrue(assertThrows(TrainConfig.InvalidSettingException.class,
