@@ -7,6 +7,8 @@ import dinoseg.model.Dinov2Segmentation;
 import dinoseg.model.Lora;
 import dinoseg.model.SegmentationHead;
 import dinoseg.nn.Block;
+import dinoseg.train.ParamGroups;
+import dinoseg.train.TrainConfig;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
@@ -148,16 +150,13 @@ public final class SummaryCommand implements Callable<Integer> {
     }
 
     /**
-     * The trainable parameters per optimizer group as training forms them ({@link dinoseg.train.ParamGroups}
-     * by name, with and without weight decay together): {@code head}, {@code backbone} (fine-tuning) or
-     * {@code lora} (LoRA adapters).
+     * The trainable parameters per optimizer group as training forms them ({@link ParamGroups#describe}):
+     * {@code head}, and {@code backbone} (fine-tuning) or {@code lora} (LoRA adapters).
      */
     static String groups(Dinov2Segmentation m) {
-        java.util.Map<String, Long> by = new java.util.LinkedHashMap<>();
-        by.put("head", m.head.parameterCount(true));
-        long bb = m.backbone.parameterCount(true);
-        if (bb > 0) by.put(dinoseg.model.Lora.adapted(m.backbone).isEmpty() ? "backbone" : "lora", bb);
-        return by.entrySet().stream().map(e -> e.getKey() + " " + n(e.getValue())).collect(Collectors.joining(", "));
+        boolean lora = !Lora.adapted(m.backbone).isEmpty();
+        TrainConfig tc = TrainConfig.builder().fineTune(m.isFineTune() && !lora).lora(lora ? 1 : 0, 1, null).build();
+        return ParamGroups.describe(ParamGroups.of(m, tc));
     }
 
     /** The table and totals as text. */

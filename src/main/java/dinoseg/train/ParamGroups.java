@@ -42,6 +42,22 @@ public final class ParamGroups {
         if (!noDecay.isEmpty()) out.add(new AdamW.ParamGroup(name + "_no_decay", noDecay, lr, 0));
     }
 
+    /**
+     * Trainable parameters (elements) per group name, with a group and its {@code _no_decay} twin
+     * counted together, in group order ({@code head 32,277, lora 147,456}).
+     */
+    public static String describe(List<AdamW.ParamGroup> groups) {
+        java.util.Map<String, Long> by = new java.util.LinkedHashMap<>();
+        for (AdamW.ParamGroup g : groups) {
+            long n = 0;
+            for (Parameter p : g.params()) n += p.value().numel();
+            by.merge(g.name().replaceFirst("_no_decay$", ""), n, Long::sum);
+        }
+        StringBuilder sb = new StringBuilder();
+        for (var e : by.entrySet()) sb.append(sb.length() == 0 ? "" : ", ").append(e.getKey()).append(' ').append(String.format(java.util.Locale.ROOT, "%,d", e.getValue()));
+        return sb.toString();
+    }
+
     /** Whether weight decay applies to a parameter (by its state-dict name and rank). */
     public static boolean decays(String name, Parameter p) {
         if (p.rank() <= 1) return false;

@@ -292,6 +292,7 @@ public final class Trainer {
                         : r.cfg.fineTune() ? "fine-tuning (backbone lr x" + r.cfg.backboneLrScale() + ")" : "frozen backbone",
                 r.cfg.precision() == dinoseg.backend.Precision.FP32 ? "" : ", " + r.cfg.precision().flag() + " matmuls",
                 r.model.parameterCount(false) / 1e6, r.model.parameterCount(true) / 1e6);
+        out.println("trainable params by group: " + ParamGroups.describe(r.opt.groups()));
 
         // loaders, schedule, restored state, caches
         Augment augment = Augment.of(r.cfg.augment());

@@ -37,6 +37,7 @@ class SummaryCommandTest {
         assertTrue(base.out().contains("Head params: " + String.format("%,d", 2 * 3072 + 3072 * 2 + 2)), base.out());
         // fine-tuning trains everything but mask_token (pre-training only, never in the forward pass)
         assertTrue(base.out().contains("Non-trainable params: 768"), base.out());
+        assertTrue(base.out().contains("Trainable params by group: head 12,290, backbone 86,582,784\n"), base.out());
         Run giant = run("summary", "--backbone", "giant", "--imgsz", "518", "--head", "conv");
         assertEquals(0, giant.code(), giant.err());
         assertTrue(giant.out().contains("Backbone params: 1,136,480,768"), giant.out());

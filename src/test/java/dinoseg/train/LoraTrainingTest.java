@@ -59,6 +59,8 @@ class LoraTrainingTest {
         }).run();
         assertTrue(out.toString().contains("LoRA r=2 alpha=4 on qkv,fc2"), out.toString());
         Dinov2Segmentation m = trained[0];
+        assertTrue(out.toString().matches("(?s).*trainable params by group: head [0-9,]+, lora "
+                + String.format("%,d", new Lora(2, 4, List.of("qkv", "fc2")).parameterCount(m.backbone)) + "\n.*"), out.toString());
 
         // the base weights of the backbone are bit-identical; the adapters' B moved off zero; the head learned
         Map<String, HostTensor> now = StateDicts.of(m);
