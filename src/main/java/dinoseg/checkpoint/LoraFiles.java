@@ -72,8 +72,9 @@ public final class LoraFiles {
                 String k = e.getKey();
                 if (!(k.endsWith(".lora_A.weight") || k.endsWith(".lora_B.weight")))
                     throw new IllegalArgumentException(file + ": unexpected tensor '" + dinoseg.io.Untrusted.text(k, 160) + "' in a LoRA file");
-                int r = k.endsWith(".lora_A.weight") ? e.getValue().shape().dim(0) : e.getValue().shape().dim(1);
-                if (e.getValue().shape().rank() != 2 || r != lora.rank())
+                boolean twoD = e.getValue().shape().rank() == 2;
+                int r = !twoD ? -1 : k.endsWith(".lora_A.weight") ? e.getValue().shape().dim(0) : e.getValue().shape().dim(1);
+                if (!twoD || r != lora.rank())
                     throw new IllegalArgumentException(file + ": tensor '" + dinoseg.io.Untrusted.text(k, 160) + "' " + e.getValue().shape() + " does not have rank r=" + lora.rank());
             }
             return new Adapter(lora, bb, sd.tensors());
