@@ -34,6 +34,9 @@ import java.util.Map;
  * {@code head}, {@code num_classes}, {@code layers}, {@code classes} (the class-file JSON),
  * {@code imgsz} [w, h], {@code head_only}, {@code backbone_weights} (path or null), {@code seed},
  * plus whatever the caller adds.
+ *
+ * <p>A model with LoRA adapters is saved merged ({@link StateDicts#merged}): W + scaling · B · A under
+ * the base weight's name and no {@code lora_*} tensors, so the file loads like any other.
  */
 public final class ModelCheckpoint {
     public static final String FORMAT = "dinoseg-checkpoint";
@@ -68,7 +71,7 @@ public final class ModelCheckpoint {
         cfg.addProperty("head_only", headOnly);
         if (!cfg.has("backbone_weights")) cfg.add("backbone_weights", com.google.gson.JsonNull.INSTANCE);
 
-        Map<String, HostTensor> tensors = StateDicts.of(model);
+        Map<String, HostTensor> tensors = StateDicts.merged(model);   // LoRA adapters folded in: a plain model
         if (headOnly) tensors.keySet().removeIf(k -> !k.startsWith("head."));
         Map<String, String> meta = new LinkedHashMap<>();
         meta.put("format", FORMAT);

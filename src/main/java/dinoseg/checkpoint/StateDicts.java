@@ -38,6 +38,48 @@ public final class StateDicts {
         return out;
     }
 
+    /**
+     * {@link #of} with every LoRA adapter folded into its base weight, as PEFT's {@code merge_and_unload}:
+     * W' = W + scaling · B · A (W [out, in], A [r, in], B [out, r]); the {@code lora_A.*} and
+     * {@code lora_B.*} entries are left out, so the result loads into a model without adapters.
+     */
+    public static Map<String, HostTensor> merged(Module m) {
+        Map<String, HostTensor> out = of(m);
+        for (var e : dinoseg.model.Lora.adapted(m).entrySet()) {
+            String path = e.getKey();
+            HostTensor a = out.remove(path + ".lora_A.weight"), b = out.remove(path + ".lora_B.weight");
+            out.put(path + ".weight", mergeLora(out.get(path + ".weight"), a, b, e.getValue().loraScaling(), path));
+        }
+        return out;
+    }
+
+    /**
+     * W + scaling · B · A in double-precision sums, rounded once to float.
+     *
+     * @param w [out, in]; a [r, in]; b [out, r]
+     * @throws IllegalArgumentException naming {@code what} when the shapes do not fit together
+     */
+    public static HostTensor mergeLora(HostTensor w, HostTensor a, HostTensor b, double scaling, String what) {
+        if (w == null || a == null || b == null) throw new IllegalArgumentException(what + ": LoRA merge needs the weight, lora_A and lora_B");
+        if (w.shape().rank() != 2 || a.shape().rank() != 2 || b.shape().rank() != 2)
+            throw new IllegalArgumentException(what + ": LoRA merge needs 2-D tensors, got weight " + w.shape() + ", lora_A " + a.shape() + ", lora_B " + b.shape());
+        int out = w.shape().dim(0), in = w.shape().dim(1), r = a.shape().dim(0);
+        if (a.shape().dim(1) != in || b.shape().dim(0) != out || b.shape().dim(1) != r)
+            throw new IllegalArgumentException(what + ": LoRA shapes do not fit the weight " + w.shape() + ": lora_A " + a.shape() + " (want [r, " + in + "]), lora_B " + b.shape() + " (want [" + out + ", r])");
+        float[] wd = w.data(), ad = a.data(), bd = b.data(), res = new float[wd.length];
+        double[] row = new double[in];
+        for (int o = 0; o < out; o++) {
+            java.util.Arrays.fill(row, 0);
+            for (int k = 0; k < r; k++) {
+                double bk = bd[o * r + k];
+                if (bk == 0) continue;
+                for (int i = 0; i < in; i++) row[i] += bk * ad[k * in + i];
+            }
+            for (int i = 0; i < in; i++) res[o * in + i] = (float) (wd[o * in + i] + scaling * row[i]);
+        }
+        return new HostTensor(w.shape(), res);
+    }
+
     /** What a strict load would complain about. */
     public record Mismatch(List<String> missing, List<String> unexpected, List<String> wrongShape) {
         public boolean ok() { return missing.isEmpty() && unexpected.isEmpty() && wrongShape.isEmpty(); }

@@ -11,7 +11,8 @@ import picocli.CommandLine.Command;
                 TrainCommand.class,
                 EvalCommand.class,
                 BenchCommand.class,
-                WeightsCommand.class})
+                WeightsCommand.class,
+                LoraCommand.class})
 public final class Main implements Runnable {
 
     @Override public void run() {

@@ -4,8 +4,11 @@ import dinoseg.backend.meta.MetaBackend;
 import dinoseg.model.BackboneConfig;
 import dinoseg.model.DinoVisionTransformer;
 import dinoseg.model.Dinov2Segmentation;
+import dinoseg.model.Lora;
 import dinoseg.model.SegmentationHead;
 import dinoseg.nn.Block;
+import dinoseg.train.ParamGroups;
+import dinoseg.train.TrainConfig;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
@@ -51,6 +54,16 @@ public final class SummaryCommand implements Callable<Integer> {
     @Option(names = "--fine-tune", description = "Count the backbone as trainable (default: frozen, only the head trains).")
     boolean fineTune;
 
+    @Option(names = "--lora-rank", paramLabel = "R", description = "Count LoRA adapters of rank R on the --lora-targets layers as the trainable backbone parameters, as train --lora-rank (default: off).")
+    Integer loraRank;
+
+    @Option(names = "--lora-alpha", paramLabel = "A", description = "LoRA alpha (shown in the table; default: 8, as PEFT).")
+    Double loraAlpha;
+
+    @Option(names = "--lora-targets", paramLabel = "L", split = ",", arity = "1..*",
+            description = "LoRA: the layers adapted in every block: qkv, proj, fc1, fc2 (w12, w3 for SwiGLU; default: qkv).")
+    String[] loraTargets;
+
     @Override public Integer call() {
         picocli.CommandLine cl = spec.commandLine();
         // the flags first: a bad value is a usage error (exit 2); a bad backbone JSON file is a run-time one (exit 1)
@@ -68,8 +81,13 @@ public final class SummaryCommand implements Callable<Integer> {
         int p = cfg.patch();
         int w14 = (w + p - 1) / p * p, h14 = (h + p - 1) / p * p;
         if (w14 != w || h14 != h) err.println("note: image size " + w + "x" + h + " rounded up to " + w14 + "x" + h14 + " (multiple of patch size " + p + ")");
+        Flags.require(cl, loraRank != null || (loraAlpha == null && loraTargets == null), (loraAlpha != null ? "--lora-alpha" : "--lora-targets") + " needs --lora-rank R");
+        Flags.require(cl, loraRank == null || !fineTune, "--lora-rank trains adapters on a frozen backbone: it cannot be combined with --fine-tune");
+        Lora lora = loraRank == null ? null : Flags.check(cl, () -> new Lora(loraRank, loraAlpha == null ? 8 : loraAlpha,
+                loraTargets == null ? List.of("qkv") : Lora.parseTargets(String.join(",", loraTargets))));
         Dinov2Segmentation m = Dinov2Segmentation.create(new MetaBackend(), cfg, kind, classes, layers, 0);
-        m.setFineTune(fineTune);
+        if (lora != null) Flags.check(cl, () -> m.enableLora(lora, 0));
+        else m.setFineTune(fineTune);
         out.print(render(m, batch, h14, w14, cfg));
         out.flush();
         err.flush();
@@ -81,7 +99,7 @@ public final class SummaryCommand implements Callable<Integer> {
     static String n(long v) { return String.format(Locale.ROOT, "%,d", v); }
 
     /** One line of a torchinfo-like table. */
-    record Row(int depth, String name, String type, int[] input, int[] output, long params, boolean trainable) { }
+    record Row(int depth, String name, String type, int[] input, int[] output, long params, long trainable) { }
 
     /**
      * The layer table for a batch of {@code batch} images of h×w pixels, with shapes computed from
@@ -96,37 +114,49 @@ public final class SummaryCommand implements Callable<Integer> {
         if (h % p != 0 || w % p != 0)
             throw new IllegalArgumentException("summary: image size " + h + "x" + w + " is not a multiple of the patch size " + p);
         int h0 = h / p, w0 = w / p, np = h0 * w0, tokens = 1 + backbone.numRegisters() + np;
-        boolean bt = m.isFineTune();
+        long tokTrainable = 0;
+        for (var t : new dinoseg.nn.Parameter[]{backbone.clsToken, backbone.posEmbed, backbone.registerTokens, backbone.maskToken})
+            if (t != null && t.requiresGrad()) tokTrainable += t.value().numel();
         List<Row> rows = new ArrayList<>();
-        rows.add(new Row(0, "", "Dinov2Segmentation", new int[]{batch, 3, h, w}, new int[]{batch, k, h, w}, m.parameterCount(false), m.parameterCount(true) > 0));
+        rows.add(new Row(0, "", "Dinov2Segmentation", new int[]{batch, 3, h, w}, new int[]{batch, k, h, w}, m.parameterCount(false), m.parameterCount(true)));
         rows.add(new Row(1, "backbone", "DinoVisionTransformer", new int[]{batch, 3, h, w},
-                new int[]{batch, layers.length * c, h0, w0}, backbone.parameterCount(false), bt));
+                new int[]{batch, layers.length * c, h0, w0}, backbone.parameterCount(false), backbone.parameterCount(true)));
         rows.add(new Row(2, "backbone.patch_embed", "PatchEmbed", new int[]{batch, 3, h, w}, new int[]{batch, np, c},
-                backbone.patchEmbed.parameterCount(false), bt));
+                backbone.patchEmbed.parameterCount(false), backbone.patchEmbed.parameterCount(true)));
         String tokNames = "cls+pos" + (backbone.registerTokens != null ? "+registers" : "") + "+mask";
         rows.add(new Row(2, "backbone.tokens", "Tokens " + tokNames, new int[]{batch, np, c}, new int[]{batch, tokens, c},
-                backbone.tokenParameterCount(), bt));
+                backbone.tokenParameterCount(), tokTrainable));
         int last = layers[layers.length - 1];
         for (int i = 0; i < backbone.depth(); i++) {
             Block b = backbone.blocks.get(i);
-            String note = i > last ? " (unused)" : "";
+            String note = (i > last ? " (unused)" : "") + (b.hasLora() ? " +LoRA" : "");
             rows.add(new Row(2, "backbone.blocks." + i, "Block" + note, new int[]{batch, tokens, c}, new int[]{batch, tokens, c},
-                    b.parameterCount(false), bt));
+                    b.parameterCount(false), b.parameterCount(true)));
         }
         rows.add(new Row(2, "backbone.norm", "LayerNorm (x" + layers.length + ")", new int[]{batch, tokens, c}, new int[]{batch, tokens, c},
-                backbone.norm.parameterCount(false), bt));
+                backbone.norm.parameterCount(false), backbone.norm.parameterCount(true)));
         rows.add(new Row(2, "backbone.concat", "Concat " + Arrays.toString(layers), new int[]{batch, tokens, c},
-                new int[]{batch, layers.length * c, h0, w0}, 0, bt));
+                new int[]{batch, layers.length * c, h0, w0}, 0, 0));
         rows.add(new Row(1, "head", "SegmentationHead(" + head.kind.id() + ")", new int[]{batch, head.inChannels, h0, w0},
-                new int[]{batch, k, h0, w0}, head.parameterCount(false), true));
+                new int[]{batch, k, h0, w0}, head.parameterCount(false), head.parameterCount(true)));
         int ch = head.inChannels;
         for (SegmentationHead.Part part : head.describe()) {
             rows.add(new Row(2, "head." + part.name(), part.type(), new int[]{batch, ch, h0, w0},
-                    new int[]{batch, part.outChannels(), h0, w0}, part.params(), true));
+                    new int[]{batch, part.outChannels(), h0, w0}, part.params(), part.params()));
             ch = part.outChannels();
         }
-        rows.add(new Row(1, "upsample", "Bilinear", new int[]{batch, k, h0, w0}, new int[]{batch, k, h, w}, 0, false));
+        rows.add(new Row(1, "upsample", "Bilinear", new int[]{batch, k, h0, w0}, new int[]{batch, k, h, w}, 0, 0));
         return rows;
+    }
+
+    /**
+     * The trainable parameters per optimizer group as training forms them ({@link ParamGroups#describe}):
+     * {@code head}, and {@code backbone} (fine-tuning) or {@code lora} (LoRA adapters).
+     */
+    static String groups(Dinov2Segmentation m) {
+        boolean lora = !Lora.adapted(m.backbone).isEmpty();
+        TrainConfig tc = TrainConfig.builder().fineTune(m.isFineTune() && !lora).lora(lora ? 1 : 0, 1, null).build();
+        return ParamGroups.describe(ParamGroups.of(m, tc));
     }
 
     /** The table and totals as text. */
@@ -144,8 +174,7 @@ public final class SummaryCommand implements Callable<Integer> {
         for (var r : rows) {
             String indent = r.depth() == 0 ? "" : "  ".repeat(r.depth() - 1) + "└─";
             String name = r.name().isEmpty() ? r.type() : indent + r.name() + " (" + r.type() + ")";
-            String trainable = r.depth() == 0 ? (m.parameterCount(true) == m.parameterCount(false) ? "True" : m.parameterCount(true) == 0 ? "False" : "Partial")
-                    : (r.params() == 0 ? "--" : r.trainable() ? "True" : "False");
+            String trainable = r.params() == 0 ? "--" : r.trainable() == r.params() ? "True" : r.trainable() == 0 ? "False" : "Partial";
             sb.append(String.format(Locale.ROOT, fmt, name, shape(r.input()), shape(r.output()), n(r.params()), trainable));
         }
         sb.append(rule);
@@ -153,6 +182,7 @@ public final class SummaryCommand implements Callable<Integer> {
         int[] grid = rows.stream().filter(r -> r.name().equals("head")).findFirst().orElseThrow().output();
         sb.append("Total params: ").append(n(total)).append('\n');
         sb.append("Trainable params: ").append(n(trainable)).append('\n');
+        sb.append("Trainable params by group: ").append(groups(m)).append('\n');
         sb.append("Non-trainable params: ").append(n(total - trainable)).append('\n');
         sb.append("Backbone params: ").append(n(m.backbone.parameterCount(false))).append('\n');
         sb.append("Head params: ").append(n(headParams)).append('\n');

@@ -118,6 +118,17 @@ public final class TrainCommand implements Callable<Integer> {
                     + "(0: only at epoch ends; default: ${DEFAULT-VALUE}). SIGINT/SIGTERM stop at the next step with that state written.")
     double saveEveryMin;
 
+    @Option(names = "--lora-rank", paramLabel = "R",
+            description = "LoRA: freeze the backbone's weights and train rank-R adapters (lora_A, lora_B; B starts at zero) on the --lora-targets layers, with the head (default: off). Checkpoints hold the merged weights; the adapters alone go to lora.safetensors.")
+    Integer loraRank;
+
+    @Option(names = "--lora-alpha", paramLabel = "A", description = "LoRA alpha: the adapters' output is scaled by A / R (default: 8, as PEFT).")
+    Double loraAlpha;
+
+    @Option(names = "--lora-targets", paramLabel = "L", split = ",", arity = "1..*",
+            description = "LoRA: the layers to adapt in every block, comma-separated: qkv, proj, fc1, fc2 (w12, w3 for SwiGLU backbones; default: qkv).")
+    String[] loraTargets;
+
     @Option(names = "--clip-grad", paramLabel = "NORM",
             description = "Clip the gradients' total L2 norm to NORM before every optimizer step, as torch.nn.utils.clip_grad_norm_ (default: off).")
     Double clipGrad;
@@ -193,6 +204,8 @@ public final class TrainCommand implements Callable<Integer> {
             cl.getErr().println("note: --cache-features freezes the backbone (the demo preset fine-tunes it)");
         try {
             TrainConfig cfg = base.overriddenBy(given).build();
+            if (cfg.loraRank() == 0 && (given.has("lora_alpha") || given.has("lora_targets")))
+                throw new CommandLine.ParameterException(cl, (given.has("lora_alpha") ? "--lora-alpha" : "--lora-targets") + " needs --lora-rank R (LoRA is off without it)");
             cfg = cfg.outDir() != null ? cfg : cfg.toBuilder().outDir(defaultOutDir(cfg.demo())).build();
             // the settings are sound: now the named weights may be downloaded (the run records the cached file)
             return named == null ? cfg : cfg.toBuilder().weights(WeightsArg.local(named, cl.getErr()).toString()).build();

@@ -53,6 +53,25 @@ public final class Dinov2Segmentation extends Module {
         backbone.setRequiresGrad(on);
     }
 
+    /**
+     * Adds LoRA adapters to the backbone ({@link Lora#apply}) and trains through it: the backbone's
+     * base weights are frozen, only the adapters (and the head) take gradients, as PEFT's
+     * {@code get_peft_model}. Call after loading the base weights: a strict load into the adapted
+     * model expects the {@code lora_*} tensors too.
+     *
+     * @return the adapted Linears by backbone-relative module path
+     */
+    public java.util.Map<String, dinoseg.nn.Linear> enableLora(Lora lora, long seed) {
+        java.util.Map<String, dinoseg.nn.Linear> layers = lora.apply(backbone, seed);
+        this.fineTune = true;                 // the tape runs through the backbone, for the adapters' gradients
+        backbone.setRequiresGrad(false);
+        for (dinoseg.nn.Linear l : layers.values()) {
+            l.loraA().setRequiresGrad(true);
+            l.loraB().setRequiresGrad(true);
+        }
+        return layers;
+    }
+
     /** Head input: the chosen layers' maps concatenated, [B, L*C, H/p, W/p]. */
     @SuppressWarnings("try")
     public Var features(Ops ops, Var images) {

@@ -36,8 +36,11 @@ public final class Block extends Module implements Layer {
      * LayerScale with the Linear before it ({@link Ops#linearScaled}, {@link Ops#geluLinear}), so the
      * backward keeps neither the normalised tokens nor the unscaled branch outputs: the same values
      * and gradients as the modules one after another, with 4 fewer token-sized tensors per block saved.
+     * A block with a LoRA adapter on any of its Linears ({@link Linear#addLora}) runs the modules one
+     * after another instead ({@link #forwardUnfused}), so each adapted Linear adds its low-rank branch.
      */
     @Override public Var forward(Ops ops, Var x) {
+        if (hasLora()) return forwardUnfused(ops, x);
         Var g1 = ls1 == null ? null : ls1.gamma, g2 = ls2 == null ? null : ls2.gamma;
         Var qkv = ops.layerNormLinear(x, norm1.weight, norm1.bias, norm1.eps, attn.qkv.weight, attn.qkv.bias);
         Var a = ops.attention(qkv, attn.heads);
@@ -47,6 +50,43 @@ public final class Block extends Module implements Layer {
         Var x1 = ops.add(x, p);
         ops.release(p);
         Var m = feedForward(ops, x1, g2);
+        Var out = ops.add(x1, m);
+        ops.release(x1, m);
+        return out;
+    }
+
+    /** Whether any Linear of this block carries a LoRA adapter. */
+    public boolean hasLora() {
+        for (Module m : linears()) if (((Linear) m).hasLora()) return true;
+        return false;
+    }
+
+    private java.util.List<Module> linears() {
+        java.util.List<Module> out = new java.util.ArrayList<>();
+        collectLinears(this, out);
+        return out;
+    }
+
+    private static void collectLinears(Module m, java.util.List<Module> out) {
+        for (Module c : m.children().values()) {
+            if (c instanceof Linear) out.add(c);
+            else collectLinears(c, out);
+        }
+    }
+
+    /** The block as its modules one after another: x1 = x + ls1(attn(norm1(x))), x1 + ls2(mlp(norm2(x1))). */
+    Var forwardUnfused(Ops ops, Var x) {
+        Var n1 = norm1.forward(ops, x);
+        Var a = attn.forward(ops, n1);
+        ops.release(n1);
+        Var p = a;
+        if (ls1 != null) { p = ls1.forward(ops, a); ops.release(a); }
+        Var x1 = ops.add(x, p);
+        ops.release(p);
+        Var n2 = norm2.forward(ops, x1);
+        Var m = mlp.forward(ops, n2);
+        ops.release(n2);
+        if (ls2 != null) { Var s = ls2.forward(ops, m); ops.release(m); m = s; }
         Var out = ops.add(x1, m);
         ops.release(x1, m);
         return out;

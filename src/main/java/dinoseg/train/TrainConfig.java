@@ -9,6 +9,7 @@ import com.google.gson.JsonParseException;
 import com.google.gson.annotations.SerializedName;
 import dinoseg.backend.Precision;
 import dinoseg.data.Augment;
+import dinoseg.model.Lora;
 import dinoseg.model.SegmentationHead;
 
 import java.util.ArrayList;
@@ -68,13 +69,19 @@ import java.util.Set;
  * @param clipGrad        largest total L2 norm of the gradients before each optimizer step, as
  *                        {@code torch.nn.utils.clip_grad_norm_} ({@link AdamW#clipGradNorm}); 0: no clipping
  *                        (and left out of the JSON)
+ * @param loraRank        LoRA rank r ({@link Lora}): 0 = no LoRA; otherwise the backbone's base weights are frozen and
+ *                        low-rank adapters on {@code loraTargets} train with the head (at {@code lr}); excludes
+ *                        {@code fineTune} and {@code cacheFeatures}. Left out of the JSON when 0.
+ * @param loraAlpha       LoRA alpha (PEFT's lora_alpha; default 8): the adapters' outputs are scaled by alpha / r
+ * @param loraTargets     the Linears to adapt by name: qkv, proj, fc1, fc2 (w12, w3 for SwiGLU backbones); default qkv
  */
 public record TrainConfig(String backbone, JsonObject backboneConfig, String weights, SegmentationHead.Kind head, boolean fineTune,
                           int epochs, int imgWidth, int imgHeight, int batch, double lr, double weightDecay,
                           LrSchedule.Kind scheduler, List<Integer> schedulerEpochs, double schedulerGamma, double warmup,
                           double backboneLrScale, Augment.Mode augment, String device, int workers, long seed, String outDir,
                           boolean cacheFeatures, double cacheBudget, JsonObject dataset, double saveEveryMin, int previewIndex,
-                          boolean demo, Precision precision, double clipGrad) {
+                          boolean demo, Precision precision, double clipGrad,
+                          int loraRank, double loraAlpha, List<String> loraTargets) {
 
     /** A setting out of its range or not one of its values; the message is one line naming the flag. */
     public static final class InvalidSettingException extends IllegalArgumentException {
@@ -85,7 +92,7 @@ public record TrainConfig(String backbone, JsonObject backboneConfig, String wei
     public static final Set<String> KEYS = Set.of("backbone", "backbone_config", "weights", "head", "fine_tune", "epochs", "img_width",
             "img_height", "batch", "lr", "weight_decay", "scheduler", "scheduler_epochs", "scheduler_gamma", "warmup",
             "backbone_lr_scale", "augment", "device", "workers", "seed", "out_dir", "cache_features", "cache_budget", "dataset",
-            "save_every_min", "preview_index", "demo", "precision", "clip_grad");
+            "save_every_min", "preview_index", "demo", "precision", "clip_grad", "lora_rank", "lora_alpha", "lora_targets");
 
     /**
      * The settings a resumed run may change (JSON names); everything else comes from its state, so
@@ -128,6 +135,17 @@ public record TrainConfig(String backbone, JsonObject backboneConfig, String wei
             throw new InvalidSettingException("--save-every-min must be a number of minutes >= 0 (0: only at epoch ends), got " + saveEveryMin);
         if (!(clipGrad >= 0) || Double.isInfinite(clipGrad))
             throw new InvalidSettingException("--clip-grad must be a norm > 0 (or 0: no clipping), got " + clipGrad);
+        if (loraRank < 0) throw new InvalidSettingException("--lora-rank must be a positive integer (or 0: no LoRA), got " + loraRank);
+        loraTargets = loraTargets == null || loraTargets.isEmpty() ? List.of("qkv") : List.copyOf(loraTargets);
+        if (loraRank > 0) {
+            try {
+                new Lora(loraRank, loraAlpha, loraTargets);
+            } catch (IllegalArgumentException e) {
+                throw new InvalidSettingException(e.getMessage());
+            }
+            if (fineTune) throw new InvalidSettingException("--lora-rank trains adapters on a frozen backbone: it cannot be combined with --fine-tune");
+            if (cacheFeatures) throw new InvalidSettingException("--lora-rank changes the backbone's features as it trains: it cannot be combined with --cache-features");
+        }
         if (!(cacheBudget > 0 && cacheBudget <= 1)) throw new InvalidSettingException("cache budget must be in (0, 1], got " + cacheBudget);
         backboneConfig = backboneConfig == null ? null : backboneConfig.deepCopy();
         dataset = dataset == null ? new JsonObject() : dataset.deepCopy();
@@ -138,6 +156,9 @@ public record TrainConfig(String backbone, JsonObject backboneConfig, String wei
 
     /** The dataset settings (a copy: the record stays immutable). */
     @Override public JsonObject dataset() { return dataset.deepCopy(); }
+
+    /** The LoRA recipe, or null when {@code loraRank} is 0. */
+    public Lora lora() { return loraRank == 0 ? null : new Lora(loraRank, loraAlpha, loraTargets); }
 
     /** {@link #schedulerEpochs} as the array {@link LrSchedule} takes. */
     public int[] milestones() { return schedulerEpochs.stream().mapToInt(Integer::intValue).toArray(); }
@@ -177,6 +198,9 @@ public record TrainConfig(String backbone, JsonObject backboneConfig, String wei
         b.demo = demo;
         b.precision(precision);
         b.clipGrad(clipGrad);
+        b.loraRank = loraRank == 0 ? null : loraRank;
+        b.loraAlpha = loraRank == 0 ? null : loraAlpha;
+        b.loraTargets = loraRank == 0 ? null : loraTargets.toArray(new String[0]);
         return b;
     }
 
@@ -250,6 +274,9 @@ public record TrainConfig(String backbone, JsonObject backboneConfig, String wei
         private boolean demo;
         private String precision;   // null: fp32 (left out of the JSON, so fp32 runs write what they always wrote)
         @SerializedName("clip_grad") private Double clipGrad;   // null: no clipping (left out of the JSON)
+        @SerializedName("lora_rank") private Integer loraRank;          // null: no LoRA (the three are left out of the JSON)
+        @SerializedName("lora_alpha") private Double loraAlpha;         // null: 8, PEFT's default
+        @SerializedName("lora_targets") private String[] loraTargets;   // null: qkv
 
         private Builder() { }
 
@@ -284,6 +311,13 @@ public record TrainConfig(String backbone, JsonObject backboneConfig, String wei
         public Builder precision(Precision v) { precision = v == null || v == Precision.FP32 ? null : v.flag(); return this; }
         /** Gradient clipping's max norm; 0 turns it off. */
         public Builder clipGrad(double v) { clipGrad = v == 0 ? null : v; return this; }
+        /** LoRA rank (0: off), alpha and target Linears ({@link Lora}). */
+        public Builder lora(int rank, double alpha, List<String> targets) {
+            loraRank = rank == 0 ? null : rank;
+            loraAlpha = alpha;
+            loraTargets = targets == null ? null : targets.toArray(new String[0]);
+            return this;
+        }
 
         /**
          * A new builder: the settings held here with those given explicitly (by their JSON names,
@@ -339,7 +373,8 @@ public record TrainConfig(String backbone, JsonObject backboneConfig, String wei
             return new TrainConfig(backbone, backboneConfig, weights, SegmentationHead.Kind.parse(h), fineTune, epochs, imgWidth, imgHeight,
                     batch, lr, weightDecay, sk, milestones, schedulerGamma, warmup, backboneLrScale, Augment.Mode.parse(a), lower(device),
                     workers, seed, outDir, cacheFeatures, cacheBudget, dataset, saveEveryMin, previewIndex, demo, p,
-                    clipGrad == null ? 0 : clipGrad);
+                    clipGrad == null ? 0 : clipGrad, loraRank == null ? 0 : loraRank, loraAlpha == null ? 8 : loraAlpha,
+                    loraTargets == null ? null : Lora.parseTargets(String.join(",", loraTargets)));
         }
 
         private static String lower(String s) { return s == null ? null : s.toLowerCase(Locale.ROOT); }

@@ -13,6 +13,7 @@ import dinoseg.data.DatasetSpec;
 import dinoseg.data.Datasets;
 import dinoseg.data.Preprocess;
 import dinoseg.data.SegDataset;
+import dinoseg.checkpoint.LoraFiles;
 import dinoseg.checkpoint.ModelCheckpoint;
 import dinoseg.checkpoint.StateDicts;
 import dinoseg.checkpoint.Weights;
@@ -281,14 +282,17 @@ public final class Trainer {
                 err.println("warning: no --weights given: the backbone is randomly initialised (pretrained DINOv2 weights: see weights/README.md)");
             }
         }
-        r.model.setFineTune(r.cfg.fineTune());
+        if (r.cfg.lora() != null) r.model.enableLora(r.cfg.lora(), r.cfg.seed() + 2);   // after the base weights; a resume state then restores the adapters
+        else r.model.setFineTune(r.cfg.fineTune());
         be.setMatmulPrecision(r.cfg.precision());   // every gemm of this run: forward, backward, validation, caches
         r.opt = new AdamW(be, ParamGroups.of(r.model, r.cfg));
         out.printf(Locale.ROOT, "model: backbone %s (embed %d, depth %d, heads %d), head %s, %d classes, %s%s; %.2fM parameters, %.3fM trainable%n",
                 bc.name(), bc.embedDim(), bc.depth(), bc.heads(), r.cfg.head().id(), r.classes.size(),
-                r.cfg.fineTune() ? "fine-tuning (backbone lr x" + r.cfg.backboneLrScale() + ")" : "frozen backbone",
+                r.cfg.lora() != null ? loraNote(r.cfg.lora())
+                        : r.cfg.fineTune() ? "fine-tuning (backbone lr x" + r.cfg.backboneLrScale() + ")" : "frozen backbone",
                 r.cfg.precision() == dinoseg.backend.Precision.FP32 ? "" : ", " + r.cfg.precision().flag() + " matmuls",
                 r.model.parameterCount(false) / 1e6, r.model.parameterCount(true) / 1e6);
+        out.println("trainable params by group: " + ParamGroups.describe(r.opt.groups()));
 
         // loaders, schedule, restored state, caches
         Augment augment = Augment.of(r.cfg.augment());
@@ -553,9 +557,28 @@ public final class Trainer {
         return o;
     }
 
+    /** The header's words for a LoRA run. */
+    static String loraNote(dinoseg.model.Lora l) {
+        return String.format(Locale.ROOT, "LoRA r=%d alpha=%s on %s (base backbone frozen)", l.rank(), (l.alpha() == Math.rint(l.alpha()) ? Long.toString((long) l.alpha()) : Double.toString(l.alpha())), String.join(",", l.targets()));
+    }
+
+    /** The adapter file of a LoRA run ({@code lora.safetensors}), written with the final model. */
+    public static final String LORA_FILE = "lora.safetensors";
+
+    /**
+     * Writes a model checkpoint (a LoRA model with its adapters merged, so infer and eval load it as
+     * any other), its head-only twin for a frozen backbone, and for a LoRA run the adapters alone next
+     * to it ({@code <name>_lora.safetensors}; with the final model also {@value #LORA_FILE}).
+     */
     private void saveModel(Run r, String name, JsonObject extra) throws IOException {
         int w = r.cfg.imgWidth(), h = r.cfg.imgHeight();
         ModelCheckpoint.save(r.dir.resolve(name + ".safetensors"), r.model, r.classes, w, h, extra, false);
+        if (r.cfg.lora() != null) {
+            String bb = r.model.backbone.cfg.name();
+            LoraFiles.save(r.dir.resolve(name + "_lora.safetensors"), r.model.backbone, r.cfg.lora(), bb);
+            if (name.equals(FINAL)) LoraFiles.save(r.dir.resolve(LORA_FILE), r.model.backbone, r.cfg.lora(), bb);
+            return;   // the backbone changed: a head-only file would not restore it
+        }
         // a head-only file restores the model only when the backbone is the one it started from (frozen)
         if (!r.cfg.fineTune())
             ModelCheckpoint.save(r.dir.resolve(name + "_head.safetensors"), r.model, r.classes, w, h, extra, true);

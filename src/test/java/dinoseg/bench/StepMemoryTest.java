@@ -67,6 +67,26 @@ public class StepMemoryTest {
                 "the peak covers the scope's tensors beside parameters and moments");
     }
 
+    /** With LoRA adapters (unfused blocks, frozen base weights) a step also leaves only parameters, moments and matrices. */
+    @Test
+    void aMetaLoraStepLeavesOnlyParametersAndMoments() {
+        MetaBackend be = new MetaBackend();
+        Dinov2Segmentation model = Dinov2Segmentation.create(be, TINY, SegmentationHead.Kind.BN, K, null, 3);
+        model.enableLora(new dinoseg.model.Lora(4, 8, java.util.List.of("qkv", "proj", "fc1", "fc2")), 5);
+        model.train(true);
+        AdamW opt = new AdamW(be, ParamGroups.of(model, TrainConfig.builder().lr(1e-3).lora(4, 8, java.util.List.of("qkv", "proj", "fc1", "fc2")).build()));
+        float[] img = new float[N * 3 * S * S];
+        int[] lbl = new int[N * S * S];
+        long params = be.liveBytes(), trainable = 0;
+        for (var p : model.namedParameters().values()) if (p.requiresGrad()) trainable += 4 * p.value().numel();
+        assertEquals(4L * (model.head.parameterCount(true) + 2L * 4 * ((32 + 96) + (32 + 32) + (32 + 128) + (128 + 32))), trainable);
+        long interpolation = 4L * (2 * 37 + 2 * 2 * 37);
+        for (int i = 0; i < 2; i++) {
+            assertTrue(Bench.step(Bench.Mode.FINETUNE, model, be, opt, img, lbl, N, S) > 0);
+            assertEquals(params + 2 * trainable + interpolation, be.liveBytes(), "after LoRA step " + i);
+        }
+    }
+
     @Test
     void cpuStepsReuseTheirArrays() {
         Backend be = Backends.cpu();

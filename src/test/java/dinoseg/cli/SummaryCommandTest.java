@@ -37,11 +37,32 @@ class SummaryCommandTest {
         assertTrue(base.out().contains("Head params: " + String.format("%,d", 2 * 3072 + 3072 * 2 + 2)), base.out());
         // fine-tuning trains everything but mask_token (pre-training only, never in the forward pass)
         assertTrue(base.out().contains("Non-trainable params: 768"), base.out());
+        assertTrue(base.out().contains("Trainable params by group: head 12,290, backbone 86,582,784\n"), base.out());
         Run giant = run("summary", "--backbone", "giant", "--imgsz", "518", "--head", "conv");
         assertEquals(0, giant.code(), giant.err());
         assertTrue(giant.out().contains("Backbone params: 1,136,480,768"), giant.out());
         Run bad = run("summary", "--backbone", "huge");
         assertEquals(2, bad.code(), "an unknown preset is a bad flag value");
         assertTrue(bad.err().startsWith("error: unknown backbone 'huge'"), bad.err());
+    }
+
+    /** --lora-rank: the adapters are the backbone's trainable parameters, r·(in+out) per target per block. */
+    @Test void loraRecipeCountsTheAdapters() {
+        Run r = run("summary", "--backbone", "small", "--classes", "21", "--lora-rank", "8", "--lora-alpha", "16", "--lora-targets", "qkv,fc2");
+        assertEquals(0, r.code(), r.err());
+        long lora = 12L * 8 * ((384 + 3 * 384) + (4 * 384 + 384));
+        assertTrue(r.out().contains("Trainable params: " + String.format("%,d", 32_277 + lora)), r.out());
+        assertTrue(r.out().contains("Trainable params by group: head 32,277, lora " + String.format("%,d", lora)), r.out());
+        assertTrue(r.out().contains("Total params: " + String.format("%,d", 22_088_853 + lora)), r.out());
+        assertTrue(r.out().matches("(?s).*backbone\\.blocks\\.0 \\(Block \\+LoRA\\).*Partial.*"), r.out());
+        assertTrue(r.out().matches("(?s).*backbone\\.patch_embed \\(PatchEmbed\\)[^\\n]*False.*"), r.out());
+        Run plain = run("summary", "--backbone", "small");
+        assertTrue(plain.out().contains("Trainable params by group: head 32,277\n"), plain.out());
+        Run bad = run("summary", "--lora-alpha", "4");
+        assertEquals(2, bad.code());
+        assertTrue(bad.err().contains("--lora-alpha needs --lora-rank"), bad.err());
+        Run swiglu = run("summary", "--backbone", "giant", "--lora-rank", "4", "--lora-targets", "fc1");
+        assertEquals(2, swiglu.code());
+        assertTrue(swiglu.err().contains("w12, w3"), swiglu.err());
     }
 }

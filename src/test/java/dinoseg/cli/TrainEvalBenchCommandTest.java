@@ -239,6 +239,25 @@ class TrainEvalBenchCommandTest {
     }
 
     @Test
+    void loraFlagsBecomeTheLoraSettings() throws Exception {
+        TrainConfig c = parsedConfig("--data", data.toString(), "--out-dir", "o", "--lora-rank", "4", "--lora-alpha", "16", "--lora-targets", "qkv,PROJ");
+        assertEquals(4, c.loraRank());
+        assertEquals(16.0, c.loraAlpha());
+        assertEquals(java.util.List.of("qkv", "proj"), c.loraTargets());
+        assertEquals(java.util.List.of("qkv"), parsedConfig("--data", data.toString(), "--out-dir", "o", "--lora-rank", "2").loraTargets());
+        assertEquals(0, parsedConfig("--data", data.toString(), "--out-dir", "o").loraRank());
+        CommandLine.ParameterException alone = assertThrows(CommandLine.ParameterException.class,
+                () -> parsedConfig("--data", data.toString(), "--out-dir", "o", "--lora-alpha", "4"));
+        assertTrue(alone.getMessage().contains("--lora-alpha needs --lora-rank"), alone.getMessage());
+        CommandLine.ParameterException both = assertThrows(CommandLine.ParameterException.class,
+                () -> parsedConfig("--data", data.toString(), "--out-dir", "o", "--lora-rank", "4", "--fine-tune"));
+        assertTrue(both.getMessage().contains("--fine-tune"), both.getMessage());
+        CommandLine.ParameterException target = assertThrows(CommandLine.ParameterException.class,
+                () -> parsedConfig("--data", data.toString(), "--out-dir", "o", "--lora-rank", "4", "--lora-targets", "mlp"));
+        assertTrue(target.getMessage().contains("unknown layer 'mlp'"), target.getMessage());
+    }
+
+    @Test
     void flagDefaultsAreTheLibraryDefaults() throws Exception {
         // the help text shows the flags' defaults; a run takes the library's: they must agree
         CommandLine train = Main.commandLine().parseArgs("train").subcommand().commandSpec().commandLine();
