@@ -68,13 +68,18 @@ import java.util.Set;
  * @param clipGrad        largest total L2 norm of the gradients before each optimizer step, as
  *                        {@code torch.nn.utils.clip_grad_norm_} ({@link AdamW#clipGradNorm}); 0: no clipping
  *                        (and left out of the JSON)
+ * @param layerDecay      fine-tune: layer-wise lr decay D in (0, 1] (BEiT/MAE): backbone block i (0-based) of depth L
+ *                        trains at lr·S·D^(L−i), the embeddings at lr·S·D^(L+1), the final norm at lr·S, the head at lr
+ *                        (S: {@code backboneLrScale}; see {@link ParamGroups}); 1: off (and left out of the JSON)
+ * @param unfreezeLast    fine-tune: train only the last N blocks and the final norm; the embeddings and the earlier
+ *                        blocks stay frozen and run without a tape. 0: the whole backbone (and left out of the JSON)
  */
 public record TrainConfig(String backbone, JsonObject backboneConfig, String weights, SegmentationHead.Kind head, boolean fineTune,
                           int epochs, int imgWidth, int imgHeight, int batch, double lr, double weightDecay,
                           LrSchedule.Kind scheduler, List<Integer> schedulerEpochs, double schedulerGamma, double warmup,
                           double backboneLrScale, Augment.Mode augment, String device, int workers, long seed, String outDir,
                           boolean cacheFeatures, double cacheBudget, JsonObject dataset, double saveEveryMin, int previewIndex,
-                          boolean demo, Precision precision, double clipGrad) {
+                          boolean demo, Precision precision, double clipGrad, double layerDecay, int unfreezeLast) {
 
     /** A setting out of its range or not one of its values; the message is one line naming the flag. */
     public static final class InvalidSettingException extends IllegalArgumentException {
@@ -85,7 +90,7 @@ public record TrainConfig(String backbone, JsonObject backboneConfig, String wei
     public static final Set<String> KEYS = Set.of("backbone", "backbone_config", "weights", "head", "fine_tune", "epochs", "img_width",
             "img_height", "batch", "lr", "weight_decay", "scheduler", "scheduler_epochs", "scheduler_gamma", "warmup",
             "backbone_lr_scale", "augment", "device", "workers", "seed", "out_dir", "cache_features", "cache_budget", "dataset",
-            "save_every_min", "preview_index", "demo", "precision", "clip_grad");
+            "save_every_min", "preview_index", "demo", "precision", "clip_grad", "layer_decay", "unfreeze_last");
 
     /**
      * The settings a resumed run may change (JSON names); everything else comes from its state, so
@@ -128,6 +133,13 @@ public record TrainConfig(String backbone, JsonObject backboneConfig, String wei
             throw new InvalidSettingException("--save-every-min must be a number of minutes >= 0 (0: only at epoch ends), got " + saveEveryMin);
         if (!(clipGrad >= 0) || Double.isInfinite(clipGrad))
             throw new InvalidSettingException("--clip-grad must be a norm > 0 (or 0: no clipping), got " + clipGrad);
+        if (!(layerDecay > 0 && layerDecay <= 1))
+            throw new InvalidSettingException("--layer-decay must be in (0, 1] (1: off), got " + layerDecay);
+        if (layerDecay != 1 && !fineTune)
+            throw new InvalidSettingException("--layer-decay scales the backbone's learning rates, so it needs --fine-tune (or --unfreeze-last)");
+        if (unfreezeLast < 0) throw new InvalidSettingException("--unfreeze-last must be a number of blocks >= 1 (0: all), got " + unfreezeLast);
+        if (unfreezeLast > 0 && !fineTune)
+            throw new InvalidSettingException("--unfreeze-last trains part of the backbone, so it cannot be combined with a frozen one (--fine-tune false or --cache-features)");
         if (!(cacheBudget > 0 && cacheBudget <= 1)) throw new InvalidSettingException("cache budget must be in (0, 1], got " + cacheBudget);
         backboneConfig = backboneConfig == null ? null : backboneConfig.deepCopy();
         dataset = dataset == null ? new JsonObject() : dataset.deepCopy();
@@ -177,6 +189,8 @@ public record TrainConfig(String backbone, JsonObject backboneConfig, String wei
         b.demo = demo;
         b.precision(precision);
         b.clipGrad(clipGrad);
+        b.layerDecay(layerDecay);
+        b.unfreezeLast(unfreezeLast);
         return b;
     }
 
@@ -250,6 +264,8 @@ public record TrainConfig(String backbone, JsonObject backboneConfig, String wei
         private boolean demo;
         private String precision;   // null: fp32 (left out of the JSON, so fp32 runs write what they always wrote)
         @SerializedName("clip_grad") private Double clipGrad;   // null: no clipping (left out of the JSON)
+        @SerializedName("layer_decay") private Double layerDecay;   // null: 1, off (left out of the JSON)
+        @SerializedName("unfreeze_last") private Integer unfreezeLast;   // null: 0, the whole backbone (left out of the JSON)
 
         private Builder() { }
 
@@ -284,14 +300,19 @@ public record TrainConfig(String backbone, JsonObject backboneConfig, String wei
         public Builder precision(Precision v) { precision = v == null || v == Precision.FP32 ? null : v.flag(); return this; }
         /** Gradient clipping's max norm; 0 turns it off. */
         public Builder clipGrad(double v) { clipGrad = v == 0 ? null : v; return this; }
+        /** Layer-wise lr decay of the fine-tuned backbone; 1 turns it off. */
+        public Builder layerDecay(double v) { layerDecay = v == 1 ? null : v; return this; }
+        /** Train only the last N backbone blocks and the final norm; 0: the whole backbone. */
+        public Builder unfreezeLast(int v) { unfreezeLast = v == 0 ? null : v; return this; }
 
         /**
          * A new builder: the settings held here with those given explicitly (by their JSON names,
          * with JSON values as in {@code config.json}) applied over them, as flags the user typed
-         * override a preset. Two settings depend on others and follow them: a new {@code backbone}
+         * override a preset. Three settings depend on others and follow them: a new {@code backbone}
          * without its own {@code backbone_config} drops the held one (it resolved the old backbone),
-         * and {@code cache_features} without {@code fine_tune} freezes the backbone (the cache needs
-         * a frozen one). Values are checked by {@link #build}.
+         * {@code cache_features} without {@code fine_tune} freezes the backbone (the cache needs
+         * a frozen one), and a positive {@code unfreeze_last} without {@code fine_tune} turns
+         * fine-tuning on (it trains part of the backbone). Values are checked by {@link #build}.
          *
          * @throws IllegalArgumentException for a name that is not one of {@link #KEYS}, or a value of the wrong JSON type
          */
@@ -303,6 +324,8 @@ public record TrainConfig(String backbone, JsonObject backboneConfig, String wei
             for (var e : explicit.entrySet()) merged.add(e.getKey(), e.getValue().deepCopy());
             if (explicit.has("backbone") && !explicit.has("backbone_config")) merged.remove("backbone_config");
             if (explicit.has("cache_features") && !explicit.has("fine_tune")) merged.addProperty("fine_tune", false);
+            if (explicit.has("unfreeze_last") && !explicit.has("fine_tune") && positive(explicit.get("unfreeze_last")))
+                merged.addProperty("fine_tune", true);
             try {
                 return GSON.fromJson(merged, Builder.class);
             } catch (JsonParseException | IllegalStateException | NumberFormatException e) {
@@ -339,7 +362,11 @@ public record TrainConfig(String backbone, JsonObject backboneConfig, String wei
             return new TrainConfig(backbone, backboneConfig, weights, SegmentationHead.Kind.parse(h), fineTune, epochs, imgWidth, imgHeight,
                     batch, lr, weightDecay, sk, milestones, schedulerGamma, warmup, backboneLrScale, Augment.Mode.parse(a), lower(device),
                     workers, seed, outDir, cacheFeatures, cacheBudget, dataset, saveEveryMin, previewIndex, demo, p,
-                    clipGrad == null ? 0 : clipGrad);
+                    clipGrad == null ? 0 : clipGrad, layerDecay == null ? 1 : layerDecay, unfreezeLast == null ? 0 : unfreezeLast);
+        }
+
+        private static boolean positive(JsonElement e) {
+            return e.isJsonPrimitive() && e.getAsJsonPrimitive().isNumber() && e.getAsDouble() > 0;
         }
 
         private static String lower(String s) { return s == null ? null : s.toLowerCase(Locale.ROOT); }

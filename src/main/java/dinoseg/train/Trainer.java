@@ -281,12 +281,16 @@ public final class Trainer {
                 err.println("warning: no --weights given: the backbone is randomly initialised (pretrained DINOv2 weights: see weights/README.md)");
             }
         }
-        r.model.setFineTune(r.cfg.fineTune());
+        if (r.cfg.unfreezeLast() > bc.depth())
+            throw new IllegalArgumentException("--unfreeze-last " + r.cfg.unfreezeLast() + ": the backbone " + bc.name() + " has " + bc.depth() + " blocks");
+        r.model.setFineTune(r.cfg.fineTune(), r.cfg.unfreezeLast());
         be.setMatmulPrecision(r.cfg.precision());   // every gemm of this run: forward, backward, validation, caches
         r.opt = new AdamW(be, ParamGroups.of(r.model, r.cfg));
         out.printf(Locale.ROOT, "model: backbone %s (embed %d, depth %d, heads %d), head %s, %d classes, %s%s; %.2fM parameters, %.3fM trainable%n",
                 bc.name(), bc.embedDim(), bc.depth(), bc.heads(), r.cfg.head().id(), r.classes.size(),
-                r.cfg.fineTune() ? "fine-tuning (backbone lr x" + r.cfg.backboneLrScale() + ")" : "frozen backbone",
+                r.cfg.fineTune() ? "fine-tuning (" + (r.cfg.unfreezeLast() > 0 ? "last " + r.cfg.unfreezeLast() + " blocks and norm, " : "")
+                        + "backbone lr x" + r.cfg.backboneLrScale() + (r.cfg.layerDecay() != 1 ? ", layer decay " + r.cfg.layerDecay() : "") + ")"
+                        : "frozen backbone",
                 r.cfg.precision() == dinoseg.backend.Precision.FP32 ? "" : ", " + r.cfg.precision().flag() + " matmuls",
                 r.model.parameterCount(false) / 1e6, r.model.parameterCount(true) / 1e6);
 

@@ -119,6 +119,42 @@ class TrainerTest {
         assertEquals(trainable, backboneChanged);
     }
 
+    /**
+     * --unfreeze-last 1 of the depth-2 tiny backbone: after a run only block 1, the final norm and the
+     * head changed; the embeddings and block 0 are bit-identical and never held a gradient. With
+     * --layer-decay on top the run trains the same set and records both settings.
+     */
+    @Test
+    void unfreezeLastTrainsOnlyTheLastBlocksAndTheNorm() throws Exception {
+        TrainConfig c = TinyData.config(data, tmp.resolve("last1"), 56).epochs(1).fineTune(true).unfreezeLast(1).layerDecay(0.5).build();
+        boolean[] checked = {false};
+        trainer(c).listener((e, m) -> {
+            for (var p : m.backbone.namedParameters().entrySet()) {
+                boolean trains = p.getKey().startsWith("blocks.1.") || p.getKey().startsWith("norm.");
+                assertEquals(trains, p.getValue().requiresGrad(), p.getKey());
+                if (!trains) assertNull(p.getValue().grad(), p.getKey() + " received a gradient");
+            }
+            checked[0] = true;
+        }).run();
+        assertTrue(checked[0]);
+        Map<String, HostTensor> before = initialState(c), after = read(tmp.resolve("last1/final_model.safetensors"));
+        int trainedChanged = 0, trained = 0;
+        for (var e : before.entrySet()) {
+            String k = e.getKey();
+            boolean same = java.util.Arrays.equals(e.getValue().data(), after.get(k).data());
+            boolean trains = k.startsWith("head.") || k.startsWith("backbone.blocks.1.") || k.startsWith("backbone.norm.");
+            if (!trains) assertTrue(same, k + " changed though frozen");
+            else { trained++; if (!same) trainedChanged++; }
+        }
+        assertEquals(trained, trainedChanged, "every tensor of block 1, the norm and the head moved");
+        TrainConfig back = TrainConfig.fromJson(Files.readString(tmp.resolve("last1/config.json")), "config.json");
+        assertEquals(1, back.unfreezeLast());
+        assertEquals(0.5, back.layerDecay());
+        TrainConfig tooMany = TinyData.config(data, tmp.resolve("last3"), 56).fineTune(true).unfreezeLast(3).build();
+        var e = assertThrows(IllegalArgumentException.class, () -> trainer(tooMany).run());
+        assertTrue(e.getMessage().contains("--unfreeze-last 3") && e.getMessage().contains("2 blocks"), e.getMessage());
+    }
+
     @Test
     void bf16MatmulsLearnAsFp32DoesAndTheRunRecordsItsPrecision() throws Exception {
         Path d = TinyData.write(tmp.resolve("aligned-bf16"), 4, 4, 56, 3, true);
