@@ -132,6 +132,11 @@ public final class TrainCommand implements Callable<Integer> {
                     + "(turns on --fine-tune; default: 0, the whole backbone).")
     Integer unfreezeLast;
 
+    @Option(names = "--drop-path", paramLabel = "P",
+            description = "Fine-tune: stochastic depth, each residual branch of block i (of L) dropped per sample with probability "
+                    + "P x i/(L-1) in training (kept ones scaled by 1/(1-p)), off in evaluation (default: 0, off).")
+    Double dropPath;
+
     @Option(names = "--cache-features", description = "Frozen backbone, no augmentation: run the backbone once per image and train the head on the cached maps.")
     boolean cacheFeatures;
 

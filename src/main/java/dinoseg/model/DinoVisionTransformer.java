@@ -116,6 +116,24 @@ public final class DinoVisionTransformer extends Module {
         frozenPrefix = cfg.depth() - n;
     }
 
+    /**
+     * Stochastic depth over the blocks (timm/DINOv2 {@code drop_path_rate}): block i of L gets
+     * {@code rate * i / (L - 1)} (torch.linspace(0, rate, L): 0 for the first block, rate for the
+     * last; a single block gets 0). Active only while training ({@link Block#setDropPath}).
+     *
+     * @throws IllegalArgumentException unless 0 &lt;= rate &lt; 1
+     */
+    public void setDropPath(double rate) {
+        if (!(rate >= 0 && rate < 1)) throw new IllegalArgumentException("--drop-path must be in [0, 1), got " + rate);
+        int l = cfg.depth();
+        for (int i = 0; i < l; i++) blocks.get(i).setDropPath(l == 1 ? 0 : rate * i / (l - 1));
+    }
+
+    /** Keys the next forward's drop-path masks (block i: a hash of key and i); see {@link Block#setDropPathKey}. */
+    public void setDropPathKey(long key) {
+        for (int i = 0; i < cfg.depth(); i++) blocks.get(i).setDropPathKey(Block.mix(key * 31 + i));
+    }
+
     /** The number of leading blocks frozen by {@link #trainOnlyLast} (with the embeddings), or -1 when it is off. */
     public int frozenPrefix() { return frozenPrefix; }
 

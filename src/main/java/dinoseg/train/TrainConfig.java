@@ -73,13 +73,16 @@ import java.util.Set;
  *                        (S: {@code backboneLrScale}; see {@link ParamGroups}); 1: off (and left out of the JSON)
  * @param unfreezeLast    fine-tune: train only the last N blocks and the final norm; the embeddings and the earlier
  *                        blocks stay frozen and run without a tape. 0: the whole backbone (and left out of the JSON)
+ * @param dropPath        fine-tune: stochastic depth rate in [0, 1), linear over the blocks (block i of L: rate·i/(L−1)),
+ *                        per sample, training only; masks keyed by (seed, epoch, step, block) so a resumed run repeats
+ *                        them. 0: off (and left out of the JSON)
  */
 public record TrainConfig(String backbone, JsonObject backboneConfig, String weights, SegmentationHead.Kind head, boolean fineTune,
                           int epochs, int imgWidth, int imgHeight, int batch, double lr, double weightDecay,
                           LrSchedule.Kind scheduler, List<Integer> schedulerEpochs, double schedulerGamma, double warmup,
                           double backboneLrScale, Augment.Mode augment, String device, int workers, long seed, String outDir,
                           boolean cacheFeatures, double cacheBudget, JsonObject dataset, double saveEveryMin, int previewIndex,
-                          boolean demo, Precision precision, double clipGrad, double layerDecay, int unfreezeLast) {
+                          boolean demo, Precision precision, double clipGrad, double layerDecay, int unfreezeLast, double dropPath) {
 
     /** A setting out of its range or not one of its values; the message is one line naming the flag. */
     public static final class InvalidSettingException extends IllegalArgumentException {
@@ -90,7 +93,7 @@ public record TrainConfig(String backbone, JsonObject backboneConfig, String wei
     public static final Set<String> KEYS = Set.of("backbone", "backbone_config", "weights", "head", "fine_tune", "epochs", "img_width",
             "img_height", "batch", "lr", "weight_decay", "scheduler", "scheduler_epochs", "scheduler_gamma", "warmup",
             "backbone_lr_scale", "augment", "device", "workers", "seed", "out_dir", "cache_features", "cache_budget", "dataset",
-            "save_every_min", "preview_index", "demo", "precision", "clip_grad", "layer_decay", "unfreeze_last");
+            "save_every_min", "preview_index", "demo", "precision", "clip_grad", "layer_decay", "unfreeze_last", "drop_path");
 
     /**
      * The settings a resumed run may change (JSON names); everything else comes from its state, so
@@ -140,6 +143,9 @@ public record TrainConfig(String backbone, JsonObject backboneConfig, String wei
         if (unfreezeLast < 0) throw new InvalidSettingException("--unfreeze-last must be a number of blocks >= 1 (0: all), got " + unfreezeLast);
         if (unfreezeLast > 0 && !fineTune)
             throw new InvalidSettingException("--unfreeze-last trains part of the backbone, so it cannot be combined with a frozen one (--fine-tune false or --cache-features)");
+        if (!(dropPath >= 0 && dropPath < 1)) throw new InvalidSettingException("--drop-path must be in [0, 1) (0: off), got " + dropPath);
+        if (dropPath > 0 && !fineTune)
+            throw new InvalidSettingException("--drop-path regularises a backbone being trained, so it needs --fine-tune (or --unfreeze-last)");
         if (!(cacheBudget > 0 && cacheBudget <= 1)) throw new InvalidSettingException("cache budget must be in (0, 1], got " + cacheBudget);
         backboneConfig = backboneConfig == null ? null : backboneConfig.deepCopy();
         dataset = dataset == null ? new JsonObject() : dataset.deepCopy();
@@ -191,6 +197,7 @@ public record TrainConfig(String backbone, JsonObject backboneConfig, String wei
         b.clipGrad(clipGrad);
         b.layerDecay(layerDecay);
         b.unfreezeLast(unfreezeLast);
+        b.dropPath(dropPath);
         return b;
     }
 
@@ -266,6 +273,7 @@ public record TrainConfig(String backbone, JsonObject backboneConfig, String wei
         @SerializedName("clip_grad") private Double clipGrad;   // null: no clipping (left out of the JSON)
         @SerializedName("layer_decay") private Double layerDecay;   // null: 1, off (left out of the JSON)
         @SerializedName("unfreeze_last") private Integer unfreezeLast;   // null: 0, the whole backbone (left out of the JSON)
+        @SerializedName("drop_path") private Double dropPath;   // null: 0, off (left out of the JSON)
 
         private Builder() { }
 
@@ -304,6 +312,8 @@ public record TrainConfig(String backbone, JsonObject backboneConfig, String wei
         public Builder layerDecay(double v) { layerDecay = v == 1 ? null : v; return this; }
         /** Train only the last N backbone blocks and the final norm; 0: the whole backbone. */
         public Builder unfreezeLast(int v) { unfreezeLast = v == 0 ? null : v; return this; }
+        /** Stochastic depth rate of the backbone's blocks; 0 turns it off. */
+        public Builder dropPath(double v) { dropPath = v == 0 ? null : v; return this; }
 
         /**
          * A new builder: the settings held here with those given explicitly (by their JSON names,
@@ -362,7 +372,8 @@ public record TrainConfig(String backbone, JsonObject backboneConfig, String wei
             return new TrainConfig(backbone, backboneConfig, weights, SegmentationHead.Kind.parse(h), fineTune, epochs, imgWidth, imgHeight,
                     batch, lr, weightDecay, sk, milestones, schedulerGamma, warmup, backboneLrScale, Augment.Mode.parse(a), lower(device),
                     workers, seed, outDir, cacheFeatures, cacheBudget, dataset, saveEveryMin, previewIndex, demo, p,
-                    clipGrad == null ? 0 : clipGrad, layerDecay == null ? 1 : layerDecay, unfreezeLast == null ? 0 : unfreezeLast);
+                    clipGrad == null ? 0 : clipGrad, layerDecay == null ? 1 : layerDecay, unfreezeLast == null ? 0 : unfreezeLast,
+                    dropPath == null ? 0 : dropPath);
         }
 
         private static boolean positive(JsonElement e) {

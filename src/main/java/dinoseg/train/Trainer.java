@@ -21,6 +21,7 @@ import dinoseg.io.ProgressBar;
 import dinoseg.io.Stop;
 import dinoseg.model.BackboneConfig;
 import dinoseg.model.Dinov2Segmentation;
+import dinoseg.nn.Block;
 import dinoseg.tensor.DType;
 import dinoseg.tensor.Shape;
 import dinoseg.tensor.Tensor;
@@ -284,12 +285,14 @@ public final class Trainer {
         if (r.cfg.unfreezeLast() > bc.depth())
             throw new IllegalArgumentException("--unfreeze-last " + r.cfg.unfreezeLast() + ": the backbone " + bc.name() + " has " + bc.depth() + " blocks");
         r.model.setFineTune(r.cfg.fineTune(), r.cfg.unfreezeLast());
+        r.model.backbone.setDropPath(r.cfg.dropPath());
         be.setMatmulPrecision(r.cfg.precision());   // every gemm of this run: forward, backward, validation, caches
         r.opt = new AdamW(be, ParamGroups.of(r.model, r.cfg));
         out.printf(Locale.ROOT, "model: backbone %s (embed %d, depth %d, heads %d), head %s, %d classes, %s%s; %.2fM parameters, %.3fM trainable%n",
                 bc.name(), bc.embedDim(), bc.depth(), bc.heads(), r.cfg.head().id(), r.classes.size(),
                 r.cfg.fineTune() ? "fine-tuning (" + (r.cfg.unfreezeLast() > 0 ? "last " + r.cfg.unfreezeLast() + " blocks and norm, " : "")
-                        + "backbone lr x" + r.cfg.backboneLrScale() + (r.cfg.layerDecay() != 1 ? ", layer decay " + r.cfg.layerDecay() : "") + ")"
+                        + "backbone lr x" + r.cfg.backboneLrScale() + (r.cfg.layerDecay() != 1 ? ", layer decay " + r.cfg.layerDecay() : "")
+                        + (r.cfg.dropPath() > 0 ? ", drop path " + r.cfg.dropPath() : "") + ")"
                         : "frozen backbone",
                 r.cfg.precision() == dinoseg.backend.Precision.FP32 ? "" : ", " + r.cfg.precision().flag() + " matmuls",
                 r.model.parameterCount(false) / 1e6, r.model.parameterCount(true) / 1e6);
@@ -428,10 +431,16 @@ public final class Trainer {
         return p;
     }
 
+    /** The drop-path masks' key of a training step (epoch and step 1-based): the same step of a resumed run draws the same masks. */
+    static long dropPathKey(long seed, int epoch, int step) {
+        return Block.mix(Block.mix(Block.mix(seed) + epoch) + step);
+    }
+
     /** One optimizer step on {@code fb}; adds its predictions to the epoch's confusion matrix and returns its mean loss. */
     private double trainStep(Run r, FeedBatch fb, EpochProgress p, int epoch) {
         r.opt.scaleBaseLrs(r.schedule.factor(r.globalStep));
         // one scope per step: the tape frees activations during backward, the scope the rest
+        if (r.cfg.dropPath() > 0) r.model.backbone.setDropPathKey(dropPathKey(r.cfg.seed(), epoch, p.step));
         try (Ops ops = new Ops(be); Tensor labels = fb.labelTensor(be)) {
             Var features = fb.headInput(r.model, ops);
             Var logits = FeedBatch.logits(r.model, ops, features, fb.h(), fb.w());

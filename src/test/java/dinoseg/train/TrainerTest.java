@@ -210,6 +210,34 @@ class TrainerTest {
         for (var e : fa.entrySet()) assertArrayEquals(e.getValue().data(), fb.get(e.getKey()).data(), 0f, e.getKey());
     }
 
+    /**
+     * --drop-path: the masks are keyed by (seed, epoch, step, block), so a run stopped after epoch 1 and
+     * resumed ends bit-identical to the straight one; the run differs from one without drop path, and
+     * records the rate.
+     */
+    @Test
+    void dropPathRunIsReproducedByResumeAndChangesTraining() throws Exception {
+        TrainConfig c = TinyData.config(data, tmp.resolve("dp-straight"), 56).epochs(2).fineTune(true).backboneLrScale(1).dropPath(0.5).build();
+        trainer(c).run();
+        trainer(c.toBuilder().dropPath(0).outDir(tmp.resolve("dp-none").toString()).build()).run();
+        TrainConfig c2 = c.toBuilder().outDir(tmp.resolve("dp-stopped").toString()).build();
+        class Stop extends RuntimeException { }
+        assertThrows(Stop.class, () -> trainer(c2).listener((e, m) -> { if (e == 1) throw new Stop(); }).run());
+        Trainer.resume(tmp.resolve("dp-stopped"), null, BE, new PrintWriter(OUT, true), new PrintWriter(new StringWriter(), true)).run();
+        Map<String, HostTensor> fa = read(tmp.resolve("dp-straight/final_model.safetensors")), fb = read(tmp.resolve("dp-stopped/final_model.safetensors")),
+                fn = read(tmp.resolve("dp-none/final_model.safetensors"));
+        boolean differs = false;
+        for (var e : fa.entrySet()) {
+            assertArrayEquals(e.getValue().data(), fb.get(e.getKey()).data(), 0f, e.getKey());
+            differs |= !java.util.Arrays.equals(e.getValue().data(), fn.get(e.getKey()).data());
+        }
+        assertTrue(differs, "drop path changes what the run learns");
+        assertEquals(0.5, TrainConfig.fromJson(Files.readString(tmp.resolve("dp-straight/config.json")), "config.json").dropPath());
+        assertFalse(Files.readString(tmp.resolve("dp-none/config.json")).contains("drop_path"));
+        assertThrows(TrainConfig.InvalidSettingException.class, () -> TinyData.config(data, tmp.resolve("x"), 56).dropPath(0.1).build());
+        assertThrows(TrainConfig.InvalidSettingException.class, () -> TinyData.config(data, tmp.resolve("x"), 56).fineTune(true).dropPath(1).build());
+    }
+
     @Test
     void nanLossStopsWithAClearMessageAndKeepsTheLastGoodCheckpoint() throws Exception {
         TrainConfig c = TinyData.config(data, tmp.resolve("nan"), 56).epochs(3).build();
