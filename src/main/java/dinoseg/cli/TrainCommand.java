@@ -137,6 +137,11 @@ public final class TrainCommand implements Callable<Integer> {
                     + "P x i/(L-1) in training (kept ones scaled by 1/(1-p)), off in evaluation (default: 0, off).")
     Double dropPath;
 
+    @Option(names = "--accum-steps", paramLabel = "K",
+            description = "Accumulate the gradients of K batches per optimizer step (each batch's loss weighted by its share of the K batches' "
+                    + "pixels, so it equals one batch K times larger); the schedule counts optimizer steps (default: 1).")
+    Integer accumSteps;
+
     @Option(names = "--cache-features", description = "Frozen backbone, no augmentation: run the backbone once per image and train the head on the cached maps.")
     boolean cacheFeatures;
 

@@ -76,13 +76,17 @@ import java.util.Set;
  * @param dropPath        fine-tune: stochastic depth rate in [0, 1), linear over the blocks (block i of L: rate·i/(L−1)),
  *                        per sample, training only; masks keyed by (seed, epoch, step, block) so a resumed run repeats
  *                        them. 0: off (and left out of the JSON)
+ * @param accumSteps      batches whose gradients are accumulated before each optimizer step, at least 1. Each batch's
+ *                        pixel-mean loss is weighted by its share of the counted pixels of the K batches, so K batches of
+ *                        b images make the same step as one batch of K·b (with a batch-independent head: linear, conv);
+ *                        the schedule counts optimizer steps. 1: every batch (and left out of the JSON)
  */
 public record TrainConfig(String backbone, JsonObject backboneConfig, String weights, SegmentationHead.Kind head, boolean fineTune,
                           int epochs, int imgWidth, int imgHeight, int batch, double lr, double weightDecay,
                           LrSchedule.Kind scheduler, List<Integer> schedulerEpochs, double schedulerGamma, double warmup,
                           double backboneLrScale, Augment.Mode augment, String device, int workers, long seed, String outDir,
                           boolean cacheFeatures, double cacheBudget, JsonObject dataset, double saveEveryMin, int previewIndex,
-                          boolean demo, Precision precision, double clipGrad, double layerDecay, int unfreezeLast, double dropPath) {
+                          boolean demo, Precision precision, double clipGrad, double layerDecay, int unfreezeLast, double dropPath, int accumSteps) {
 
     /** A setting out of its range or not one of its values; the message is one line naming the flag. */
     public static final class InvalidSettingException extends IllegalArgumentException {
@@ -93,7 +97,7 @@ public record TrainConfig(String backbone, JsonObject backboneConfig, String wei
     public static final Set<String> KEYS = Set.of("backbone", "backbone_config", "weights", "head", "fine_tune", "epochs", "img_width",
             "img_height", "batch", "lr", "weight_decay", "scheduler", "scheduler_epochs", "scheduler_gamma", "warmup",
             "backbone_lr_scale", "augment", "device", "workers", "seed", "out_dir", "cache_features", "cache_budget", "dataset",
-            "save_every_min", "preview_index", "demo", "precision", "clip_grad", "layer_decay", "unfreeze_last", "drop_path");
+            "save_every_min", "preview_index", "demo", "precision", "clip_grad", "layer_decay", "unfreeze_last", "drop_path", "accum_steps");
 
     /**
      * The settings a resumed run may change (JSON names); everything else comes from its state, so
@@ -146,6 +150,7 @@ public record TrainConfig(String backbone, JsonObject backboneConfig, String wei
         if (!(dropPath >= 0 && dropPath < 1)) throw new InvalidSettingException("--drop-path must be in [0, 1) (0: off), got " + dropPath);
         if (dropPath > 0 && !fineTune)
             throw new InvalidSettingException("--drop-path regularises a backbone being trained, so it needs --fine-tune (or --unfreeze-last)");
+        if (accumSteps < 1) throw new InvalidSettingException("--accum-steps must be a number of batches >= 1, got " + accumSteps);
         if (!(cacheBudget > 0 && cacheBudget <= 1)) throw new InvalidSettingException("cache budget must be in (0, 1], got " + cacheBudget);
         backboneConfig = backboneConfig == null ? null : backboneConfig.deepCopy();
         dataset = dataset == null ? new JsonObject() : dataset.deepCopy();
@@ -198,6 +203,7 @@ public record TrainConfig(String backbone, JsonObject backboneConfig, String wei
         b.layerDecay(layerDecay);
         b.unfreezeLast(unfreezeLast);
         b.dropPath(dropPath);
+        b.accumSteps(accumSteps);
         return b;
     }
 
@@ -274,6 +280,7 @@ public record TrainConfig(String backbone, JsonObject backboneConfig, String wei
         @SerializedName("layer_decay") private Double layerDecay;   // null: 1, off (left out of the JSON)
         @SerializedName("unfreeze_last") private Integer unfreezeLast;   // null: 0, the whole backbone (left out of the JSON)
         @SerializedName("drop_path") private Double dropPath;   // null: 0, off (left out of the JSON)
+        @SerializedName("accum_steps") private Integer accumSteps;   // null: 1, a step per batch (left out of the JSON)
 
         private Builder() { }
 
@@ -314,6 +321,8 @@ public record TrainConfig(String backbone, JsonObject backboneConfig, String wei
         public Builder unfreezeLast(int v) { unfreezeLast = v == 0 ? null : v; return this; }
         /** Stochastic depth rate of the backbone's blocks; 0 turns it off. */
         public Builder dropPath(double v) { dropPath = v == 0 ? null : v; return this; }
+        /** Batches accumulated per optimizer step; 1: every batch. */
+        public Builder accumSteps(int v) { accumSteps = v == 1 ? null : v; return this; }
 
         /**
          * A new builder: the settings held here with those given explicitly (by their JSON names,
@@ -373,7 +382,7 @@ public record TrainConfig(String backbone, JsonObject backboneConfig, String wei
                     batch, lr, weightDecay, sk, milestones, schedulerGamma, warmup, backboneLrScale, Augment.Mode.parse(a), lower(device),
                     workers, seed, outDir, cacheFeatures, cacheBudget, dataset, saveEveryMin, previewIndex, demo, p,
                     clipGrad == null ? 0 : clipGrad, layerDecay == null ? 1 : layerDecay, unfreezeLast == null ? 0 : unfreezeLast,
-                    dropPath == null ? 0 : dropPath);
+                    dropPath == null ? 0 : dropPath, accumSteps == null ? 1 : accumSteps);
         }
 
         private static boolean positive(JsonElement e) {

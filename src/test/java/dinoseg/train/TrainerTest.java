@@ -238,6 +238,49 @@ class TrainerTest {
         assertThrows(TrainConfig.InvalidSettingException.class, () -> TinyData.config(data, tmp.resolve("x"), 56).fineTune(true).dropPath(1).build());
     }
 
+    /**
+     * --accum-steps 2 with batch 1 makes the steps of batch 2: same data order, linear head (no batch
+     * statistics), fine-tuned backbone, no drop path. One training mask is half ignore (255), so the
+     * batches count different pixels and a plain loss/K would weight them wrongly; the pixel-weighted
+     * accumulation does not. Float tolerance: the sums run in another order.
+     */
+    @Test
+    void accumulatedStepsOfBatchBEqualStepsOfBatchKB() throws Exception {
+        Path d = TinyData.write(tmp.resolve("accum-data"), 4, 2, 56, 5);
+        int[] mask = new int[56 * 56];
+        java.util.Arrays.fill(mask, 0, 56 * 40, 255);   // train_01: 40 of 56 rows ignored
+        for (int i = 56 * 40; i < mask.length; i++) mask[i] = 1;
+        dinoseg.data.MaskIO.writeGreyPng(d.resolve("train_labels/train_01.png").toFile(), mask, 56, 56);
+        TrainConfig.Builder base = TinyData.config(d, tmp.resolve("accum-big"), 56).epochs(2).fineTune(true).backboneLrScale(1)
+                .weightDecay(0.05).scheduler(LrSchedule.Kind.COSINE).warmup(0.5);
+        TrainConfig big = base.batch(2).build();
+        TrainConfig accum = base.batch(1).accumSteps(2).outDir(tmp.resolve("accum-small").toString()).build();
+        TrainConfig small = base.batch(1).accumSteps(1).outDir(tmp.resolve("accum-none").toString()).build();
+        List<History.Row> hb = trainer(big).run().history(), ha = trainer(accum).run().history();
+        trainer(small).run();
+        Map<String, HostTensor> fb = read(tmp.resolve("accum-big/final_model.safetensors")), fa = read(tmp.resolve("accum-small/final_model.safetensors")),
+                fs = read(tmp.resolve("accum-none/final_model.safetensors"));
+        double diffAccum = 0, diffSmall = 0;
+        for (var e : fb.entrySet()) {
+            float[] x = e.getValue().data(), y = fa.get(e.getKey()).data(), z = fs.get(e.getKey()).data();
+            for (int i = 0; i < x.length; i++) {
+                diffAccum = Math.max(diffAccum, Math.abs(x[i] - y[i]));
+                diffSmall = Math.max(diffSmall, Math.abs(x[i] - z[i]));
+            }
+        }
+        System.out.println("accum: max |w(batch 2) - w(batch 1 x 2)| = " + diffAccum + ", without accumulation " + diffSmall);
+        assertTrue(diffSmall > 1e-4, "batch 1 without accumulation trains differently: " + diffSmall);
+        assertTrue(diffAccum < 2e-5, "accumulated steps equal the big batch's: " + diffAccum);
+        for (int i = 0; i < 2; i++) {
+            assertEquals(hb.get(i).lr(), ha.get(i).lr(), 1e-15, "the schedule counts optimizer steps");
+            assertEquals(hb.get(i).trainLoss(), ha.get(i).trainLoss(), 1e-5);
+            assertEquals(hb.get(i).validLoss(), ha.get(i).validLoss(), 1e-5);
+        }
+        assertEquals(2, TrainConfig.fromJson(Files.readString(tmp.resolve("accum-small/config.json")), "config.json").accumSteps());
+        assertFalse(Files.readString(tmp.resolve("accum-big/config.json")).contains("accum_steps"));
+        assertThrows(TrainConfig.InvalidSettingException.class, () -> base.accumSteps(0).build());
+    }
+
     @Test
     void nanLossStopsWithAClearMessageAndKeepsTheLastGoodCheckpoint() throws Exception {
         TrainConfig c = TinyData.config(data, tmp.resolve("nan"), 56).epochs(3).build();
