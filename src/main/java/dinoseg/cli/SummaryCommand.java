@@ -51,6 +51,10 @@ public final class SummaryCommand implements Callable<Integer> {
     @Option(names = "--fine-tune", description = "Count the backbone as trainable (default: frozen, only the head trains).")
     boolean fineTune;
 
+    @Option(names = "--unfreeze-last", paramLabel = "N",
+            description = "Count only the last N backbone blocks and the final norm as trainable, as train --unfreeze-last (turns on --fine-tune).")
+    Integer unfreezeLast;
+
     @Override public Integer call() {
         picocli.CommandLine cl = spec.commandLine();
         // the flags first: a bad value is a usage error (exit 2); a bad backbone JSON file is a run-time one (exit 1)
@@ -63,13 +67,16 @@ public final class SummaryCommand implements Callable<Integer> {
             for (int b : layers)
                 Flags.require(cl, b >= 0 && b < cfg.depth(),
                         "--layers: block " + b + " is outside 0.." + (cfg.depth() - 1) + " of the " + cfg.name() + " backbone");
+        if (unfreezeLast != null)
+            Flags.require(cl, unfreezeLast >= 1 && unfreezeLast <= cfg.depth(),
+                    "--unfreeze-last must be in 1.." + cfg.depth() + " for the " + cfg.name() + " backbone, got " + unfreezeLast);
         int w = size[0], h = size[1];
         PrintWriter out = cl.getOut(), err = cl.getErr();
         int p = cfg.patch();
         int w14 = (w + p - 1) / p * p, h14 = (h + p - 1) / p * p;
         if (w14 != w || h14 != h) err.println("note: image size " + w + "x" + h + " rounded up to " + w14 + "x" + h14 + " (multiple of patch size " + p + ")");
         Dinov2Segmentation m = Dinov2Segmentation.create(new MetaBackend(), cfg, kind, classes, layers, 0);
-        m.setFineTune(fineTune);
+        m.setFineTune(fineTune || unfreezeLast != null, unfreezeLast == null ? 0 : unfreezeLast);
         out.print(render(m, batch, h14, w14, cfg));
         out.flush();
         err.flush();
@@ -96,25 +103,25 @@ public final class SummaryCommand implements Callable<Integer> {
         if (h % p != 0 || w % p != 0)
             throw new IllegalArgumentException("summary: image size " + h + "x" + w + " is not a multiple of the patch size " + p);
         int h0 = h / p, w0 = w / p, np = h0 * w0, tokens = 1 + backbone.numRegisters() + np;
-        boolean bt = m.isFineTune();
+        boolean bt = backbone.parameterCount(true) > 0, embeddings = backbone.patchEmbed.parameterCount(true) > 0;
         List<Row> rows = new ArrayList<>();
         rows.add(new Row(0, "", "Dinov2Segmentation", new int[]{batch, 3, h, w}, new int[]{batch, k, h, w}, m.parameterCount(false), m.parameterCount(true) > 0));
         rows.add(new Row(1, "backbone", "DinoVisionTransformer", new int[]{batch, 3, h, w},
                 new int[]{batch, layers.length * c, h0, w0}, backbone.parameterCount(false), bt));
         rows.add(new Row(2, "backbone.patch_embed", "PatchEmbed", new int[]{batch, 3, h, w}, new int[]{batch, np, c},
-                backbone.patchEmbed.parameterCount(false), bt));
+                backbone.patchEmbed.parameterCount(false), embeddings));
         String tokNames = "cls+pos" + (backbone.registerTokens != null ? "+registers" : "") + "+mask";
         rows.add(new Row(2, "backbone.tokens", "Tokens " + tokNames, new int[]{batch, np, c}, new int[]{batch, tokens, c},
-                backbone.tokenParameterCount(), bt));
+                backbone.tokenParameterCount(), embeddings));
         int last = layers[layers.length - 1];
         for (int i = 0; i < backbone.depth(); i++) {
             Block b = backbone.blocks.get(i);
             String note = i > last ? " (unused)" : "";
             rows.add(new Row(2, "backbone.blocks." + i, "Block" + note, new int[]{batch, tokens, c}, new int[]{batch, tokens, c},
-                    b.parameterCount(false), bt));
+                    b.parameterCount(false), b.parameterCount(true) > 0));
         }
         rows.add(new Row(2, "backbone.norm", "LayerNorm (x" + layers.length + ")", new int[]{batch, tokens, c}, new int[]{batch, tokens, c},
-                backbone.norm.parameterCount(false), bt));
+                backbone.norm.parameterCount(false), backbone.norm.parameterCount(true) > 0));
         rows.add(new Row(2, "backbone.concat", "Concat " + Arrays.toString(layers), new int[]{batch, tokens, c},
                 new int[]{batch, layers.length * c, h0, w0}, 0, bt));
         rows.add(new Row(1, "head", "SegmentationHead(" + head.kind.id() + ")", new int[]{batch, head.inChannels, h0, w0},
