@@ -213,11 +213,12 @@ class TrainerTest {
     /**
      * --drop-path: the masks are keyed by (seed, epoch, step, block), so a run stopped after epoch 1 and
      * resumed ends bit-identical to the straight one; the run differs from one without drop path, and
-     * records the rate.
+     * records the rate. With --layer-decay, so the per-layer AdamW groups are restored from the state as well.
      */
     @Test
     void dropPathRunIsReproducedByResumeAndChangesTraining() throws Exception {
-        TrainConfig c = TinyData.config(data, tmp.resolve("dp-straight"), 56).epochs(2).fineTune(true).backboneLrScale(1).dropPath(0.5).build();
+        TrainConfig c = TinyData.config(data, tmp.resolve("dp-straight"), 56).epochs(2).fineTune(true).backboneLrScale(1).dropPath(0.5)
+                .layerDecay(0.7).build();   // per-layer optimizer groups go through the resume state too
         trainer(c).run();
         trainer(c.toBuilder().dropPath(0).outDir(tmp.resolve("dp-none").toString()).build()).run();
         TrainConfig c2 = c.toBuilder().outDir(tmp.resolve("dp-stopped").toString()).build();
