@@ -131,6 +131,8 @@ public record TrainConfig(String backbone, JsonObject backboneConfig, String wei
         if (device == null || !DEVICES.contains(device))
             throw new InvalidSettingException("--device: '" + device + "' is not one of auto, cpu, cuda");
         if (workers < 0) throw new InvalidSettingException("--workers must be >= 0, got " + workers);
+        if (cacheFeatures && unfreezeLast > 0)
+            throw new InvalidSettingException("--cache-features needs a frozen backbone: it cannot be combined with --unfreeze-last");
         if (cacheFeatures && fineTune)
             throw new InvalidSettingException("--cache-features needs a frozen backbone: it cannot be combined with --fine-tune");
         if (cacheFeatures && augment != Augment.Mode.NONE)
