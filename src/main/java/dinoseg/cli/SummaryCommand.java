@@ -63,6 +63,9 @@ public final class SummaryCommand implements Callable<Integer> {
     @Option(names = "--lora-targets", paramLabel = "L", split = ",", arity = "1..*",
             description = "LoRA: the layers adapted in every block: qkv, proj, fc1, fc2 (w12, w3 for SwiGLU; default: qkv).")
     String[] loraTargets;
+    @Option(names = "--unfreeze-last", paramLabel = "N",
+            description = "Count only the last N backbone blocks and the final norm as trainable, as train --unfreeze-last (turns on --fine-tune).")
+    Integer unfreezeLast;
 
     @Override public Integer call() {
         picocli.CommandLine cl = spec.commandLine();
@@ -76,6 +79,9 @@ public final class SummaryCommand implements Callable<Integer> {
             for (int b : layers)
                 Flags.require(cl, b >= 0 && b < cfg.depth(),
                         "--layers: block " + b + " is outside 0.." + (cfg.depth() - 1) + " of the " + cfg.name() + " backbone");
+        if (unfreezeLast != null)
+            Flags.require(cl, unfreezeLast >= 1 && unfreezeLast <= cfg.depth(),
+                    "--unfreeze-last must be in 1.." + cfg.depth() + " for the " + cfg.name() + " backbone, got " + unfreezeLast);
         int w = size[0], h = size[1];
         PrintWriter out = cl.getOut(), err = cl.getErr();
         int p = cfg.patch();
@@ -86,8 +92,9 @@ public final class SummaryCommand implements Callable<Integer> {
         Lora lora = loraRank == null ? null : Flags.check(cl, () -> new Lora(loraRank, loraAlpha == null ? 8 : loraAlpha,
                 loraTargets == null ? List.of("qkv") : Lora.parseTargets(String.join(",", loraTargets))));
         Dinov2Segmentation m = Dinov2Segmentation.create(new MetaBackend(), cfg, kind, classes, layers, 0);
+        Flags.require(cl, lora == null || unfreezeLast == null, "--lora-rank trains adapters on a frozen backbone: it cannot be combined with --unfreeze-last");
         if (lora != null) Flags.check(cl, () -> m.enableLora(lora, 0));
-        else m.setFineTune(fineTune);
+        else m.setFineTune(fineTune || unfreezeLast != null, unfreezeLast == null ? 0 : unfreezeLast);
         out.print(render(m, batch, h14, w14, cfg));
         out.flush();
         err.flush();

@@ -133,6 +133,26 @@ public final class TrainCommand implements Callable<Integer> {
             description = "Clip the gradients' total L2 norm to NORM before every optimizer step, as torch.nn.utils.clip_grad_norm_ (default: off).")
     Double clipGrad;
 
+    @Option(names = "--layer-decay", paramLabel = "D",
+            description = "Fine-tune: layer-wise lr decay (BEiT/MAE): block i of depth L trains at the backbone lr x D^(L-i), the embeddings "
+                    + "at x D^(L+1), the final norm at x 1, the head at lr (default: 1, off).")
+    Double layerDecay;
+
+    @Option(names = "--unfreeze-last", paramLabel = "N",
+            description = "Fine-tune only the last N backbone blocks and the final norm; the rest stays frozen and runs without a tape "
+                    + "(turns on --fine-tune; default: 0, the whole backbone).")
+    Integer unfreezeLast;
+
+    @Option(names = "--drop-path", paramLabel = "P",
+            description = "Fine-tune: stochastic depth, each residual branch of block i (of L) dropped per sample with probability "
+                    + "P x i/(L-1) in training (kept ones scaled by 1/(1-p)), off in evaluation (default: 0, off).")
+    Double dropPath;
+
+    @Option(names = "--accum-steps", paramLabel = "K",
+            description = "Accumulate the gradients of K batches per optimizer step (each batch's loss weighted by its share of the K batches' "
+                    + "pixels, so it equals one batch K times larger); the schedule counts optimizer steps (default: 1).")
+    Integer accumSteps;
+
     @Option(names = "--cache-features", description = "Frozen backbone, no augmentation: run the backbone once per image and train the head on the cached maps.")
     boolean cacheFeatures;
 

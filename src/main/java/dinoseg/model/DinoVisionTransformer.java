@@ -1,6 +1,7 @@
 package dinoseg.model;
 
 import dinoseg.autograd.Ops;
+import dinoseg.autograd.Tape;
 import dinoseg.autograd.Var;
 import dinoseg.backend.Backend;
 import dinoseg.nn.Block;
@@ -42,6 +43,8 @@ public final class DinoVisionTransformer extends Module {
     public final int grid;
     private final Map<Long, Var[]> interpCache = new HashMap<>();
     private boolean checkpointBlocks;
+    /** Blocks before this index, and the embeddings, are frozen and run without a tape; -1: none ({@link #trainOnlyLast}). */
+    private int frozenPrefix = -1;
 
     /** A randomly initialised backbone (trunc-normal 0.02 weights as the official init). */
     public DinoVisionTransformer(Backend be, BackboneConfig cfg, long seed) {
@@ -89,9 +92,67 @@ public final class DinoVisionTransformer extends Module {
         return checkpointBlocks ? ops.checkpoint(t, blk::forward) : blk.forward(ops, t);
     }
 
+    /** All parameters (mask_token excepted: it never gets a gradient) train or not; clears {@link #trainOnlyLast}. */
     @Override public void setRequiresGrad(boolean r) {
         super.setRequiresGrad(r);
         maskToken.setRequiresGrad(false);
+        frozenPrefix = -1;
+    }
+
+    /**
+     * Partial fine-tuning ({@code --unfreeze-last n}): only the last {@code n} blocks and the final
+     * {@code norm} require gradients; the embeddings and blocks {@code 0 .. depth-n-1} are frozen and
+     * run inside {@link Ops#noGrad} (no tape nodes, their activations freed as the forward goes).
+     * {@link #setRequiresGrad} undoes it.
+     *
+     * @throws IllegalArgumentException when n is not in 1..depth
+     */
+    public void trainOnlyLast(int n) {
+        if (n < 1 || n > cfg.depth())
+            throw new IllegalArgumentException("--unfreeze-last " + n + ": the backbone has " + cfg.depth() + " blocks (give 1.." + cfg.depth() + ")");
+        setRequiresGrad(false);
+        for (int i = cfg.depth() - n; i < cfg.depth(); i++) blocks.get(i).setRequiresGrad(true);
+        norm.setRequiresGrad(true);
+        frozenPrefix = cfg.depth() - n;
+    }
+
+    /**
+     * Stochastic depth over the blocks (timm/DINOv2 {@code drop_path_rate}): block i of L gets
+     * {@code rate * i / (L - 1)} (torch.linspace(0, rate, L): 0 for the first block, rate for the
+     * last; a single block gets 0). Active only while training ({@link Block#setDropPath}).
+     *
+     * @throws IllegalArgumentException unless 0 &lt;= rate &lt; 1
+     */
+    public void setDropPath(double rate) {
+        if (!(rate >= 0 && rate < 1)) throw new IllegalArgumentException("--drop-path must be in [0, 1), got " + rate);
+        int l = cfg.depth();
+        for (int i = 0; i < l; i++) blocks.get(i).setDropPath(l == 1 ? 0 : rate * i / (l - 1));
+    }
+
+    /** Keys the next forward's drop-path masks (block i: a hash of key and i); see {@link Block#setDropPathKey}. */
+    public void setDropPathKey(long key) {
+        for (int i = 0; i < cfg.depth(); i++) blocks.get(i).setDropPathKey(Block.mix(key * 31 + i));
+    }
+
+    /** The number of leading blocks frozen by {@link #trainOnlyLast} (with the embeddings), or -1 when it is off. */
+    public int frozenPrefix() { return frozenPrefix; }
+
+    /** Tokens of x: under no-grad when the embeddings are frozen by {@link #trainOnlyLast}. */
+    @SuppressWarnings("try")
+    private Var tokens(Ops ops, Var x) {
+        if (frozenPrefix < 0) return prepareTokens(ops, x);
+        try (Tape.Scope s = ops.noGrad()) {
+            return prepareTokens(ops, x);
+        }
+    }
+
+    /** Block i on t, under no-grad when it is in the frozen prefix. */
+    @SuppressWarnings("try")
+    private Var block(Ops ops, int i, Var t) {
+        if (i >= frozenPrefix) return runBlock(ops, i, t);
+        try (Tape.Scope s = ops.noGrad()) {
+            return runBlock(ops, i, t);
+        }
     }
 
     // ------------------------------------------------------------------ tokens
@@ -199,12 +260,12 @@ public final class DinoVisionTransformer extends Module {
                                                    boolean norm, boolean returnClassToken) {
         int[] take = sortedBlocks(blockIndices);
         int b = x.dim(0), h0 = x.dim(2) / cfg.patch(), w0 = x.dim(3) / cfg.patch();
-        Var t = prepareTokens(ops, x);
+        Var t = tokens(ops, x);
         int skip = 1 + cfg.registers();
         List<LayerOutput> out = new ArrayList<>();
         int next = 0;
         for (int i = 0; i <= take[take.length - 1]; i++) {
-            Var nt = runBlock(ops, i, t);
+            Var nt = block(ops, i, t);
             ops.release(t);
             t = nt;
             if (i != take[next]) continue;
@@ -240,9 +301,9 @@ public final class DinoVisionTransformer extends Module {
 
     /** All tokens after every block and the final norm: [B, 1 + R + HW/p², C] (the official forward_features' x_norm). */
     public Var forwardFeatures(Ops ops, Var x) {
-        Var t = prepareTokens(ops, x);
+        Var t = tokens(ops, x);
         for (int i = 0; i < cfg.depth(); i++) {
-            Var nt = runBlock(ops, i, t);
+            Var nt = block(ops, i, t);
             ops.release(t);
             t = nt;
         }

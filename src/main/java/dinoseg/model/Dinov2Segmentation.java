@@ -48,9 +48,21 @@ public final class Dinov2Segmentation extends Module {
     public boolean isFineTune() { return fineTune; }
 
     /** Fine-tuning trains the backbone with the head; otherwise it is frozen and runs without a tape. */
-    public void setFineTune(boolean on) {
+    public void setFineTune(boolean on) { setFineTune(on, 0); }
+
+    /**
+     * As {@link #setFineTune(boolean)}; with {@code on} and {@code unfreezeLast} n > 0 only the last n
+     * blocks and the final norm train, the rest of the backbone is frozen and runs without a tape
+     * ({@link DinoVisionTransformer#trainOnlyLast}). n = 0: the whole backbone.
+     *
+     * @throws IllegalArgumentException when n is negative, above the depth, or given without {@code on}
+     */
+    public void setFineTune(boolean on, int unfreezeLast) {
+        if (unfreezeLast < 0 || (!on && unfreezeLast > 0))
+            throw new IllegalArgumentException("--unfreeze-last " + unfreezeLast + " needs fine-tuning and a number of blocks >= 1");
         this.fineTune = on;
         backbone.setRequiresGrad(on);
+        if (on && unfreezeLast > 0) backbone.trainOnlyLast(unfreezeLast);
     }
 
     /**

@@ -164,6 +164,12 @@ public final class AdamW {
         return total;
     }
 
+    /** Multiplies every gradient by {@code factor} (gradient accumulation's normalisation). */
+    public void scaleGrads(double factor) {
+        for (ParamGroup g : groups)
+            for (Parameter p : g.params()) if (p.grad() != null) be.scale(p.grad(), (float) factor, p.grad());
+    }
+
     /** Drops the gradient of every parameter in every group. */
     public void zeroGrad() {
         for (ParamGroup g : groups) for (Parameter p : g.params()) p.zeroGrad();

@@ -1,11 +1,12 @@
 package dinoseg.train;
 
 import dinoseg.model.Dinov2Segmentation;
-import dinoseg.nn.Module;
 import dinoseg.nn.Parameter;
 
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 
 /**
  * AdamW parameter groups of a segmentation model. The head trains at {@code lr}; when fine-tuning,
@@ -18,22 +19,67 @@ import java.util.List;
  * alone ({@code lora_A}, {@code lora_B}, both 2-D, so decayed as PEFT's AdamW decays them); they train
  * at {@code lr}, in the group {@code lora}.
  * Group names: {@code head}, {@code head_no_decay}, {@code backbone}, {@code backbone_no_decay},
- * {@code lora}; empty groups are left out.
+ * {@code lora}; empty groups are left out. Only parameters that require a gradient are grouped, so the frozen
+ * part of an {@code --unfreeze-last} backbone is in no group.
+ *
+ * <p>Layer-wise lr decay ({@code --layer-decay D}, {@link TrainConfig#layerDecay} below 1) follows
+ * BEiT/MAE's {@code param_groups_lrd}: with depth L, the embeddings ({@code patch_embed},
+ * {@code cls_token}, {@code pos_embed}, {@code register_tokens}, {@code mask_token}) have layer id 0,
+ * block i (0-based, state-dict {@code blocks.i}) id i+1 and the final {@code norm} id L+1; a
+ * parameter of id n trains at {@code lr * backboneLrScale * D^(L+1-n)}: block i at
+ * {@code D^(L-i)}, the embeddings at {@code D^(L+1)}, the final norm at {@code D^0 = 1}. The head
+ * is not scaled (its lr stays {@code lr}). The backbone is then split into groups
+ * {@code backbone.embed}, {@code backbone.blocks.i}, {@code backbone.norm}, each with its
+ * {@code _no_decay} twin. Schedules multiply every group's base lr by one factor
+ * ({@link AdamW#scaleBaseLrs}), so these ratios hold at every step.
  */
 public final class ParamGroups {
     private ParamGroups() { }
 
     public static List<AdamW.ParamGroup> of(Dinov2Segmentation model, TrainConfig cfg) {
         List<AdamW.ParamGroup> out = new ArrayList<>();
-        add(out, "head", model.head, cfg.lr(), cfg.weightDecay());
-        if (cfg.fineTune()) add(out, "backbone", model.backbone, cfg.lr() * cfg.backboneLrScale(), cfg.weightDecay());
-        if (cfg.loraRank() > 0) add(out, "lora", model.backbone, cfg.lr(), cfg.weightDecay());   // only the adapters require gradients there
+        add(out, "head", model.head.namedParameters(), cfg.lr(), cfg.weightDecay());
+        if (cfg.loraRank() > 0) add(out, "lora", model.backbone.namedParameters(), cfg.lr(), cfg.weightDecay());   // only the adapters require gradients there
+        if (!cfg.fineTune()) return out;
+        double base = cfg.lr() * cfg.backboneLrScale();
+        if (cfg.layerDecay() == 1) {
+            add(out, "backbone", model.backbone.namedParameters(), base, cfg.weightDecay());
+            return out;
+        }
+        int depth = model.backbone.depth();
+        Map<Integer, Map<String, Parameter>> byLayer = new java.util.TreeMap<>();
+        for (var e : model.backbone.namedParameters().entrySet())
+            byLayer.computeIfAbsent(layerId(e.getKey(), depth), k -> new LinkedHashMap<>()).put(e.getKey(), e.getValue());
+        for (var e : byLayer.entrySet())
+            add(out, groupName(e.getKey(), depth), e.getValue(), base * layerScale(e.getKey(), depth, cfg.layerDecay()), cfg.weightDecay());
         return out;
     }
 
-    private static void add(List<AdamW.ParamGroup> out, String name, Module m, double lr, double wd) {
+    /**
+     * The layer id of a backbone parameter (by its name inside the backbone): 0 for the embeddings,
+     * i+1 for {@code blocks.i.*}, depth+1 for the final {@code norm.*}.
+     */
+    public static int layerId(String name, int depth) {
+        if (name.startsWith("blocks.")) {
+            int end = name.indexOf('.', 7);
+            return Integer.parseInt(name.substring(7, end < 0 ? name.length() : end)) + 1;
+        }
+        if (name.startsWith("norm.")) return depth + 1;
+        return 0;
+    }
+
+    /** {@code decay^(depth + 1 - layerId)}: the lr multiplier of a layer id (before the backbone lr scale). */
+    public static double layerScale(int layerId, int depth, double decay) {
+        return Math.pow(decay, depth + 1 - layerId);
+    }
+
+    private static String groupName(int layerId, int depth) {
+        return layerId == 0 ? "backbone.embed" : layerId == depth + 1 ? "backbone.norm" : "backbone.blocks." + (layerId - 1);
+    }
+
+    private static void add(List<AdamW.ParamGroup> out, String name, Map<String, Parameter> params, double lr, double wd) {
         List<Parameter> decay = new ArrayList<>(), noDecay = new ArrayList<>();
-        for (var e : m.namedParameters().entrySet()) {
+        for (var e : params.entrySet()) {
             Parameter p = e.getValue();
             if (p.isBuffer() || !p.requiresGrad()) continue;
             (decays(e.getKey(), p) ? decay : noDecay).add(p);

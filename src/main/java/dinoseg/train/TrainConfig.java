@@ -74,6 +74,18 @@ import java.util.Set;
  *                        {@code fineTune} and {@code cacheFeatures}. Left out of the JSON when 0.
  * @param loraAlpha       LoRA alpha (PEFT's lora_alpha; default 8): the adapters' outputs are scaled by alpha / r
  * @param loraTargets     the Linears to adapt by name: qkv, proj, fc1, fc2 (w12, w3 for SwiGLU backbones); default qkv
+ * @param layerDecay      fine-tune: layer-wise lr decay D in (0, 1] (BEiT/MAE): backbone block i (0-based) of depth L
+ *                        trains at lr·S·D^(L−i), the embeddings at lr·S·D^(L+1), the final norm at lr·S, the head at lr
+ *                        (S: {@code backboneLrScale}; see {@link ParamGroups}); 1: off (and left out of the JSON)
+ * @param unfreezeLast    fine-tune: train only the last N blocks and the final norm; the embeddings and the earlier
+ *                        blocks stay frozen and run without a tape. 0: the whole backbone (and left out of the JSON)
+ * @param dropPath        fine-tune: stochastic depth rate in [0, 1), linear over the blocks (block i of L: rate·i/(L−1)),
+ *                        per sample, training only; masks keyed by (seed, epoch, step, block) so a resumed run repeats
+ *                        them. 0: off (and left out of the JSON)
+ * @param accumSteps      batches whose gradients are accumulated before each optimizer step, at least 1. Each batch's
+ *                        pixel-mean loss is weighted by its share of the counted pixels of the K batches, so K batches of
+ *                        b images make the same step as one batch of K·b (with a batch-independent head: linear, conv);
+ *                        the schedule counts optimizer steps. 1: every batch (and left out of the JSON)
  */
 public record TrainConfig(String backbone, JsonObject backboneConfig, String weights, SegmentationHead.Kind head, boolean fineTune,
                           int epochs, int imgWidth, int imgHeight, int batch, double lr, double weightDecay,
@@ -81,7 +93,8 @@ public record TrainConfig(String backbone, JsonObject backboneConfig, String wei
                           double backboneLrScale, Augment.Mode augment, String device, int workers, long seed, String outDir,
                           boolean cacheFeatures, double cacheBudget, JsonObject dataset, double saveEveryMin, int previewIndex,
                           boolean demo, Precision precision, double clipGrad,
-                          int loraRank, double loraAlpha, List<String> loraTargets) {
+                          int loraRank, double loraAlpha, List<String> loraTargets,
+                          double layerDecay, int unfreezeLast, double dropPath, int accumSteps) {
 
     /** A setting out of its range or not one of its values; the message is one line naming the flag. */
     public static final class InvalidSettingException extends IllegalArgumentException {
@@ -92,7 +105,8 @@ public record TrainConfig(String backbone, JsonObject backboneConfig, String wei
     public static final Set<String> KEYS = Set.of("backbone", "backbone_config", "weights", "head", "fine_tune", "epochs", "img_width",
             "img_height", "batch", "lr", "weight_decay", "scheduler", "scheduler_epochs", "scheduler_gamma", "warmup",
             "backbone_lr_scale", "augment", "device", "workers", "seed", "out_dir", "cache_features", "cache_budget", "dataset",
-            "save_every_min", "preview_index", "demo", "precision", "clip_grad", "lora_rank", "lora_alpha", "lora_targets");
+            "save_every_min", "preview_index", "demo", "precision", "clip_grad", "lora_rank", "lora_alpha", "lora_targets",
+            "layer_decay", "unfreeze_last", "drop_path", "accum_steps");
 
     /**
      * The settings a resumed run may change (JSON names); everything else comes from its state, so
@@ -126,6 +140,8 @@ public record TrainConfig(String backbone, JsonObject backboneConfig, String wei
         if (device == null || !DEVICES.contains(device))
             throw new InvalidSettingException("--device: '" + device + "' is not one of auto, cpu, cuda");
         if (workers < 0) throw new InvalidSettingException("--workers must be >= 0, got " + workers);
+        if (cacheFeatures && unfreezeLast > 0)
+            throw new InvalidSettingException("--cache-features needs a frozen backbone: it cannot be combined with --unfreeze-last");
         if (cacheFeatures && fineTune)
             throw new InvalidSettingException("--cache-features needs a frozen backbone: it cannot be combined with --fine-tune");
         if (cacheFeatures && augment != Augment.Mode.NONE)
@@ -146,6 +162,17 @@ public record TrainConfig(String backbone, JsonObject backboneConfig, String wei
             if (fineTune) throw new InvalidSettingException("--lora-rank trains adapters on a frozen backbone: it cannot be combined with --fine-tune");
             if (cacheFeatures) throw new InvalidSettingException("--lora-rank changes the backbone's features as it trains: it cannot be combined with --cache-features");
         }
+        if (!(layerDecay > 0 && layerDecay <= 1))
+            throw new InvalidSettingException("--layer-decay must be in (0, 1] (1: off), got " + layerDecay);
+        if (layerDecay != 1 && !fineTune)
+            throw new InvalidSettingException("--layer-decay scales the backbone's learning rates, so it needs --fine-tune (or --unfreeze-last)");
+        if (unfreezeLast < 0) throw new InvalidSettingException("--unfreeze-last must be a number of blocks >= 1 (0: all), got " + unfreezeLast);
+        if (unfreezeLast > 0 && !fineTune)
+            throw new InvalidSettingException("--unfreeze-last trains part of the backbone, so it cannot be combined with a frozen one (--fine-tune false or --cache-features)");
+        if (!(dropPath >= 0 && dropPath < 1)) throw new InvalidSettingException("--drop-path must be in [0, 1) (0: off), got " + dropPath);
+        if (dropPath > 0 && !fineTune)
+            throw new InvalidSettingException("--drop-path regularises a backbone being trained, so it needs --fine-tune (or --unfreeze-last)");
+        if (accumSteps < 1) throw new InvalidSettingException("--accum-steps must be a number of batches >= 1, got " + accumSteps);
         if (!(cacheBudget > 0 && cacheBudget <= 1)) throw new InvalidSettingException("cache budget must be in (0, 1], got " + cacheBudget);
         backboneConfig = backboneConfig == null ? null : backboneConfig.deepCopy();
         dataset = dataset == null ? new JsonObject() : dataset.deepCopy();
@@ -201,6 +228,10 @@ public record TrainConfig(String backbone, JsonObject backboneConfig, String wei
         b.loraRank = loraRank == 0 ? null : loraRank;
         b.loraAlpha = loraRank == 0 ? null : loraAlpha;
         b.loraTargets = loraRank == 0 ? null : loraTargets.toArray(new String[0]);
+        b.layerDecay(layerDecay);
+        b.unfreezeLast(unfreezeLast);
+        b.dropPath(dropPath);
+        b.accumSteps(accumSteps);
         return b;
     }
 
@@ -277,6 +308,10 @@ public record TrainConfig(String backbone, JsonObject backboneConfig, String wei
         @SerializedName("lora_rank") private Integer loraRank;          // null: no LoRA (the three are left out of the JSON)
         @SerializedName("lora_alpha") private Double loraAlpha;         // null: 8, PEFT's default
         @SerializedName("lora_targets") private String[] loraTargets;   // null: qkv
+        @SerializedName("layer_decay") private Double layerDecay;   // null: 1, off (left out of the JSON)
+        @SerializedName("unfreeze_last") private Integer unfreezeLast;   // null: 0, the whole backbone (left out of the JSON)
+        @SerializedName("drop_path") private Double dropPath;   // null: 0, off (left out of the JSON)
+        @SerializedName("accum_steps") private Integer accumSteps;   // null: 1, a step per batch (left out of the JSON)
 
         private Builder() { }
 
@@ -318,14 +353,23 @@ public record TrainConfig(String backbone, JsonObject backboneConfig, String wei
             loraTargets = targets == null ? null : targets.toArray(new String[0]);
             return this;
         }
+        /** Layer-wise lr decay of the fine-tuned backbone; 1 turns it off. */
+        public Builder layerDecay(double v) { layerDecay = v == 1 ? null : v; return this; }
+        /** Train only the last N backbone blocks and the final norm; 0: the whole backbone. */
+        public Builder unfreezeLast(int v) { unfreezeLast = v == 0 ? null : v; return this; }
+        /** Stochastic depth rate of the backbone's blocks; 0 turns it off. */
+        public Builder dropPath(double v) { dropPath = v == 0 ? null : v; return this; }
+        /** Batches accumulated per optimizer step; 1: every batch. */
+        public Builder accumSteps(int v) { accumSteps = v == 1 ? null : v; return this; }
 
         /**
          * A new builder: the settings held here with those given explicitly (by their JSON names,
          * with JSON values as in {@code config.json}) applied over them, as flags the user typed
-         * override a preset. Two settings depend on others and follow them: a new {@code backbone}
+         * override a preset. Three settings depend on others and follow them: a new {@code backbone}
          * without its own {@code backbone_config} drops the held one (it resolved the old backbone),
-         * and {@code cache_features} without {@code fine_tune} freezes the backbone (the cache needs
-         * a frozen one). Values are checked by {@link #build}.
+         * {@code cache_features} without {@code fine_tune} freezes the backbone (the cache needs
+         * a frozen one), and a positive {@code unfreeze_last} without {@code fine_tune} turns
+         * fine-tuning on (it trains part of the backbone). Values are checked by {@link #build}.
          *
          * @throws IllegalArgumentException for a name that is not one of {@link #KEYS}, or a value of the wrong JSON type
          */
@@ -337,6 +381,8 @@ public record TrainConfig(String backbone, JsonObject backboneConfig, String wei
             for (var e : explicit.entrySet()) merged.add(e.getKey(), e.getValue().deepCopy());
             if (explicit.has("backbone") && !explicit.has("backbone_config")) merged.remove("backbone_config");
             if (explicit.has("cache_features") && !explicit.has("fine_tune")) merged.addProperty("fine_tune", false);
+            if (explicit.has("unfreeze_last") && !explicit.has("fine_tune") && positive(explicit.get("unfreeze_last")))
+                merged.addProperty("fine_tune", true);
             try {
                 return GSON.fromJson(merged, Builder.class);
             } catch (JsonParseException | IllegalStateException | NumberFormatException e) {
@@ -374,7 +420,13 @@ public record TrainConfig(String backbone, JsonObject backboneConfig, String wei
                     batch, lr, weightDecay, sk, milestones, schedulerGamma, warmup, backboneLrScale, Augment.Mode.parse(a), lower(device),
                     workers, seed, outDir, cacheFeatures, cacheBudget, dataset, saveEveryMin, previewIndex, demo, p,
                     clipGrad == null ? 0 : clipGrad, loraRank == null ? 0 : loraRank, loraAlpha == null ? 8 : loraAlpha,
-                    loraTargets == null ? null : Lora.parseTargets(String.join(",", loraTargets)));
+                    loraTargets == null ? null : Lora.parseTargets(String.join(",", loraTargets)),
+                    layerDecay == null ? 1 : layerDecay, unfreezeLast == null ? 0 : unfreezeLast,
+                    dropPath == null ? 0 : dropPath, accumSteps == null ? 1 : accumSteps);
+        }
+
+        private static boolean positive(JsonElement e) {
+            return e.isJsonPrimitive() && e.getAsJsonPrimitive().isNumber() && e.getAsDouble() > 0;
         }
 
         private static String lower(String s) { return s == null ? null : s.toLowerCase(Locale.ROOT); }

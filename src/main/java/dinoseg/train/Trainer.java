@@ -22,6 +22,7 @@ import dinoseg.io.ProgressBar;
 import dinoseg.io.Stop;
 import dinoseg.model.BackboneConfig;
 import dinoseg.model.Dinov2Segmentation;
+import dinoseg.nn.Block;
 import dinoseg.tensor.DType;
 import dinoseg.tensor.Shape;
 import dinoseg.tensor.Tensor;
@@ -201,6 +202,8 @@ public final class Trainer {
         ResumeState.Best best = ResumeState.Best.none();
         int startEpoch;
         long globalStep;
+        /** --accum-steps: counted pixels of the batches accumulated since the last optimizer step. */
+        long accumPixels;
         ResumeState.Partial partial;      // the part of the first epoch a resumed state already trained, until it is used
         Evaluator.Result lastValid;
         long saveEveryNanos, lastSave;
@@ -282,14 +285,20 @@ public final class Trainer {
                 err.println("warning: no --weights given: the backbone is randomly initialised (pretrained DINOv2 weights: see weights/README.md)");
             }
         }
+        if (r.cfg.unfreezeLast() > bc.depth())
+            throw new IllegalArgumentException("--unfreeze-last " + r.cfg.unfreezeLast() + ": the backbone " + bc.name() + " has " + bc.depth() + " blocks");
         if (r.cfg.lora() != null) r.model.enableLora(r.cfg.lora(), r.cfg.seed() + 2);   // after the base weights; a resume state then restores the adapters
-        else r.model.setFineTune(r.cfg.fineTune());
+        else r.model.setFineTune(r.cfg.fineTune(), r.cfg.unfreezeLast());
+        r.model.backbone.setDropPath(r.cfg.dropPath());
         be.setMatmulPrecision(r.cfg.precision());   // every gemm of this run: forward, backward, validation, caches
         r.opt = new AdamW(be, ParamGroups.of(r.model, r.cfg));
         out.printf(Locale.ROOT, "model: backbone %s (embed %d, depth %d, heads %d), head %s, %d classes, %s%s; %.2fM parameters, %.3fM trainable%n",
                 bc.name(), bc.embedDim(), bc.depth(), bc.heads(), r.cfg.head().id(), r.classes.size(),
                 r.cfg.lora() != null ? loraNote(r.cfg.lora())
-                        : r.cfg.fineTune() ? "fine-tuning (backbone lr x" + r.cfg.backboneLrScale() + ")" : "frozen backbone",
+                        : r.cfg.fineTune() ? "fine-tuning (" + (r.cfg.unfreezeLast() > 0 ? "last " + r.cfg.unfreezeLast() + " blocks and norm, " : "")
+                        + "backbone lr x" + r.cfg.backboneLrScale() + (r.cfg.layerDecay() != 1 ? ", layer decay " + r.cfg.layerDecay() : "")
+                        + (r.cfg.dropPath() > 0 ? ", drop path " + r.cfg.dropPath() : "") + ")"
+                        : "frozen backbone",
                 r.cfg.precision() == dinoseg.backend.Precision.FP32 ? "" : ", " + r.cfg.precision().flag() + " matmuls",
                 r.model.parameterCount(false) / 1e6, r.model.parameterCount(true) / 1e6);
         out.println("trainable params by group: " + ParamGroups.describe(r.opt.groups()));
@@ -302,7 +311,9 @@ public final class Trainer {
         Path newConfig = null;           // config.json, when this call wrote it where there was none
         try {
             r.stepsPerEpoch = r.trainLoader.batchesPerEpoch();
-            r.schedule = new LrSchedule(r.cfg.scheduler(), r.cfg.epochs(), r.stepsPerEpoch, r.cfg.milestones(), r.cfg.schedulerGamma(), r.cfg.warmup());
+            // the schedule counts optimizer steps: one per --accum-steps batches, and one for a shorter group at an epoch's end
+            int optimizerSteps = (r.stepsPerEpoch + r.cfg.accumSteps() - 1) / r.cfg.accumSteps();
+            r.schedule = new LrSchedule(r.cfg.scheduler(), r.cfg.epochs(), optimizerSteps, r.cfg.milestones(), r.cfg.schedulerGamma(), r.cfg.warmup());
             if (resume != null) restore(r);
             created = createFolders(r.dir.resolve("valid_preds"));
             Path config = r.dir.resolve("config.json");
@@ -407,8 +418,9 @@ public final class Trainer {
         try (ProgressBar bar = new ProgressBar(err, "train", r.stepsPerEpoch)) {
             bar.resumeAt(p.step);
             while (true) {
-                // a step boundary: stop here when asked, with the state of the steps done
-                if (stop.requested()) throw stopped(r, epoch, p.step, capture(r, epoch - 1, p.partial()));
+                // a step boundary: stop here when asked, with the state of the steps done (with --accum-steps: an
+                // optimizer-step boundary, since accumulated gradients are not part of the state)
+                if (stop.requested() && atOptimizerStep(r, p.step)) throw stopped(r, epoch, p.step, capture(r, epoch - 1, p.partial()));
                 if (!batches.hasNext()) break;
                 FeedBatch fb = batches.next();
                 p.step++;
@@ -418,7 +430,8 @@ public final class Trainer {
                 p.pixels += counted;
                 bar.step(String.format(Locale.ROOT, "loss %.4f", p.meanLoss()));
                 listener.stepEnd(epoch, p.step);
-                if (System.nanoTime() - r.lastSave >= r.saveEveryNanos && p.step < r.stepsPerEpoch && !stop.requested()) {
+                if (System.nanoTime() - r.lastSave >= r.saveEveryNanos && p.step < r.stepsPerEpoch && !stop.requested()
+                        && atOptimizerStep(r, p.step)) {
                     // --save-every-min: a long epoch is not lost to a reboot
                     capture(r, epoch - 1, p.partial()).write(r.dir.resolve(ResumeState.FILE));
                     r.lastSave = System.nanoTime();
@@ -428,10 +441,22 @@ public final class Trainer {
         return p;
     }
 
+    /** The drop-path masks' key of a training step (epoch and step 1-based): the same step of a resumed run draws the same masks. */
+    static long dropPathKey(long seed, int epoch, int step) {
+        return Block.mix(Block.mix(Block.mix(seed) + epoch) + step);
+    }
+
+    /** Whether {@code step} batches of an epoch end an optimizer step (every batch unless --accum-steps; the epoch's last batch does). */
+    private static boolean atOptimizerStep(Run r, int step) {
+        return step % r.cfg.accumSteps() == 0 || step >= r.stepsPerEpoch;
+    }
+
     /** One optimizer step on {@code fb}; adds its predictions to the epoch's confusion matrix and returns its mean loss. */
     private double trainStep(Run r, FeedBatch fb, EpochProgress p, int epoch) {
         r.opt.scaleBaseLrs(r.schedule.factor(r.globalStep));
+        boolean accumulate = r.cfg.accumSteps() > 1, stepNow = atOptimizerStep(r, p.step);
         // one scope per step: the tape frees activations during backward, the scope the rest
+        if (r.cfg.dropPath() > 0) r.model.backbone.setDropPathKey(dropPathKey(r.cfg.seed(), epoch, p.step));
         try (Ops ops = new Ops(be); Tensor labels = fb.labelTensor(be)) {
             Var features = fb.headInput(r.model, ops);
             Var logits = FeedBatch.logits(r.model, ops, features, fb.h(), fb.w());
@@ -441,11 +466,22 @@ public final class Trainer {
             if (!Double.isFinite(l)) throw diverged(r, "training", l, epoch, p.step, r.opt.lr(0));
             int[] pred = argmax(logits.value(), fb);   // the forward's prediction; logits are not needed by backward
             ops.release(logits);
-            ops.backward(loss);
-            if (r.cfg.clipGrad() > 0) r.opt.clipGradNorm(r.cfg.clipGrad());   // --clip-grad, as clip_grad_norm_
-            r.opt.step();
-            r.opt.zeroGrad();
-            r.globalStep++;
+            if (accumulate) {
+                // --accum-steps: the gradient of the summed pixel losses, divided by the group's pixels at its step
+                long counted = fb.counted(r.classes.size(), r.ignore);
+                r.accumPixels += counted;
+                ops.backward(ops.scale(loss, (float) counted));
+            } else {
+                ops.backward(loss);
+            }
+            if (stepNow) {
+                if (accumulate && r.accumPixels > 0) r.opt.scaleGrads(1.0 / r.accumPixels);
+                r.accumPixels = 0;
+                if (r.cfg.clipGrad() > 0) r.opt.clipGradNorm(r.cfg.clipGrad());   // --clip-grad, as clip_grad_norm_
+                r.opt.step();
+                r.opt.zeroGrad();
+                r.globalStep++;
+            }
             p.confusion.add(pred, fb.labels(), r.ignore);
             return l;
         }

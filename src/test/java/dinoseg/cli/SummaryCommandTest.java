@@ -27,6 +27,19 @@ class SummaryCommandTest {
         assertEquals("", r.err());
     }
 
+    /** --unfreeze-last 2 of ViT-S: the head, blocks 10 and 11 (1,775,232 each) and the final norm (768) train. */
+    @Test void unfreezeLastCountsOnlyTheLastBlocksAsTrainable() {
+        Run r = run("summary", "--unfreeze-last", "2");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("Trainable params: " + String.format("%,d", 32_277 + 2 * 1_775_232 + 768)), r.out());
+        assertTrue(r.out().matches("(?s).*backbone\\.blocks\\.9 \\(Block\\)\\s+\\S.*1,775,232\\s+False.*"), r.out());
+        assertTrue(r.out().matches("(?s).*backbone\\.blocks\\.10 \\(Block\\)\\s+\\S.*1,775,232\\s+True.*"), r.out());
+        assertTrue(r.out().matches("(?s).*backbone\\.patch_embed \\(PatchEmbed\\).*False.*"), r.out());
+        Run bad = run("summary", "--unfreeze-last", "13");
+        assertEquals(2, bad.code());
+        assertTrue(bad.err().contains("--unfreeze-last must be in 1..12"), bad.err());
+    }
+
     @Test void otherPresetsHeadsAndRounding() {
         Run base = run("summary", "--backbone", "base_reg", "--imgsz", "640", "--classes", "2", "--head", "bn", "--fine-tune");
         assertEquals(0, base.code(), base.err());

@@ -53,6 +53,14 @@ class TrainEvalBenchCommandTest {
         assertOneLineUsageError(run("train", "--data", data.toString(), "--batch", "0"), "--batch");
         assertOneLineUsageError(run("train", "--data", data.toString(), "--scheduler", "step"), "scheduler");
         assertOneLineUsageError(run("train", "--data", data.toString(), "--fine-tune", "--cache-features"), "--cache-features");
+        // issue 17's recipes: ranges and the settings they need
+        assertOneLineUsageError(run("train", "--data", data.toString(), "--layer-decay", "0.9"), "--layer-decay scales the backbone");
+        assertOneLineUsageError(run("train", "--data", data.toString(), "--fine-tune", "--layer-decay", "1.5"), "--layer-decay must be in (0, 1]");
+        assertOneLineUsageError(run("train", "--data", data.toString(), "--drop-path", "0.1"), "--drop-path regularises");
+        assertOneLineUsageError(run("train", "--data", data.toString(), "--fine-tune", "--drop-path", "1"), "--drop-path must be in [0, 1)");
+        assertOneLineUsageError(run("train", "--data", data.toString(), "--accum-steps", "0"), "--accum-steps must be");
+        assertOneLineUsageError(run("train", "--data", data.toString(), "--unfreeze-last", "-1"), "--unfreeze-last must be");
+        assertOneLineUsageError(run("train", "--data", data.toString(), "--unfreeze-last", "2", "--cache-features"), "cannot be combined with --unfreeze-last");
         assertOneLineUsageError(run("bench", "--precision", "fp16"), "--precision 'fp16' is not one of fp32, tf32, bf16");
         assertOneLineUsageError(run("train", "--data", data.toString(), "--precision", "fp16"), "--precision 'fp16' is not one of fp32, tf32, bf16");
         assertOneLineUsageError(run("eval", "--checkpoint", "x.safetensors", "--precision", "half"), "--precision 'half' is not one of");

@@ -119,6 +119,35 @@ class TrainerInterruptTest {
         assertSameRun(straight, straightDir, resume(periodic), periodic);
     }
 
+    /**
+     * --accum-steps 2 (batch 1, 6 images: 3 optimizer steps per epoch): periodic states are written only
+     * at optimizer-step boundaries, a stop asked for mid-group waits for the group's end, and the resumed
+     * run equals the uninterrupted one.
+     */
+    @Test
+    void withAccumulationStatesAndStopsFallOnOptimizerSteps() throws Exception {
+        TrainConfig straightCfg = config("acc_straight").batch(1).accumSteps(2).saveEveryMin(1e-9).build();
+        Path straightDir = tmp.resolve("acc_straight");
+        int[] seen = new int[2];
+        List<History.Row> straight = new Trainer(straightCfg, BE, sink(), sink()).listener(atStep(2, 3, () -> {
+            ResumeState st = ResumeState.read(straightDir);
+            seen[0] = st.partial().steps();
+            seen[1] = (int) st.globalStep();
+        })).run().history();
+        assertEquals(2, seen[0], "after batch 3 the state on disk is the one of batch 2, the last optimizer step");
+        assertEquals(3 + 1, seen[1], "3 optimizer steps in epoch 1, 1 in epoch 2");
+
+        Stop stop = new Stop();
+        Trainer t = new Trainer(config("acc_mid").batch(1).accumSteps(2).build(), BE, sink(), sink()).stopOn(stop)
+                .listener(atStep(2, 3, () -> stop.request("TERM", 143)));
+        Stop.Stopped e = assertThrows(Stop.Stopped.class, t::run);
+        assertTrue(e.getMessage().contains("at epoch 2 of 2, step 4 of 6"), e.getMessage());
+        ResumeState st = ResumeState.read(tmp.resolve("acc_mid"));
+        assertEquals(4, st.partial().steps());
+        assertEquals(3 + 2, st.globalStep());
+        assertSameRun(straight, straightDir, resume(tmp.resolve("acc_mid")), tmp.resolve("acc_mid"));
+    }
+
     @Test
     void aStopAtAnEpochEndKeepsThatEpochsStateAndTheFirstRequestWins() throws Exception {
         Stop stop = new Stop();

@@ -119,6 +119,42 @@ class TrainerTest {
         assertEquals(trainable, backboneChanged);
     }
 
+    /**
+     * --unfreeze-last 1 of the depth-2 tiny backbone: after a run only block 1, the final norm and the
+     * head changed; the embeddings and block 0 are bit-identical and never held a gradient. With
+     * --layer-decay on top the run trains the same set and records both settings.
+     */
+    @Test
+    void unfreezeLastTrainsOnlyTheLastBlocksAndTheNorm() throws Exception {
+        TrainConfig c = TinyData.config(data, tmp.resolve("last1"), 56).epochs(1).fineTune(true).unfreezeLast(1).layerDecay(0.5).build();
+        boolean[] checked = {false};
+        trainer(c).listener((e, m) -> {
+            for (var p : m.backbone.namedParameters().entrySet()) {
+                boolean trains = p.getKey().startsWith("blocks.1.") || p.getKey().startsWith("norm.");
+                assertEquals(trains, p.getValue().requiresGrad(), p.getKey());
+                if (!trains) assertNull(p.getValue().grad(), p.getKey() + " received a gradient");
+            }
+            checked[0] = true;
+        }).run();
+        assertTrue(checked[0]);
+        Map<String, HostTensor> before = initialState(c), after = read(tmp.resolve("last1/final_model.safetensors"));
+        int trainedChanged = 0, trained = 0;
+        for (var e : before.entrySet()) {
+            String k = e.getKey();
+            boolean same = java.util.Arrays.equals(e.getValue().data(), after.get(k).data());
+            boolean trains = k.startsWith("head.") || k.startsWith("backbone.blocks.1.") || k.startsWith("backbone.norm.");
+            if (!trains) assertTrue(same, k + " changed though frozen");
+            else { trained++; if (!same) trainedChanged++; }
+        }
+        assertEquals(trained, trainedChanged, "every tensor of block 1, the norm and the head moved");
+        TrainConfig back = TrainConfig.fromJson(Files.readString(tmp.resolve("last1/config.json")), "config.json");
+        assertEquals(1, back.unfreezeLast());
+        assertEquals(0.5, back.layerDecay());
+        TrainConfig tooMany = TinyData.config(data, tmp.resolve("last3"), 56).fineTune(true).unfreezeLast(3).build();
+        var e = assertThrows(IllegalArgumentException.class, () -> trainer(tooMany).run());
+        assertTrue(e.getMessage().contains("--unfreeze-last 3") && e.getMessage().contains("2 blocks"), e.getMessage());
+    }
+
     @Test
     void bf16MatmulsLearnAsFp32DoesAndTheRunRecordsItsPrecision() throws Exception {
         Path d = TinyData.write(tmp.resolve("aligned-bf16"), 4, 4, 56, 3, true);
@@ -172,6 +208,78 @@ class TrainerTest {
             assertEquals(s.get(i).substring(0, s.get(i).lastIndexOf(',')), t.get(i).substring(0, t.get(i).lastIndexOf(',')));
         Map<String, HostTensor> fa = read(tmp.resolve("straight/final_model.safetensors")), fb = read(tmp.resolve("stopped/final_model.safetensors"));
         for (var e : fa.entrySet()) assertArrayEquals(e.getValue().data(), fb.get(e.getKey()).data(), 0f, e.getKey());
+    }
+
+    /**
+     * --drop-path: the masks are keyed by (seed, epoch, step, block), so a run stopped after epoch 1 and
+     * resumed ends bit-identical to the straight one; the run differs from one without drop path, and
+     * records the rate. With --layer-decay, so the per-layer AdamW groups are restored from the state as well.
+     */
+    @Test
+    void dropPathRunIsReproducedByResumeAndChangesTraining() throws Exception {
+        TrainConfig c = TinyData.config(data, tmp.resolve("dp-straight"), 56).epochs(2).fineTune(true).backboneLrScale(1).dropPath(0.5)
+                .layerDecay(0.7).build();   // per-layer optimizer groups go through the resume state too
+        trainer(c).run();
+        trainer(c.toBuilder().dropPath(0).outDir(tmp.resolve("dp-none").toString()).build()).run();
+        TrainConfig c2 = c.toBuilder().outDir(tmp.resolve("dp-stopped").toString()).build();
+        class Stop extends RuntimeException { }
+        assertThrows(Stop.class, () -> trainer(c2).listener((e, m) -> { if (e == 1) throw new Stop(); }).run());
+        Trainer.resume(tmp.resolve("dp-stopped"), null, BE, new PrintWriter(OUT, true), new PrintWriter(new StringWriter(), true)).run();
+        Map<String, HostTensor> fa = read(tmp.resolve("dp-straight/final_model.safetensors")), fb = read(tmp.resolve("dp-stopped/final_model.safetensors")),
+                fn = read(tmp.resolve("dp-none/final_model.safetensors"));
+        boolean differs = false;
+        for (var e : fa.entrySet()) {
+            assertArrayEquals(e.getValue().data(), fb.get(e.getKey()).data(), 0f, e.getKey());
+            differs |= !java.util.Arrays.equals(e.getValue().data(), fn.get(e.getKey()).data());
+        }
+        assertTrue(differs, "drop path changes what the run learns");
+        assertEquals(0.5, TrainConfig.fromJson(Files.readString(tmp.resolve("dp-straight/config.json")), "config.json").dropPath());
+        assertFalse(Files.readString(tmp.resolve("dp-none/config.json")).contains("drop_path"));
+        assertThrows(TrainConfig.InvalidSettingException.class, () -> TinyData.config(data, tmp.resolve("x"), 56).dropPath(0.1).build());
+        assertThrows(TrainConfig.InvalidSettingException.class, () -> TinyData.config(data, tmp.resolve("x"), 56).fineTune(true).dropPath(1).build());
+    }
+
+    /**
+     * --accum-steps 2 with batch 1 makes the steps of batch 2: same data order, linear head (no batch
+     * statistics), fine-tuned backbone, no drop path. One training mask is half ignore (255), so the
+     * batches count different pixels and a plain loss/K would weight them wrongly; the pixel-weighted
+     * accumulation does not. Float tolerance: the sums run in another order.
+     */
+    @Test
+    void accumulatedStepsOfBatchBEqualStepsOfBatchKB() throws Exception {
+        Path d = TinyData.write(tmp.resolve("accum-data"), 4, 2, 56, 5);
+        int[] mask = new int[56 * 56];
+        java.util.Arrays.fill(mask, 0, 56 * 40, 255);   // train_01: 40 of 56 rows ignored
+        for (int i = 56 * 40; i < mask.length; i++) mask[i] = 1;
+        dinoseg.data.MaskIO.writeGreyPng(d.resolve("train_labels/train_01.png").toFile(), mask, 56, 56);
+        TrainConfig.Builder base = TinyData.config(d, tmp.resolve("accum-big"), 56).epochs(2).fineTune(true).backboneLrScale(1)
+                .weightDecay(0.05).scheduler(LrSchedule.Kind.COSINE).warmup(0.5);
+        TrainConfig big = base.batch(2).build();
+        TrainConfig accum = base.batch(1).accumSteps(2).outDir(tmp.resolve("accum-small").toString()).build();
+        TrainConfig small = base.batch(1).accumSteps(1).outDir(tmp.resolve("accum-none").toString()).build();
+        List<History.Row> hb = trainer(big).run().history(), ha = trainer(accum).run().history();
+        trainer(small).run();
+        Map<String, HostTensor> fb = read(tmp.resolve("accum-big/final_model.safetensors")), fa = read(tmp.resolve("accum-small/final_model.safetensors")),
+                fs = read(tmp.resolve("accum-none/final_model.safetensors"));
+        double diffAccum = 0, diffSmall = 0;
+        for (var e : fb.entrySet()) {
+            float[] x = e.getValue().data(), y = fa.get(e.getKey()).data(), z = fs.get(e.getKey()).data();
+            for (int i = 0; i < x.length; i++) {
+                diffAccum = Math.max(diffAccum, Math.abs(x[i] - y[i]));
+                diffSmall = Math.max(diffSmall, Math.abs(x[i] - z[i]));
+            }
+        }
+        System.out.println("accum: max |w(batch 2) - w(batch 1 x 2)| = " + diffAccum + ", without accumulation " + diffSmall);
+        assertTrue(diffSmall > 1e-4, "batch 1 without accumulation trains differently: " + diffSmall);
+        assertTrue(diffAccum < 2e-5, "accumulated steps equal the big batch's: " + diffAccum);
+        for (int i = 0; i < 2; i++) {
+            assertEquals(hb.get(i).lr(), ha.get(i).lr(), 1e-15, "the schedule counts optimizer steps");
+            assertEquals(hb.get(i).trainLoss(), ha.get(i).trainLoss(), 1e-5);
+            assertEquals(hb.get(i).validLoss(), ha.get(i).validLoss(), 1e-5);
+        }
+        assertEquals(2, TrainConfig.fromJson(Files.readString(tmp.resolve("accum-small/config.json")), "config.json").accumSteps());
+        assertFalse(Files.readString(tmp.resolve("accum-big/config.json")).contains("accum_steps"));
+        assertThrows(TrainConfig.InvalidSettingException.class, () -> base.accumSteps(0).build());
     }
 
     @Test
