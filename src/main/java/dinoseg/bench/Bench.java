@@ -51,10 +51,16 @@ public final class Bench {
 
     /** Bench settings. */
     public record Config(String device, Mode mode, String backbone, int imgsz, int batch, Precision precision, int warmup, int iters, int classes,
-                         boolean checkpointBlocks) {
+                         boolean checkpointBlocks, dinoseg.model.Lora lora, int unfreezeLast) {
         /** Settings without activation checkpointing. */
         public Config(String device, Mode mode, String backbone, int imgsz, int batch, Precision precision, int warmup, int iters, int classes) {
             this(device, mode, backbone, imgsz, batch, precision, warmup, iters, classes, false);
+        }
+
+        /** Settings of a whole-backbone recipe (no LoRA, every block). */
+        public Config(String device, Mode mode, String backbone, int imgsz, int batch, Precision precision, int warmup, int iters, int classes,
+                      boolean checkpointBlocks) {
+            this(device, mode, backbone, imgsz, batch, precision, warmup, iters, classes, checkpointBlocks, null, 0);
         }
 
         public Config {
@@ -66,6 +72,25 @@ public final class Bench {
             if (warmup < 0) throw new IllegalArgumentException("--warmup must be >= 0, got " + warmup);
             if (iters < 1) throw new IllegalArgumentException("--iters must be at least 1, got " + iters);
             if (classes < 1) throw new IllegalArgumentException("--classes must be at least 1, got " + classes);
+            if ((lora != null || unfreezeLast != 0) && mode != Mode.FINETUNE)
+                throw new IllegalArgumentException((lora != null ? "--lora-rank" : "--unfreeze-last") + " is a fine-tuning recipe: use --mode finetune");
+            if (lora != null && unfreezeLast != 0)
+                throw new IllegalArgumentException("--lora-rank trains adapters on a frozen backbone: it cannot be combined with --unfreeze-last");
+            int depth = BackboneConfig.parse(backbone).depth();
+            if (unfreezeLast < 0 || unfreezeLast > depth)
+                throw new IllegalArgumentException("--unfreeze-last must be in 1.." + depth + " for " + backbone + ", got " + unfreezeLast);
+        }
+
+        /** The model's trainable part as train sets it (--lora-rank, --unfreeze-last, or the mode) and the optimizer's settings. */
+        TrainConfig prepare(Dinov2Segmentation model) {
+            TrainConfig.Builder b = TrainConfig.builder().lr(1e-4).weightDecay(1e-4).backboneLrScale(1);
+            if (lora != null) {
+                model.enableLora(lora, 1);
+                return b.lora(lora.rank(), lora.alpha(), lora.targets()).build();
+            }
+            boolean ft = mode == Mode.FINETUNE;
+            model.setFineTune(ft, unfreezeLast);
+            return b.fineTune(ft).unfreezeLast(unfreezeLast).build();
         }
     }
 
@@ -91,10 +116,9 @@ public final class Bench {
         if (prof != null) be = prof.backend();
         be.setMatmulPrecision(c.precision());
         Dinov2Segmentation model = Dinov2Segmentation.create(be, bc, SegmentationHead.Kind.LINEAR, c.classes(), null, 0);
-        model.setFineTune(c.mode() == Mode.FINETUNE);
+        TrainConfig tc = c.prepare(model);
         model.train(c.mode() != Mode.INFER);
         model.backbone.setCheckpointBlocks(c.checkpointBlocks());
-        TrainConfig tc = TrainConfig.builder().fineTune(c.mode() == Mode.FINETUNE).lr(1e-4).weightDecay(1e-4).backboneLrScale(1).build();
         AdamW opt = c.mode() == Mode.INFER ? null : new AdamW(be, ParamGroups.of(model, tc));
         SplittableRandom rng = new SplittableRandom(0);
         int n = c.batch(), s = c.imgsz();
@@ -132,6 +156,12 @@ public final class Bench {
         o.addProperty("imgsz", c.imgsz());
         o.addProperty("batch", c.batch());
         o.addProperty("precision", c.precision().flag());
+        if (c.lora() != null) {
+            o.addProperty("lora_rank", c.lora().rank());
+            o.addProperty("lora_targets", String.join(",", c.lora().targets()));
+        }
+        if (c.unfreezeLast() > 0) o.addProperty("unfreeze_last", c.unfreezeLast());
+        o.addProperty("trainable_params", model.parameterCount(true));
         o.addProperty("threads", Runtime.getRuntime().availableProcessors());
         o.addProperty("images_per_s", round(n / med, 3));
         o.addProperty("step_s_median", round(med, 4));
@@ -157,11 +187,10 @@ public final class Bench {
         MetaBackend be = new MetaBackend();
         be.setMatmulPrecision(c.precision());
         Dinov2Segmentation model = Dinov2Segmentation.create(be, bc, SegmentationHead.Kind.LINEAR, c.classes(), null, 0);
-        model.setFineTune(c.mode() == Mode.FINETUNE);
+        TrainConfig tc = c.prepare(model);
         model.train(c.mode() != Mode.INFER);
         model.backbone.setCheckpointBlocks(c.checkpointBlocks());
         long params = be.liveBytes();
-        TrainConfig tc = TrainConfig.builder().fineTune(c.mode() == Mode.FINETUNE).lr(1e-4).weightDecay(1e-4).backboneLrScale(1).build();
         AdamW opt = c.mode() == Mode.INFER ? null : new AdamW(be, ParamGroups.of(model, tc));
         int n = c.batch(), s = c.imgsz();
         float[] img = new float[n * 3 * s * s];

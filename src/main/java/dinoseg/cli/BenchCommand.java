@@ -62,6 +62,18 @@ public final class BenchCommand implements Callable<Integer> {
             + "input only and recompute the block in backward; less memory for a second forward of the blocks.")
     boolean checkpointBlocks;
 
+    @Option(names = "--lora-rank", paramLabel = "R", defaultValue = "0",
+            description = "Finetune: LoRA adapters of rank R on --lora-targets train instead of the backbone, as train --lora-rank (alpha 8; default: off).")
+    int loraRank;
+
+    @Option(names = "--lora-targets", paramLabel = "L", defaultValue = "qkv",
+            description = "LoRA: the adapted Linears of every block, qkv,proj,fc1,fc2 (default: ${DEFAULT-VALUE}).")
+    String loraTargets;
+
+    @Option(names = "--unfreeze-last", paramLabel = "N", defaultValue = "0",
+            description = "Finetune: only the last N blocks and the final norm train, as train --unfreeze-last (default: all).")
+    int unfreezeLast;
+
     @Option(names = "--verbose", description = "Print stack traces of errors.")
     boolean verbose;
 
@@ -70,8 +82,10 @@ public final class BenchCommand implements Callable<Integer> {
         Flags.device(cl, device);
         Bench.Config c;
         try {
+            Flags.require(cl, loraRank >= 0, "--lora-rank must be a positive integer (or 0: off), got " + loraRank);
+            dinoseg.model.Lora lora = loraRank == 0 ? null : new dinoseg.model.Lora(loraRank, 8, dinoseg.model.Lora.parseTargets(loraTargets));
             c = new Bench.Config(device.toLowerCase(java.util.Locale.ROOT), Bench.Mode.parse(mode), backbone, imgsz, batch,
-                    precision.parse(cl), warmup, iters, classes, checkpointBlocks);
+                    precision.parse(cl), warmup, iters, classes, checkpointBlocks, lora, unfreezeLast);
         } catch (IllegalArgumentException e) {
             throw new CommandLine.ParameterException(cl, e.getMessage());
         }

@@ -67,6 +67,19 @@ public final class SummaryCommand implements Callable<Integer> {
             description = "Count only the last N backbone blocks and the final norm as trainable, as train --unfreeze-last (turns on --fine-tune).")
     Integer unfreezeLast;
 
+    @Option(names = "--layer-decay", paramLabel = "D",
+            description = "Layer-wise lr decay as train --layer-decay: the backbone's optimizer groups per layer in the totals (fine-tuning).")
+    Double layerDecay;
+
+    @Option(names = "--drop-path", paramLabel = "P", description = "As train --drop-path (checked and shown; no effect on the counts).")
+    Double dropPath;
+
+    @Option(names = "--accum-steps", paramLabel = "K", description = "As train --accum-steps (checked and shown; no effect on the counts).")
+    Integer accumSteps;
+
+    @Option(names = "--clip-grad", paramLabel = "NORM", description = "As train --clip-grad (checked and shown; no effect on the counts).")
+    Double clipGrad;
+
     @Override public Integer call() {
         picocli.CommandLine cl = spec.commandLine();
         // the flags first: a bad value is a usage error (exit 2); a bad backbone JSON file is a run-time one (exit 1)
@@ -95,7 +108,17 @@ public final class SummaryCommand implements Callable<Integer> {
         Flags.require(cl, lora == null || unfreezeLast == null, "--lora-rank trains adapters on a frozen backbone: it cannot be combined with --unfreeze-last");
         if (lora != null) Flags.check(cl, () -> m.enableLora(lora, 0));
         else m.setFineTune(fineTune || unfreezeLast != null, unfreezeLast == null ? 0 : unfreezeLast);
-        out.print(render(m, batch, h14, w14, cfg));
+        boolean ft = m.isFineTune() && lora == null;   // LoRA trains adapters on a frozen backbone
+        TrainConfig recipe = Flags.check(cl, () -> TrainConfig.builder().fineTune(ft).lora(loraRank == null ? 0 : loraRank,
+                loraAlpha == null ? 8 : loraAlpha, lora == null ? null : lora.targets()).unfreezeLast(unfreezeLast == null ? 0 : unfreezeLast)
+                .layerDecay(layerDecay == null ? 1 : layerDecay).dropPath(dropPath == null ? 0 : dropPath)
+                .accumSteps(accumSteps == null ? 1 : accumSteps).clipGrad(clipGrad == null ? 0 : clipGrad).build());
+        out.print(render(m, batch, h14, w14, cfg, recipe.layerDecay()));
+        List<String> notes = new ArrayList<>();
+        if (recipe.dropPath() > 0) notes.add("drop path " + recipe.dropPath());
+        if (recipe.accumSteps() > 1) notes.add("accum steps " + recipe.accumSteps());
+        if (recipe.clipGrad() > 0) notes.add("clip grad " + recipe.clipGrad());
+        if (!notes.isEmpty()) out.println("Recipe (no effect on the counts): " + String.join(", ", notes));
         out.flush();
         err.flush();
         return 0;
@@ -160,14 +183,18 @@ public final class SummaryCommand implements Callable<Integer> {
      * The trainable parameters per optimizer group as training forms them ({@link ParamGroups#describe}):
      * {@code head}, and {@code backbone} (fine-tuning) or {@code lora} (LoRA adapters).
      */
-    static String groups(Dinov2Segmentation m) {
+    static String groups(Dinov2Segmentation m, double layerDecay) {
         boolean lora = !Lora.adapted(m.backbone).isEmpty();
-        TrainConfig tc = TrainConfig.builder().fineTune(m.isFineTune() && !lora).lora(lora ? 1 : 0, 1, null).build();
+        boolean ft = m.isFineTune() && !lora;
+        TrainConfig tc = TrainConfig.builder().fineTune(ft).lora(lora ? 1 : 0, 1, null).layerDecay(ft ? layerDecay : 1).build();
         return ParamGroups.describe(ParamGroups.of(m, tc));
     }
 
     /** The table and totals as text. */
-    public static String render(Dinov2Segmentation m, int batch, int h, int w, BackboneConfig cfg) {
+    public static String render(Dinov2Segmentation m, int batch, int h, int w, BackboneConfig cfg) { return render(m, batch, h, w, cfg, 1); }
+
+    /** As above, the optimizer groups split per layer by {@code layerDecay} below 1 (train --layer-decay). */
+    public static String render(Dinov2Segmentation m, int batch, int h, int w, BackboneConfig cfg, double layerDecay) {
         List<Row> rows = rows(m, batch, h, w);
         StringBuilder sb = new StringBuilder();
         String fmt = "%-58s %-22s %-22s %14s  %s%n";
@@ -189,7 +216,7 @@ public final class SummaryCommand implements Callable<Integer> {
         int[] grid = rows.stream().filter(r -> r.name().equals("head")).findFirst().orElseThrow().output();
         sb.append("Total params: ").append(n(total)).append('\n');
         sb.append("Trainable params: ").append(n(trainable)).append('\n');
-        sb.append("Trainable params by group: ").append(groups(m)).append('\n');
+        sb.append("Trainable params by group: ").append(groups(m, layerDecay)).append('\n');
         sb.append("Non-trainable params: ").append(n(total - trainable)).append('\n');
         sb.append("Backbone params: ").append(n(m.backbone.parameterCount(false))).append('\n');
         sb.append("Head params: ").append(n(headParams)).append('\n');

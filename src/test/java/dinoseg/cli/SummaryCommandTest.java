@@ -78,4 +78,26 @@ class SummaryCommandTest {
         assertEquals(2, swiglu.code());
         assertTrue(swiglu.err().contains("w12, w3"), swiglu.err());
     }
+
+    /**
+     * summary takes train's recipe flags: --layer-decay splits the fine-tuned backbone's groups per layer
+     * (the same total), the others are checked and shown, and a recipe train would refuse is exit 2.
+     */
+    @Test
+    void recipeFlagsAreCheckedAndLayerDecayShowsPerLayerGroups() {
+        Run plain = run("summary", "--fine-tune");
+        Run decayed = run("summary", "--fine-tune", "--layer-decay", "0.75", "--drop-path", "0.1", "--accum-steps", "4", "--clip-grad", "1");
+        assertEquals(0, decayed.code(), decayed.err());
+        String groups = decayed.out().lines().filter(l -> l.startsWith("Trainable params by group:")).findFirst().orElseThrow();
+        assertTrue(groups.contains("backbone.blocks.0") && groups.contains("backbone.blocks.11") && groups.contains("backbone.embed")
+                && groups.contains("backbone.norm"), groups);
+        String total = "Trainable params: ";
+        assertEquals(plain.out().lines().filter(l -> l.startsWith(total)).findFirst().orElseThrow(),
+                decayed.out().lines().filter(l -> l.startsWith(total)).findFirst().orElseThrow());
+        assertTrue(decayed.out().contains("Recipe (no effect on the counts): drop path 0.1, accum steps 4, clip grad 1.0"), decayed.out());
+        Run frozen = run("summary", "--layer-decay", "0.75");
+        assertEquals(CommandLine.ExitCode.USAGE, frozen.code(), frozen.err());
+        assertTrue(frozen.err().contains("--layer-decay"), frozen.err());
+        assertEquals(CommandLine.ExitCode.USAGE, run("summary", "--fine-tune", "--accum-steps", "0").code());
+    }
 }

@@ -187,8 +187,8 @@ class TrainEvalBenchCommandTest {
             List<String> lines = r.out().lines().toList();
             assertEquals(1, lines.size(), r.out());
             JsonObject j = JsonParser.parseString(lines.get(0)).getAsJsonObject();
-            assertEquals(Set.of("engine", "device", "mode", "backbone", "imgsz", "batch", "precision", "threads", "images_per_s",
-                    "step_s_median", "peak_heap_mib", "peak_gpu_mib"), j.keySet());
+            assertEquals(Set.of("engine", "device", "mode", "backbone", "imgsz", "batch", "precision", "trainable_params", "threads",
+                    "images_per_s", "step_s_median", "peak_heap_mib", "peak_gpu_mib"), j.keySet());
             assertEquals(mode, j.get("mode").getAsString());
             assertEquals(28, j.get("imgsz").getAsInt());
             assertTrue(j.get("images_per_s").getAsDouble() > 0);
@@ -202,6 +202,37 @@ class TrainEvalBenchCommandTest {
         JsonObject j = JsonParser.parseString(r.out().strip()).getAsJsonObject();
         assertEquals("bf16", j.get("precision").getAsString());
         assertTrue(j.get("images_per_s").getAsDouble() > 0);
+    }
+
+    /**
+     * bench takes train's recipes (issue 17's measurements): trainable parameters order head-only < LoRA
+     * < last block < full fine-tuning, LoRA's count is the head plus depth·r·(C + 3C) for qkv adapters, and
+     * a recipe without --mode finetune is a usage error.
+     */
+    @Test
+    void benchRunsTheFineTuningRecipes() throws Exception {
+        java.util.Map<String, Long> trainable = new java.util.LinkedHashMap<>();
+        String[][] recipes = {{"--mode", "linear"}, {"--mode", "finetune", "--lora-rank", "2"}, {"--mode", "finetune", "--unfreeze-last", "1"},
+                {"--mode", "finetune"}};
+        for (String[] recipe : recipes) {
+            List<String> args = new java.util.ArrayList<>(List.of("bench", "--device", "cpu", "--backbone", backbone.toString(), "--imgsz", "28",
+                    "--batch", "2", "--warmup", "0", "--iters", "1"));
+            args.addAll(List.of(recipe));
+            Run r = run(args.toArray(new String[0]));
+            assertEquals(0, r.code(), r.err());
+            JsonObject j = JsonParser.parseString(r.out().strip()).getAsJsonObject();
+            assertTrue(j.get("images_per_s").getAsDouble() > 0);
+            trainable.put(String.join(" ", recipe), j.get("trainable_params").getAsLong());
+        }
+        List<Long> t = List.copyOf(trainable.values());
+        assertTrue(t.get(0) < t.get(1) && t.get(1) < t.get(2) && t.get(2) < t.get(3), trainable.toString());
+        dinoseg.model.BackboneConfig bc = dinoseg.model.BackboneConfig.parse(backbone.toString());
+        long c = bc.embedDim();
+        assertEquals(t.get(0) + bc.depth() * 2L * (c + 3 * c), (long) t.get(1), "LoRA r=2 on qkv: depth * r * (in + out) more");
+        assertOneLineUsageError(run("bench", "--mode", "linear", "--lora-rank", "2", "--backbone", backbone.toString(), "--imgsz", "28"),
+                "--lora-rank is a fine-tuning recipe: use --mode finetune");
+        assertOneLineUsageError(run("bench", "--mode", "finetune", "--unfreeze-last", "99", "--backbone", backbone.toString(), "--imgsz", "28"),
+                "--unfreeze-last must be in 1..");
     }
 
     @Test
