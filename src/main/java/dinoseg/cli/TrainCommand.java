@@ -129,6 +129,10 @@ public final class TrainCommand implements Callable<Integer> {
             description = "LoRA: the layers to adapt in every block, comma-separated: qkv, proj, fc1, fc2 (w12, w3 for SwiGLU backbones; default: qkv).")
     String[] loraTargets;
 
+    @Option(names = "--checkpoint-blocks", description = "Activation checkpointing per backbone block when the backbone trains: "
+            + "each block keeps only its input and is recomputed in backward (less memory for a second forward of the blocks; same gradients).")
+    boolean checkpointBlocks;
+
     @Option(names = "--clip-grad", paramLabel = "NORM",
             description = "Clip the gradients' total L2 norm to NORM before every optimizer step, as torch.nn.utils.clip_grad_norm_ (default: off).")
     Double clipGrad;

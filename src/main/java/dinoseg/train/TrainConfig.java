@@ -86,6 +86,9 @@ import java.util.Set;
  *                        pixel-mean loss is weighted by its share of the counted pixels of the K batches, so K batches of
  *                        b images make the same step as one batch of K·b (with a batch-independent head: linear, conv);
  *                        the schedule counts optimizer steps. 1: every batch (and left out of the JSON)
+ * @param checkpointBlocks fine-tune: activation checkpointing per backbone block (each block keeps only its input and
+ *                        is recomputed in backward: less memory, a second forward of the blocks; same gradients).
+ *                        Left out of the JSON when off
  */
 public record TrainConfig(String backbone, JsonObject backboneConfig, String weights, SegmentationHead.Kind head, boolean fineTune,
                           int epochs, int imgWidth, int imgHeight, int batch, double lr, double weightDecay,
@@ -94,7 +97,7 @@ public record TrainConfig(String backbone, JsonObject backboneConfig, String wei
                           boolean cacheFeatures, double cacheBudget, JsonObject dataset, double saveEveryMin, int previewIndex,
                           boolean demo, Precision precision, double clipGrad,
                           int loraRank, double loraAlpha, List<String> loraTargets,
-                          double layerDecay, int unfreezeLast, double dropPath, int accumSteps) {
+                          double layerDecay, int unfreezeLast, double dropPath, int accumSteps, boolean checkpointBlocks) {
 
     /** A setting out of its range or not one of its values; the message is one line naming the flag. */
     public static final class InvalidSettingException extends IllegalArgumentException {
@@ -106,7 +109,7 @@ public record TrainConfig(String backbone, JsonObject backboneConfig, String wei
             "img_height", "batch", "lr", "weight_decay", "scheduler", "scheduler_epochs", "scheduler_gamma", "warmup",
             "backbone_lr_scale", "augment", "device", "workers", "seed", "out_dir", "cache_features", "cache_budget", "dataset",
             "save_every_min", "preview_index", "demo", "precision", "clip_grad", "lora_rank", "lora_alpha", "lora_targets",
-            "layer_decay", "unfreeze_last", "drop_path", "accum_steps");
+            "layer_decay", "unfreeze_last", "drop_path", "accum_steps", "checkpoint_blocks");
 
     /**
      * The settings a resumed run may change (JSON names); everything else comes from its state, so
@@ -173,6 +176,8 @@ public record TrainConfig(String backbone, JsonObject backboneConfig, String wei
         if (dropPath > 0 && !fineTune)
             throw new InvalidSettingException("--drop-path regularises a backbone being trained, so it needs --fine-tune (or --unfreeze-last)");
         if (accumSteps < 1) throw new InvalidSettingException("--accum-steps must be a number of batches >= 1, got " + accumSteps);
+        if (checkpointBlocks && !fineTune && loraRank == 0)
+            throw new InvalidSettingException("--checkpoint-blocks saves the memory of a backbone's backward, so it needs --fine-tune (or --unfreeze-last, --lora-rank)");
         if (!(cacheBudget > 0 && cacheBudget <= 1)) throw new InvalidSettingException("cache budget must be in (0, 1], got " + cacheBudget);
         backboneConfig = backboneConfig == null ? null : backboneConfig.deepCopy();
         dataset = dataset == null ? new JsonObject() : dataset.deepCopy();
@@ -232,6 +237,7 @@ public record TrainConfig(String backbone, JsonObject backboneConfig, String wei
         b.unfreezeLast(unfreezeLast);
         b.dropPath(dropPath);
         b.accumSteps(accumSteps);
+        b.checkpointBlocks(checkpointBlocks);
         return b;
     }
 
@@ -312,6 +318,7 @@ public record TrainConfig(String backbone, JsonObject backboneConfig, String wei
         @SerializedName("unfreeze_last") private Integer unfreezeLast;   // null: 0, the whole backbone (left out of the JSON)
         @SerializedName("drop_path") private Double dropPath;   // null: 0, off (left out of the JSON)
         @SerializedName("accum_steps") private Integer accumSteps;   // null: 1, a step per batch (left out of the JSON)
+        @SerializedName("checkpoint_blocks") private Boolean checkpointBlocks;   // null: off (left out of the JSON)
 
         private Builder() { }
 
@@ -361,6 +368,8 @@ public record TrainConfig(String backbone, JsonObject backboneConfig, String wei
         public Builder dropPath(double v) { dropPath = v == 0 ? null : v; return this; }
         /** Batches accumulated per optimizer step; 1: every batch. */
         public Builder accumSteps(int v) { accumSteps = v == 1 ? null : v; return this; }
+        /** Activation checkpointing per backbone block (fine-tuning). */
+        public Builder checkpointBlocks(boolean v) { checkpointBlocks = v ? Boolean.TRUE : null; return this; }
 
         /**
          * A new builder: the settings held here with those given explicitly (by their JSON names,
@@ -422,7 +431,7 @@ public record TrainConfig(String backbone, JsonObject backboneConfig, String wei
                     clipGrad == null ? 0 : clipGrad, loraRank == null ? 0 : loraRank, loraAlpha == null ? 8 : loraAlpha,
                     loraTargets == null ? null : Lora.parseTargets(String.join(",", loraTargets)),
                     layerDecay == null ? 1 : layerDecay, unfreezeLast == null ? 0 : unfreezeLast,
-                    dropPath == null ? 0 : dropPath, accumSteps == null ? 1 : accumSteps);
+                    dropPath == null ? 0 : dropPath, accumSteps == null ? 1 : accumSteps, checkpointBlocks != null && checkpointBlocks);
         }
 
         private static boolean positive(JsonElement e) {

@@ -290,6 +290,7 @@ public final class Trainer {
         if (r.cfg.lora() != null) r.model.enableLora(r.cfg.lora(), r.cfg.seed() + 2);   // after the base weights; a resume state then restores the adapters
         else r.model.setFineTune(r.cfg.fineTune(), r.cfg.unfreezeLast());
         r.model.backbone.setDropPath(r.cfg.dropPath());
+        r.model.backbone.setCheckpointBlocks(r.cfg.checkpointBlocks());
         be.setMatmulPrecision(r.cfg.precision());   // every gemm of this run: forward, backward, validation, caches
         r.opt = new AdamW(be, ParamGroups.of(r.model, r.cfg));
         out.printf(Locale.ROOT, "model: backbone %s (embed %d, depth %d, heads %d), head %s, %d classes, %s%s; %.2fM parameters, %.3fM trainable%n",

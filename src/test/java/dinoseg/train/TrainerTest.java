@@ -101,6 +101,34 @@ class TrainerTest {
         assertThrows(TrainConfig.InvalidSettingException.class, () -> TinyData.config(data, tmp.resolve("x"), 56).clipGrad(-1).build());
     }
 
+    /**
+     * --checkpoint-blocks recomputes each block in backward instead of keeping its activations: the run trains
+     * to the same weights (within float noise of the recomputation) and records the setting; a frozen backbone
+     * (nothing to checkpoint) is refused.
+     */
+    @Test
+    void checkpointBlocksTrainsTheSameWeights() throws Exception {
+        TrainConfig plain = TinyData.config(data, tmp.resolve("ckb-off"), 56).epochs(1).fineTune(true).build();
+        TrainConfig ckb = TinyData.config(data, tmp.resolve("ckb-on"), 56).epochs(1).fineTune(true).checkpointBlocks(true).build();
+        trainer(plain).run();
+        trainer(ckb).run();
+        Map<String, HostTensor> a = read(tmp.resolve("ckb-off/final_model.safetensors")), b = read(tmp.resolve("ckb-on/final_model.safetensors"));
+        Map<String, HostTensor> before = initialState(plain);
+        double diff = 0, moved = 0;
+        for (String k : a.keySet()) {
+            float[] x = a.get(k).data(), y = b.get(k).data(), x0 = before.get(k).data();
+            for (int i = 0; i < x.length; i++) {
+                diff = Math.max(diff, Math.abs(x[i] - y[i]));
+                moved = Math.max(moved, Math.abs(x[i] - x0[i]));
+            }
+        }
+        assertTrue(moved > 1e-4, "the run trains: " + moved);
+        assertTrue(diff < 1e-5, "checkpointed blocks train to the same weights: max |diff| " + diff);
+        assertTrue(TrainConfig.fromJson(Files.readString(tmp.resolve("ckb-on/config.json")), "config.json").checkpointBlocks());
+        assertFalse(Files.readString(tmp.resolve("ckb-off/config.json")).contains("checkpoint_blocks"));
+        assertThrows(TrainConfig.InvalidSettingException.class, () -> TinyData.config(data, tmp.resolve("y"), 56).checkpointBlocks(true).build());
+    }
+
     @Test
     void fineTuneChangesBackboneAndHead() throws Exception {
         TrainConfig c = TinyData.config(data, tmp.resolve("fine"), 56).epochs(1).fineTune(true).build();
