@@ -5,13 +5,14 @@ Run with /usr/bin/python3 (Debian's python3-torch) from the repository root:
 
     /usr/bin/python3 tools/gen_autocast_train_golden.py
 
-Writes src/test/resources/golden/train_autocast.safetensors (~0.6 MB):
+Writes src/test/resources/golden/train_autocast.safetensors (~0.4 MB):
   backbone.*         a 32-dim, 3-block, 2-head plain ViT/14 (tools/dinov2_ref.py), PyTorch's default
                      initialisation, LayerScale 0.1, cls/pos embeddings ~ N(0, 0.02)
   head.conv.*        the tutorial's head (a 1x1 conv) over the normed maps of blocks 1 and 2
-  data.labels        [24, 56, 56] class ids (0 background, 1 and 2 rectangles, 255 a 2-pixel border);
-                     images 0-15 train, 16-23 validate. The images are not stored: image() rebuilds
-                     them from the labels in closed form (the Java test has the same formula).
+  data.rects         [24, 2, 4] per image the (top, left, height, width) of a class-1 and a class-2
+                     rectangle; labels() paints them (2 over 1, clipped) on class 0 with a 2-pixel
+                     ignored (255) border; images 0-15 train, 16-23 validate. Neither masks nor images
+                     are stored: the Java test rebuilds both (labels(), then image()'s closed form).
   order              [EPOCHS, 16] the training order of each epoch (batches of 4, in this order)
   fp32.* / bf16.*    per epoch: train_loss (pixel-weighted mean over the epoch's steps, as the
                      trainer reports it), valid_loss, valid_miou (classes with an empty union skipped)
@@ -44,13 +45,24 @@ IGNORE = 255
 COLOURS = [(-1.0, -1.0, -1.0), (1.5, -0.5, -1.0), (-0.5, 0.5, 1.5)]
 
 
-def labels(gen):
-    y = torch.zeros(N_TRAIN + N_VALID, SIZE, SIZE, dtype=torch.int64)
-    for b in range(y.shape[0]):
-        for cls in (1, 2):
+def rects(gen):
+    """[n, 2, 4]: per image, the rectangle (top, left, height, width) of class 1, then of class 2."""
+    r = torch.zeros(N_TRAIN + N_VALID, 2, 4, dtype=torch.int64)
+    for b in range(r.shape[0]):
+        for c in range(2):
             h, w = [int(v) for v in torch.randint(10, 30, (2,), generator=gen)]
             top, left = [int(v) for v in torch.randint(0, SIZE - 10, (2,), generator=gen)]
-            y[b, top:top + h, left:left + w] = cls
+            r[b, c] = torch.tensor([top, left, h, w])
+    return r
+
+
+def labels(r):
+    """The masks the rectangles paint (class 2 over class 1, clipped to the image), a 2-pixel ignored border."""
+    y = torch.zeros(r.shape[0], SIZE, SIZE, dtype=torch.int64)
+    for b in range(r.shape[0]):
+        for c in range(2):
+            top, left, h, w = [int(v) for v in r[b, c]]
+            y[b, top:top + h, left:left + w] = c + 1
     y[:, :2, :] = IGNORE
     y[:, -2:, :] = IGNORE
     y[:, :, :2] = IGNORE
@@ -152,13 +164,14 @@ def run(state, x, y, order, bf16):
 def main():
     torch.set_num_threads(1)
     gen = torch.Generator().manual_seed(2026)
-    y = labels(gen)
+    r = rects(gen)
+    y = labels(r)
     x = image(y)
     net = init(gen)
     state = net.state_dict()
     order = torch.stack([torch.randperm(N_TRAIN, generator=gen) for _ in range(EPOCHS)])
     t = OrderedDict((k, v) for k, v in state.items())
-    t["data.labels"] = y.float()
+    t["data.rects"] = r.float()
     t["order"] = order.float()
     for tag, bf16 in (("fp32", False), ("bf16", True)):
         rows = run(state, x, y, order, bf16)

@@ -26,7 +26,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * Whole training runs against PyTorch (tools/gen_autocast_train_golden.py, golden/train_autocast.safetensors):
+ * Whole training runs against PyTorch (tools/gen_autocast_train_golden.py, golden/train_autocast.safetensors; the data
+ * rebuilt from the stored rectangles):
  * the same tiny ViT/14 and linear head, the same weights, data and batch order, AdamW with weight decay on
  * tensors of rank ≥ 2, cross-entropy on upsampled logits, 8 epochs of 4 steps, every parameter trained.
  * <ul>
@@ -102,7 +103,7 @@ class PrecisionTrainingGoldenTest {
         AdamW opt = new AdamW(be, List.of(new AdamW.ParamGroup("decay", decay, 3e-3, 0.05),
                 new AdamW.ParamGroup("no_decay", noDecay, 3e-3, 0.0)));
 
-        int[] labels = ints(g.get("data.labels"));
+        int[] labels = labels(ints(g.get("data.rects")));
         float[] images = images(labels);
         int[] order = ints(g.get("order"));
         int epochs = order.length / N_TRAIN;
@@ -133,6 +134,23 @@ class PrecisionTrainingGoldenTest {
             c.validMiou[e] = r.miou();
         }
         return c;
+    }
+
+    /** The generator's labels(): per image a class-1 then a class-2 rectangle (top, left, h, w; clipped) on class 0, a 2-pixel ignored border. */
+    private static int[] labels(int[] rects) {
+        int n = rects.length / 8;
+        int[] y = new int[n * SIZE * SIZE];
+        for (int b = 0; b < n; b++) {
+            for (int c = 0; c < 2; c++) {
+                int o = (b * 2 + c) * 4, top = rects[o], left = rects[o + 1], h = rects[o + 2], w = rects[o + 3];
+                for (int i = top; i < Math.min(SIZE, top + h); i++)
+                    for (int j = left; j < Math.min(SIZE, left + w); j++) y[(b * SIZE + i) * SIZE + j] = c + 1;
+            }
+            for (int i = 0; i < SIZE; i++)
+                for (int j = 0; j < SIZE; j++)
+                    if (i < 2 || j < 2 || i >= SIZE - 2 || j >= SIZE - 2) y[(b * SIZE + i) * SIZE + j] = IGNORE;
+        }
+        return y;
     }
 
     /** The generator's closed form: colour[label][c] + 0.5 sin(1.3 j + 2.1 i + 0.7 c + 3.1 b), ignored pixels as background. */
