@@ -43,7 +43,7 @@ public final class Block extends Module implements Layer {
      * backward keeps neither the normalised tokens nor the unscaled branch outputs: the same values
      * and gradients as the modules one after another, with 4 fewer token-sized tensors per block saved.
      * A block with a LoRA adapter on any of its Linears ({@link Linear#addLora}) runs the modules one
-     * after another instead (as {@link #forwardUnfused}), so each adapted Linear adds its low-rank branch;
+     * after another instead, so each adapted Linear adds its low-rank branch;
      * stochastic depth ({@link #setDropPath}) applies to both branches either way.
      */
     @Override public Var forward(Ops ops, Var x) {
@@ -57,35 +57,15 @@ public final class Block extends Module implements Layer {
     }
 
     /** Whether any Linear of this block carries a LoRA adapter. */
-    public boolean hasLora() {
-        for (Module m : linears()) if (((Linear) m).hasLora()) return true;
+    public boolean hasLora() { return hasLora(this); }
+
+    private static boolean hasLora(Module m) {
+        for (Module c : m.children().values())
+            if (c instanceof Linear l ? l.hasLora() : hasLora(c)) return true;
         return false;
     }
 
-    private java.util.List<Module> linears() {
-        java.util.List<Module> out = new java.util.ArrayList<>();
-        collectLinears(this, out);
-        return out;
-    }
-
-    private static void collectLinears(Module m, java.util.List<Module> out) {
-        for (Module c : m.children().values()) {
-            if (c instanceof Linear) out.add(c);
-            else collectLinears(c, out);
-        }
-    }
-
-    /** The block as its modules one after another (no drop path): x1 = x + ls1(attn(norm1(x))), x1 + ls2(mlp(norm2(x1))). */
-    Var forwardUnfused(Ops ops, Var x) {
-        Var p = attentionBranchUnfused(ops, x);
-        Var x1 = ops.add(x, p);
-        ops.release(p);
-        Var m = feedForwardBranchUnfused(ops, x1);
-        Var out = ops.add(x1, m);
-        ops.release(x1, m);
-        return out;
-    }
-
+    /** ls1(attn(norm1(x))) as the modules one after another (an adapted Linear adds its low-rank branch). */
     private Var attentionBranchUnfused(Ops ops, Var x) {
         Var n1 = norm1.forward(ops, x);
         Var a = attn.forward(ops, n1);
@@ -96,6 +76,7 @@ public final class Block extends Module implements Layer {
         return p;
     }
 
+    /** ls2(mlp(norm2(x1))) as the modules one after another. */
     private Var feedForwardBranchUnfused(Ops ops, Var x1) {
         Var n2 = norm2.forward(ops, x1);
         Var m = mlp.forward(ops, n2);
