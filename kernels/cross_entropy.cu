@@ -4,7 +4,10 @@
 // kept. Three steps, deterministic:
 //   ce_partial:  per block, double sums of w[y]*nll and w[y] over a grid-stride share of pixels
 //   ce_finalize: one block sums the partials -> loss[0] and stats[0..1] = (sum w*nll, sum w)
-//   ce_grad:     glogits[b,k,p] = kept ? w[y] * (softmax_k - [k == y]) / sum w : 0
+//   ce_grad:     glogits[b,k,p] = kept ? w[y] * (softmax_k - [k == y]) / sum w : 0; glogits may be
+//                logits itself (each thread reads its pixel's K logits before writing them)
+// and, for the metrics, confusion_update: counts[y*K + argmax_k] += 1 over kept pixels (argmax as
+// argmax_axis: first maximum, NaN largest), through a per-block shared histogram when useShared.
 #include "common.cuh"
 
 __device__ __forceinline__ bool ce_kept(int y, int K, int ignoreIndex) {
@@ -51,9 +54,9 @@ extern "C" __global__ void ce_finalize(const double* __restrict__ partial, int c
     }
 }
 
-extern "C" __global__ void ce_grad(const float* __restrict__ logits, const int* __restrict__ labels,
+extern "C" __global__ void ce_grad(const float* logits, const int* __restrict__ labels,
                                    const float* __restrict__ weights, long long B, int K, long long inner,
-                                   int ignoreIndex, const double* __restrict__ stats, float* __restrict__ glogits) {
+                                   int ignoreIndex, const double* __restrict__ stats, float* glogits) {
     long long n = B * inner;
     double sw = stats[1];
     DS_GRID_LOOP(i, n) {
@@ -74,5 +77,34 @@ extern "C" __global__ void ce_grad(const float* __restrict__ logits, const int* 
             float pk = expf(l[k * inner] - mx) * f;
             g[k * inner] = k == y ? pk - (float)((weights ? weights[y] : 1.f) / sw) : pk;
         }
+    }
+}
+
+extern "C" __global__ void confusion_update(const float* __restrict__ logits, const int* __restrict__ labels,
+                                            long long B, int K, long long inner, int ignoreIndex, int useShared,
+                                            unsigned int* __restrict__ counts) {
+    extern __shared__ unsigned int hist[];
+    int cells = K * K;
+    if (useShared) {
+        for (int i = threadIdx.x; i < cells; i += blockDim.x) hist[i] = 0u;
+        __syncthreads();
+    }
+    long long n = B * inner;
+    DS_GRID_LOOP(i, n) {
+        int y = labels[i];
+        if (!ce_kept(y, K, ignoreIndex)) continue;
+        const float* l = logits + (i / inner) * K * inner + i % inner;
+        float best = l[0];
+        int arg = 0;
+        for (int k = 1; k < K; k++) {
+            float v = l[(long long)k * inner];
+            if (v > best || (isnan(v) && !isnan(best))) { best = v; arg = k; }
+        }
+        atomicAdd(useShared ? &hist[y * K + arg] : &counts[y * K + arg], 1u);
+    }
+    if (useShared) {
+        __syncthreads();
+        for (int i = threadIdx.x; i < cells; i += blockDim.x)
+            if (hist[i]) atomicAdd(&counts[i], hist[i]);
     }
 }

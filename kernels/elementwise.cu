@@ -31,6 +31,14 @@ extern "C" __global__ void mul_bcast(const float* __restrict__ a, const float* _
     DS_GRID_LOOP(i, n) out[i] = a[i] * b[ds_offset(bd, i)];
 }
 
+// out = input + t1 * t2[i % len] (t2 a per-channel factor or t1's shape): LayerScale and the residual add
+// in one pass. __fmul_rn/__fadd_rn keep nvcc from contracting to an FMA, so the result is add(mul()).
+// out may alias input or t1 (each element is read before it is written, by the same thread).
+extern "C" __global__ void addcmul_trailing(const float* input, const float* t1, const float* __restrict__ t2,
+                                            float* out, long long n, long long len) {
+    DS_GRID_LOOP(i, n) out[i] = __fadd_rn(input[i], __fmul_rn(t1[i], t2[i % len]));
+}
+
 extern "C" __global__ void scale_f(const float* x, float alpha, float* out, long long n) {
     DS_GRID_LOOP(i, n) out[i] = alpha * x[i];
 }
@@ -218,7 +226,7 @@ extern "C" __global__ void argmax_axis(const float* __restrict__ x, int* __restr
         int arg = 0;
         for (int k = 1; k < K; k++) {
             float v = x[base + k * inner];
-            if (v > best) { best = v; arg = k; }
+            if (v > best || (isnan(v) && !isnan(best))) { best = v; arg = k; }
         }
         out[i] = arg;
     }

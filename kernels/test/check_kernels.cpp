@@ -436,6 +436,17 @@ static void test_elementwise() {
     for (int i = 0; i < 120; i++) a2[i] = a[(i * 7) % 120];
     LAUNCH(add_same, d1(3), d1(32), 0, a.data(), a2.data(), 2.f, out.data(), 120LL);
     check("add_same", ref, out, 1e-6, 1e-6);
+    // addcmul_trailing: residual + branch * gamma[c] over [..., 24], bit for bit add(mul()), and in place on t1
+    {
+        auto res = randn(24 * 9), br = randn(24 * 9), gm = randn(24);
+        std::vector<double> r2(24 * 9);
+        for (int i = 0; i < 24 * 9; i++) { float p = br[i] * gm[i % 24]; r2[i] = (double)(float)(res[i] + p); }
+        fvec o2(24 * 9, NAN);
+        LAUNCH(addcmul_trailing, d1(2), d1(32), 0, res.data(), br.data(), gm.data(), o2.data(), 216LL, 24LL);
+        check("addcmul_trailing", r2, o2, 0, 0);
+        LAUNCH(addcmul_trailing, d1(1), d1(64), 0, res.data(), br.data(), gm.data(), br.data(), 216LL, 24LL);
+        check("addcmul_trailing in place", r2, br, 0, 0);
+    }
 
     size_t n = 1000;
     auto x = randn(n, 2.f), gy = randn(n);
@@ -804,6 +815,39 @@ static void test_cross_entropy(int B, int K, int P, bool weighted, CeLabels mode
             ref[((size_t)b * K + k) * P + p] = wy * (std::exp(logits[((size_t)b * K + k) * P + p] - mx) / se - (k == y)) / sw;
     }
     check("cross_entropy glogits (analytic)" + name, ref, g, 1e-4, 1e-9);
+    // in place (glogits == logits, as Ops' upsampled cross-entropy backward runs it): the same bits
+    fvec inplace = logits;
+    LAUNCH(ce_grad, d1(2), d1(64), 0, inplace.data(), labels.data(), wp, (long long)B, K, (long long)P, 255, (const double*)stats.data(), inplace.data());
+    std::vector<double> gd(g.begin(), g.end());
+    check("cross_entropy glogits in place" + name, gd, inplace, 0, 0);
+}
+
+// confusion_update over [B, K, P] logits (a NaN and ties planted) against a host count, shared or global histogram
+static void test_confusion(int B, int K, int P, int useShared, int blocks) {
+    auto logits = randn((size_t)B * K * P);
+    ivec labels((size_t)B * P);
+    std::uniform_int_distribution<int> u(-1, K + 1);
+    for (auto& l : labels) { int r = u(rng); l = r == K + 1 ? 255 : r; }
+    logits[(size_t)(0 * K + K - 1) * P + 0] = NAN;                      // pixel 0: NaN in the last class wins
+    if (P > 1) logits[(size_t)(0 * K + 1) * P + 1] = logits[(size_t)(0 * K + 0) * P + 1] = 50.f;   // pixel 1: tie -> class 0
+    std::vector<double> ref((size_t)K * K, 0.0);
+    for (int b = 0; b < B; b++) for (int p = 0; p < P; p++) {
+        int y = labels[(size_t)b * P + p];
+        if (y == 255 || y < 0 || y >= K) continue;
+        int arg = 0; float best = logits[(size_t)b * K * P + p];
+        for (int k = 1; k < K; k++) {
+            float v = logits[((size_t)b * K + k) * P + p];
+            if (v > best || (std::isnan(v) && !std::isnan(best))) { best = v; arg = k; }
+        }
+        ref[(size_t)y * K + arg] += 1;
+    }
+    dvec<unsigned int> counts((size_t)K * K, 7u);   // added to, not cleared
+    for (auto& r : ref) r += 7;
+    LAUNCH(confusion_update, d1(blocks), d1(64), useShared ? K * K * 4 : 0, logits.data(), labels.data(), (long long)B, K,
+           (long long)P, 255, useShared, counts.data());
+    fvec got(counts.begin(), counts.end());
+    check("confusion_update " + std::to_string(B) + "x" + std::to_string(K) + "x" + std::to_string(P) + (useShared ? " shared" : " global"),
+          ref, got, 0, 0);
 }
 
 static void test_adamw(size_t n) {
@@ -1546,6 +1590,10 @@ int main(int argc, char** argv) {
         test_cross_entropy(2, 5, 13, true, CeLabels::ONE_KEPT);
         test_cross_entropy(2, 5, 13, true, CeLabels::MIXED, false, true);
         test_cross_entropy(1, 150, 161 * 161, true, CeLabels::MIXED, false);   // ADE20K classes, logits at 1/4 of 644
+        test_confusion(2, 21, 1000, 1, 3);
+        test_confusion(2, 21, 1000, 0, 3);
+        test_confusion(1, 150, 777, 0, 2);
+        test_confusion(3, 1, 50, 1, 1);
     }
     if (on("adamw")) { test_adamw(300); test_adamw(1 << 20); }
     if (on("tensor_core")) test_tensor_core();

@@ -717,6 +717,10 @@ inline void* emu_shared_static(const void* tag, size_t bytes) {
 template <class T> inline T* emu_dyn_shared() { return (T*)emu_w->dptr; }
 
 inline float rsqrtf(float x) { return 1.f / std::sqrt(x); }
+// round-to-nearest add and multiply that the compiler may not contract into an FMA (ISO C++ modes
+// build with -ffp-contract=off; the volatile keeps the product a rounded float regardless)
+inline float __fmul_rn(float a, float b) { volatile float p = a * b; return p; }
+inline float __fadd_rn(float a, float b) { volatile float s = a + b; return s; }
 inline float __uint_as_float(uint32_t u) { float f; std::memcpy(&f, &u, 4); return f; }
 inline int min(int a, int b) { return a < b ? a : b; }
 inline int max(int a, int b) { return a > b ? a : b; }

@@ -364,17 +364,24 @@ public final class Ops implements AutoCloseable {
      * {@link #geluLinear(Var, Var, Var)} times a per-channel factor gamma [N] (DINOv2's LayerScale after
      * fc2), or without it when gamma is null; the product is not kept either (see {@link #linearScaled}).
      */
-    public Var geluLinear(Var h, Var w, Var b, Var gamma) {
+    public Var geluLinear(Var h, Var w, Var b, Var gamma) { return geluLinear(h, w, b, gamma, null); }
+
+    /**
+     * residual + {@link #geluLinear(Var, Var, Var, Var)}: the LayerScale product and the residual add
+     * run as one pass ({@link Backend#addcmul}) when residual [..., N] is not null; residual's gradient
+     * is the output's. Same values and gradients as geluLinear then {@link #add}.
+     */
+    public Var geluLinear(Var h, Var w, Var b, Var gamma, Var residual) {
         String op = "geluLinear";
         int[] nk = linearShapes(op, h, w, b, gamma);
         int n = nk[0], k = nk[1], rows = (int) (h.value().numel() / k);
         Tensor a = be.empty(h.shape());
         be.gelu(h.value(), a);
-        Tensor y = linearForward(a, rows, k, n, w, b, gamma, h.shape());
+        Tensor y = linearForward(op, a, rows, k, n, w, b, gamma, residual, h.shape());
         a.close();
-        boolean g = needs(h, w, b, gamma);
+        boolean g = needs(h, w, b, gamma, residual);
         Var out = result(y, g);
-        if (g) record(out, saves(h.value(), valueIf(wants(h) || wants(gamma), w), valueIf(wants(gamma), b), gamma == null ? null : gamma.value()), NONE, gy -> {
+        if (g) record(out, saves(h.value(), valueIf(wants(h) || wants(gamma), w), valueIf(wants(gamma), b), gamma == null ? null : gamma.value()), NONE, (gy, mayTake) -> {
             Tensor act = null;
             if (wants(w) || wants(gamma)) {
                 act = be.empty(h.shape());
@@ -386,6 +393,7 @@ public final class Ops implements AutoCloseable {
                 be.geluBackward(h.value(), ga, ga);   // gh = gelu'(h) * ga, in place
                 acc(h, ga);
             }
+            return accTake(residual, gy, mayTake);   // last: the backward above has read gy
         });
         return out;
     }
@@ -396,17 +404,26 @@ public final class Ops implements AutoCloseable {
      * sum_rows(gy * (x W^T + b)) is computed as sum_k(W ⊙ G) + b * sum_rows(gy) with G = gy^T x, the
      * product the weight gradient needs anyway (gW = gamma ⊙ G), so the unscaled output is never kept.
      */
-    public Var linearScaled(Var x, Var w, Var b, Var gamma) {
-        if (gamma == null) return linear(x, w, b);
+    public Var linearScaled(Var x, Var w, Var b, Var gamma) { return linearScaled(x, w, b, gamma, null); }
+
+    /**
+     * residual + {@link #linearScaled(Var, Var, Var, Var)}: with residual [..., N] not null, the
+     * LayerScale product and the residual add run as one pass ({@link Backend#addcmul}); residual's
+     * gradient is the output's. Same values and gradients as linearScaled then {@link #add}.
+     */
+    public Var linearScaled(Var x, Var w, Var b, Var gamma, Var residual) {
+        if (gamma == null && residual == null) return linear(x, w, b);
         String op = "linearScaled";
         int[] nk = linearShapes(op, x, w, b, gamma);
         int n = nk[0], k = nk[1], rows = (int) (x.value().numel() / k);
-        Tensor y = linearForward(x.value(), rows, k, n, w, b, gamma, x.shape());
-        boolean g = needs(x, w, b, gamma);
+        Tensor y = linearForward(op, x.value(), rows, k, n, w, b, gamma, residual, x.shape());
+        boolean g = needs(x, w, b, gamma, residual);
         Var out = result(y, g);
-        if (g) record(out, saves(valueIf(wants(w) || wants(gamma), x), valueIf(wants(x) || wants(gamma), w), valueIf(wants(gamma), b), gamma.value()), NONE, gy -> {
+        if (g) record(out, saves(valueIf(wants(w) || wants(gamma), x), valueIf(wants(x) || wants(gamma), w), valueIf(wants(gamma), b),
+                gamma == null ? null : gamma.value()), NONE, (gy, mayTake) -> {
             Tensor gx = linearBackward(gy, wants(w) || wants(gamma) ? x.value() : null, rows, k, n, w, b, gamma, wants(x) ? x.shape() : null);
             if (gx != null) acc(x, gx);
+            return accTake(residual, gy, mayTake);   // last: the backward above has read gy
         });
         return out;
     }
@@ -425,7 +442,7 @@ public final class Ops implements AutoCloseable {
         int n = nk[0], rows = (int) (x.value().numel() / c);
         Tensor normed = be.empty(x.shape()), mean = be.empty(Shape.of(rows)), rstd = be.empty(Shape.of(rows));
         be.layerNorm(x.value(), gamma.value(), beta.value(), eps, normed, mean, rstd);
-        Tensor y = linearForward(normed, rows, c, n, w, b, null, x.shape());
+        Tensor y = linearForward(op, normed, rows, c, n, w, b, null, null, x.shape());
         normed.close();
         boolean g = needs(x, gamma, beta, w, b);
         Var out = result(y, g);
@@ -460,13 +477,21 @@ public final class Ops implements AutoCloseable {
         return new int[]{n, k};
     }
 
-    /** y = (a W^T + b) * gamma as a new tensor of inShape with the last dimension n (b, gamma may be null). */
-    private Tensor linearForward(Tensor a, int rows, int k, int n, Var w, Var b, Var gamma, Shape inShape) {
+    /**
+     * y = residual + (a W^T + b) * gamma as a new tensor of inShape with the last dimension n (b, gamma
+     * and residual may be null).
+     */
+    private Tensor linearForward(String op, Tensor a, int rows, int k, int n, Var w, Var b, Var gamma, Var residual, Shape inShape) {
         int[] od = inShape.dims();
         od[od.length - 1] = n;
-        Tensor y = be.empty(Shape.of(od));
+        Shape os = Shape.of(od);
+        if (residual != null) Checks.shape(op, "residual", residual.value(), os);
+        Tensor y = be.empty(os);
         be.linear(a, w.value(), b == null ? null : b.value(), rows, n, k, y);   // bias and autocast's bf16 store included
-        if (gamma != null) be.mul(y, gamma.value(), y);   // LayerScale in fp32 (bf16 * fp32 promotes under autocast)
+        // LayerScale in fp32 (bf16 * fp32 promotes under autocast); with the residual add in the same pass
+        if (gamma != null && residual != null) be.addcmul(residual.value(), y, gamma.value(), y);
+        else if (gamma != null) be.mul(y, gamma.value(), y);
+        else if (residual != null) be.add(residual.value(), y, 1f, y);
         return y;
     }
 
@@ -882,6 +907,57 @@ public final class Ops implements AutoCloseable {
             be.mul(glog, gy, glog);
             tape.disown(glog);
             acc(logits, glog);
+        });
+        return out;
+    }
+
+    /**
+     * crossEntropy(resizeBilinear(grid, oh, ow), labels, ...) for head logits at the patch grid, grid
+     * [B, K, h, w], and labels [B, oh, ow], without keeping anything of size B·K·oh·ow between the
+     * forward and the backward: the forward upsamples into one buffer, takes the loss (and shows the
+     * buffer to {@code seeLogits}, e.g. for the confusion matrix, when it is not null) and frees it;
+     * the backward upsamples again (cheap: a gather of four taps per pixel), turns the buffer into
+     * d loss / d logits in place and resizes that back to the grid. Where crossEntropy after
+     * resizeBilinear keeps the B·K·oh·ow gradient from the forward to the backward (70 MB for VOC's 21
+     * classes at 644×644, batch 2), this keeps only the grid. Same loss and gradients as the two ops.
+     * labels and classWeights (or null) must stay open until the backward ran. Returns the mean loss
+     * (shape []).
+     */
+    public Var crossEntropyUpsampled(Var grid, int oh, int ow, Tensor labels, Tensor classWeights, int ignoreIndex,
+                                     java.util.function.Consumer<Tensor> seeLogits) {
+        String op = "crossEntropyUpsampled";
+        Checks.rank(op, "logits", grid.value(), 4);
+        Checks.check(oh > 0 && ow > 0, op, "output size " + oh + "x" + ow + " must be positive for logits " + grid.shape());
+        Checks.dtype(op, "labels", labels, DType.I32);
+        Shape up = Shape.of(grid.dim(0), grid.dim(1), oh, ow);
+        if (!labels.shape().equals(Shape.of(grid.dim(0), oh, ow)))
+            throw Checks.error(op, "labels do not match the upsampled logits " + up + ":", grid.value(), labels);
+        if (classWeights != null) Checks.shape(op, "class weights", classWeights, Shape.of(grid.dim(1)));
+        boolean same = grid.dim(2) == oh && grid.dim(3) == ow;
+        Tensor loss = be.empty(Shape.scalar());
+        Tensor u = same ? grid.value() : be.empty(up);
+        try {
+            if (!same) be.resizeBilinear(grid.value(), u);
+            be.softmaxCrossEntropy(u, labels, classWeights, ignoreIndex, loss, null);
+            if (seeLogits != null) seeLogits.accept(u);
+        } finally {
+            if (!same) u.close();
+        }
+        boolean g = needs(grid);
+        Var out = result(loss, g);
+        if (g) record(out, saves(grid.value()), NONE, gy -> {
+            Tensor gu = be.empty(up);
+            if (same) be.copy(grid.value(), gu);
+            else be.resizeBilinear(grid.value(), gu);
+            try (Tensor scratch = be.empty(Shape.scalar())) {
+                be.softmaxCrossEntropy(gu, labels, classWeights, ignoreIndex, scratch, gu);   // in place
+            }
+            be.mul(gu, gy, gu);
+            if (same) { acc(grid, gu); return; }
+            Tensor gx = be.empty(grid.shape());
+            be.resizeBilinearBackward(gu, gx);
+            gu.close();
+            acc(grid, gx);
         });
         return out;
     }

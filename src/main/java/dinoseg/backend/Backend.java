@@ -163,6 +163,15 @@ public interface Backend extends AutoCloseable {
     /** out = a * b, where b broadcasts to a (LayerScale, per-channel factors, masks). out has a's shape and may be a. */
     void mul(Tensor a, Tensor b, Tensor out);
 
+    /**
+     * out = input + t1 * t2 in one pass (torch.addcmul with value 1), rounded as the two ops are: the
+     * product is rounded to float before the sum (no fused multiply-add), so the result is bit for bit
+     * {@code add(input, mul(t1, t2))}. input, t1 and out have one shape; t2's shape is a suffix of it
+     * (a per-channel factor [C] of [..., C], or t1's shape); out may be input or t1. A residual branch's
+     * LayerScale and the residual add of a DINOv2 block run as this one op.
+     */
+    void addcmul(Tensor input, Tensor t1, Tensor t2, Tensor out);
+
     /** out = alpha * x (same element count). */
     void scale(Tensor x, float alpha, Tensor out);
 
@@ -223,6 +232,17 @@ public interface Backend extends AutoCloseable {
      * tensor out [B, ...], the first on ties and NaN counting as largest (torch.argmax).
      */
     void argmax(Tensor x, Tensor out);
+
+    /**
+     * Adds one batch to a confusion matrix without leaving the device: for every pixel of logits
+     * [B, K, ...] whose int label in labels [B, ...] is in [0, K) and not {@code ignoreIndex},
+     * {@code counts[label * K + pred] += 1}, where pred is {@link #argmax}'s class for that pixel (the
+     * first maximum, NaN counting as largest). counts is an I32 tensor [K, K] (rows: true class,
+     * columns: prediction, as MMSegmentation's and torchmetrics' confusion matrices) that is added to,
+     * not cleared; its cells are exact 32-bit integers, so the caller reads them back before a cell
+     * could pass 2^31 - 1 pixels. The result is deterministic (integer counts).
+     */
+    void confusionMatrix(Tensor logits, Tensor labels, int ignoreIndex, Tensor counts);
 
     /** Reverses the last dimension (horizontal flip of NCHW images); x (rank &gt;= 1) and out of one shape and dtype, not sharing storage. */
     void flipLastDim(Tensor x, Tensor out);
@@ -344,7 +364,7 @@ public interface Backend extends AutoCloseable {
      * weights w, exactly [K] (or null for ones), the loss is sum(w[y] * nll) / sum(w[y]) over kept pixels,
      * PyTorch's reduction="mean". When every pixel is ignored the loss is 0 (PyTorch gives NaN).
      * loss has one element. glogits (or null), same shape as logits, is overwritten with
-     * d loss / d logits.
+     * d loss / d logits; it may be logits itself (the gradient then replaces the logits in place).
      */
     void softmaxCrossEntropy(Tensor logits, Tensor labels, Tensor classWeights, int ignoreIndex,
                              Tensor loss, Tensor glogits);

@@ -111,6 +111,21 @@ public final class OpContract {
         Checks.sameShape(op, a, out);
     }
 
+    /** addcmul: float input, t1, out of one shape; float t2 whose shape is a suffix of it. */
+    public static void addcmul(Tensor input, Tensor t1, Tensor t2, Tensor out) {
+        String op = "addcmul";
+        f32(op, "input", input);
+        f32(op, "t1", t1);
+        f32(op, "t2", t2);
+        f32(op, "out", out);
+        Checks.sameShape(op, input, t1);
+        Checks.sameShape(op, input, out);
+        Shape s = t1.shape(), f = t2.shape();
+        boolean suffix = f.rank() <= s.rank();
+        for (int i = 1; suffix && i <= f.rank(); i++) suffix = f.dim(f.rank() - i) == s.dim(s.rank() - i);
+        if (!suffix) throw error(op, "t2's shape must be the trailing dimensions of t1's:", t1, t2);
+    }
+
     /** scale/axpy: float tensors of the same element count. */
     public static void sameCount(String op, String xName, Tensor x, String yName, Tensor y) {
         f32(op, xName, x);
@@ -209,6 +224,20 @@ public final class OpContract {
         if (x.rank() < 2) throw error(op, "x must be [B, K, ...], got", x);
         Checks.shape(op, "out", out, dropAxis1(x));
         if (x.dim(1) == 0) throw error(op, "no classes in", x);
+    }
+
+    /** confusionMatrix: float logits [B, K, ...] with K &gt; 0; int labels [B, ...]; int counts [K, K]. */
+    public static void confusionMatrix(Tensor logits, Tensor labels, Tensor counts) {
+        String op = "confusionMatrix";
+        f32(op, "logits", logits);
+        if (logits.rank() < 2) throw error(op, "logits must be [B, K, ...], got", logits);
+        required(op, "labels", labels);
+        Checks.dtype(op, "labels", labels, DType.I32);
+        if (!labels.shape().equals(dropAxis1(logits)))
+            throw error(op, "labels must be logits' shape without axis 1:", logits, labels);
+        if (logits.dim(1) == 0) throw error(op, "no classes in", logits);
+        i32(op, "counts", counts);
+        Checks.shape(op, "counts", counts, Shape.of(logits.dim(1), logits.dim(1)));
     }
 
     /** flipLastDim: same shape and dtype, rank &gt;= 1, out is not x. */

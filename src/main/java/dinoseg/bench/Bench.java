@@ -233,11 +233,11 @@ public final class Bench {
                 }
                 return ops.tape.ownedBytesPeak();
             }
-            Var logits = model.forward(ops, x); // the backbone runs without a tape unless fine-tuning
+            Var grid = model.forwardGrid(ops, x); // the backbone runs without a tape unless fine-tuning
             ops.release(x);
             try (Tensor labels = be.fromInts(lbl, Shape.of(n, s, s))) {
-                Var loss = ops.crossEntropy(logits, labels, null, 255);
-                ops.release(logits);
+                Var loss = ops.crossEntropyUpsampled(grid, s, s, labels, null, 255, null);   // as the trainer
+                ops.release(grid);
                 ops.backward(loss);
             }
             opt.step();

@@ -47,6 +47,13 @@ public final class Block extends Module implements Layer {
      * stochastic depth ({@link #setDropPath}) applies to both branches either way.
      */
     @Override public Var forward(Ops ops, Var x) {
+        if (!hasLora() && !(isTraining() && dropPath > 0) && (mlp instanceof Mlp || mlp instanceof SwiGluFfn)) {
+            // each residual add runs in the pass of its branch's LayerScale (Ops.linearScaled / geluLinear with a residual)
+            Var x1 = attentionBranch(ops, x, x);
+            Var out = feedForward(ops, x1, ls2 == null ? null : ls2.gamma, x1);
+            ops.release(x1);
+            return out;
+        }
         Var p = dropPath(ops, attentionBranch(ops, x), 0);
         Var x1 = ops.add(x, p);
         ops.release(p);
@@ -90,17 +97,22 @@ public final class Block extends Module implements Layer {
     /** The first residual branch, ls1(attn(norm1(x))), [B, N, C]. */
     public Var attentionBranch(Ops ops, Var x) {
         if (hasLora()) return attentionBranchUnfused(ops, x);   // each adapted Linear adds its low-rank branch
+        return attentionBranch(ops, x, null);
+    }
+
+    /** residual + ls1(attn(norm1(x))), or the branch alone when residual is null (no LoRA adapters). */
+    private Var attentionBranch(Ops ops, Var x, Var residual) {
         Var qkv = ops.layerNormLinear(x, norm1.weight, norm1.bias, norm1.eps, attn.qkv.weight, attn.qkv.bias);
         Var a = ops.attention(qkv, attn.heads);
         ops.release(qkv);
-        Var p = ops.linearScaled(a, attn.proj.weight, attn.proj.bias, ls1 == null ? null : ls1.gamma);
+        Var p = ops.linearScaled(a, attn.proj.weight, attn.proj.bias, ls1 == null ? null : ls1.gamma, residual);
         ops.release(a);
         return p;
     }
 
     /** The second residual branch, ls2(mlp(norm2(x1))), [B, N, C]. */
     public Var feedForwardBranch(Ops ops, Var x1) {
-        return hasLora() ? feedForwardBranchUnfused(ops, x1) : feedForward(ops, x1, ls2 == null ? null : ls2.gamma);
+        return hasLora() ? feedForwardBranchUnfused(ops, x1) : feedForward(ops, x1, ls2 == null ? null : ls2.gamma, null);
     }
 
     // ------------------------------------------------------------------ stochastic depth
@@ -158,11 +170,11 @@ public final class Block extends Module implements Layer {
         return y;
     }
 
-    /** ls2(mlp(norm2(x1))) (without ls2 when g2 is null). */
-    private Var feedForward(Ops ops, Var x1, Var g2) {
+    /** residual + ls2(mlp(norm2(x1))) (without ls2 when g2 is null, without residual when it is null). */
+    private Var feedForward(Ops ops, Var x1, Var g2, Var residual) {
         if (mlp instanceof Mlp f) {
             Var h = ops.layerNormLinear(x1, norm2.weight, norm2.bias, norm2.eps, f.fc1.weight, f.fc1.bias);
-            Var m = ops.geluLinear(h, f.fc2.weight, f.fc2.bias, g2);
+            Var m = ops.geluLinear(h, f.fc2.weight, f.fc2.bias, g2, residual);
             ops.release(h);
             return m;
         }
@@ -170,16 +182,21 @@ public final class Block extends Module implements Layer {
             Var x12 = ops.layerNormLinear(x1, norm2.weight, norm2.bias, norm2.eps, f.w12.weight, f.w12.bias);
             Var h = ops.swiglu(x12);
             ops.release(x12);
-            Var m = ops.linearScaled(h, f.w3.weight, f.w3.bias, g2);
+            Var m = ops.linearScaled(h, f.w3.weight, f.w3.bias, g2, residual);
             ops.release(h);
             return m;
         }
         Var n2 = norm2.forward(ops, x1);
         Var m = mlp.forward(ops, n2);
         ops.release(n2);
-        if (g2 == null) return m;
-        Var s = ops.mul(m, g2);
+        if (g2 != null) {
+            Var s = ops.mul(m, g2);
+            ops.release(m);
+            m = s;
+        }
+        if (residual == null) return m;
+        Var r = ops.add(residual, m);
         ops.release(m);
-        return s;
+        return r;
     }
 }

@@ -61,17 +61,21 @@ public final class Evaluator {
                 // one scope per batch: everything the forward made is freed before the next batch
                 try (Ops ops = new Ops(be); var s = ops.noGrad();
                      Tensor labels = fb.labelTensor(be);
-                     Tensor pred = be.empty(Shape.of(fb.n(), fb.h(), fb.w()), dinoseg.tensor.DType.I32)) {
+                     Tensor counts = be.zeros(Shape.of(k, k), dinoseg.tensor.DType.I32)) {
                     Var features = fb.headInput(model, ops);
-                    Var logits = FeedBatch.logits(model, ops, features, fb.h(), fb.w());
+                    Var grid = model.head.forward(ops, features);
                     ops.release(features);
-                    Var loss = ops.crossEntropy(logits, labels, null, ignore);
+                    // loss and confusion counts on the device from one upsampled buffer; K×K counts come back, not the pixels
+                    Var loss = ops.crossEntropyUpsampled(grid, fb.h(), fb.w(), labels, null, ignore,
+                            up -> be.confusionMatrix(up, labels, ignore, counts));
                     long counted = fb.counted(k, ignore);
                     double l = be.toFloats(loss.value())[0];
                     lossSum += l * counted;
                     pixels += counted;
-                    be.argmax(logits.value(), pred);
-                    cm.add(be.toInts(pred), fb.labels(), ignore);
+                    int[] c = be.toInts(counts);
+                    long[] add = new long[c.length];
+                    for (int i = 0; i < c.length; i++) add[i] = c[i];
+                    cm.merge(ConfusionMatrix.of(k, add));
                 }
                 if (bar != null) bar.step(String.format(java.util.Locale.ROOT, "loss %.4f", pixels == 0 ? 0 : lossSum / pixels));
             }

@@ -45,12 +45,4 @@ public record FeedBatch(float[] images, int[] labels, int n, int h, int w, float
     public Tensor labelTensor(Backend be) {
         return be.fromInts(labels, Shape.of(n, h, w));
     }
-
-    /** Head logits on the features, upsampled to the label size. */
-    static Var logits(Dinov2Segmentation m, Ops ops, Var features, int h, int w) {
-        Var grid = m.head.forward(ops, features);
-        Var y = ops.resizeBilinear(grid, h, w);
-        if (y != grid) ops.release(grid);
-        return y;
-    }
 }

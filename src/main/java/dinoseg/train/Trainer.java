@@ -214,13 +214,21 @@ public final class Trainer {
         }
     }
 
-    /** The sums of the epoch being trained: what a resume state within it records. */
-    private static final class EpochProgress {
+    /**
+     * The sums of the epoch being trained: what a resume state within it records. The confusion
+     * counts of the steps are added on the device ({@link Backend#confusionMatrix}) and read back by
+     * {@link #flush} (before a resume state, at the epoch's end, and before an int32 cell could
+     * overflow), so a step copies no predictions to the host.
+     */
+    private static final class EpochProgress implements AutoCloseable {
         final long startNanos = System.nanoTime();
         ConfusionMatrix confusion;
         double lossSum, secondsBefore;
         long pixels;
         int step;
+        /** Counts [K, K] (I32) not yet in {@link #confusion}, and the labelled pixels they hold. */
+        private Tensor deviceCounts;
+        private long devicePixels;
 
         EpochProgress(int classes, ResumeState.Partial from) {
             confusion = new ConfusionMatrix(classes);
@@ -237,7 +245,35 @@ public final class Trainer {
 
         double meanLoss() { return pixels == 0 ? 0 : lossSum / pixels; }
 
-        ResumeState.Partial partial() { return new ResumeState.Partial(step, lossSum, pixels, confusion.counts(), seconds()); }
+        /** The device counts to add a batch of {@code batchPixels} labels to (flushed first when a cell could overflow). */
+        Tensor countsFor(Backend be, long batchPixels) {
+            int k = confusion.numClasses();
+            if (deviceCounts != null && devicePixels + batchPixels > Integer.MAX_VALUE) flush(be);
+            if (deviceCounts == null) deviceCounts = be.zeros(Shape.of(k, k), DType.I32);
+            devicePixels += batchPixels;
+            return deviceCounts;
+        }
+
+        /** Adds the device counts into {@link #confusion} and frees them. */
+        void flush(Backend be) {
+            if (deviceCounts == null) return;
+            int[] c = be.toInts(deviceCounts);
+            long[] add = new long[c.length];
+            for (int i = 0; i < c.length; i++) add[i] = Integer.toUnsignedLong(c[i]);
+            confusion.merge(ConfusionMatrix.of(confusion.numClasses(), add));
+            close();
+        }
+
+        @Override public void close() {
+            if (deviceCounts != null) deviceCounts.close();
+            deviceCounts = null;
+            devicePixels = 0;
+        }
+
+        ResumeState.Partial partial(Backend be) {
+            flush(be);
+            return new ResumeState.Partial(step, lossSum, pixels, confusion.counts(), seconds());
+        }
     }
 
     // ==================================================================== set-up
@@ -416,12 +452,12 @@ public final class Trainer {
         Iterator<FeedBatch> batches = r.trainCache != null
                 ? r.trainCache.batches(from(r.trainLoader.order(epoch - 1), p.step * batch), batch)
                 : map(r.trainLoader.epoch(epoch - 1, p.step));
-        try (ProgressBar bar = new ProgressBar(err, "train", r.stepsPerEpoch)) {
+        try (ProgressBar bar = new ProgressBar(err, "train", r.stepsPerEpoch); EpochProgress counts = p) {
             bar.resumeAt(p.step);
             while (true) {
                 // a step boundary: stop here when asked, with the state of the steps done (with --accum-steps: an
                 // optimizer-step boundary, since accumulated gradients are not part of the state)
-                if (stop.requested() && atOptimizerStep(r, p.step)) throw stopped(r, epoch, p.step, capture(r, epoch - 1, p.partial()));
+                if (stop.requested() && atOptimizerStep(r, p.step)) throw stopped(r, epoch, p.step, capture(r, epoch - 1, p.partial(be)));
                 if (!batches.hasNext()) break;
                 FeedBatch fb = batches.next();
                 p.step++;
@@ -434,10 +470,11 @@ public final class Trainer {
                 if (System.nanoTime() - r.lastSave >= r.saveEveryNanos && p.step < r.stepsPerEpoch && !stop.requested()
                         && atOptimizerStep(r, p.step)) {
                     // --save-every-min: a long epoch is not lost to a reboot
-                    capture(r, epoch - 1, p.partial()).write(r.dir.resolve(ResumeState.FILE));
+                    capture(r, epoch - 1, p.partial(be)).write(r.dir.resolve(ResumeState.FILE));
                     r.lastSave = System.nanoTime();
                 }
             }
+            p.flush(be);   // the epoch's counts, for validate and the history row
         }
         return p;
     }
@@ -452,21 +489,28 @@ public final class Trainer {
         return step % r.cfg.accumSteps() == 0 || step >= r.stepsPerEpoch;
     }
 
-    /** One optimizer step on {@code fb}; adds its predictions to the epoch's confusion matrix and returns its mean loss. */
+    /**
+     * One optimizer step on {@code fb}; adds its predictions to the epoch's confusion matrix (on the
+     * device) and returns its mean loss. The loss is read back once forward, backward and the
+     * optimizer step are queued, so on a GPU the host does not wait between the forward and the
+     * backward; a NaN or infinite loss then ends the run after that step (no checkpoint is written
+     * from it).
+     */
     private double trainStep(Run r, FeedBatch fb, EpochProgress p, int epoch) {
         r.opt.scaleBaseLrs(r.schedule.factor(r.globalStep));
         boolean accumulate = r.cfg.accumSteps() > 1, stepNow = atOptimizerStep(r, p.step);
         // one scope per step: the tape frees activations during backward, the scope the rest
         if (r.cfg.dropPath() > 0) r.model.backbone.setDropPathKey(dropPathKey(r.cfg.seed(), epoch, p.step));
-        try (Ops ops = new Ops(be); Tensor labels = fb.labelTensor(be)) {
+        try (Ops ops = new Ops(be); Tensor labels = fb.labelTensor(be); Tensor lossCopy = be.empty(Shape.scalar())) {
             Var features = fb.headInput(r.model, ops);
-            Var logits = FeedBatch.logits(r.model, ops, features, fb.h(), fb.w());
+            Var grid = r.model.head.forward(ops, features);
             ops.release(features);
-            Var loss = ops.crossEntropy(logits, labels, null, r.ignore);
-            double l = be.toFloats(loss.value())[0];
-            if (!Double.isFinite(l)) throw diverged(r, "training", l, epoch, p.step, r.opt.lr(0));
-            int[] pred = argmax(logits.value(), fb);   // the forward's prediction; logits are not needed by backward
-            ops.release(logits);
+            Tensor counts = p.countsFor(be, (long) fb.n() * fb.h() * fb.w());
+            // the loss on the upsampled logits, which also feed the confusion matrix and are not kept for the backward
+            Var loss = ops.crossEntropyUpsampled(grid, fb.h(), fb.w(), labels, null, r.ignore,
+                    up -> be.confusionMatrix(up, labels, r.ignore, counts));
+            ops.release(grid);
+            be.copy(loss.value(), lossCopy);   // read after the step is queued (the backward frees the loss)
             if (accumulate) {
                 // --accum-steps: the gradient of the summed pixel losses, divided by the group's pixels at its step
                 long counted = fb.counted(r.classes.size(), r.ignore);
@@ -483,7 +527,8 @@ public final class Trainer {
                 r.opt.zeroGrad();
                 r.globalStep++;
             }
-            p.confusion.add(pred, fb.labels(), r.ignore);
+            double l = be.toFloats(lossCopy)[0];
+            if (!Double.isFinite(l)) throw diverged(r, "training", l, epoch, p.step, r.opt.lr(0));
             return l;
         }
     }
@@ -499,7 +544,7 @@ public final class Trainer {
         try {
             valid = Evaluator.evaluate(r.model, be, vb, r.validLoader.batchesPerEpoch(), r.ignore, err, "valid", stop);
         } catch (Stop.Stopped e) {
-            throw stopped(r, epoch, p.step, capture(r, epoch - 1, p.partial()));
+            throw stopped(r, epoch, p.step, capture(r, epoch - 1, p.partial(be)));
         }
         if (!Double.isFinite(valid.loss())) throw diverged(r, "validation", valid.loss(), epoch, r.stepsPerEpoch, lrUsed);
         r.lastValid = valid;
@@ -668,12 +713,6 @@ public final class Trainer {
                 phase, what, epoch, step, r.stepsPerEpoch, lr, ckpt));
     }
 
-    private int[] argmax(Tensor logits, FeedBatch fb) {
-        try (Tensor pred = be.empty(Shape.of(fb.n(), fb.h(), fb.w()), DType.I32)) {
-            be.argmax(logits, pred);
-            return be.toInts(pred);
-        }
-    }
 
     private static Iterator<FeedBatch> map(Iterator<Batch> it) {
         return new Iterator<>() {

@@ -203,6 +203,28 @@ class LifetimeTest {
     }
 
     @Test
+    void residualInTheLayerScalePassMatchesTheSeparateAdd() {
+        // residual + LayerScale(linear): one addcmul pass; values bit for bit, gradients equal
+        Parameter[] ps = {param(2, 3, 6), param(4, 6), param(4), param(4), param(2, 3, 4)};
+        sameAsUnfused((ops, p) -> ops.linearScaled(p[0], p[1], p[2], p[3], p[4]),
+                (ops, p) -> ops.add(p[4], ops.mul(ops.linear(p[0], p[1], p[2]), p[3])), ps, 2e-5f);
+        try (Ops ops = new Ops(be)) {   // the forward: the same bits as mul then add (the product is rounded first)
+            assertArrayEquals(be.toFloats(ops.add(ps[4], ops.mul(ops.linear(ps[0], ps[1], ps[2]), ps[3])).value()),
+                    be.toFloats(ops.linearScaled(ps[0], ps[1], ps[2], ps[3], ps[4]).value()));
+        }
+        Parameter[] noScale = {param(2, 3, 6), param(4, 6), param(4), param(2, 3, 4)};
+        sameAsUnfused((ops, p) -> ops.linearScaled(p[0], p[1], p[2], null, p[3]),
+                (ops, p) -> ops.add(p[3], ops.linear(p[0], p[1], p[2])), noScale, 2e-5f);
+        Parameter[] gelu = {param(2, 3, 6), param(4, 6), param(4), param(4), param(2, 3, 4)};
+        sameAsUnfused((ops, p) -> ops.geluLinear(p[0], p[1], p[2], p[3], p[4]),
+                (ops, p) -> ops.add(p[4], ops.mul(ops.linear(ops.gelu(p[0]), p[1], p[2]), p[3])), gelu, 2e-5f);
+        // the residual is also the Linear's input (a block's x): both gradient paths add up
+        Parameter[] same = {param(2, 3, 6), param(6, 6), param(6), param(6)};
+        sameAsUnfused((ops, p) -> ops.linearScaled(p[0], p[1], p[2], p[3], p[0]),
+                (ops, p) -> ops.add(p[0], ops.mul(ops.linear(p[0], p[1], p[2]), p[3])), same, 2e-5f);
+    }
+
+    @Test
     void layerNormLinearMatchesLayerNormThenLinear() {
         Parameter[] ps = {param(2, 3, 6), param(6), param(6), param(5, 6), param(5)};
         sameAsUnfused((ops, p) -> ops.layerNormLinear(p[0], p[1], p[2], 1e-6f, p[3], p[4]),

@@ -118,8 +118,8 @@ class PrecisionTrainingGoldenTest {
                 FeedBatch fb = batch(images, labels, idx);
                 opt.zeroGrad();
                 Ops ops = new Ops(be);
-                Var logits = FeedBatch.logits(m, ops, fb.headInput(m, ops), SIZE, SIZE);
-                Var loss = ops.crossEntropy(logits, fb.labelTensor(be), null, IGNORE);
+                // the trainer's fused upsample + cross-entropy against PyTorch's F.interpolate + F.cross_entropy
+                Var loss = ops.crossEntropyUpsampled(m.head.forward(ops, fb.headInput(m, ops)), SIZE, SIZE, fb.labelTensor(be), null, IGNORE, null);
                 ops.backward(loss);
                 opt.step();
                 long counted = fb.counted(K, IGNORE);

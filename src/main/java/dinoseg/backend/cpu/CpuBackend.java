@@ -158,6 +158,11 @@ public final class CpuBackend implements Backend {
         CpuElementwise.mul(a, b, out);
     }
 
+    @Override public void addcmul(Tensor input, Tensor t1, Tensor t2, Tensor out) {
+        OpContract.addcmul(input, t1, t2, out);
+        CpuElementwise.addcmul(input, t1, t2, out);
+    }
+
     @Override public void roundTo(Tensor x, Precision precision, Tensor out) {
         OpContract.sameCount("roundTo", "x", x, "out", out);
         java.util.Objects.requireNonNull(precision, "precision");
@@ -228,6 +233,11 @@ public final class CpuBackend implements Backend {
     @Override public void argmax(Tensor x, Tensor out) {
         OpContract.argmax(x, out);
         CpuReductions.argmax(x, out);
+    }
+
+    @Override public void confusionMatrix(Tensor logits, Tensor labels, int ignoreIndex, Tensor counts) {
+        OpContract.confusionMatrix(logits, labels, counts);
+        CpuReductions.confusionMatrix(logits, labels, ignoreIndex, counts);
     }
 
     @Override public void flipLastDim(Tensor x, Tensor out) {

@@ -71,6 +71,19 @@ final class CpuElementwise {
         broadcastBinary(a, b, out, (u, w) -> u * w, false, 1f);
     }
 
+    /** out = input + t1 * t2 with t2 repeating every t2.numel() elements (Java rounds the product first: no FMA). */
+    static void addcmul(Tensor input, Tensor t1, Tensor t2, Tensor out) {
+        float[] x = floats(input), a = floats(t1), g = floats(t2), o = floats(out);
+        int n = (int) input.numel(), len = (int) Math.max(1, t2.numel());
+        if (n == 0) return;
+        Parallel.forRange(n / len, len, (s, e) -> {
+            for (int r = s; r < e; r++) {
+                int base = r * len;
+                for (int j = 0; j < len; j++) o[base + j] = x[base + j] + a[base + j] * g[j];
+            }
+        });
+    }
+
     static void scale(Tensor x, float alpha, Tensor out) {
         float[] a = floats(x), o = floats(out);
         Parallel.forRange(a.length, 1, (s, e) -> { for (int i = s; i < e; i++) o[i] = alpha * a[i]; });

@@ -157,4 +157,31 @@ final class CpuReductions {
             }
         });
     }
+
+    /** counts[label * K + argmax] += 1 over the kept pixels; per-chunk histograms, then one sum. */
+    static void confusionMatrix(Tensor logits, Tensor labels, int ignoreIndex, Tensor counts) {
+        float[] a = floats(logits);
+        int[] y = ints(labels), c = ints(counts);
+        int b = logits.dim(0), k = logits.dim(1), inner = (int) logits.shape().prod(2, logits.rank());
+        int pixels = b * inner;
+        int chunks = (int) Math.max(1, Math.min(Parallel.THREADS * 2L, (long) pixels * k / Parallel.MIN_WORK));
+        int[][] hist = new int[chunks][];
+        Parallel.forChunks(pixels, chunks, (Parallel.Chunk) (id, s, e) -> {
+            int[] h = new int[k * k];
+            for (int t = s; t < e; t++) {
+                int lab = y[t];
+                if (lab == ignoreIndex || lab < 0 || lab >= k) continue;
+                int base = t / inner * k * inner + t % inner;
+                float best = a[base];
+                int arg = 0;
+                for (int j = 1; j < k; j++) {
+                    float v = a[base + j * inner];
+                    if (v > best || (Float.isNaN(v) && !Float.isNaN(best))) { best = v; arg = j; }
+                }
+                h[lab * k + arg]++;
+            }
+            hist[id] = h;
+        });
+        for (int[] h : hist) if (h != null) for (int i = 0; i < h.length; i++) c[i] += h[i];
+    }
 }

@@ -286,6 +286,16 @@ public final class CudaBackend implements Backend {
         reductions.argmax(x, out);
     }
 
+    @Override public void addcmul(Tensor input, Tensor t1, Tensor t2, Tensor out) {
+        OpContract.addcmul(input, t1, t2, out);
+        elementwise.addcmul(input, t1, t2, out);
+    }
+
+    @Override public void confusionMatrix(Tensor logits, Tensor labels, int ignoreIndex, Tensor counts) {
+        OpContract.confusionMatrix(logits, labels, counts);
+        reductions.confusionMatrix(logits, labels, ignoreIndex, counts);
+    }
+
     @Override public void flipLastDim(Tensor x, Tensor out) {
         OpContract.flipLastDim(x, out);
         layout.flipLastDim(x, out);

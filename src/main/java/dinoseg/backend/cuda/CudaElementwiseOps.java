@@ -35,6 +35,15 @@ final class CudaElementwiseOps {
 
     void mul(Tensor a, Tensor b, Tensor out) { binary("mul", "mul_same", "mul_bcast", a, b, out, null); }
 
+    /** addcmul_trailing: out = input + t1 * t2[i % len], the product rounded first (as add after mul). */
+    void addcmul(Tensor input, Tensor t1, Tensor t2, Tensor out) {
+        ctx.bind();
+        long n = input.numel();
+        if (n == 0) return;
+        ctx.launchN("addcmul_trailing", n, new KernelArgs().ptr(ptr(input)).ptr(ptr(t1)).ptr(ptr(t2)).ptr(ptr(out))
+                .l(n).l(Math.max(1, t2.numel())));
+    }
+
     void scale(Tensor x, float alpha, Tensor out) {
         ctx.bind();
         ctx.launchN("scale_f", x.numel(), new KernelArgs().ptr(ptr(x)).f(alpha).ptr(ptr(out)).l(x.numel()));

@@ -28,14 +28,14 @@ final class CudaKernels {
             "attention_fwd_bf16_tc_64", "attention_fwd_bf16_tc_128", "round_bf16_f",
             "attention_bwd_dkdv_bf16_tc_64", "attention_bwd_dkdv_bf16_tc_128", "attention_bwd_dq_bf16_tc_64", "attention_bwd_dq_bf16_tc_128",
             "layernorm_fwd", "layernorm_bwd_dx", "layernorm_bwd_params_partial", "column_sum_finalize",
-            "add_same", "add_bcast", "mul_same", "mul_bcast", "scale_f", "axpy_f", "fill_f",
+            "add_same", "add_bcast", "addcmul_trailing", "mul_same", "mul_bcast", "scale_f", "axpy_f", "fill_f",
             "gelu_fwd", "gelu_bwd", "relu_fwd", "relu_bwd", "swiglu_fwd", "swiglu_bwd", "flip_last_dim",
             "permute_u32", "copy_blocks_u32", "copy_blocks_add", "sum_to_thread", "sum_to_block",
             "sum_partial_d", "reduce_partials_d", "softmax_axis", "softmax_lastdim", "argmax_axis",
             "bn_stats", "bn_finalize", "bn_apply", "bn_bwd_reduce", "bn_bwd_dx",
             "im2col_f", "col2im_f",
             "resize_bilinear_fwd", "resize_bilinear_bwd",
-            "ce_partial", "ce_finalize", "ce_grad",
+            "ce_partial", "ce_finalize", "ce_grad", "confusion_update",
             "adamw_step");
 
     private final CUmodule module = new CUmodule();

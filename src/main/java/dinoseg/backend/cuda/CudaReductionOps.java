@@ -75,6 +75,20 @@ final class CudaReductionOps {
         ctx.launchN("argmax_axis", out.numel(), new KernelArgs().ptr(ptr(x)).ptr(ptr(out)).l(x.dim(0)).i(x.dim(1)).l(inner));
     }
 
+    /**
+     * confusion_update: a shared-memory histogram per block when the K×K counts fit 48 KiB (K ≤ 110;
+     * VOC's 21), merged into counts with one atomicAdd per non-zero cell; global atomics otherwise.
+     */
+    void confusionMatrix(Tensor logits, Tensor labels, int ignoreIndex, Tensor counts) {
+        ctx.bind();
+        int k = logits.dim(1);
+        long b = logits.dim(0), inner = logits.shape().prod(2, logits.rank()), n = b * inner;
+        boolean shared = (long) k * k * 4 <= 48 * 1024;
+        int blocks = (int) Math.max(1, Math.min(PARTIALS, (n + THREADS - 1) / THREADS));
+        ctx.launch("confusion_update", blocks, 1, 1, THREADS, shared ? k * k * 4 : 0, new KernelArgs().ptr(ptr(logits))
+                .ptr(ptr(labels)).l(b).i(k).l(inner).i(ignoreIndex).i(shared ? 1 : 0).ptr(ptr(counts)));
+    }
+
     void softmaxCrossEntropy(Tensor logits, Tensor labels, Tensor classWeights, int ignoreIndex, Tensor loss, Tensor glogits) {
         ctx.bind();
         int k = logits.dim(1);

@@ -245,6 +245,16 @@ public final class MetaBackend implements Backend {
         own(x, out);
     }
 
+    @Override public void addcmul(Tensor input, Tensor t1, Tensor t2, Tensor out) {
+        OpContract.addcmul(input, t1, t2, out);
+        own(input, t1, t2, out);
+    }
+
+    @Override public void confusionMatrix(Tensor logits, Tensor labels, int ignoreIndex, Tensor counts) {
+        OpContract.confusionMatrix(logits, labels, counts);
+        own(logits, labels, counts);
+    }
+
     @Override public void flipLastDim(Tensor x, Tensor out) {
         OpContract.flipLastDim(x, out);
         own(x, out);

@@ -239,6 +239,11 @@ class CudaOpsTest {
         gpu().argmax(ties.gpu(), at.gpu());
         assertSameInts("argmax ties", at);
         assertArrayEquals(new int[]{1, 1}, gpu().toInts(at.gpu()));
+        Pair nan = pair(new float[]{1, Float.NaN, 5, Float.NaN, 0, 2}, s(2, 3)), an = CudaTestSupport.emptyInts(s(2));
+        cpu().argmax(nan.cpu(), an.cpu());
+        gpu().argmax(nan.gpu(), an.gpu());
+        assertSameInts("argmax NaN as torch.argmax", an);
+        assertArrayEquals(new int[]{1, 0}, gpu().toInts(an.gpu()));
 
         Pair f = nans(sh);
         cpu().flipLastDim(x.cpu(), f.cpu());
@@ -430,6 +435,40 @@ class CudaOpsTest {
         gpu().softmaxCrossEntropy(logits.gpu(), lab.gpu(), null, 255, l2.gpu(), null);
         cpu().softmaxCrossEntropy(logits.cpu(), lab.cpu(), null, 255, l2.cpu(), null);
         assertClose("softmaxCrossEntropy without glogits", l2, 1e-5, 1e-6);
+        // glogits = logits: the gradient replaces the logits, bit for bit what a separate buffer gets
+        for (Pair weights : new Pair[]{null, w}) {
+            Pair sep = nans(ls), loss1 = nans(s(1)), inPlace = CudaTestSupport.pair(gpu().toFloats(logits.gpu()), ls);
+            gpu().softmaxCrossEntropy(logits.gpu(), lab.gpu(), weights == null ? null : weights.gpu(), 255, loss1.gpu(), sep.gpu());
+            gpu().softmaxCrossEntropy(inPlace.gpu(), lab.gpu(), weights == null ? null : weights.gpu(), 255, loss1.gpu(), inPlace.gpu());
+            assertArrayEquals(gpu().toFloats(sep.gpu()), gpu().toFloats(inPlace.gpu()), "in place, weights=" + (weights != null));
+        }
+    }
+
+    @Test
+    void confusionMatrixCountsOnTheDevice() {
+        Random rnd = new Random(18);
+        for (int k : new int[]{21, 150}) {   // shared-memory histogram (21) and global atomics (150)
+            Shape ls = s(2, k, 9, 11);
+            int[] labels = new int[2 * 9 * 11];
+            for (int i = 0; i < labels.length; i++) {
+                int r = rnd.nextInt(10);
+                labels[i] = r < 8 ? rnd.nextInt(k) : r == 8 ? 255 : -1;
+            }
+            float[] x = new float[(int) ls.numel()];
+            for (int i = 0; i < x.length; i++) x[i] = (float) rnd.nextGaussian();
+            x[0] = Float.NaN;   // pixel 0, class 0: NaN is the prediction
+            Pair logits = pair(x, ls), lab = pairInts(labels, s(2, 9, 11));
+            Pair counts = pairInts(new int[k * k], s(k, k));
+            for (int rep = 0; rep < 2; rep++) {   // added to, not cleared
+                cpu().confusionMatrix(logits.cpu(), lab.cpu(), 255, counts.cpu());
+                gpu().confusionMatrix(logits.gpu(), lab.gpu(), 255, counts.gpu());
+            }
+            assertSameInts("confusionMatrix K=" + k, counts);
+            long total = 0;
+            for (int c : gpu().toInts(counts.gpu())) total += c;
+            long kept = java.util.Arrays.stream(labels).filter(l -> l >= 0 && l < k).count();
+            assertEquals(2 * kept, total, "every kept pixel counted once per call");
+        }
     }
 
     @Test
