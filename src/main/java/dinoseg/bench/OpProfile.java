@@ -24,6 +24,8 @@ public final class OpProfile {
     private static final class Sum { long calls, nanos; }
 
     private final Map<String, Sum> sums = new TreeMap<>();
+    /** The same per op (Backend method name), for the second table. */
+    private final Map<String, Sum> perOp = new TreeMap<>();
     private volatile boolean on;
     private final Backend inner;
     private final Backend proxy;
@@ -40,22 +42,36 @@ public final class OpProfile {
     /** Starts or stops timing; while off, calls pass straight through (no waits). Off at first. */
     public void enable(boolean timing) { on = timing; }
 
-    /** The family of a Backend method, or null for a method that is not an op (name, synchronize, settings). */
-    static String family(String method) {
-        return switch (method) {
-            case "gemm" -> "gemm";
-            case "attention", "attentionBackward" -> "attention";
-            case "layerNorm", "layerNormBackward", "batchNorm", "batchNormBackward" -> "norm";
-            case "add", "mul", "scale", "axpy", "gelu", "geluBackward", "relu", "reluBackward", "swiglu", "swigluBackward", "fill" -> "elementwise";
-            case "sumTo", "sumAll", "sumSquares", "softmax", "argmax" -> "reduction";
-            case "softmaxCrossEntropy" -> "loss";
-            case "permute", "copyBlocks", "copy", "im2col", "col2im", "flipLastDim" -> "layout";
-            case "resizeBilinear", "resizeBilinearBackward" -> "resize";
-            case "adamw" -> "optimizer";
-            case "empty", "zeros", "full", "fromFloats", "fromInts", "toFloats", "toInts", "writeFloats", "writeInts", "adopt" -> "memory";
-            default -> null;
+    /**
+     * The family of each Backend op, by method name. Every method of {@link Backend} is either here or
+     * in {@link #NOT_OPS} (a test checks it), so a new op cannot go unprofiled.
+     */
+    static final Map<String, String> FAMILIES = families();
+
+    /** Backend methods that are not ops: identity, settings, waiting, peak counters. */
+    static final java.util.Set<String> NOT_OPS = java.util.Set.of("name", "device", "synchronize", "close",
+            "matmulPrecision", "setMatmulPrecision", "peakDeviceBytes", "resetPeakDeviceBytes");
+
+    private static Map<String, String> families() {
+        Map<String, String> f = new java.util.HashMap<>();
+        java.util.function.BiConsumer<String, String> put = (fam, names) -> {
+            for (String n : names.split(" ")) f.put(n, fam);
         };
+        put.accept("gemm", "gemm linear");
+        put.accept("attention", "attention attentionBackward");
+        put.accept("norm", "layerNorm layerNormBackward batchNorm batchNormBackward");
+        put.accept("elementwise", "add mul scale axpy gelu geluBackward relu reluBackward swiglu swigluBackward fill roundTo addcmul");
+        put.accept("reduction", "sumTo sumAll sumSquares softmax argmax confusionMatrix");
+        put.accept("loss", "softmaxCrossEntropy");
+        put.accept("layout", "permute copyBlocks copy im2col col2im flipLastDim");
+        put.accept("resize", "resizeBilinear resizeBilinearBackward");
+        put.accept("optimizer", "adamw");
+        put.accept("memory", "empty zeros full fromFloats fromInts toFloats toInts writeFloats writeInts adopt");
+        return java.util.Collections.unmodifiableMap(f);
     }
+
+    /** The family of a Backend method, or null for a method that is not an op (name, synchronize, settings). */
+    static String family(String method) { return FAMILIES.get(method); }
 
     private Object invoke(Object self, Method m, Object[] args) throws Throwable {
         String fam = family(m.getName());
@@ -69,6 +85,9 @@ public final class OpProfile {
         Sum s = sums.computeIfAbsent(fam, k -> new Sum());
         s.calls++;
         s.nanos += dt;
+        Sum o = perOp.computeIfAbsent(m.getName(), k -> new Sum());
+        o.calls++;
+        o.nanos += dt;
         return r;
     }
 
@@ -87,16 +106,24 @@ public final class OpProfile {
         return r;
     }
 
-    /** The table: family, calls per step, ms per step, share of the op time; largest first. */
+    /**
+     * Two tables: per family, then per op (Backend method): calls per step, ms per step, share of the
+     * op time; largest first.
+     */
     public void print(PrintWriter err, int steps) {
         long sum = 0;
         for (Sum s : sums.values()) sum += s.nanos;
-        final long total = sum;
-        err.printf(Locale.ROOT, "%-12s %10s %12s %7s%n", "op family", "calls/step", "ms/step", "share");
-        sums.entrySet().stream().sorted((a, b) -> Long.compare(b.getValue().nanos, a.getValue().nanos)).forEach(e ->
-                err.printf(Locale.ROOT, "%-12s %10.1f %12.2f %6.1f%%%n", e.getKey(), e.getValue().calls / (double) Math.max(1, steps),
-                        e.getValue().nanos / 1e6 / Math.max(1, steps), 100.0 * e.getValue().nanos / Math.max(1, total)));
-        err.printf(Locale.ROOT, "%-12s %10s %12.2f %7s  (each op waited for; over %d steps)%n", "total", "", total / 1e6 / Math.max(1, steps), "", steps);
+        table(err, "op family", sums, sum, steps);
+        err.printf(Locale.ROOT, "%-22s %10s %12.2f %7s  (each op waited for; over %d steps)%n", "total", "", sum / 1e6 / Math.max(1, steps), "", steps);
+        err.println();
+        table(err, "op", perOp, sum, steps);
         err.flush();
+    }
+
+    private static void table(PrintWriter err, String head, Map<String, Sum> rows, long total, int steps) {
+        err.printf(Locale.ROOT, "%-22s %10s %12s %7s%n", head, "calls/step", "ms/step", "share");
+        rows.entrySet().stream().sorted((a, b) -> Long.compare(b.getValue().nanos, a.getValue().nanos)).forEach(e ->
+                err.printf(Locale.ROOT, "%-22s %10.1f %12.2f %6.1f%%%n", e.getKey(), e.getValue().calls / (double) Math.max(1, steps),
+                        e.getValue().nanos / 1e6 / Math.max(1, steps), 100.0 * e.getValue().nanos / Math.max(1, total)));
     }
 }
