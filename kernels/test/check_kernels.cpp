@@ -713,7 +713,8 @@ static void test_conv() {
 }
 
 static void test_resize() {
-    int cases[][4] = {{7, 9, 3, 4}, {4, 4, 13, 10}, {5, 5, 5, 5}, {1, 3, 8, 1}, {46, 46, 644, 644}};   // last: logits to 644x644
+    // last: logits to 644x644 (the trainer's upsampling), and an image down to a patch grid
+    int cases[][4] = {{7, 9, 3, 4}, {4, 4, 13, 10}, {5, 5, 5, 5}, {1, 3, 8, 1}, {3, 1, 1, 7}, {23, 17, 5, 6}, {46, 46, 644, 644}, {644, 483, 46, 35}};
     for (auto& c : cases) {
         int H = c[0], W = c[1], OH = c[2], OW = c[3], planes = 2;
         auto x = randn((size_t)planes * H * W);
@@ -737,10 +738,25 @@ static void test_resize() {
         std::string name = " " + std::to_string(H) + "x" + std::to_string(W) + "->" + std::to_string(OH) + "x" + std::to_string(OW);
         check("resize" + name, ref, o, 1e-5, 1e-6);
         auto go = randn(o.size());
-        fvec gx(x.size(), 0.f);
+        fvec gx(x.size(), NAN);   // the gather writes every element: no zeroing first
         LAUNCH(resize_bilinear_bwd, d1(2), d1(64), 0, go.data(), gx.data(), (long long)planes, H, W, OH, OW);
         fvec got = {(float)dot(x, gx)};
         check("resize backward adjoint" + name, {dot(o, go)}, got, 1e-5, 1e-5);
+        // element by element against the scatter of each output pixel's four taps, in double
+        std::vector<double> gref(x.size(), 0.0);
+        for (int p = 0; p < planes; p++) for (int oy = 0; oy < OH; oy++) for (int ox = 0; ox < OW; ox++) {
+            int y0, y1, x0, x1; double wy, wx;
+            src(oy, H, OH, y0, y1, wy); src(ox, W, OW, x0, x1, wx);
+            double gv = go[((size_t)p * OH + oy) * OW + ox];
+            double* q = gref.data() + (size_t)p * H * W;
+            q[y0 * W + x0] += (1 - wy) * (1 - wx) * gv; q[y0 * W + x1] += (1 - wy) * wx * gv;
+            q[y1 * W + x0] += wy * (1 - wx) * gv;       q[y1 * W + x1] += wy * wx * gv;
+        }
+        check("resize backward gather" + name, gref, gx, 1e-5, 1e-5);
+        fvec again(x.size(), NAN);   // deterministic: another launch shape gives the same bits
+        LAUNCH(resize_bilinear_bwd, d1(3), d1(32), 0, go.data(), again.data(), (long long)planes, H, W, OH, OW);
+        std::vector<double> gd(gx.begin(), gx.end());
+        check("resize backward deterministic" + name, gd, again, 0, 0);
     }
 }
 

@@ -41,9 +41,8 @@ final class CudaImageOps {
     /** gx is zeroed, then every gout element scatters its four weighted contributions. */
     void resizeBilinearBackward(Tensor gout, Tensor gx) {
         ctx.bind();
-        mem.zero(gx);
         long planes = (long) gx.dim(0) * gx.dim(1);
-        ctx.launchN("resize_bilinear_bwd", gout.numel(), new KernelArgs().ptr(ptr(gout)).ptr(ptr(gx)).l(planes)
+        ctx.launchN("resize_bilinear_bwd", gx.numel(), new KernelArgs().ptr(ptr(gout)).ptr(ptr(gx)).l(planes)
                 .i(gx.dim(2)).i(gx.dim(3)).i(gout.dim(2)).i(gout.dim(3)));
     }
 }
