@@ -4,7 +4,8 @@
 // accurate variance). gamma/beta may be null (1 and 0).
 // Backward: gx = rstd * (g - mean_c(g) - xhat * mean_c(g * xhat)) with g = gy * gamma, one warp per
 // row; ggamma = sum_rows gy * xhat and gbeta = sum_rows gy by a deterministic two-stage column
-// reduction (layernorm_bwd_params_partial over row chunks, then column_sum_finalize).
+// reduction (layernorm_bwd_params_partial over row chunks, then column_sum_finalize), or for C <= 768
+// all in one pass per row (layernorm_bwd_fused_V, V = values per lane) and column_sum_finalize.
 #include "common.cuh"
 
 extern "C" __global__ void layernorm_fwd(const float* __restrict__ x, const float* __restrict__ gamma,
@@ -97,4 +98,96 @@ extern "C" __global__ void column_sum_finalize(const float* __restrict__ partial
     float s = 0.f;
     for (int k = 0; k < chunks; k++) s += partial[(long long)k * C + c];
     out[c] = s;
+}
+
+// One-pass backward for C <= 32*V (V values per lane): a warp per row reads gy and x once for the
+// row sums and the parameter partials (kept per lane in registers over the warp's rows), a second time
+// from L1 for gx; gx may be gy (each lane reads its elements before writing them). The block's 8
+// warps add their partials into shared memory one warp after another (deterministic), and the block
+// writes partial[blockIdx.x][C] (ggamma) and partial[gridDim.x + blockIdx.x][C] (gbeta) for
+// column_sum_finalize. Rows are dealt as row = (blockIdx.x * 8 + warp) + k * gridDim.x * 8. Where the
+// two-kernel path reads gy and x three times and launches twice, this reads them twice, once.
+template <int V>
+__device__ __forceinline__ void ln_bwd_fused(const float* gy, const float* __restrict__ x,
+                                             const float* __restrict__ gamma, const float* __restrict__ mean,
+                                             const float* __restrict__ rstd, float* gx, float* __restrict__ partial,
+                                             int rows, int C) {
+    extern __shared__ float ln_acc[];   // [2][C]: ggamma, gbeta partials of the block
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+    float ag[V], ab[V];
+#pragma unroll
+    for (int j = 0; j < V; j++) { ag[j] = 0.f; ab[j] = 0.f; }
+    for (long long row = (long long)blockIdx.x * warps + warp; row < rows; row += (long long)gridDim.x * warps) {
+        const float* xr = x + row * C;
+        const float* gr = gy + row * C;
+        float mu = mean[row], rs = rstd[row];
+        float sg = 0.f, sgx = 0.f;
+#pragma unroll
+        for (int j = 0; j < V; j++) {
+            int c = lane + 32 * j;
+            if (c < C) {
+                float gv = gr[c], h = (xr[c] - mu) * rs;
+                float g = gamma ? gv * gamma[c] : gv;
+                sg += g;
+                sgx = fmaf(g, h, sgx);
+                ag[j] = fmaf(gv, h, ag[j]);
+                ab[j] += gv;
+            }
+        }
+        sg = ds_warp_sum(sg) / C;
+        sgx = ds_warp_sum(sgx) / C;
+        float* o = gx + row * C;
+#pragma unroll
+        for (int j = 0; j < V; j++) {
+            int c = lane + 32 * j;
+            if (c < C) {
+                float g = gamma ? gr[c] * gamma[c] : gr[c];
+                float h = (xr[c] - mu) * rs;
+                o[c] = rs * (g - sg - h * sgx);
+            }
+        }
+    }
+    for (int w = 0; w < warps; w++) {
+        if (warp == w) {
+#pragma unroll
+            for (int j = 0; j < V; j++) {
+                int c = lane + 32 * j;
+                if (c < C) {
+                    ln_acc[c] = w == 0 ? ag[j] : ln_acc[c] + ag[j];
+                    ln_acc[C + c] = w == 0 ? ab[j] : ln_acc[C + c] + ab[j];
+                }
+            }
+        }
+        __syncthreads();
+    }
+    for (int c = threadIdx.x; c < C; c += blockDim.x) {
+        partial[(long long)blockIdx.x * C + c] = ln_acc[c];
+        partial[(long long)(gridDim.x + blockIdx.x) * C + c] = ln_acc[C + c];
+    }
+}
+
+extern "C" __global__ void layernorm_bwd_fused_4(const float* gy, const float* __restrict__ x, const float* __restrict__ gamma,
+                                              const float* __restrict__ mean, const float* __restrict__ rstd, float* gx,
+                                              float* __restrict__ partial, int rows, int C) {
+    ln_bwd_fused<4>(gy, x, gamma, mean, rstd, gx, partial, rows, C);
+}
+extern "C" __global__ void layernorm_bwd_fused_8(const float* gy, const float* __restrict__ x, const float* __restrict__ gamma,
+                                              const float* __restrict__ mean, const float* __restrict__ rstd, float* gx,
+                                              float* __restrict__ partial, int rows, int C) {
+    ln_bwd_fused<8>(gy, x, gamma, mean, rstd, gx, partial, rows, C);
+}
+extern "C" __global__ void layernorm_bwd_fused_12(const float* gy, const float* __restrict__ x, const float* __restrict__ gamma,
+                                              const float* __restrict__ mean, const float* __restrict__ rstd, float* gx,
+                                              float* __restrict__ partial, int rows, int C) {
+    ln_bwd_fused<12>(gy, x, gamma, mean, rstd, gx, partial, rows, C);
+}
+extern "C" __global__ void layernorm_bwd_fused_16(const float* gy, const float* __restrict__ x, const float* __restrict__ gamma,
+                                              const float* __restrict__ mean, const float* __restrict__ rstd, float* gx,
+                                              float* __restrict__ partial, int rows, int C) {
+    ln_bwd_fused<16>(gy, x, gamma, mean, rstd, gx, partial, rows, C);
+}
+extern "C" __global__ void layernorm_bwd_fused_24(const float* gy, const float* __restrict__ x, const float* __restrict__ gamma,
+                                              const float* __restrict__ mean, const float* __restrict__ rstd, float* gx,
+                                              float* __restrict__ partial, int rows, int C) {
+    ln_bwd_fused<24>(gy, x, gamma, mean, rstd, gx, partial, rows, C);
 }

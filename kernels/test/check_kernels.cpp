@@ -412,6 +412,22 @@ static void test_layernorm(int rows, int C) {
     check("layernorm gx" + c, gx, GX, 1e-4, 1e-4);
     check("layernorm ggamma" + c, gg, GG, 1e-4, 1e-4);
     check("layernorm gbeta" + c, gb, GB, 1e-4, 1e-4);
+    // the one-pass kernel (V values per lane), in place on a copy of gy as Ops runs it, with few blocks so
+    // warps take several rows, then the same column sums
+    int V = C <= 128 ? 4 : C <= 256 ? 8 : C <= 384 ? 12 : C <= 512 ? 16 : C <= 768 ? 24 : 0;
+    if (V == 0) return;
+    for (int blocks : {1, 3, std::min(256, (rows + 7) / 8)}) {
+        fvec G2 = gy, P2((size_t)2 * blocks * C, NAN), GG2(C, NAN), GB2(C, NAN);
+        std::string b = c + " one pass, " + std::to_string(blocks) + " blocks";
+#define LN_FUSED(v) LAUNCH(layernorm_bwd_fused_##v, d1(blocks), d1(256), 2 * C * 4, G2.data(), x.data(), gamma.data(), M.data(), R.data(), G2.data(), P2.data(), rows, C)
+        if (V == 4) LN_FUSED(4); else if (V == 8) LN_FUSED(8); else if (V == 12) LN_FUSED(12); else if (V == 16) LN_FUSED(16); else LN_FUSED(24);
+#undef LN_FUSED
+        LAUNCH(column_sum_finalize, d1((C + 255) / 256), d1(256), 0, P2.data(), GG2.data(), blocks, C);
+        LAUNCH(column_sum_finalize, d1((C + 255) / 256), d1(256), 0, P2.data() + (size_t)blocks * C, GB2.data(), blocks, C);
+        check("layernorm gx" + b, gx, G2, 1e-4, 1e-4);
+        check("layernorm ggamma" + b, gg, GG2, 1e-4, 1e-4);
+        check("layernorm gbeta" + b, gb, GB2, 1e-4, 1e-4);
+    }
 }
 
 // ------------------------------------------------------------------ elementwise
@@ -1589,7 +1605,7 @@ int main(int argc, char** argv) {
         test_attention(1, 33, 2, 16, true);    // last tile of one key (N = 32 + 1), scores near -120
         test_attention_model_size(3);
     }
-    if (on("layernorm")) { test_layernorm(33, 37); test_layernorm(300, 64); test_layernorm(2117, 384); }
+    if (on("layernorm")) { test_layernorm(33, 37); test_layernorm(300, 64); test_layernorm(2117, 384); test_layernorm(19, 768); test_layernorm(7, 1024); }
     if (on("elementwise")) { test_elementwise(); test_reductions(); test_elementwise_model_size(); }
     if (on("batchnorm")) {
         test_batchnorm(3, 4, 10);

@@ -28,6 +28,7 @@ final class CudaKernels {
             "attention_fwd_bf16_tc_64", "attention_fwd_bf16_tc_128", "round_bf16_f",
             "attention_bwd_dkdv_bf16_tc_64", "attention_bwd_dkdv_bf16_tc_128", "attention_bwd_dq_bf16_tc_64", "attention_bwd_dq_bf16_tc_128",
             "layernorm_fwd", "layernorm_bwd_dx", "layernorm_bwd_params_partial", "column_sum_finalize",
+            "layernorm_bwd_fused_4", "layernorm_bwd_fused_8", "layernorm_bwd_fused_12", "layernorm_bwd_fused_16", "layernorm_bwd_fused_24",
             "add_same", "add_bcast", "addcmul_trailing", "mul_same", "mul_bcast", "scale_f", "axpy_f", "fill_f",
             "gelu_fwd", "gelu_bwd", "relu_fwd", "relu_bwd", "swiglu_fwd", "swiglu_bwd", "flip_last_dim",
             "permute_u32", "copy_blocks_u32", "copy_blocks_add", "sum_to_thread", "sum_to_block",

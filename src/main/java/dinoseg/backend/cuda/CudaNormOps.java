@@ -32,10 +32,38 @@ final class CudaNormOps {
                 .ptr(ptr(y)).ptr(ptrOrNull(mean)).ptr(ptrOrNull(rstd)).i(rows).i(x.dim(-1)).f(eps));
     }
 
+    /** Blocks of the one-pass LayerNorm backward at most (its partials: 2 × blocks × C floats). */
+    static final int LN_FUSED_BLOCKS = 256;
+
+    /**
+     * Values per lane of the one-pass LayerNorm backward kernel for rows of c (the smallest of 4, 8, 12,
+     * 16, 24 with 32·V ≥ c), or 0 above 768 (ViT-L/g widths use the two-kernel path).
+     */
+    static int fusedValuesPerLane(int c) {
+        for (int v : new int[]{4, 8, 12, 16, 24}) if (32 * v >= c) return v;
+        return 0;
+    }
+
     void layerNormBackward(Tensor gy, Tensor x, Tensor gamma, Tensor mean, Tensor rstd,
                            Tensor gx, Tensor ggamma, Tensor gbeta, int rows) {
         ctx.bind();
         int c = x.dim(-1);
+        int v = fusedValuesPerLane(c);
+        if ((ggamma != null || gbeta != null) && v > 0) {
+            // one pass: gx and the parameter partials per block of 8 warps, then the column sums
+            int blocks = Math.max(1, Math.min((rows + 7) / 8, LN_FUSED_BLOCKS));
+            try (Tensor partial = mem.empty(Shape.of(2 * blocks * c), DType.F32)) {
+                ctx.launch("layernorm_bwd_fused_" + v, blocks, 1, 1, 256, 2 * c * 4,
+                        new KernelArgs().ptr(ptr(gy)).ptr(ptr(x)).ptr(ptrOrNull(gamma)).ptr(ptr(mean)).ptr(ptr(rstd))
+                                .ptr(ptr(gx)).ptr(ptr(partial)).i(rows).i(c));
+                int g = (c + THREADS - 1) / THREADS;
+                if (ggamma != null) ctx.launch("column_sum_finalize", g, 1, 1, THREADS, 0,
+                        new KernelArgs().ptr(ptr(partial)).ptr(ptr(ggamma)).i(blocks).i(c));
+                if (gbeta != null) ctx.launch("column_sum_finalize", g, 1, 1, THREADS, 0,
+                        new KernelArgs().ptr(ptr(partial, (long) blocks * c)).ptr(ptr(gbeta)).i(blocks).i(c));
+            }
+            return;
+        }
         if (ggamma != null || gbeta != null) {
             // parameter gradients first: gx may be gy (in place)
             int chunks = Math.max(1, (rows + LN_ROWS_PER_CHUNK - 1) / LN_ROWS_PER_CHUNK);

@@ -259,7 +259,8 @@ class CudaOpsTest {
     @Test
     void layerNormForwardBackward() {
         Random rnd = new Random(6);
-        for (int c : new int[]{384, 37}) {
+        // 384, 37, 768: the one-pass backward (12, 4, 24 values per lane); 1000: the two-kernel path
+        for (int c : new int[]{384, 37, 768, 1000}) {
             Shape sh = s(3, 11, c);
             Pair x = randn(rnd, sh), gamma = randn(rnd, s(c)), beta = randn(rnd, s(c));
             Pair y = nans(sh), mean = nans(s(33)), rstd = nans(s(33));
@@ -278,7 +279,16 @@ class CudaOpsTest {
             cpu().layerNormBackward(gy.cpu(), x.cpu(), gamma.cpu(), mean.cpu(), rstd.cpu(), gy.cpu(), null, null);
             gpu().layerNormBackward(gy.gpu(), x.gpu(), gamma.gpu(), mean.gpu(), rstd.gpu(), gy.gpu(), null, null);
             assertClose("layerNormBackward in place", gy, 1e-4, 1e-4);
+            // in place with parameter gradients (as Ops.layerNormLinear's backward runs it), gamma null
+            Pair gy2 = randn(rnd, sh), gg2 = nans(s(c)), gb2 = nans(s(c));
+            cpu().layerNormBackward(gy2.cpu(), x.cpu(), null, mean.cpu(), rstd.cpu(), gy2.cpu(), gg2.cpu(), gb2.cpu());
+            gpu().layerNormBackward(gy2.gpu(), x.gpu(), null, mean.gpu(), rstd.gpu(), gy2.gpu(), gg2.gpu(), gb2.gpu());
+            assertClose("layerNormBackward in place gx, c=" + c, gy2, 1e-4, 1e-4);
+            assertClose("layerNormBackward in place ggamma, c=" + c, gg2, 1e-4, 1e-4);
+            assertClose("layerNormBackward in place gbeta, c=" + c, gb2, 1e-4, 1e-4);
         }
+        assertEquals(12, CudaNormOps.fusedValuesPerLane(384));
+        assertEquals(0, CudaNormOps.fusedValuesPerLane(769));
     }
 
     @Test
