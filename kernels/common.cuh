@@ -27,9 +27,35 @@ __device__ __forceinline__ long long ds_offset(const DsDims& d, long long i) {
     return off;
 }
 
+// The same offset with 32-bit arithmetic, for index spaces of at most 2^31 - 1 elements (then every
+// dim, stride and offset fits): a 64-bit integer division is a long instruction sequence on the GPU,
+// a 32-bit one a few instructions, and the broadcast/permute/sum kernels divide per element and dim.
+__device__ __forceinline__ unsigned ds_offset(const DsDims& d, unsigned i) {
+    unsigned off = 0;
+    for (int k = (int)d.rank - 1; k >= 0; k--) {
+        unsigned dim = (unsigned)d.dims[k];
+        unsigned c = i % dim;
+        i /= dim;
+        off += c * (unsigned)d.stride[k];
+    }
+    return off;
+}
+
 #define DS_GRID_LOOP(i, n) \
     for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < (n); \
          i += (long long)blockDim.x * gridDim.x)
+
+// Grid-stride loop whose index i is a 32-bit unsigned when n < 2^31 and a 64-bit one otherwise; the
+// body is written once, and ds_offset(d, i) picks its 32- or 64-bit overload from i's type. Every
+// offset the body computes from i must then fit in 32 bits (true for n < 2^31 elements).
+#define DS_GRID_LOOP_FAST(i, n, ...)                                                                   \
+    if ((long long)(n) <= 0x7fffffffLL) {                                                             \
+        for (unsigned i = blockIdx.x * blockDim.x + threadIdx.x; i < (unsigned)(n); i += blockDim.x * gridDim.x) { \
+            __VA_ARGS__                                                                                \
+        }                                                                                              \
+    } else {                                                                                           \
+        DS_GRID_LOOP(i, n) { __VA_ARGS__ }                                                             \
+    }
 
 __device__ __forceinline__ float ds_warp_sum(float v) {
     for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);

@@ -18,7 +18,7 @@ extern "C" __global__ void add_same(const float* __restrict__ a, const float* __
 
 extern "C" __global__ void add_bcast(const float* __restrict__ a, const float* __restrict__ b, float alpha,
                                      float* out, long long n, DsDims bd) {
-    DS_GRID_LOOP(i, n) out[i] = a[i] + alpha * b[ds_offset(bd, i)];
+    DS_GRID_LOOP_FAST(i, n, out[i] = a[i] + alpha * b[ds_offset(bd, i)];)
 }
 
 extern "C" __global__ void mul_same(const float* __restrict__ a, const float* __restrict__ b,
@@ -28,7 +28,7 @@ extern "C" __global__ void mul_same(const float* __restrict__ a, const float* __
 
 extern "C" __global__ void mul_bcast(const float* __restrict__ a, const float* __restrict__ b,
                                      float* out, long long n, DsDims bd) {
-    DS_GRID_LOOP(i, n) out[i] = a[i] * b[ds_offset(bd, i)];
+    DS_GRID_LOOP_FAST(i, n, out[i] = a[i] * b[ds_offset(bd, i)];)
 }
 
 // out = input + t1 * t2[i % len] (t2 a per-channel factor or t1's shape): LayerScale and the residual add
@@ -114,7 +114,7 @@ extern "C" __global__ void flip_last_dim(const unsigned int* __restrict__ x, uns
 // d.dims = output dims, d.stride = input strides of the permuted dims.
 extern "C" __global__ void permute_u32(const unsigned int* __restrict__ x, unsigned int* __restrict__ out,
                                        long long n, DsDims d) {
-    DS_GRID_LOOP(i, n) out[i] = x[ds_offset(d, i)];
+    DS_GRID_LOOP_FAST(i, n, out[i] = x[ds_offset(d, i)];)
 }
 
 extern "C" __global__ void copy_blocks_u32(const unsigned int* __restrict__ src, long long srcStride,
@@ -140,11 +140,42 @@ extern "C" __global__ void copy_blocks_add(const float* __restrict__ src, long l
 // out[o] = sum_r x[offset(kept, o) + offset(red, r)]; one thread per output element.
 extern "C" __global__ void sum_to_thread(const float* __restrict__ x, float* __restrict__ out,
                                          long long nOut, long long R, DsDims kept, DsDims red) {
+    if (nOut * R <= 0x7fffffffLL) {   // x fits 32-bit offsets
+        for (unsigned o = blockIdx.x * blockDim.x + threadIdx.x; o < (unsigned)nOut; o += blockDim.x * gridDim.x) {
+            unsigned base = ds_offset(kept, o);
+            float s = 0.f;
+            for (unsigned r = 0; r < (unsigned)R; r++) s += x[base + ds_offset(red, r)];
+            out[o] = s;
+        }
+        return;
+    }
     DS_GRID_LOOP(o, nOut) {
         long long base = ds_offset(kept, o);
         float s = 0.f;
         for (long long r = 0; r < R; r++) s += x[base + ds_offset(red, r)];
         out[o] = s;
+    }
+}
+
+// Column sums of x [R, C] (the bias gradient: a sum over leading dims) read coalesced: block (32 x 8)
+// covers 32 adjacent columns, its threadIdx.y rows step by 8 over a chunk of rowsPerChunk rows
+// (blockIdx.y), a shared-memory sum of the 8 makes partial[chunk][C]; column_sum_finalize
+// (layernorm.cu) adds the chunks in order. Deterministic. sum_to_block instead had one block per
+// column whose threads read x[r * C + c] C floats apart.
+extern "C" __global__ void sum_rows_partial(const float* __restrict__ x, float* __restrict__ partial,
+                                            long long R, int C, int rowsPerChunk) {
+    __shared__ float s8[8][33];
+    int c = blockIdx.x * 32 + threadIdx.x;
+    long long r0 = (long long)blockIdx.y * rowsPerChunk, r1 = r0 + rowsPerChunk < R ? r0 + rowsPerChunk : R;
+    float a = 0.f;
+    if (c < C)
+        for (long long r = r0 + threadIdx.y; r < r1; r += 8) a += x[r * C + c];
+    s8[threadIdx.y][threadIdx.x] = a;
+    __syncthreads();
+    if (threadIdx.y == 0 && c < C) {
+        float t = 0.f;
+        for (int k = 0; k < 8; k++) t += s8[k][threadIdx.x];
+        partial[(long long)blockIdx.y * C + c] = t;
     }
 }
 

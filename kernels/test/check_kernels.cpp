@@ -555,6 +555,35 @@ static void test_reductions() {
     fvec ob(8, NAN);
     LAUNCH(sum_to_block, d1(3), d1(96), 0, xb.data(), ob.data(), 8LL, 140LL, dims({8}, {20}), dims({7, 20}, {160, 1}));
     check("sum_to_block R=140, 3 warps, 3 blocks", rb, ob, 1e-5, 1e-5);
+    // column sums of x [R, C] (a bias gradient): chunks of rows, a ragged last chunk and last 32 columns
+    {
+        int shapes[][3] = {{1000, 70, 128}, {37, 5, 256}, {2117, 384, 256}, {9, 33, 2}};
+        for (auto& sh : shapes) {
+            int R = sh[0], C = sh[1], per = sh[2], chunks = (R + per - 1) / per;
+            auto xc = randn((size_t)R * C);
+            std::vector<double> rc(C, 0);
+            for (int r = 0; r < R; r++) for (int c = 0; c < C; c++) rc[c] += xc[(size_t)r * C + c];
+            fvec part((size_t)chunks * C, NAN), oc(C, NAN);
+            LAUNCH(sum_rows_partial, d1((C + 31) / 32, chunks), d1(32, 8), 0, xc.data(), part.data(), (long long)R, C, per);
+            LAUNCH(column_sum_finalize, d1((C + 255) / 256), d1(256), 0, part.data(), oc.data(), chunks, C);
+            check("sum_rows_partial " + std::to_string(R) + "x" + std::to_string(C) + " by " + std::to_string(per), rc, oc, 1e-5, 1e-5);
+        }
+    }
+    // the 32-bit offsets against the 64-bit ones on 200 random descriptors
+    {
+        std::uniform_int_distribution<int> ud(1, 9), us(0, 50);
+        std::vector<double> want;
+        fvec got;
+        for (int t = 0; t < 200; t++) {
+            int rank = 1 + t % DS_MAX_RANK;
+            DsDims d{};
+            d.rank = rank;
+            long long n = 1;
+            for (int k = 0; k < rank; k++) { d.dims[k] = ud(rng); d.stride[k] = us(rng); n *= d.dims[k]; }
+            for (long long i = 0; i < n; i += 1 + n / 97) { want.push_back((double)ds_offset(d, i)); got.push_back((float)ds_offset(d, (unsigned)i)); }
+        }
+        check("ds_offset 32-bit == 64-bit", want, got, 0, 0);
+    }
 
     auto v = randn(5000);
     dvec<double> partial(8, NAN), tot(1, NAN);

@@ -31,7 +31,7 @@ final class CudaKernels {
             "layernorm_bwd_fused_4", "layernorm_bwd_fused_8", "layernorm_bwd_fused_12", "layernorm_bwd_fused_16", "layernorm_bwd_fused_24",
             "add_same", "add_bcast", "addcmul_trailing", "mul_same", "mul_bcast", "scale_f", "axpy_f", "fill_f",
             "gelu_fwd", "gelu_bwd", "relu_fwd", "relu_bwd", "swiglu_fwd", "swiglu_bwd", "flip_last_dim",
-            "permute_u32", "copy_blocks_u32", "copy_blocks_add", "sum_to_thread", "sum_to_block",
+            "permute_u32", "copy_blocks_u32", "copy_blocks_add", "sum_to_thread", "sum_to_block", "sum_rows_partial",
             "sum_partial_d", "reduce_partials_d", "softmax_axis", "softmax_lastdim", "argmax_axis",
             "bn_stats", "bn_finalize", "bn_apply", "bn_bwd_reduce", "bn_bwd_dx",
             "im2col_f", "col2im_f",

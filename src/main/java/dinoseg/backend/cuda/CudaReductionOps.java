@@ -5,6 +5,8 @@ import static dinoseg.backend.cuda.CudaMemory.PARTIALS;
 import static dinoseg.backend.cuda.CudaMemory.ptr;
 import static dinoseg.backend.cuda.CudaMemory.ptrOrNull;
 
+import dinoseg.tensor.DType;
+import dinoseg.tensor.Shape;
 import dinoseg.tensor.Tensor;
 import jcuda.Pointer;
 import jcuda.driver.CUdeviceptr;
@@ -24,9 +26,43 @@ final class CudaReductionOps {
         this.mem = mem;
     }
 
+    /** Rows of x at least, for the column-sum path of sumTo (fewer go to sum_to_thread/block). */
+    static final long COLUMN_SUM_MIN_ROWS = 64;
+    /** Rows per chunk of sum_rows_partial (more when the chunks would pass the grid's y limit). */
+    static final int COLUMN_SUM_ROWS_PER_CHUNK = 256;
+
+    /**
+     * When out keeps x's trailing dims and sums all the leading ones (out's shape, right-aligned, is
+     * 1 on a prefix of x's dims and equal after it), the number of kept elements per row; else 0.
+     */
+    static long trailingKept(Shape x, Shape out) {
+        int xr = x.rank(), lead = xr - out.rank();
+        if (lead < 0) return 0;
+        int k = xr;   // x's axes k.. are kept: out has them with the same sizes
+        while (k > 0 && k - 1 >= lead && out.dim(k - 1 - lead) == x.dim(k - 1)) k--;
+        for (int i = lead; i < k; i++) if (out.dim(i - lead) != 1) return 0;   // the rest is summed
+        long cols = 1;
+        for (int i = k; i < xr; i++) cols *= x.dim(i);
+        return k == 0 ? 0 : cols;
+    }
+
     void sumTo(Tensor x, Tensor out) {
         ctx.bind();
         if (out.numel() == x.numel()) { mem.copy(x, out); return; }
+        long cols = trailingKept(x.shape(), out.shape());
+        if (cols > 0 && cols <= Integer.MAX_VALUE && x.numel() / cols >= COLUMN_SUM_MIN_ROWS) {
+            // a sum over leading dims (bias gradients): coalesced column partials, then the chunks in order
+            long rows = x.numel() / cols;
+            int per = (int) Math.max(COLUMN_SUM_ROWS_PER_CHUNK, (rows + 65534) / 65535);
+            int chunks = (int) ((rows + per - 1) / per);
+            try (Tensor partial = mem.empty(Shape.of(Math.toIntExact(chunks * cols)), DType.F32)) {
+                ctx.launch("sum_rows_partial", (int) ((cols + 31) / 32), chunks, 1, 32, 8, 0,
+                        new KernelArgs().ptr(ptr(x)).ptr(ptr(partial)).l(rows).i((int) cols).i(per));
+                ctx.launch("column_sum_finalize", (int) ((cols + THREADS - 1) / THREADS), 1, 1, THREADS, 0,
+                        new KernelArgs().ptr(ptr(partial)).ptr(ptr(out)).i(chunks).i((int) cols));
+            }
+            return;
+        }
         long[][] desc = Dims.sumTo("sumTo", x.shape(), out.shape());
         long[] kept = desc[0], red = desc[1];
         long nOut = out.numel(), r = nOut == 0 ? 0 : x.numel() / nOut;

@@ -206,10 +206,24 @@ class CudaOpsTest {
             gpu().sumTo(x.gpu(), o.gpu());
             assertClose("sumTo " + os, o, TR_R, TR_A);
         }
-        Pair big = randn(rnd, s(600, 384)), bias = nans(s(384));   // block-per-output path
+        Pair big = randn(rnd, s(600, 384)), bias = nans(s(384));   // the coalesced column-sum path
         cpu().sumTo(big.cpu(), bias.cpu());
         gpu().sumTo(big.gpu(), bias.gpu());
         assertClose("sumTo bias", bias, 1e-4, 1e-4);
+        Pair tokens = randn(rnd, s(3, 257, 40)), perChannel = nans(s(1, 1, 40));   // [B, N, C] -> [1, 1, C], ragged chunk
+        cpu().sumTo(tokens.cpu(), perChannel.cpu());
+        gpu().sumTo(tokens.gpu(), perChannel.gpu());
+        assertClose("sumTo [3,257,40] -> [1,1,40]", perChannel, 1e-4, 1e-4);
+        Pair inner = randn(rnd, s(300, 7, 2)), mid = nans(s(7, 1));   // not a leading-dims sum: the block-per-output path
+        cpu().sumTo(inner.cpu(), mid.cpu());
+        gpu().sumTo(inner.gpu(), mid.gpu());
+        assertClose("sumTo [300,7,2] -> [7,1]", mid, 1e-4, 1e-4);
+        assertEquals(384, CudaReductionOps.trailingKept(s(600, 384), s(384)));
+        assertEquals(40, CudaReductionOps.trailingKept(s(3, 257, 40), s(1, 1, 40)));
+        assertEquals(20, CudaReductionOps.trailingKept(s(2, 3, 4, 5), s(4, 5)));
+        assertEquals(0, CudaReductionOps.trailingKept(s(300, 7, 2), s(7, 1)));
+        assertEquals(0, CudaReductionOps.trailingKept(s(2, 3, 4, 5), s(3, 1, 1)));
+        assertEquals(0, CudaReductionOps.trailingKept(s(2, 3), s(2, 3)));
 
         Pair v = randn(rnd, s(100_003)), total = nans(s(1));
         cpu().sumAll(v.cpu(), total.cpu());
