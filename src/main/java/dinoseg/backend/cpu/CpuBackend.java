@@ -129,6 +129,22 @@ public final class CpuBackend implements Backend {
     }
 
     /**
+     * As {@link Backend#linear}, with the bias written into y first and the product added to it
+     * (beta = 1), so the bias costs no pass of its own over y; y = b + x·wᵀ then sums in the GEMM's
+     * order (the product's slabs onto the bias), within float rounding of x·wᵀ + b.
+     */
+    @Override public void linear(Tensor x, Tensor w, Tensor bias, int rows, int n, int k, Tensor y) {
+        if (bias == null || rows == 0) { Backend.super.linear(x, w, bias, rows, n, k, y); return; }
+        if (bias.numel() != n)
+            throw new IllegalArgumentException("linear: bias has " + bias.numel() + " elements, not " + n + " (one per output column)");
+        OpContract.gemm(rows, n, k, MatrixView.of(x, k), MatrixView.of(w, k).t(), MatrixView.of(y, n), 1);
+        float[] b = floats(bias), o = floats(y);
+        Parallel.forRange(rows, n, (s, e) -> { for (int r = s; r < e; r++) System.arraycopy(b, 0, o, r * n, n); });
+        gemm(rows, n, k, 1f, MatrixView.of(x, k), MatrixView.of(w, k).t(), 1f, MatrixView.of(y, n), 1);
+        if (matmulPrecision == Precision.BF16) roundTo(y, Precision.BF16, y);
+    }
+
+    /**
      * {@inheritDoc} Under BF16/TF32 the operands' tensors are rounded into copies first (correct,
      * not fast: one pass over each operand's storage per call), then multiplied in fp32.
      */

@@ -95,6 +95,29 @@ class CpuOpsTest {
         return r;
     }
 
+    /** linear with a bias (written into y, then the product added) equals gemm then the bias add, under fp32 and bf16. */
+    @Test void linearWithBiasMatchesGemmThenAdd() {
+        SplittableRandom r = new SplittableRandom(11);
+        int rows = 37, n = 45, k = 300;   // k > one packed slab: the product lands on the bias in pieces
+        float[] xv = new float[rows * k], wv = new float[n * k], bv = new float[n];
+        for (float[] a : new float[][]{xv, wv, bv}) for (int i = 0; i < a.length; i++) a[i] = (float) (r.nextDouble() * 2 - 1);
+        Tensor x = be.fromFloats(xv, Shape.of(rows, k)), w = be.fromFloats(wv, Shape.of(n, k)), b = be.fromFloats(bv, Shape.of(n));
+        for (dinoseg.backend.Precision p : new dinoseg.backend.Precision[]{dinoseg.backend.Precision.FP32, dinoseg.backend.Precision.BF16}) {
+            be.setMatmulPrecision(p);
+            Tensor y = be.empty(Shape.of(rows, n)), ref = be.empty(Shape.of(rows, n));
+            be.linear(x, w, b, rows, n, k, y);
+            be.gemm(rows, n, k, 1f, dinoseg.backend.MatrixView.of(x, k), dinoseg.backend.MatrixView.of(w, k).t(), 0f, dinoseg.backend.MatrixView.of(ref, n), 1);
+            be.add(ref, b, 1f, ref);
+            if (p == dinoseg.backend.Precision.BF16) be.roundTo(ref, p, ref);
+            float[] got = be.toFloats(y), want = be.toFloats(ref);
+            // fp32: a few ulps; bf16: the rounding of a value that moved by ulps may flip one bf16 step
+            double tol = p == dinoseg.backend.Precision.BF16 ? 1.0 / 128 : 1e-5;
+            for (int i = 0; i < got.length; i++) assertEquals(want[i], got[i], tol * (1 + Math.abs(want[i])), p + " at " + i);
+        }
+        be.setMatmulPrecision(dinoseg.backend.Precision.FP32);
+        assertThrows(IllegalArgumentException.class, () -> be.linear(x, w, be.zeros(Shape.of(n + 1)), rows, n, k, be.empty(Shape.of(rows, n))));
+    }
+
     @Test void addAndMulBroadcast() {
         int[][][] cases = {
                 {{2, 3, 4, 5}, {2, 3, 4, 5}}, {{2, 3, 4, 5}, {5}}, {{2, 3, 4, 5}, {4, 5}}, {{2, 3, 4, 5}, {1, 1, 5}},
