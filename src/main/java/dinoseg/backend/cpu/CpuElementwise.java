@@ -97,8 +97,10 @@ final class CpuElementwise {
     static final double INV_SQRT2 = 1.0 / Math.sqrt(2.0);
     static final double INV_SQRT_2PI = 1.0 / Math.sqrt(2.0 * Math.PI);
 
+    /** GELU; with the vector module {@link VectorGelu} (A&amp;S erf, as PyTorch's vectorised CPU erf), else the double erf table. */
     static void gelu(Tensor x, Tensor out) {
         float[] a = floats(x), o = floats(out);
+        if (CpuGemm.VECTOR_AVAILABLE) { Parallel.forRange(a.length, 4, (s, e) -> VectorGelu.gelu(a, o, s, e)); return; }
         Parallel.forRange(a.length, 20, (s, e) -> {
             for (int i = s; i < e; i++) {
                 double v = a[i], av = Math.abs(v);
@@ -110,6 +112,7 @@ final class CpuElementwise {
 
     static void geluBackward(Tensor x, Tensor gy, Tensor gx) {
         float[] a = floats(x), g = floats(gy), o = floats(gx);
+        if (CpuGemm.VECTOR_AVAILABLE) { Parallel.forRange(a.length, 5, (s, e) -> VectorGelu.geluBackward(a, g, o, s, e)); return; }
         Parallel.forRange(a.length, 30, (s, e) -> {
             for (int i = s; i < e; i++) {
                 double v = a[i];
