@@ -29,6 +29,7 @@ final class CpuLoss {
         double[] part = new double[chunks];
         Parallel.forChunks(pixels, chunks, (Parallel.Chunk) (id, s, e) -> {
             double acc = 0;
+            double[] ex = new double[k];
             for (int t = s; t < e; t++) {
                 int bi = t / inner, i = t % inner;
                 int base = bi * k * inner + i;
@@ -41,16 +42,18 @@ final class CpuLoss {
                 float mx = Float.NEGATIVE_INFINITY;
                 for (int j = 0; j < k; j++) mx = Math.max(mx, x[base + j * inner]);
                 double se = 0;
-                for (int j = 0; j < k; j++) se += Math.exp(x[base + j * inner] - mx);
+                for (int j = 0; j < k; j++) {
+                    double ej = Math.exp(x[base + j * inner] - mx);   // kept: one exp per class, not two
+                    ex[j] = ej;
+                    se += ej;
+                }
                 double lse = mx + Math.log(se);
                 double wy = cw == null ? 1.0 : cw[lab];
                 acc += wy * (lse - x[base + lab * inner]);
                 if (gr != null) {
-                    double f = wy * norm;
-                    for (int j = 0; j < k; j++) {
-                        double p = Math.exp(x[base + j * inner] - lse);
-                        gr[base + j * inner] = (float) (f * (p - (j == lab ? 1.0 : 0.0)));
-                    }
+                    double f = wy * norm, inv = 1.0 / se;
+                    for (int j = 0; j < k; j++)
+                        gr[base + j * inner] = (float) (f * (ex[j] * inv - (j == lab ? 1.0 : 0.0)));
                 }
             }
             part[id] = acc;
