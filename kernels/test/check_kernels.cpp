@@ -566,7 +566,8 @@ static void test_reductions() {
             fvec part((size_t)chunks * C, NAN), oc(C, NAN);
             LAUNCH(sum_rows_partial, d1((C + 31) / 32, chunks), d1(32, 8), 0, xc.data(), part.data(), (long long)R, C, per);
             LAUNCH(column_sum_finalize, d1((C + 255) / 256), d1(256), 0, part.data(), oc.data(), chunks, C);
-            check("sum_rows_partial " + std::to_string(R) + "x" + std::to_string(C) + " by " + std::to_string(per), rc, oc, 1e-5, 1e-5);
+            // float sums of R unit-scale terms: rounding up to about R * 6e-8 * sqrt(R) absolute, far from any cancellation
+            check("sum_rows_partial " + std::to_string(R) + "x" + std::to_string(C) + " by " + std::to_string(per), rc, oc, 1e-5, 1e-7 * R);
         }
     }
     // the 32-bit offsets against the 64-bit ones on 200 random descriptors
@@ -797,7 +798,7 @@ static void test_resize() {
             q[y0 * W + x0] += (1 - wy) * (1 - wx) * gv; q[y0 * W + x1] += (1 - wy) * wx * gv;
             q[y1 * W + x0] += wy * (1 - wx) * gv;       q[y1 * W + x1] += wy * wx * gv;
         }
-        check("resize backward gather" + name, gref, gx, 1e-5, 1e-5);
+        check("resize backward gather" + name, gref, gx, 1e-5, 1e-4);   // sums of up to ~900 taps of unit-scale values
         fvec again(x.size(), NAN);   // deterministic: another launch shape gives the same bits
         LAUNCH(resize_bilinear_bwd, d1(3), d1(32), 0, go.data(), again.data(), (long long)planes, H, W, OH, OW);
         std::vector<double> gd(gx.begin(), gx.end());
