@@ -16,6 +16,17 @@ final class CpuNorms {
         float[] a = floats(x), o = floats(y);
         float[] mu = mean == null ? null : floats(mean), rs = rstd == null ? null : floats(rstd);
         float[] g = gamma == null ? null : floats(gamma), bt = beta == null ? null : floats(beta);
+        if (CpuGemm.VECTOR_AVAILABLE) {
+            Parallel.forRange(rows, 2L * c, (s, e) -> {
+                double[] st = new double[2];
+                for (int r = s; r < e; r++) {
+                    VectorNorms.layerNormRow(a, o, r * c, c, eps, g, bt, st);
+                    if (mu != null) mu[r] = (float) st[0];
+                    if (rs != null) rs[r] = (float) st[1];
+                }
+            });
+            return;
+        }
         Parallel.forRange(rows, 6L * c, (s, e) -> {
             for (int r = s; r < e; r++) {
                 int base = r * c;
