@@ -16,16 +16,17 @@ import java.util.Arrays;
  * 6×{@link #NR} block of the result in 12 vector registers (as {@link VectorGemm}'s 6×32 tile) while
  * the reduction streams by:
  * <ul>
- *   <li>{@link #rowTileSet} (and its Add and Rescale twins): the left operand read as six rows (a[row·lda + p], broadcast), the right one
- *       a packed panel of NR columns, p-major (b[p·NR + j]);
+ *   <li>{@link #rowTileSet} (and its Add and Rescale twins): the left operand read as six rows
+ *       (a[row·lda + p], broadcast), the right one a packed panel of NR columns, p-major (b[p·NR + j]);
  *   <li>{@link #packedTile}: the left operand packed six-wide (a[6·p + t]), the right one rows of the
  *       block's probability matrices at the fixed stride {@link #PB}.
  * </ul>
- * Edges are zero-padded (rows to multiples of 6, panels to NR columns) so the kernels never branch;
- * padded key columns get score −∞ and so probability 0.
+ * Edges are zero-padded (rows to multiples of 6, key panels to NR, a last panel of ≤ L keys taken by
+ * the one-vector twins rowTileSet1 and packedTile1) so the kernels never branch; padded key columns
+ * get score −∞ and so probability 0.
  *
- * <p>Forward (FlashAttention-2, Dao 2023, algorithm 1): one task per (batch, head, query block of ≤
- * {@link #FWD_BQ} rows); per key block of ≤ {@link #FWD_BK} keys S = (scale·Q)·Kᵀ, the online softmax
+ * <p>Forward (FlashAttention-2, Dao 2023, algorithm 1): every head's K and V packed once per call
+ * into NR-wide panels, then one task per (batch, head, query block of ≤ {@link #FWD_BQ} rows); per key block of ≤ {@link #FWD_BK} keys S = (scale·Q)·Kᵀ, the online softmax
  * (running max m, running sum l, exp by {@link FastExp}'s algorithm in vector form), then
  * O = diag(e^{m_old − m})·O + P·V with the rescaling folded into the kernel's store.
  *
@@ -45,13 +46,13 @@ final class VectorAttention {
     static final int MR = 6;
     /** Columns of the register tile: two vectors. */
     static final int NR = 2 * L;
-    /** Most query rows of one forward task (a multiple of MR). */
+    /** Most query rows of one forward task (a multiple of MR; property dinoseg.attn.fbq). */
     static final int FWD_BQ = roundUp(Integer.getInteger("dinoseg.attn.fbq", 126), MR);
-    /** Most keys of one forward block; also the row stride of the forward's score block (a multiple of NR). */
+    /** Most keys of one forward block; also the row stride of its score block (a multiple of NR; dinoseg.attn.fbk). */
     static final int FWD_BK = roundUp(Integer.getInteger("dinoseg.attn.fbk", 256), NR);
-    /** Most query rows of one backward step (a multiple of MR). */
+    /** Most query rows of one backward step (a multiple of MR; dinoseg.attn.bbq). */
     static final int BWD_BQ = roundUp(Integer.getInteger("dinoseg.attn.bbq", 96), MR);
-    /** Most keys of one backward block; also the row stride of P and dS there (a multiple of NR). */
+    /** Most keys of one backward block; also the row stride of P and dS there (a multiple of NR; dinoseg.attn.bbk). */
     static final int PB = roundUp(Integer.getInteger("dinoseg.attn.bbk", 64), NR);
 
     static int roundUp(int x, int q) { return (x + q - 1) / q * q; }
