@@ -12,7 +12,11 @@ import java.util.Arrays;
  * probabilities are recomputed from the saved log-sum-exp, dV and dK accumulate for that block and
  * dQ accumulates across blocks in a scratch of N×D per head.
  *
- * <p>Every product is a {@link RowOps} loop the JIT vectorises, and the operands are laid out
+ * <p>In fp32 with the Vector API present, {@link VectorAttention} runs instead (register-tiled
+ * micro-kernels, same layout and results to float rounding). The code here is the fallback without
+ * the Vector API and the bf16 arithmetic of the CUDA tensor-core kernels.
+ *
+ * <p>Every product here is a {@link RowOps} loop the JIT vectorises, and the operands are laid out
  * (transposed where needed: Kᵀ, Vᵀ, Qᵀ, dOᵀ, scores as [key][query] in the forward) so that those
  * loops run over a block of 128 tokens rather than over the 64 channels of a head.
  */
@@ -63,6 +67,12 @@ final class CpuAttention {
      * bf16 before P·V, the row sum taken before the rounding.
      */
     static void forward(float[] qkv, int batch, int n, int heads, int d, float scale, float[] out, float[] lse, boolean bf16) {
+        if (!bf16 && CpuGemm.VECTOR_AVAILABLE) VectorAttention.forward(qkv, batch, n, heads, d, scale, out, lse);
+        else forwardRows(qkv, batch, n, heads, d, scale, out, lse, bf16);
+    }
+
+    /** The forward on {@link RowOps} loops: the fallback without the Vector API, and the bf16 arithmetic. */
+    static void forwardRows(float[] qkv, int batch, int n, int heads, int d, float scale, float[] out, float[] lse, boolean bf16) {
         final int qBlocks = (n + BQ - 1) / BQ;
         final int tasks = batch * heads * qBlocks;
         Parallel.forRange(tasks, 4L * BQ * n * d, (t0, t1) -> {
@@ -141,6 +151,13 @@ final class CpuAttention {
      */
     static void backward(float[] qkv, float[] out, float[] lse, float[] gout, int batch, int n, int heads, int d,
                          float scale, float[] gqkv, boolean bf16) {
+        if (!bf16 && CpuGemm.VECTOR_AVAILABLE) VectorAttention.backward(qkv, out, lse, gout, batch, n, heads, d, scale, gqkv);
+        else backwardRows(qkv, out, lse, gout, batch, n, heads, d, scale, gqkv, bf16);
+    }
+
+    /** The backward on {@link RowOps} loops: the fallback without the Vector API, and the bf16 arithmetic. */
+    static void backwardRows(float[] qkv, float[] out, float[] lse, float[] gout, int batch, int n, int heads, int d,
+                             float scale, float[] gqkv, boolean bf16) {
         final int tasks = batch * heads;
         final int qBlocks = (n + BQ - 1) / BQ;
         Parallel.forRange(tasks, 10L * n * n * d, (t0, t1) -> {

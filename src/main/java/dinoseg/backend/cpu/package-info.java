@@ -10,7 +10,8 @@
  *       micro-kernel, used when the JVM has {@code jdk.incubator.vector}), {@code CpuElementwise}
  *       (broadcast add/mul, scale, axpy, GELU, ReLU, SwiGLU), {@code CpuReductions} (sumTo, sums in
  *       double, softmax, argmax), {@code CpuNorms} (LayerNorm, BatchNorm2d), {@code CpuAttention}
- *       (flash-attention forward and FlashAttention-2 backward over packed qkv), {@code CpuConv}
+ *       (flash-attention forward and FlashAttention-2 backward over packed qkv; in fp32 with the
+ *       Vector API {@code VectorAttention}, on 6×(2 vectors) micro-kernels like VectorGemm's), {@code CpuConv}
  *       (im2col, col2im), {@code CpuLayout} (block copies, permute, flip), {@code CpuResize}
  *       (bilinear resize and its adjoint), {@code CpuLoss} (softmax cross-entropy),
  *       {@code CpuAdamW}; {@code CpuIndex} holds their shared index arithmetic.</li>

@@ -8,7 +8,12 @@ import java.util.SplittableRandom;
 
 import static org.junit.jupiter.api.Assertions.*;
 
-/** Fused attention against softmax(Q Kᵀ · scale) V and its gradients computed naively in double. */
+/**
+ * Fused attention against softmax(Q Kᵀ · scale) V and its gradients computed naively in double: the
+ * backend's path (the Vector API kernels of {@link VectorAttention} when the module is present, as
+ * under Maven) and the {@link RowOps} fallback of {@link CpuAttention}, on token counts around every
+ * tile edge of both (6-row register tiles, 16/32-key panels, 96/126-row query blocks, 64/256-key blocks).
+ */
 class CpuAttentionTest {
     private final CpuBackend be = new CpuBackend();
 
@@ -91,6 +96,14 @@ class CpuAttentionTest {
         Tensor gqkv = be.full(Shape.of(b, n, 3 * hd), Float.NaN);
         be.attentionBackward(qkv, out, lse, be.fromFloats(goutA, Shape.of(b, n, hd)), h, scale, gqkv);
         assertClose(ref[2], be.toFloats(gqkv), 5e-5, what + " gqkv");
+        // the fallback path on the same data
+        float[] o2 = new float[b * n * hd], l2 = new float[b * h * n], g2 = new float[qkvA.length];
+        java.util.Arrays.fill(g2, Float.NaN);
+        CpuAttention.forwardRows(qkvA, b, n, h, d, scale, o2, l2, false);
+        CpuAttention.backwardRows(qkvA, o2, l2, goutA, b, n, h, d, scale, g2, false);
+        assertClose(ref[0], o2, 2e-5, what + " out (fallback)");
+        assertClose(ref[1], l2, 2e-5, what + " lse (fallback)");
+        assertClose(ref[2], g2, 5e-5, what + " gqkv (fallback)");
     }
 
     private static void assertClose(double[] expect, float[] got, double tol, String what) {
@@ -117,6 +130,56 @@ class CpuAttentionTest {
     }
 
     @Test void dinoHeadSize() { check(1, 97, 2, 64, 0.5); }
+
+    @Test void raggedTokenCountsAroundTheVectorTiles() {
+        for (int n : new int[]{2, 5, 6, 7, 15, 16, 17, 31, 33, 65, 95, 97, 127})
+            check(1, n, 2, 8, 1);
+    }
+
+    @Test void vitSmallShapes() {
+        check(1, 257, 2, 64, 0.5);   // 224 px: 16×16 patches + cls; ragged against every tile
+        check(2, 130, 1, 64, 0.5);   // batch > 1
+    }
+
+    @Test void otherHeadSizes() {
+        check(2, 45, 2, 32, 0.7);
+        check(1, 70, 2, 80, 0.7);    // head dim past one 32-lane panel, not a multiple of 6
+        check(1, 40, 3, 3, 1);       // fewer channels than a vector
+    }
+
+    @Test void longSequencesCrossKeyBlocks() {
+        check(1, 300, 1, 16, 1);     // two 256-key forward blocks, five 64-key backward blocks
+        check(1, 513, 1, 8, 1);
+    }
+
+    @Test void largeScoresAcrossKeyBlocks() {
+        // scores up to about ±35: later key blocks rescale earlier ones by factors down to ~e^-30
+        // (amplitude 6 here loses 1e-4 to fp32 rounding of the scores in both paths alike)
+        check(1, 300, 2, 8, 3.5);
+    }
+
+    /** Every (batch, head) is computed on its own: a batch entry's results do not depend on its neighbours. */
+    @Test void batchEntriesAreIndependentAndRunsRepeatBitwise() {
+        int n = 97, h = 3, d = 64, hd = h * d;
+        float scale = 0.125f;
+        float[] two = random(2 * n * 3 * hd, 5, 1), gTwo = random(2 * n * hd, 6, 1);
+        float[] one = java.util.Arrays.copyOfRange(two, n * 3 * hd, 2 * n * 3 * hd);
+        float[] gOne = java.util.Arrays.copyOfRange(gTwo, n * hd, 2 * n * hd);
+        float[][] rTwo = run(two, gTwo, 2, n, h, scale), rTwoAgain = run(two, gTwo, 2, n, h, scale), rOne = run(one, gOne, 1, n, h, scale);
+        for (int k = 0; k < 3; k++) assertArrayEquals(rTwo[k], rTwoAgain[k], "repeat " + k);
+        assertArrayEquals(java.util.Arrays.copyOfRange(rTwo[0], n * hd, 2 * n * hd), rOne[0], "out");
+        assertArrayEquals(java.util.Arrays.copyOfRange(rTwo[1], h * n, 2 * h * n), rOne[1], "lse");
+        assertArrayEquals(java.util.Arrays.copyOfRange(rTwo[2], n * 3 * hd, 2 * n * 3 * hd), rOne[2], "gqkv");
+    }
+
+    private float[][] run(float[] qkvA, float[] goutA, int b, int n, int h, float scale) {
+        int hd = goutA.length / b / n;
+        Tensor qkv = be.fromFloats(qkvA, Shape.of(b, n, 3 * hd));
+        Tensor out = be.empty(Shape.of(b, n, hd)), lse = be.empty(Shape.of(b, h, n)), g = be.empty(Shape.of(b, n, 3 * hd));
+        be.attention(qkv, h, scale, out, lse);
+        be.attentionBackward(qkv, out, lse, be.fromFloats(goutA, Shape.of(b, n, hd)), h, scale, g);
+        return new float[][]{be.toFloats(out), be.toFloats(lse), be.toFloats(g)};
+    }
 
     @Test void shapeErrorsNameTheOp() {
         Tensor qkv = be.zeros(Shape.of(1, 5, 24));
