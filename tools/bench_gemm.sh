@@ -13,7 +13,9 @@
 # Environment: BENCH_MS time budget per case for warming and for timing (default 300 ms);
 # BENCH_THREADS=1 pins everything to core 1 (one pool thread, OPENBLAS_NUM_THREADS=1), default all
 # cores; BENCH_SCALAR=1 benchmarks the scalar fallback kernel; BENCH_MIXED=1 adds the mixed column;
-# BENCH_CP replaces the classpath (default target/classes, compiled first).
+# BENCH_CP replaces the classpath (default target/classes, compiled first); BENCH_BASE_CP adds a
+# column "base" (and its ratio to blas): the same cases on another build's classpath, run right
+# after each fresh case (e.g. a GemmBench compiled against an older jar, to measure a change).
 # The JVM runs with --add-modules jdk.incubator.vector; the table header names the kernel that ran.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,6 +27,8 @@ JAVA=(java --add-modules jdk.incubator.vector -cp "$CP")
 [ -n "${BENCH_SCALAR:-}" ] && JAVA+=(-Ddinoseg.gemm.scalar=true)
 PIN=()
 if [ "$THREADS" = 1 ]; then PIN=(taskset -c 1); JAVA+=(-XX:ActiveProcessorCount=1); fi
+BASE=("${JAVA[@]}")
+[ -n "${BENCH_BASE_CP:-}" ] && BASE[4]="$BENCH_BASE_CP"   # same options, the baseline's classpath
 TMP="$(mktemp -d)"
 trap 'rm -rf "$TMP"' EXIT
 quiet() { grep -v '^WARNING: Using incubator modules' || true; }
@@ -54,12 +58,15 @@ print(f"{name}\t{flops / best / 1e9:.1f}\t{best:.6f}\t{flops * runs / (time.proc
 PY
 
 # one case at a time, java then numpy, so that both see the same load from other programs
-: > "$TMP/fresh.tsv"; : > "$TMP/blas.tsv"
+: > "$TMP/fresh.tsv"; : > "$TMP/blas.tsv"; : > "$TMP/base.tsv"
 while IFS= read -r line; do
   name="${line%%$'\t'*}"
   "${PIN[@]}" "${JAVA[@]}" dinoseg.bench.GemmBench --ms "$MS" --exact "$name" < /dev/null 2>&1 | quiet > "$TMP/one.tsv"
   grep '^#' "$TMP/one.tsv" | head -1 > "$TMP/kernel.txt"
   grep -v '^#' "$TMP/one.tsv" >> "$TMP/fresh.tsv"
+  if [ -n "${BENCH_BASE_CP:-}" ]; then
+    "${PIN[@]}" "${BASE[@]}" dinoseg.bench.GemmBench --ms "$MS" --exact "$name" < /dev/null 2>&1 | quiet | grep -v '^#' >> "$TMP/base.tsv"
+  fi
   OPENBLAS_NUM_THREADS="$THREADS" "${PIN[@]}" /usr/bin/python3 "$TMP/blas.py" "$line" "$MS" < /dev/null >> "$TMP/blas.tsv"
 done < "$TMP/cases.tsv"
 
@@ -78,17 +85,17 @@ def load(f, col=1):
         p = line.rstrip("\n").split("\t")
         if len(p) > col: out[p[0]] = float(p[col])
     return out
-fresh, mixed, blas = load("fresh.tsv"), load("mixed.tsv"), load("blas.tsv")
+fresh, mixed, blas, base = load("fresh.tsv"), load("mixed.tsv"), load("blas.tsv"), load("base.tsv")
 fcpu, bcpu = load("fresh.tsv", 3), load("blas.tsv", 3)
 names = [l.split("\t")[0] for l in open(os.path.join(d, "cases.tsv"))]
 w = max(len(n) for n in names)
-cols = ["fresh", "blas", "ratio"] + (["mixed", "ratio"] if mixed else []) + ["cpu:java", "blas", "ratio"]
+cols = (["base", "ratio"] if base else []) + ["fresh", "blas", "ratio"] + (["mixed", "ratio"] if mixed else []) + ["cpu:java", "blas", "ratio"]
 print(f"{'case':{w}s} " + " ".join(f"{c:>8s}" for c in cols))
 def fmt(v): return f"{v:8.1f}" if v is not None else f"{'-':>8s}"
 def rat(v, b): return f"{v / b:8.2f}" if v is not None and b else f"{'-':>8s}"
 for n in names:
     f, b = fresh.get(n), blas.get(n)
-    row = [fmt(f), fmt(b), rat(f, b)]
+    row = ([fmt(base.get(n)), rat(base.get(n), b)] if base else []) + [fmt(f), fmt(b), rat(f, b)]
     if mixed: row += [fmt(mixed.get(n)), rat(mixed.get(n), b)]
     row += [fmt(fcpu.get(n)), fmt(bcpu.get(n)), rat(fcpu.get(n), bcpu.get(n))]
     print(f"{n:{w}s} " + " ".join(row))

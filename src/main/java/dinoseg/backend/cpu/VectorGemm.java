@@ -48,8 +48,9 @@ final class VectorGemm {
     /** Rows of A per block of a tile (a multiple of MR): MC·KC floats stay in L2. */
     static final int MC = roundUp(Integer.getInteger("dinoseg.gemm.vmc", 240), MR);
     /**
-     * Largest packed A + B per chunk of k, in floats (default 4 Mi = 16 MiB): k is cut into chunks
-     * of whole slabs so that (m + n)·chunk stays below this, or one slab when even that is larger.
+     * Largest packed A + B, in floats (default 4 Mi = 16 MiB; property dinoseg.gemm.packfloats): k
+     * is cut into chunks of whole slabs so that (m + n)·chunk stays below this; when even one slab
+     * is larger, C is cut in halves (rows or columns) until it fits or is one micro-panel wide.
      * The buffer belongs to the calling thread and is kept for its next call.
      */
     static final long PACK_FLOATS = Math.max(1, Long.getLong("dinoseg.gemm.packfloats", 1L << 22));
@@ -127,6 +128,21 @@ final class VectorGemm {
         }
         int mp = (m + MR - 1) / MR, np = (n + NR - 1) / NR;
         long mpad = (long) mp * MR, npad = (long) np * NR;
+        if ((mpad + npad) * Math.min(k, KC) > packFloats && (mp > 1 || np > 1)) {
+            // even one slab of A and B is over the limit: C in two halves, cut across its longer side
+            if (np == 1 || (mp > 1 && mpad >= npad)) {
+                int h = (mp + 1) / 2 * MR;
+                entry(transA, transB, h, n, k, alpha, a, offA, lda, b, offB, ldb, beta, c, offC, ldc, parallel, packFloats);
+                entry(transA, transB, m - h, n, k, alpha, a, offA + (transA ? h : (long) h * lda), lda, b, offB, ldb,
+                        beta, c, offC + (long) h * ldc, ldc, parallel, packFloats);
+            } else {
+                int w = (np + 1) / 2 * NR;
+                entry(transA, transB, m, w, k, alpha, a, offA, lda, b, offB, ldb, beta, c, offC, ldc, parallel, packFloats);
+                entry(transA, transB, m, n - w, k, alpha, a, offA, lda, b, offB + (transB ? (long) w * ldb : w), ldb,
+                        beta, c, offC + w, ldc, parallel, packFloats);
+            }
+            return;
+        }
         int chunk = (int) Math.min(k, Math.max(1, packFloats / (mpad + npad) / KC) * KC);
         float[] buf = BUFFERS.get().pack((mpad + npad) * chunk);
         int threads = parallel ? Parallel.THREADS : 1;

@@ -8,7 +8,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 /**
  * The parts of {@link VectorGemm} that the public GEMM reaches only on large products: k cut into
  * chunks of the packing buffer (beta must apply once, before the first chunk), several slabs per
- * chunk, and the tile grid. Needs the Vector API kernel (Maven's tests run with it).
+ * chunk, C cut in halves when one slab is over the buffer's limit, and the tile grid. Needs the Vector API kernel (Maven's tests run with it).
  */
 class VectorGemmTest {
     private static void check(boolean ta, boolean tb, int m, int n, int k, float alpha, float beta, int batch,
@@ -25,6 +25,7 @@ class VectorGemmTest {
         for (int i = 0; i < c.length; i++) assertEquals(want[i], c[i], 1e-5 * k + 1e-6, what + " at " + i);
     }
 
+    /** Chunks of one slab, of two, all of k; C cut in halves (a few times; down to micro-panels). */
     @Test void kInChunksOfOneSlabAndOfTwoAppliesBetaOnce() {
         assumeTrue(CpuGemm.VECTOR_AVAILABLE, "needs --add-modules jdk.incubator.vector");
         int m = 37, n = 70, k = 2 * VectorGemm.KC + 41;
@@ -32,7 +33,8 @@ class VectorGemmTest {
                 + (n + VectorGemm.NR - 1) / VectorGemm.NR * VectorGemm.NR;
         for (boolean ta : new boolean[] {false, true})
             for (boolean tb : new boolean[] {false, true})
-                for (long pack : new long[] {1, padded * 2 * VectorGemm.KC, Long.MAX_VALUE})
+                for (long pack : new long[] {padded * VectorGemm.KC, padded * 2 * VectorGemm.KC, Long.MAX_VALUE,
+                        padded * VectorGemm.KC / 3, 1})
                     for (boolean parallel : new boolean[] {false, true})
                         check(ta, tb, m, n, k, -1.25f, 0.5f, 2, parallel, pack);
     }
@@ -40,6 +42,7 @@ class VectorGemmTest {
     @Test void betaZeroWithChunksDoesNotKeepOldC() {
         assumeTrue(CpuGemm.VECTOR_AVAILABLE, "needs --add-modules jdk.incubator.vector");
         check(false, true, 50, 40, VectorGemm.KC * 3, 1f, 0f, 1, true, 1);
+        check(true, false, 50, 40, VectorGemm.KC * 3, 1f, 0f, 1, true, 100L * VectorGemm.KC);
     }
 
     @Test void gridIsShapedLikeCAndFitsItsMicroPanels() {
