@@ -23,9 +23,10 @@ import jdk.incubator.vector.VectorSpecies;
  *       operands). In a tile, per slab and per MC-row block of A: for each B micro-panel (KC·NR
  *       floats, kept in L1), the A micro-panels of the block (in L2) stream by the micro-kernel.</li>
  * </ol>
- * The micro-kernel loads an MR×NR block of C into MR·NR/L vector registers (L = lanes of
+ * The micro-kernel sums an MR×NR block of C in MR·NR/L vector registers (L = lanes of
  * {@link FloatVector#SPECIES_PREFERRED}: 16 with AVX-512, 8 with AVX2), per k step loads NR/L
- * vectors of B, broadcasts MR values of A and issues MR·NR/L fused multiply-adds, then stores C.
+ * vectors of B, broadcasts MR values of A and issues MR·NR/L fused multiply-adds, then adds the
+ * block to C (loads of C that do not hold up the sums: with k in the tokens, C lives in L3).
  * The packing and the compute loop are separate methods per transpose, so how C2 compiles one
  * does not depend on which transposes ran first.
  */
@@ -302,15 +303,16 @@ final class VectorGemm {
         }
     }
 
+    private static void add(float[] c, int o, FloatVector v0, FloatVector v1) {
+        FloatVector.fromArray(S, c, o).add(v0).intoArray(c, o);
+        FloatVector.fromArray(S, c, o + L).add(v1).intoArray(c, o + L);
+    }
+
     /** C[ci + r*ldc + j] += sum_p ap[ao + p*6 + r]·bp[bo + p*NR + j] for the full 6×NR tile. */
     private static void kernel(float[] ap, int ao, float[] bp, int bo, int kc, float[] c, int ci, int ldc) {
-        int r1 = ci + ldc, r2 = r1 + ldc, r3 = r2 + ldc, r4 = r3 + ldc, r5 = r4 + ldc;
-        FloatVector c00 = FloatVector.fromArray(S, c, ci), c01 = FloatVector.fromArray(S, c, ci + L);
-        FloatVector c10 = FloatVector.fromArray(S, c, r1), c11 = FloatVector.fromArray(S, c, r1 + L);
-        FloatVector c20 = FloatVector.fromArray(S, c, r2), c21 = FloatVector.fromArray(S, c, r2 + L);
-        FloatVector c30 = FloatVector.fromArray(S, c, r3), c31 = FloatVector.fromArray(S, c, r3 + L);
-        FloatVector c40 = FloatVector.fromArray(S, c, r4), c41 = FloatVector.fromArray(S, c, r4 + L);
-        FloatVector c50 = FloatVector.fromArray(S, c, r5), c51 = FloatVector.fromArray(S, c, r5 + L);
+        FloatVector z = FloatVector.zero(S);
+        FloatVector c00 = z, c01 = z, c10 = z, c11 = z, c20 = z, c21 = z, c30 = z, c31 = z;
+        FloatVector c40 = z, c41 = z, c50 = z, c51 = z;
         for (int p = 0; p < kc; p++, ao += 6, bo += NR) {
             FloatVector b0 = FloatVector.fromArray(S, bp, bo), b1 = FloatVector.fromArray(S, bp, bo + L);
             FloatVector x = FloatVector.broadcast(S, ap[ao]);
@@ -326,11 +328,8 @@ final class VectorGemm {
             x = FloatVector.broadcast(S, ap[ao + 5]);
             c50 = x.fma(b0, c50); c51 = x.fma(b1, c51);
         }
-        c00.intoArray(c, ci); c01.intoArray(c, ci + L);
-        c10.intoArray(c, r1); c11.intoArray(c, r1 + L);
-        c20.intoArray(c, r2); c21.intoArray(c, r2 + L);
-        c30.intoArray(c, r3); c31.intoArray(c, r3 + L);
-        c40.intoArray(c, r4); c41.intoArray(c, r4 + L);
-        c50.intoArray(c, r5); c51.intoArray(c, r5 + L);
+        add(c, ci, c00, c01); add(c, ci + ldc, c10, c11);
+        add(c, ci + 2 * ldc, c20, c21); add(c, ci + 3 * ldc, c30, c31);
+        add(c, ci + 4 * ldc, c40, c41); add(c, ci + 5 * ldc, c50, c51);
     }
 }
