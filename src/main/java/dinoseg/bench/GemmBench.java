@@ -6,17 +6,30 @@ import dinoseg.tensor.Shape;
 import dinoseg.tensor.Tensor;
 
 import java.lang.management.ManagementFactory;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
 import java.util.SplittableRandom;
 
 /**
- * Throughput of the CPU backend's GEMM (and fused attention) on the shapes that matter:
- * m=n=k=2048 and the ViT-S/14 linear layers at 518×518 (2116 tokens + 1), plus attention with
- * N=2117, H=6, D=64. Prints the best of several runs, wall-clock GFLOP/s and GFLOP per CPU-second
- * of this process (the latter is stable when other programs share the cores).
+ * Throughput of the CPU backend's GEMM (and fused attention) on the shapes that matter: m=n=k=2048,
+ * and every GEMM of a ViT-S/14 block (embed 384, hidden 1536) in training at 224 and 644 pixels
+ * (257 and 2117 tokens per image), batch 1 and 4, in all three forms training uses — forward
+ * x·Wᵀ ({@code NT}, m = tokens), input gradient dY·W ({@code NN}, m = tokens) and weight gradient
+ * dYᵀ·X ({@code TN}, k = tokens) — plus attention with N=2117, H=6, D=64.
  *
- * <pre>java --add-modules jdk.incubator.vector -cp target/classes dinoseg.bench.GemmBench [repeats [name-filter]]</pre>
+ * <p>Each case is warmed by itself (it runs repeatedly for the time budget) and then timed for the
+ * same budget; the best run counts. Prints one tab-separated line per case: name, wall-clock
+ * GFLOP/s, best seconds, GFLOP per CPU-second of this process over the timed runs (stable when
+ * other programs share the cores). {@code tools/bench_gemm.sh} runs every case in a fresh JVM and beside numpy + OpenBLAS.
+ *
+ * <pre>java --add-modules jdk.incubator.vector -cp target/classes dinoseg.bench.GemmBench [options] [filter]
+ *   --ms N          time budget per case for warming and for timing, milliseconds (default 400)
+ *   --exact         the filter is a whole case name, not a substring
+ *   --mixed-warmup  first run every selected case once (a mixed JIT profile, as in a training step)
+ *   --list          print the selected cases (name, transA, transB, m, n, k) and exit</pre>
  * Without {@code --add-modules jdk.incubator.vector} the scalar GEMM kernel runs; the first line
- * names the kernel.
+ * (starting with '#') names the kernel.
  */
 public final class GemmBench {
     private GemmBench() { }
@@ -24,54 +37,101 @@ public final class GemmBench {
     private static final com.sun.management.OperatingSystemMXBean OS =
             (com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean();
 
-    private static Tensor random(CpuBackend be, int n, long seed) {
-        SplittableRandom r = new SplittableRandom(seed);
-        float[] a = new float[n];
-        for (int i = 0; i < n; i++) a[i] = (float) (r.nextDouble() - 0.5);
-        return be.fromFloats(a, Shape.of(n));
+    /** One GEMM: C[m×n] = op(A)·op(B), A stored k×m when ta, B stored n×k when tb. */
+    record Case(String name, boolean ta, boolean tb, int m, int n, int k) {
+        double flops() { return 2.0 * m * n * k; }
     }
 
-    /** Only benchmarks whose name contains this (second argument), or all. */
-    private static String only = "";
+    /** The benchmarked GEMMs, in a fixed order. */
+    static List<Case> cases() {
+        List<Case> out = new ArrayList<>();
+        out.add(new Case("NN 2048x2048x2048", false, false, 2048, 2048, 2048));
+        String[] layers = {"qkv", "proj", "fc1", "fc2"};
+        int[][] inOut = {{384, 1152}, {384, 384}, {384, 1536}, {1536, 384}};
+        for (int imgsz : new int[] {224, 644})
+            for (int batch : new int[] {1, 4}) {
+                int g = imgsz / 14, t = batch * (1 + g * g);
+                for (int l = 0; l < layers.length; l++) {
+                    int in = inOut[l][0], outF = inOut[l][1];
+                    String p = imgsz + " b" + batch + " " + layers[l] + " ";
+                    out.add(new Case(p + "NT " + t + "x" + outF + "x" + in, false, true, t, outF, in));     // y = x·Wᵀ
+                    out.add(new Case(p + "NN " + t + "x" + in + "x" + outF, false, false, t, in, outF));    // dX = dY·W
+                    out.add(new Case(p + "TN " + outF + "x" + in + "x" + t, true, false, outF, in, t));     // dW = dYᵀ·X
+                }
+            }
+        return out;
+    }
 
-    private static void report(String what, double flops, Runnable op, int repeats) {
-        if (!what.contains(only)) return;
-        double bestWall = Double.MAX_VALUE, bestCpu = Double.MAX_VALUE;
-        for (int i = 0; i < repeats; i++) {
-            long t0 = System.nanoTime(), c0 = OS.getProcessCpuTime();
+    private static Tensor random(CpuBackend be, long n, long seed) {
+        SplittableRandom r = new SplittableRandom(seed);
+        float[] a = new float[Math.toIntExact(n)];
+        for (int i = 0; i < a.length; i++) a[i] = (float) (r.nextDouble() - 0.5);
+        return be.fromFloats(a, Shape.of(a.length));
+    }
+
+    /** Runs op for about budgetMs to warm it, then for about budgetMs more; prints the best run. */
+    private static void report(String what, double flops, Runnable op, long budgetMs) {
+        long budget = budgetMs * 1_000_000L;
+        long start = System.nanoTime();
+        int warm = 0;
+        do { op.run(); warm++; } while (System.nanoTime() - start < budget || warm < 3);
+        double bestWall = Double.MAX_VALUE;
+        start = System.nanoTime();
+        long cpu0 = OS.getProcessCpuTime();
+        int runs = 0;
+        do {
+            long t0 = System.nanoTime();
             op.run();
             bestWall = Math.min(bestWall, (System.nanoTime() - t0) / 1e9);
-            bestCpu = Math.min(bestCpu, (OS.getProcessCpuTime() - c0) / 1e9);
-        }
-        System.out.printf("%-34s %8.1f GFLOP/s  (%.3f s; %.1f GFLOP per CPU-second)%n",
-                what, flops / bestWall / 1e9, bestWall, flops / bestCpu / 1e9);
+            runs++;
+        } while (System.nanoTime() - start < budget || runs < 3);
+        double cpu = (OS.getProcessCpuTime() - cpu0) / 1e9;
+        System.out.printf(Locale.ROOT, "%s\t%.1f\t%.6f\t%.1f%n", what, flops / bestWall / 1e9, bestWall, flops * runs / cpu / 1e9);
     }
 
-    private static void gemm(CpuBackend be, String name, boolean transA, boolean transB, int m, int n, int k, int repeats) {
-        Tensor a = random(be, m * k, 1), b = random(be, k * n, 2), c = be.zeros(Shape.of(m * n));
-        int lda = transA ? m : k, ldb = transB ? k : n;
-        report(String.format("gemm %s %dx%dx%d", name, m, n, k), 2.0 * m * n * k,
-                () -> be.gemm(m, n, k, 1f, MatrixView.of(a, lda).t(transA), MatrixView.of(b, ldb).t(transB), 0f, MatrixView.of(c, n), 1), repeats);
+    private static Runnable gemm(CpuBackend be, Case g) {
+        Tensor a = random(be, (long) g.m() * g.k(), 1), b = random(be, (long) g.k() * g.n(), 2);
+        Tensor c = be.zeros(Shape.of(Math.toIntExact((long) g.m() * g.n())));
+        int lda = g.ta() ? g.m() : g.k(), ldb = g.tb() ? g.k() : g.n();
+        MatrixView va = MatrixView.of(a, lda).t(g.ta()), vb = MatrixView.of(b, ldb).t(g.tb()), vc = MatrixView.of(c, g.n());
+        return () -> be.gemm(g.m(), g.n(), g.k(), 1f, va, vb, 0f, vc, 1);
     }
 
     public static void main(String[] args) {
-        int repeats = args.length > 0 ? Integer.parseInt(args[0]) : 5;
-        if (args.length > 1) only = args[1];
+        long ms = 400;
+        boolean exact = false, mixed = false, list = false;
+        String only = "";
+        for (int i = 0; i < args.length; i++) {
+            switch (args[i]) {
+                case "--ms" -> ms = Long.parseLong(args[++i]);
+                case "--exact" -> exact = true;
+                case "--mixed-warmup" -> mixed = true;
+                case "--list" -> list = true;
+                default -> only = args[i];
+            }
+        }
+        final String filter = only;
+        final boolean whole = exact;
+        java.util.function.Predicate<String> selected = s -> whole ? s.equals(filter) : s.contains(filter);
+        List<Case> chosen = cases().stream().filter(g -> selected.test(g.name())).toList();
+        if (list) {
+            for (Case g : chosen)
+                System.out.println(g.name() + "\t" + g.ta() + "\t" + g.tb() + "\t" + g.m() + "\t" + g.n() + "\t" + g.k());
+            return;
+        }
         CpuBackend be = new CpuBackend();
-        System.out.println(be.name() + ", " + Runtime.getRuntime().availableProcessors() + " threads"); // the CPU pool has one per core
-        gemm(be, "NN", false, false, 2048, 2048, 2048, repeats);
-        gemm(be, "qkv  x·Wᵀ", false, true, 2117, 1152, 384, repeats);
-        gemm(be, "fc1  x·Wᵀ", false, true, 2117, 1536, 384, repeats);
-        gemm(be, "fc2  x·Wᵀ", false, true, 2117, 384, 1536, repeats);
-        gemm(be, "dWfc1 gᵀ·x", true, false, 1536, 384, 2117, repeats);
+        System.out.println("# " + be.name() + ", " + Runtime.getRuntime().availableProcessors() + " threads"); // the CPU pool has one per core
+        if (mixed) for (Case g : chosen) gemm(be, g).run();
+        for (Case g : chosen) report(g.name(), g.flops(), gemm(be, g), ms);
         int n = 2117, h = 6, d = 64;
-        Tensor qkv = random(be, n * 3 * h * d, 3).reshape(1, n, 3 * h * d);
+        String fwdName = "attention fwd N=2117 H=6 D=64", bwdName = "attention bwd N=2117 H=6 D=64";
+        if (!selected.test(fwdName) && !selected.test(bwdName)) return;
+        Tensor qkv = random(be, (long) n * 3 * h * d, 3).reshape(1, n, 3 * h * d);
         Tensor out = be.empty(Shape.of(1, n, h * d)), lse = be.empty(Shape.of(1, h, n));
-        Tensor gout = random(be, n * h * d, 4).reshape(1, n, h * d), gqkv = be.empty(Shape.of(1, n, 3 * h * d));
+        Tensor gout = random(be, (long) n * h * d, 4).reshape(1, n, h * d), gqkv = be.empty(Shape.of(1, n, 3 * h * d));
         float scale = (float) (1 / Math.sqrt(d));
         double fwd = 4.0 * n * n * d * h, bwd = 2.5 * fwd;
-        report("attention fwd N=2117 H=6 D=64", fwd, () -> be.attention(qkv, h, scale, out, lse), repeats);
-        report("attention bwd N=2117 H=6 D=64", bwd,
-                () -> be.attentionBackward(qkv, out, lse, gout, h, scale, gqkv), repeats);
+        if (selected.test(fwdName)) report(fwdName, fwd, () -> be.attention(qkv, h, scale, out, lse), ms);
+        if (selected.test(bwdName)) report(bwdName, bwd, () -> be.attentionBackward(qkv, out, lse, gout, h, scale, gqkv), ms);
     }
 }

@@ -7,11 +7,12 @@ import java.lang.management.ManagementFactory;
  *
  * <p>When the JVM runs with {@code --add-modules jdk.incubator.vector} (the CLI relaunches itself
  * so; Maven's tests and {@code tools/bench_gemm.sh} pass it) tiles go to {@link VectorGemm}, a
- * 6×(2 vectors) register-blocked Vector API kernel. Otherwise the scalar kernel below runs; it is
- * kept as the fallback and is tested as much as the vector one ({@code CpuGemmScalarTest}).
- * {@link #kernelName()} says which is active.
+ * 6×(2 vectors) register-blocked Vector API kernel, which also does its own packing and
+ * splitting (A and B packed once per call and shared by the threads; see there). Otherwise the
+ * scalar kernel below runs; it is kept as the fallback and is tested as much as the vector one
+ * ({@code CpuGemmScalarTest}). {@link #kernelName()} says which is active.
  *
- * <p>Work is split into tiles of C (batch × row chunks × column chunks), one pool task per few
+ * <p>Scalar path: work is split into tiles of C (batch × row chunks × column chunks), one pool task per few
  * tiles. Inside a tile, columns are cut into NC-wide panels and k into KC-deep slabs; the slab of
  * op(B) is packed as KC separate row arrays and alpha·op(A) (MC×KC) row-major, so the kernel reads
  * both contiguously whatever the transposes, leading dimensions and offsets.
@@ -113,6 +114,11 @@ final class CpuGemm {
                      float beta, float[] c, long offC, int ldc, long strideC, int batch, boolean vector) {
         if (vector && !VECTOR_AVAILABLE) throw new IllegalStateException("gemm: the Vector API kernel is not available");
         if (m == 0 || n == 0 || batch == 0) return;
+        if (vector) {
+            VectorGemm.gemm(transA, transB, m, n, k, alpha, a, offA, lda, strideA, b, offB, ldb, strideB,
+                    beta, c, offC, ldc, strideC, batch, true);
+            return;
+        }
         // Split into tiles: batch × row chunks × column chunks, enough for every core when the work is large.
         long flops = 2L * m * n * Math.max(k, 1) * batch;
         int threads = Parallel.THREADS;
@@ -125,20 +131,18 @@ final class CpuGemm {
             nt = Math.min((perBatch + mt - 1) / mt, Math.max(1, (n + 63) / 64));
         }
         final int fmt = mt, fnt = nt;
-        // row cuts on multiples of the register tile's height, so only the last tile has a ragged edge
-        final int align = vector ? VectorGemm.MR : 1, alignN = vector ? VectorGemm.NR : 1;
         final int tiles = batch * mt * nt;
         Parallel.Range body = (t0, t1) -> {
-            Buffers buf = vector ? null : BUFFERS.get();
+            Buffers buf = BUFFERS.get();
             for (int t = t0; t < t1; t++) {
                 int bi = t / (fmt * fnt);
                 int r = t % (fmt * fnt);
                 int mi = r / fnt, ni = r % fnt;
-                int i0 = cut(m, mi, fmt, align), i1 = cut(m, mi + 1, fmt, align);
-                int j0 = cut(n, ni, fnt, alignN), j1 = cut(n, ni + 1, fnt, alignN);
+                int i0 = cut(m, mi, fmt, 1), i1 = cut(m, mi + 1, fmt, 1);
+                int j0 = cut(n, ni, fnt, 1), j1 = cut(n, ni + 1, fnt, 1);
                 tile(transA, transB, i0, i1, j0, j1, k, alpha,
                         a, offA + bi * strideA, lda, b, offB + bi * strideB, ldb,
-                        beta, c, offC + bi * strideC, ldc, buf, vector);
+                        beta, c, offC + bi * strideC, ldc, buf);
             }
         };
         if (tiles == 1) body.run(0, 1);
@@ -154,7 +158,7 @@ final class CpuGemm {
 
     private static void tile(boolean transA, boolean transB, int i0, int i1, int j0, int j1, int k, float alpha,
                              float[] a, long offA, int lda, float[] b, long offB, int ldb,
-                             float beta, float[] c, long offC, int ldc, Buffers buf, boolean vector) {
+                             float beta, float[] c, long offC, int ldc, Buffers buf) {
         int w = j1 - j0;
         if (w <= 0 || i1 <= i0) return;
         // C = beta * C (C not read when beta == 0)
@@ -164,10 +168,6 @@ final class CpuGemm {
             else if (beta != 1f) for (int j = 0; j < w; j++) c[base + j] *= beta;
         }
         if (k == 0 || alpha == 0f) return;
-        if (vector) {
-            VectorGemm.tile(transA, transB, i0, i1, j0, j1, k, alpha, a, offA, lda, b, offB, ldb, c, offC, ldc);
-            return;
-        }
         for (int jc = j0; jc < j1; jc += NC) {
             int nc = Math.min(NC, j1 - jc);
             for (int pc = 0; pc < k; pc += KC) {

@@ -25,7 +25,7 @@ class CpuGemmTest {
         return ModuleLayer.boot().findModule("jdk.incubator.vector").isPresent() && !Boolean.getBoolean("dinoseg.gemm.scalar");
     }
 
-    private static float[] random(int n, long seed) {
+    static float[] random(int n, long seed) {
         SplittableRandom r = new SplittableRandom(seed);
         float[] a = new float[n];
         for (int i = 0; i < n; i++) a[i] = (float) (r.nextDouble() * 2 - 1);
@@ -33,7 +33,7 @@ class CpuGemmTest {
     }
 
     /** Reference: C_i = alpha op(A_i) op(B_i) + beta C_i in double, beta == 0 not reading C. */
-    private static float[] reference(boolean ta, boolean tb, int m, int n, int k, float alpha,
+    static float[] reference(boolean ta, boolean tb, int m, int n, int k, float alpha,
                                      float[] a, int offA, int lda, int sA, float[] b, int offB, int ldb, int sB,
                                      float beta, float[] c, int offC, int ldc, int sC, int batch) {
         float[] out = c.clone();
@@ -103,6 +103,23 @@ class CpuGemmTest {
         for (boolean ta : new boolean[] {false, true})
             for (boolean tb : new boolean[] {false, true})
                 check(ta, tb, 247, 1024 + 45, 256 + 13, 0.75f, 0.5f, 1, 2, 1, 3, 1, 2, 3, false, false, false);
+    }
+
+    @Test void tallAndWideSplitAcrossThreads() {
+        // the vector path shapes its tile grid like C: one column of tiles for tall C, one row for wide C
+        for (boolean ta : new boolean[] {false, true})
+            for (boolean tb : new boolean[] {false, true}) {
+                check(ta, tb, 7, 700, 300, 1f, 0f, 1, 1, 0, 2, 0, 3, 0, false, false, false);
+                check(ta, tb, 700, 7, 300, 1f, 0.5f, 1, 0, 1, 0, 2, 0, 3, false, false, false);
+                check(ta, tb, 131, 263, 97, 2f, 0f, 1, 0, 0, 0, 0, 0, 0, false, false, false);
+            }
+    }
+
+    @Test void batchEntriesTooFewForTheThreadsRunOneAfterAnother() {
+        // 3 entries on 2 threads: entries in turn, each split across the threads
+        for (boolean ta : new boolean[] {false, true})
+            for (boolean tb : new boolean[] {false, true})
+                check(ta, tb, 70, 90, 100, 1f, 0.5f, 3, 1, 2, 3, 4, 5, 6, false, ta, false);
     }
 
     @Test void kernelIsTheExpectedOneAndNamed() {
