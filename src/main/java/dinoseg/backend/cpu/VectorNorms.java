@@ -28,11 +28,14 @@ final class VectorNorms {
         for (int l = 0; l < L; l++) sum += acc.lane(l);
         for (; j < c; j++) sum += a[base + j];
         double m = sum / c;
-        float mf = (float) m;
+        // centre in two steps: a - mf is exact for a near the mean (Sterbenz), then the rounding residual
+        // of the float mean, dm = m - mf, comes off, so a large mean costs no accuracy (a float mean alone
+        // would shift every centred value by up to half an ulp of the mean)
+        float mf = (float) m, dm = (float) (m - mf);
         FloatVector sq = FloatVector.zero(S);
         j = 0;
         for (; j + L <= c; j += L) {
-            FloatVector d = FloatVector.fromArray(S, a, base + j).sub(mf);
+            FloatVector d = FloatVector.fromArray(S, a, base + j).sub(mf).sub(dm);
             sq = d.fma(d, sq);
         }
         double var = 0;
@@ -42,13 +45,13 @@ final class VectorNorms {
         float rf = (float) rsd;
         j = 0;
         for (; j + L <= c; j += L) {
-            FloatVector v = FloatVector.fromArray(S, a, base + j).sub(mf).mul(rf);
+            FloatVector v = FloatVector.fromArray(S, a, base + j).sub(mf).sub(dm).mul(rf);
             if (g != null) v = v.mul(FloatVector.fromArray(S, g, j));
             if (bt != null) v = v.add(FloatVector.fromArray(S, bt, j));
             v.intoArray(o, base + j);
         }
         for (; j < c; j++) {
-            float v = (a[base + j] - mf) * rf;
+            float v = (a[base + j] - mf - dm) * rf;
             if (g != null) v *= g[j];
             if (bt != null) v += bt[j];
             o[base + j] = v;
