@@ -1,5 +1,8 @@
 package dinoseg.data;
 
+import boofcv.struct.image.GrayF32;
+import boofcv.struct.image.Planar;
+
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Iterator;
@@ -23,6 +26,10 @@ import java.util.concurrent.atomic.AtomicInteger;
  *
  * <p>The loader parallelises across samples, so it turns BoofCV's own per-image threading off
  * ({@code BoofConcurrency.USE_CONCURRENT = false}, a process-wide switch) to avoid oversubscribing cores.
+ *
+ * <p>With a cache budget ({@link #DataLoader(SegDataset, Options, long)}) each sample's files are
+ * decoded once: later epochs take it from a {@link SampleCache} (the decoded picture and mask, or,
+ * without augmentation, the finished arrays), with batches identical to those of a loader without one.
  */
 public final class DataLoader implements AutoCloseable {
 
@@ -55,12 +62,28 @@ public final class DataLoader implements AutoCloseable {
     private final Options opt;
     private final ExecutorService pool;
     private final int workers;
+    private final SampleCache cache;   // null: decode every sample every time
 
-    /** Starts the worker threads (daemon threads; {@link #close()} stops them). */
+    /** Per-thread picture rebuilt from a cached decoding (the preprocessing reads it, never keeps it). */
+    private static final ThreadLocal<Planar<GrayF32>> PICTURE = new ThreadLocal<>();
+
+    /** Starts the worker threads (daemon threads; {@link #close()} stops them); no cache: every epoch decodes the files. */
     public DataLoader(SegDataset dataset, Options options) {
+        this(dataset, options, 0);
+    }
+
+    /**
+     * Starts the worker threads with a decode-once cache of at most {@code cacheBudgetBytes} bytes
+     * ({@link SampleCache}; 0: none).
+     *
+     * @throws IllegalArgumentException when the batch size is not positive or the budget is negative
+     */
+    public DataLoader(SegDataset dataset, Options options, long cacheBudgetBytes) {
         if (options.batchSize() <= 0) throw new IllegalArgumentException("batch size must be positive, got " + options.batchSize());
+        if (cacheBudgetBytes < 0) throw new IllegalArgumentException("cache budget must not be negative, got " + cacheBudgetBytes);
         this.dataset = dataset;
         this.opt = options;
+        this.cache = cacheBudgetBytes > 0 ? new SampleCache(dataset.size(), cacheBudgetBytes) : null;
         boofcv.concurrency.BoofConcurrency.USE_CONCURRENT = false;
         this.workers = options.workers() > 0 ? options.workers() : Runtime.getRuntime().availableProcessors();
         AtomicInteger n = new AtomicInteger();
@@ -74,6 +97,9 @@ public final class DataLoader implements AutoCloseable {
 
     /** Worker threads in use. */
     public int workers() { return workers; }
+
+    /** The decode-once cache, or null when this loader has none. */
+    public SampleCache cache() { return cache; }
 
     /** Batches per epoch (respecting drop-last). */
     public int batchesPerEpoch() {
@@ -177,13 +203,44 @@ public final class DataLoader implements AutoCloseable {
             int index = order[start + k];
             int slot = k;
             ids.add(dataset.sample(index).id());
-            parts.add(pool.submit(() -> {
-                SegDataset.Item item = dataset.load(index);
-                opt.preprocess().apply(item.image(), item.mask().labels(), ignore, opt.augment(),
-                        sampleRandom(opt.seed(), epoch, index), images, slot * 3 * h * w, labels, slot * h * w);
-            }));
+            parts.add(pool.submit(() -> loadInto(epoch, index, images, slot * 3 * h * w, labels, slot * h * w, ignore)));
         }
         return new Pending(new Batch(images, labels, n, h, w, List.copyOf(ids)), parts);
+    }
+
+    /**
+     * Sample {@code index} of epoch {@code epoch} into the batch arrays: from the cache when it holds
+     * the sample, else decoded from its files (and offered to the cache: the finished arrays when the
+     * loader does not augment and they are the smaller form, else the decoding).
+     */
+    private void loadInto(int epoch, int index, float[] images, int imageOffset, int[] labels, int labelOffset, int ignore) {
+        Preprocess pre = opt.preprocess();
+        int w = pre.width(), h = pre.height();
+        Object hit = cache == null ? null : cache.get(index);
+        if (hit instanceof SampleCache.Prepared p) {
+            System.arraycopy(p.chw(), 0, images, imageOffset, p.chw().length);
+            if (p.labelInts() != null) System.arraycopy(p.labelInts(), 0, labels, labelOffset, w * h);
+            else for (int i = 0, n = w * h; i < n; i++) labels[labelOffset + i] = p.labelBytes()[i] & 255;
+            return;
+        }
+        if (hit instanceof SampleCache.Decoded d) {
+            Planar<GrayF32> picture = d.image(PICTURE.get());
+            PICTURE.set(picture);
+            pre.apply(picture, d.labels(), ignore, opt.augment(), sampleRandom(opt.seed(), epoch, index), images, imageOffset, labels, labelOffset);
+            return;
+        }
+        SegDataset.Item item = dataset.load(index);
+        pre.apply(item.image(), item.mask().labels(), ignore, opt.augment(), sampleRandom(opt.seed(), epoch, index), images, imageOffset, labels, labelOffset);
+        if (cache == null) return;
+        int iw = item.image().width, ih = item.image().height;
+        if (opt.augment().mode() == Augment.Mode.NONE && SampleCache.preparedBytes(w, h) <= SampleCache.decodedBytes(iw, ih)) {
+            SampleCache.Prepared p = SampleCache.prepared(java.util.Arrays.copyOfRange(images, imageOffset, imageOffset + 3 * w * h),
+                    java.util.Arrays.copyOfRange(labels, labelOffset, labelOffset + w * h));
+            cache.put(index, p, p.bytes());
+        } else {
+            SampleCache.Decoded d = SampleCache.decoded(item.image(), item.mask().labels());
+            cache.put(index, d, d.bytes());
+        }
     }
 
     /** SplitMix64-style mixing of (seed, epoch, index) into one well-spread seed. */

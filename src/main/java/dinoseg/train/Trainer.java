@@ -12,6 +12,7 @@ import dinoseg.data.DataLoader;
 import dinoseg.data.DatasetSpec;
 import dinoseg.data.Datasets;
 import dinoseg.data.Preprocess;
+import dinoseg.data.SampleCache;
 import dinoseg.data.SegDataset;
 import dinoseg.checkpoint.LoraFiles;
 import dinoseg.checkpoint.ModelCheckpoint;
@@ -342,8 +343,11 @@ public final class Trainer {
 
         // loaders, schedule, restored state, caches
         Augment augment = Augment.of(r.cfg.augment());
-        r.trainLoader = new DataLoader(r.trainSet, loaderOptions(r, true, augment));
-        r.validLoader = new DataLoader(r.validSet, loaderOptions(r, false, Augment.none()));
+        // decode-once caches (SampleCache): later epochs skip decoding; pointless when --cache-features caches the maps
+        long imageCache = r.cfg.cacheFeatures() ? 0 : SampleCache.defaultBudgetBytes();
+        long trainShare = imageCache == 0 ? 0 : (long) ((double) imageCache * r.trainSet.size() / (r.trainSet.size() + r.validSet.size()));
+        r.trainLoader = new DataLoader(r.trainSet, loaderOptions(r, true, augment), trainShare);
+        r.validLoader = new DataLoader(r.validSet, loaderOptions(r, false, Augment.none()), imageCache - trainShare);
         List<Path> created = List.of();
         Path newConfig = null;           // config.json, when this call wrote it where there was none
         try {
