@@ -237,14 +237,15 @@ class TrainEvalBenchCommandTest {
 
     @Test
     void benchEstimatesMemoryWithoutComputingAndProfilesOpFamilies() throws Exception {
-        Run small = run("bench", "--mode", "finetune", "--backbone", backbone.toString(), "--imgsz", "28", "--batch", "2", "--estimate-memory");
+        // 56 px: activations large enough that the JSON's 0.1 MiB rounding does not decide the comparisons
+        Run small = run("bench", "--mode", "finetune", "--backbone", backbone.toString(), "--imgsz", "56", "--batch", "2", "--estimate-memory");
         assertEquals(0, small.code(), small.err());
         JsonObject a = JsonParser.parseString(small.out().strip()).getAsJsonObject();
         double params = a.get("params_mib").getAsDouble(), peak = a.get("peak_gpu_mib").getAsDouble();
         assertTrue(peak > params + a.get("optimizer_mib").getAsDouble(), small.out());
         assertEquals(2 * a.get("grads_mib").getAsDouble(), a.get("optimizer_mib").getAsDouble(), 0.11, small.out());
         // four times the batch: the activations grow, the parameters do not
-        Run big = run("bench", "--mode", "finetune", "--backbone", backbone.toString(), "--imgsz", "28", "--batch", "8", "--estimate-memory");
+        Run big = run("bench", "--mode", "finetune", "--backbone", backbone.toString(), "--imgsz", "56", "--batch", "8", "--estimate-memory");
         JsonObject b = JsonParser.parseString(big.out().strip()).getAsJsonObject();
         assertEquals(params, b.get("params_mib").getAsDouble(), 0.0);
         assertTrue(b.get("activations_mib").getAsDouble() > 3 * a.get("activations_mib").getAsDouble(), big.out());
