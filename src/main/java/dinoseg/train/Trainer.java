@@ -173,6 +173,7 @@ public final class Trainer {
                 out.println("Epoch " + epoch + "/" + r.cfg.epochs());
                 EpochProgress p = trainEpoch(r, epoch);
                 History.Row row = validate(r, epoch, p);
+                if (epoch == r.startEpoch + 1) describeImageCache(r);
                 writeEpoch(r, epoch, row);
                 listener.epochEnd(epoch, r.model);
                 if (stop.requested() && epoch < r.cfg.epochs()) throw stopped(r, epoch + 1, 0, null); // its state is written
@@ -481,6 +482,17 @@ public final class Trainer {
             p.flush(be);   // the epoch's counts, for validate and the history row
         }
         return p;
+    }
+
+    /** After the first epoch: what the decode-once caches hold (the heap they take), when they are on. */
+    private void describeImageCache(Run r) {
+        if (r.trainLoader == null || r.trainLoader.cache() == null) return;
+        SampleCache t = r.trainLoader.cache(), v = r.validLoader == null ? null : r.validLoader.cache();
+        int n = t.size() + (v == null ? 0 : v.size()), refused = t.refused() + (v == null ? 0 : v.refused());
+        long bytes = t.bytes() + (v == null ? 0 : v.bytes()), budget = t.budget() + (v == null ? 0 : v.budget());
+        out.printf(Locale.ROOT, "image cache: %d images kept decoded for the next epochs, %.1f MiB of the heap (budget %.1f MiB%s;"
+                        + " java -Ddinoseg.imageCacheMiB=N -jar ... sets it, 0 turns it off)%n",
+                n, bytes / 1048576.0, budget / 1048576.0, refused > 0 ? ", " + refused + " did not fit" : "");
     }
 
     /** The drop-path masks' key of a training step (epoch and step 1-based): the same step of a resumed run draws the same masks. */

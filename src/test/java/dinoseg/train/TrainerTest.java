@@ -342,6 +342,8 @@ class TrainerTest {
             assertEquals(a.get(i).validMiou(), b.get(i).validMiou(), 1e-3);
         }
         assertTrue(OUT.toString().contains("feature cache: 6 images"), OUT.toString());
+        // the plain run's decode-once image cache says what it holds after its first epoch
+        assertTrue(OUT.toString().contains("image cache: 6 images kept decoded for the next epochs"), OUT.toString());
     }
 
     @Test
