@@ -35,6 +35,16 @@ public final class ConfusionMatrix {
         }
     }
 
+    /**
+     * Adds K×K counts read back from {@link dinoseg.backend.Backend#confusionMatrix} (row = truth,
+     * column = prediction), each an unsigned 32-bit integer.
+     */
+    public void addCounts(int[] deviceCounts) {
+        if (deviceCounts.length != counts.length)
+            throw new IllegalArgumentException(deviceCounts.length + " counts for a " + k + "-class confusion matrix (needs " + counts.length + ")");
+        for (int i = 0; i < counts.length; i++) counts[i] += Integer.toUnsignedLong(deviceCounts[i]);
+    }
+
     public void merge(ConfusionMatrix o) {
         if (o.k != k) throw new IllegalArgumentException("cannot merge confusion matrices of " + k + " and " + o.k + " classes");
         for (int i = 0; i < counts.length; i++) counts[i] += o.counts[i];

@@ -72,10 +72,7 @@ public final class Evaluator {
                     double l = be.toFloats(loss.value())[0];
                     lossSum += l * counted;
                     pixels += counted;
-                    int[] c = be.toInts(counts);
-                    long[] add = new long[c.length];
-                    for (int i = 0; i < c.length; i++) add[i] = c[i];
-                    cm.merge(ConfusionMatrix.of(k, add));
+                    cm.addCounts(be.toInts(counts));
                 }
                 if (bar != null) bar.step(String.format(java.util.Locale.ROOT, "loss %.4f", pixels == 0 ? 0 : lossSum / pixels));
             }

@@ -259,10 +259,7 @@ public final class Trainer {
         /** Adds the device counts into {@link #confusion} and frees them. */
         void flush(Backend be) {
             if (deviceCounts == null) return;
-            int[] c = be.toInts(deviceCounts);
-            long[] add = new long[c.length];
-            for (int i = 0; i < c.length; i++) add[i] = Integer.toUnsignedLong(c[i]);
-            confusion.merge(ConfusionMatrix.of(confusion.numClasses(), add));
+            confusion.addCounts(be.toInts(deviceCounts));
             close();
         }
 

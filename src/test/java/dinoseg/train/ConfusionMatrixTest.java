@@ -61,4 +61,16 @@ class ConfusionMatrixTest {
         var e = assertThrows(IllegalArgumentException.class, () -> cm.add(new int[]{5}, new int[]{0}, 255));
         assertTrue(e.getMessage().contains("5"));
     }
+
+    @Test
+    void addsDeviceCountsAsUnsigned() {
+        ConfusionMatrix cm = new ConfusionMatrix(2);
+        cm.addCounts(new int[]{3, 0, 1, -1});   // -1: the 32-bit cell holds 2^32 - 1
+        cm.addCounts(new int[]{1, 2, 0, 0});
+        org.junit.jupiter.api.Assertions.assertEquals(4, cm.get(0, 0));
+        org.junit.jupiter.api.Assertions.assertEquals(2, cm.get(0, 1));
+        org.junit.jupiter.api.Assertions.assertEquals(1, cm.get(1, 0));
+        org.junit.jupiter.api.Assertions.assertEquals(4294967295L, cm.get(1, 1));
+        org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class, () -> cm.addCounts(new int[3]));
+    }
 }
