@@ -41,6 +41,10 @@ __device__ __forceinline__ unsigned ds_offset(const DsDims& d, unsigned i) {
     return off;
 }
 
+// Exact GELU, 0.5 x (1 + erf(x / sqrt 2)) (PyTorch's approximate="none"): one spelling for the
+// elementwise kernel and the GEMM epilogues, so a fused GELU gives the bits of the separate one.
+__device__ __forceinline__ float ds_gelu(float v) { return 0.5f * v * (1.f + erff(v * 0.70710678118654752f)); }
+
 #define DS_GRID_LOOP(i, n) \
     for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < (n); \
          i += (long long)blockDim.x * gridDim.x)

@@ -52,10 +52,7 @@ extern "C" __global__ void fill_f(float* out, float value, long long n) {
 }
 
 extern "C" __global__ void gelu_fwd(const float* x, float* out, long long n) {
-    DS_GRID_LOOP(i, n) {
-        float v = x[i];
-        out[i] = 0.5f * v * (1.f + erff(v * 0.70710678118654752f));
-    }
+    DS_GRID_LOOP(i, n) out[i] = ds_gelu(x[i]);
 }
 
 // GELU'(x) = Phi(x) + x * phi(x)

@@ -7,8 +7,12 @@
 // (both tiles stored k-major); each thread accumulates an 8x8 register tile at rows ty + 16*i and
 // columns tx + 16*j, so shared-memory reads are broadcast or conflict-free and stores coalesce in
 // runs of 16. Global loads take 4 consecutive elements per thread along the stored rows.
-// Used when cuBLAS (libcublas.so.12) cannot be loaded.
+// Used when cuBLAS (libcublas.so.12) cannot be loaded. The last six arguments are the linear epilogue of
+// tc.cuh (bias, bf16 store, GELU with its pre-activation in aux, LayerScale and residual; aux and
+// residual share C's leading dimension and batch stride), so Backend.linear / linearGelu / linearScaled
+// are one launch on this path too.
 #include "common.cuh"
+#include "tc.cuh"
 
 #define GEMM_BM 128
 #define GEMM_BN 128
@@ -20,13 +24,16 @@ extern "C" __global__ void sgemm_batched(int transA, int transB, int M, int N, i
                                          const float* __restrict__ A, int lda, long long strideA,
                                          const float* __restrict__ B, int ldb, long long strideB,
                                          float beta, float* __restrict__ C, int ldc, long long strideC,
-                                         long long zBase) {
+                                         long long zBase, const float* __restrict__ bias, int roundBf16, int act,
+                                         float* __restrict__ aux, const float* __restrict__ gamma,
+                                         const float* __restrict__ residual) {
     __shared__ float As[GEMM_BK][GEMM_BM];
     __shared__ float Bs[GEMM_BK][GEMM_BN];
     long long z = zBase + blockIdx.z;
     A += z * strideA;
     B += z * strideB;
     C += z * strideC;
+    const TcEpilogue ep{bias, roundBf16, act, aux ? aux + z * strideC : nullptr, gamma, residual ? residual + z * strideC : nullptr};
     const int tid = threadIdx.x;
     const int tx = tid & 15, ty = tid >> 4;
     const int row0 = blockIdx.y * GEMM_BM, col0 = blockIdx.x * GEMM_BN;
@@ -86,9 +93,9 @@ extern "C" __global__ void sgemm_batched(int transA, int transB, int M, int N, i
         for (int j = 0; j < GEMM_TN; j++) {
             int c = col0 + tx + 16 * j;
             if (c >= N) continue;
-            float* p = C + (long long)r * ldc + c;
-            float v = alpha * acc[i][j];
-            *p = beta == 0.f ? v : fmaf(beta, *p, v);
+            const long long o = (long long)r * ldc + c;
+            const float v = alpha * acc[i][j];
+            C[o] = tc_epilogue(beta == 0.f ? v : fmaf(beta, C[o], v), o, c, ep);
         }
     }
 }

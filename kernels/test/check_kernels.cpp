@@ -141,7 +141,8 @@ static void test_gemm() {
                             c = beta == 0 ? alpha * s : alpha * s + beta * c;
                         }
                 LAUNCH(sgemm_batched, d1((N + 127) / 128, (M + 127) / 128, batch), d1(256), 0, ta, tb, M, N, K, alpha,
-                           A.data(), lda, sA, B.data(), ldb, sB, beta, C.data(), ldc, sC, 0LL);
+                           A.data(), lda, sA, B.data(), ldb, sB, beta, C.data(), ldc, sC, 0LL,
+                           (const float*)nullptr, 0, 0, (float*)nullptr, (const float*)nullptr, (const float*)nullptr);
                 // NaN padding stays NaN on both sides
                 for (size_t i = 0; i < ref.size(); i++) if (std::isnan(ref[i]) && std::isnan(C[i])) { ref[i] = 0; C[i] = 0; }
                 check("gemm ta=" + std::to_string(ta) + " tb=" + std::to_string(tb) + " v" + std::to_string(variant), ref, C, 1e-5, 1e-5);
@@ -166,7 +167,8 @@ static void test_gemm_model_size() {
                 ref[(size_t)i * N + j] = s;
             }
         LAUNCH(sgemm_batched, d1((N + 127) / 128, (M + 127) / 128, 1), d1(256), 0, ta, tb, M, N, K, 1.f,
-               A.data(), lda, 0LL, B.data(), ldb, 0LL, 0.f, C.data(), ldc, 0LL, 0LL);
+               A.data(), lda, 0LL, B.data(), ldb, 0LL, 0.f, C.data(), ldc, 0LL, 0LL,
+               (const float*)nullptr, 0, 0, (float*)nullptr, (const float*)nullptr, (const float*)nullptr);
         check("gemm K16936 ta=" + std::to_string(ta) + " tb=" + std::to_string(tb), ref, C, 1e-4, 1e-3);
     }
 }
@@ -1323,18 +1325,81 @@ static void check_bf16_values(const std::string& what, const fvec& got) {
     }
 }
 
+// The linear epilogues of the GEMM kernels (tc.cuh's TcEpilogue), checked exactly against the same
+// kernel's plain output v = alpha * acc + beta * C (the sum order does not change between launches):
+// BIAS_BF16: bf16(v + bias[c]) (Backend.linear under autocast); GELU_AUX: aux = bf16(v + bias[c]),
+// out = gelu(aux) (linearGelu); SCALED_RESIDUAL: residual + bf16(v + bias[c]) * gamma[c] (linearScaled),
+// each operation rounded to float as written here (ISO C++: no contraction into an FMA).
+enum class TcEpi { NONE, BIAS_BF16, GELU_AUX, SCALED_RESIDUAL };
+
+struct EpiData {
+    fvec bias, gamma, residual, aux;
+    TcEpi kind = TcEpi::NONE;
+    EpiData(TcEpi k, int N, size_t cElems) : kind(k) {
+        if (k == TcEpi::NONE) return;
+        bias = randn((size_t)N);
+        if (k == TcEpi::GELU_AUX) aux = fvec(cElems, NAN);
+        if (k == TcEpi::SCALED_RESIDUAL) { gamma = randn((size_t)N, 0.3f); residual = randn(cElems); }
+    }
+    const float* b() const { return kind == TcEpi::NONE ? nullptr : bias.data(); }
+    int round() const { return kind == TcEpi::NONE ? 0 : 1; }
+    int act() const { return kind == TcEpi::GELU_AUX ? 1 : 0; }
+    float* a() { return kind == TcEpi::GELU_AUX ? aux.data() : nullptr; }
+    const float* g() const { return kind == TcEpi::SCALED_RESIDUAL ? gamma.data() : nullptr; }
+    const float* r() const { return kind == TcEpi::SCALED_RESIDUAL ? residual.data() : nullptr; }
+    static const char* name(TcEpi k) {
+        return k == TcEpi::BIAS_BF16 ? " + bias, bf16 out" : k == TcEpi::GELU_AUX ? " + bias, bf16, GELU (aux)" :
+               k == TcEpi::SCALED_RESIDUAL ? " + bias, bf16, LayerScale, residual" : "";
+    }
+    // what C and aux must hold at offset o (column c) given the plain output v
+    void expect(float v, long long o, int c, std::vector<double>& out, std::vector<double>& auxOut) const {
+        float x = (float)bf(v + bias[c]);
+        if (kind == TcEpi::GELU_AUX) { auxOut.push_back(x); x = 0.5f * x * (1.f + erff(x * 0.70710678118654752f)); }
+        if (kind == TcEpi::SCALED_RESIDUAL) { const float p = x * gamma[c]; x = residual[o] + p; }
+        out.push_back(x);
+    }
+};
+
+// Checks an epilogue launch's C (and aux) against plain (the same GEMM without an epilogue): exact.
+static void check_epilogue(const std::string& name, const EpiData& ep, const fvec& plain, const fvec& C, int M, int N, int ldc,
+                           long long sC, int batch) {
+    std::vector<double> want, wantAux;
+    fvec got, gotAux;
+    for (int z = 0; z < batch; z++)
+        for (int m = 0; m < M; m++)
+            for (int n = 0; n < N; n++) {
+                const long long o = z * sC + (long long)m * ldc + n;
+                ep.expect(plain[o], o, n, want, wantAux);
+                got.push_back(C[o]);
+                if (ep.kind == TcEpi::GELU_AUX) gotAux.push_back(ep.aux[o]);
+            }
+    check(name + " (exact)", want, got, 0, 0);
+    if (ep.kind == TcEpi::GELU_AUX) check(name + " aux (exact)", wantAux, gotAux, 0, 0);
+}
+
 // gemm_bf16_tc (tf32: gemm_tf32_tc) against a double-precision reference on the rounded operands
 // (what the tensor cores multiply); beta != 0 reads C, beta == 0 must not (C starts as NaN).
-// epilogue: a bias per column and the result rounded to bf16 (Backend.linear's launch): every output
-// must then be a bf16 value, within one bf16 unit of the rounded reference (the fp32 sum may sit on the
-// other side of a rounding boundary than the double one).
+// ldAlign 4: leading dims rounded up to a multiple of 4 (16-byte cp.async when the base is aligned),
+// else tight; off: A and B start `off` floats into their (16-byte aligned) buffers (off 1: 4-byte copies).
+// Elements outside the matrices (padding columns) are NaN, so reading one shows. epi: also run with an
+// epilogue and check it exactly against the plain result.
 static void test_gemm_tc(int tA, int tB, int M, int N, int K, int batch, float alpha, float beta, int gridLimitY = 0, bool tf32 = false,
-                         bool epilogue = false) {
-    const long long sA = (long long)M * K, sB = (long long)K * N, sC = (long long)M * N;
-    auto A = randn((size_t)(sA * batch)), B = randn((size_t)(sB * batch));
-    const fvec bias = epilogue ? randn((size_t)N) : fvec();
-    fvec C = beta == 0.f ? fvec((size_t)(sC * batch), NAN) : randn((size_t)(sC * batch));
-    const int lda = tA ? M : K, ldb = tB ? K : N;
+                         TcEpi epi = TcEpi::NONE, int ldAlign = 0, int off = 0) {
+    auto up = [&](int x) { return ldAlign ? (x + ldAlign - 1) / ldAlign * ldAlign : x; };
+    const int lda = up(tA ? M : K), ldb = up(tB ? K : N), ldc = N;
+    const long long sA = (long long)(tA ? K : M) * lda, sB = (long long)(tB ? N : K) * ldb, sC = (long long)M * N;
+    auto alloc = [&](long long n) { return randn((size_t)((off + n + 3) / 4 * 4)); };
+    auto A = alloc(sA * batch), B = alloc(sB * batch);
+    auto poison = [&](fvec& X, int ld, int cols, long long n) {
+        for (long long e = 0; e < n; e++) if (e % ld >= cols) X[off + e] = NAN;
+    };
+    poison(A, lda, tA ? M : K, sA * batch);
+    poison(B, ldb, tB ? K : N, sB * batch);
+    const float* pA = A.data() + off;
+    const float* pB = B.data() + off;
+    const bool vecA = ((uintptr_t)pA & 15) == 0 && lda % 4 == 0 && sA % 4 == 0, vecB = ((uintptr_t)pB & 15) == 0 && ldb % 4 == 0 && sB % 4 == 0;
+    const fvec C0 = beta == 0.f ? fvec((size_t)(sC * batch), NAN) : randn((size_t)(sC * batch));
+    fvec C = C0;
     const unsigned gy = (unsigned)((M + 127) / 128), gx = (unsigned)((N + 127) / 128);
     const unsigned runY = gridLimitY > 0 ? std::min<unsigned>(gy, (unsigned)gridLimitY) : gy;
     const int rowsChecked = std::min(M, (int)runY * 128);
@@ -1345,35 +1410,52 @@ static void test_gemm_tc(int tA, int tB, int M, int N, int K, int batch, float a
             for (int n = 0; n < N; n++) {
                 double s = 0;
                 for (int k = 0; k < K; k++) {
-                    float a = tA ? A[z * sA + (long long)k * lda + m] : A[z * sA + (long long)m * lda + k];
-                    float b = tB ? B[z * sB + (long long)n * ldb + k] : B[z * sB + (long long)k * ldb + n];
+                    float a = tA ? pA[z * sA + (long long)k * lda + m] : pA[z * sA + (long long)m * lda + k];
+                    float b = tB ? pB[z * sB + (long long)n * ldb + k] : pB[z * sB + (long long)k * ldb + n];
                     s += tf32 ? tf(a) * tf(b) : bf(a) * bf(b);
                 }
-                double c0 = C[z * sC + (long long)m * N + n];
-                double v = alpha * s + (beta == 0.f ? 0.0 : beta * c0);
-                ref.push_back(epilogue ? bf((float)(v + bias[n])) : v);
+                double c0 = C0[z * sC + (long long)m * N + n];
+                ref.push_back(alpha * s + (beta == 0.f ? 0.0 : beta * c0));
             }
-    const float* bp = epilogue ? bias.data() : nullptr;
-    const int rnd = epilogue ? 1 : 0;
-    if (tf32)
-        LAUNCH(gemm_tf32_tc, d1(gx, runY, (unsigned)batch), d1(256), 0, tA, tB, M, N, K, alpha, (const float*)A.data(), lda, sA,
-               (const float*)B.data(), ldb, sB, beta, C.data(), N, sC, 0LL, bp, rnd);
-    else
-        LAUNCH(gemm_bf16_tc, d1(gx, runY, (unsigned)batch), d1(256), 0, tA, tB, M, N, K, alpha, (const float*)A.data(), lda, sA,
-               (const float*)B.data(), ldb, sB, beta, C.data(), N, sC, 0LL, bp, rnd);
+    auto run = [&](fvec& out, EpiData& ep) {
+        if (tf32)
+            LAUNCH_OPT(GEMM_TC_SMEM, gemm_tf32_tc, d1(gx, runY, (unsigned)batch), d1(256), GEMM_TC_SMEM, tA, tB, M, N, K, alpha, pA, lda, sA,
+                       pB, ldb, sB, beta, out.data(), ldc, sC, 0LL, ep.b(), ep.round(), ep.act(), ep.a(), ep.g(), ep.r());
+        else
+            LAUNCH_OPT(GEMM_TC_SMEM, gemm_bf16_tc, d1(gx, runY, (unsigned)batch), d1(256), GEMM_TC_SMEM, tA, tB, M, N, K, alpha, pA, lda, sA,
+                       pB, ldb, sB, beta, out.data(), ldc, sC, 0LL, ep.b(), ep.round(), ep.act(), ep.a(), ep.g(), ep.r());
+    };
+    EpiData none(TcEpi::NONE, N, 0);
+    run(C, none);
     for (int z = 0; z < batch; z++)
         for (int m = 0; m < rowsChecked; m++)
             for (int n = 0; n < N; n++) got.push_back(C[z * sC + (long long)m * N + n]);
-    std::string name = emu_fmt("%s %s%s M%d N%d K%d x%d alpha %g beta %g%s", tf32 ? "gemm_tf32_tc" : "gemm_bf16_tc", tA ? "T" : "N", tB ? "T" : "N",
-                               M, N, K, batch, alpha, beta, epilogue ? " + bias, bf16 out" : "");
+    std::string name = emu_fmt("%s %s%s M%d N%d K%d x%d alpha %g beta %g, %s/%s copies", tf32 ? "gemm_tf32_tc" : "gemm_bf16_tc", tA ? "T" : "N",
+                               tB ? "T" : "N", M, N, K, batch, alpha, beta, vecA ? "16-byte" : "4-byte", vecB ? "16-byte" : "4-byte");
     if (gridLimitY > 0) name += emu_fmt(" (first %d rows)", rowsChecked);
-    if (epilogue) {
-        check_bf16_values(name, got);
-        check(name, ref, got, 1.0 / 128, 1e-5 * std::sqrt((double)K));
-        return;
-    }
     // fp32 accumulation of K exact products: error ~ sqrt(K) * |terms| * 2^-24 per partial sum
-    check(name, ref, got, 1e-4, 1e-5 * std::sqrt((double)K));
+    check(name, ref, got, 1e-4, 1e-5 * std::sqrt((double)std::max(K, 1)));
+    if (epi == TcEpi::NONE) return;
+    EpiData ep(epi, N, (size_t)(sC * batch));
+    fvec CE = C0;
+    run(CE, ep);
+    check_epilogue(name + EpiData::name(epi), ep, C, CE, rowsChecked, N, ldc, sC, batch);
+}
+
+// sgemm_batched's epilogue (the fp32 path of linearGelu / linearScaled without cuBLAS), exactly against
+// its own plain output, batch 2 (aux and residual move with C's batch stride).
+static void test_sgemm_epilogue(TcEpi epi) {
+    const int M = 67, N = 45, K = 33, batch = 2;
+    const long long sA = (long long)M * K, sB = (long long)N * K, sC = (long long)M * N;
+    auto A = randn((size_t)(sA * batch)), B = randn((size_t)(sB * batch));
+    fvec plain((size_t)(sC * batch), NAN), C = plain;
+    EpiData none(TcEpi::NONE, N, 0), ep(epi, N, (size_t)(sC * batch));
+    const EmuDim grid = d1((N + 127) / 128, (M + 127) / 128, batch);
+    LAUNCH(sgemm_batched, grid, d1(256), 0, 0, 1, M, N, K, 1.f, (const float*)A.data(), K, sA, (const float*)B.data(), K, sB, 0.f,
+           plain.data(), N, sC, 0LL, none.b(), 0, 0, none.a(), none.g(), none.r());
+    LAUNCH(sgemm_batched, grid, d1(256), 0, 0, 1, M, N, K, 1.f, (const float*)A.data(), K, sA, (const float*)B.data(), K, sB, 0.f,
+           C.data(), N, sC, 0LL, ep.b(), ep.round(), ep.act(), ep.a(), ep.g(), ep.r());
+    check_epilogue(emu_fmt("sgemm_batched NT M%d N%d K%d x%d%s", M, N, K, batch, EpiData::name(epi)), ep, plain, C, M, N, N, sC, batch);
 }
 
 // attention_fwd_bf16_tc_{64,128} against a double-precision reference of its arithmetic: q, k, v
@@ -1518,32 +1600,40 @@ static void test_attention_tc_bwd(int B, int N, int H, int D) {
 // Split-K as CudaGemmOps.splitKGemm runs it: gemm_bf16_tc over `full` K slices of kc (a batch whose
 // stride moves along K), the remaining K as one more launch, then splitk_reduce sums the partials in
 // slice order with alpha and beta (C read: beta != 0). transA: A stored k x m (a weight gradient).
-static void test_splitk(int M, int N, int K, int kc, float alpha, float beta, bool epilogue = false) {
-    auto A = randn((size_t)K * M), B = randn((size_t)K * N), C = randn((size_t)M * N);
-    const fvec bias = epilogue ? randn((size_t)N) : fvec();
+static void test_splitk(int M, int N, int K, int kc, float alpha, float beta, TcEpi epi = TcEpi::NONE) {
+    auto A = randn((size_t)K * M), B = randn((size_t)K * N);
+    const fvec C0 = randn((size_t)M * N);
     const int full = K / kc, rest = K - full * kc, S = full + (rest > 0);
     std::vector<double> ref((size_t)M * N);
     for (int m = 0; m < M; m++)
         for (int n = 0; n < N; n++) {
             double s = 0;
             for (int k = 0; k < K; k++) s += bf(A[(size_t)k * M + m]) * bf(B[(size_t)k * N + n]);
-            const double v = alpha * s + beta * C[(size_t)m * N + n];
-            ref[(size_t)m * N + n] = epilogue ? bf((float)(v + bias[n])) : v;
+            ref[(size_t)m * N + n] = alpha * s + beta * C0[(size_t)m * N + n];
         }
-    fvec P((size_t)S * M * N, NAN);
     const unsigned gy = (unsigned)((M + 127) / 128), gx = (unsigned)((N + 127) / 128);
     const long long mn = (long long)M * N;
-    LAUNCH(gemm_bf16_tc, d1(gx, gy, (unsigned)full), d1(256), 0, 1, 0, M, N, kc, 1.f, (const float*)A.data(), M, (long long)kc * M,
-           (const float*)B.data(), N, (long long)kc * N, 0.f, P.data(), N, mn, 0LL, (const float*)nullptr, 0);
-    if (rest > 0)
-        LAUNCH(gemm_bf16_tc, d1(gx, gy, 1), d1(256), 0, 1, 0, M, N, rest, 1.f, (const float*)A.data() + (size_t)full * kc * M, M, 0LL,
-               (const float*)B.data() + (size_t)full * kc * N, N, 0LL, 0.f, P.data() + (size_t)full * mn, N, 0LL, 0LL, (const float*)nullptr, 0);
-    LAUNCH(splitk_reduce, d1(3), d1(64), 0, (const float*)P.data(), C.data(), N, M, N, S, alpha, beta,
-           epilogue ? (const float*)bias.data() : (const float*)nullptr, epilogue ? 1 : 0);
-    const std::string name = emu_fmt("split-K gemm_bf16_tc + splitk_reduce TN M%d N%d K%d in %d slices alpha %g beta %g%s", M, N, K, S, alpha,
-                                     beta, epilogue ? " + bias, bf16 out" : "");
-    if (epilogue) check_bf16_values(name, C);
-    check(name, ref, C, epilogue ? 1.0 / 128 : 1e-4, 1e-5 * std::sqrt((double)K));
+    EpiData none(TcEpi::NONE, N, 0);
+    auto run = [&](fvec& C, EpiData& ep) {
+        fvec P((size_t)S * M * N, NAN);
+        LAUNCH_OPT(GEMM_TC_SMEM, gemm_bf16_tc, d1(gx, gy, (unsigned)full), d1(256), GEMM_TC_SMEM, 1, 0, M, N, kc, 1.f, (const float*)A.data(), M,
+                   (long long)kc * M, (const float*)B.data(), N, (long long)kc * N, 0.f, P.data(), N, mn, 0LL, none.b(), 0, 0, none.a(), none.g(), none.r());
+        if (rest > 0)
+            LAUNCH_OPT(GEMM_TC_SMEM, gemm_bf16_tc, d1(gx, gy, 1), d1(256), GEMM_TC_SMEM, 1, 0, M, N, rest, 1.f, (const float*)A.data() + (size_t)full * kc * M,
+                       M, 0LL, (const float*)B.data() + (size_t)full * kc * N, N, 0LL, 0.f, P.data() + (size_t)full * mn, N, 0LL, 0LL, none.b(), 0, 0,
+                       none.a(), none.g(), none.r());
+        LAUNCH(splitk_reduce, d1(3), d1(64), 0, (const float*)P.data(), C.data(), N, M, N, S, alpha, beta, ep.b(), ep.round(), ep.act(), ep.a(),
+               ep.g(), ep.r());
+    };
+    fvec C = C0;
+    run(C, none);
+    const std::string name = emu_fmt("split-K gemm_bf16_tc + splitk_reduce TN M%d N%d K%d in %d slices alpha %g beta %g", M, N, K, S, alpha, beta);
+    check(name, ref, C, 1e-4, 1e-5 * std::sqrt((double)K));
+    if (epi == TcEpi::NONE) return;
+    EpiData ep(epi, N, (size_t)mn);
+    fvec CE = C0;
+    run(CE, ep);
+    check_epilogue(name + EpiData::name(epi), ep, C, CE, M, N, N, mn, 1);
 }
 
 // round_bf16_f and round_tf32_f (Backend.roundTo) against rounding written here with integer arithmetic
@@ -1573,20 +1663,32 @@ static void test_round_kernels() {
 static void test_tensor_core() {
     test_tensor_core_instructions();
     test_round_kernels();
-    for (int tA = 0; tA < 2; tA++)
-        for (int tB = 0; tB < 2; tB++) test_gemm_tc(tA, tB, 37, 45, 70, 2, 1.f, 0.f);
+    for (int tf32 = 0; tf32 < 2; tf32++)
+        for (int tA = 0; tA < 2; tA++)
+            for (int tB = 0; tB < 2; tB++) {
+                test_gemm_tc(tA, tB, 37, 45, 70, 2, 1.f, 0.f, 0, tf32);                        // tight: 4-byte copies
+                test_gemm_tc(tA, tB, 37, 45, 70, 2, 1.f, 0.f, 0, tf32, TcEpi::NONE, 4);        // 16-byte copies, partial chunks
+                test_gemm_tc(tA, tB, 20, 36, 200, 1, 1.f, 0.f, 0, tf32, TcEpi::NONE, 4);       // 13 K tiles: the stage ring wraps
+            }
     test_gemm_tc(0, 1, 130, 260, 33, 1, 2.f, 0.5f);     // several blocks, partial tiles on every edge, beta
-    test_gemm_tc(1, 0, 9, 17, 1, 1, 1.f, 0.f);          // K = 1: one partial K tile
-    // weight-gradient shape of ViT-S/14 at 644, batch 4: dW[384 x 384] = X^T dY over K = 4 x 2117 tokens
-    // (first block row only; still streams all 265 K tiles)
-    test_gemm_tc(1, 0, 384, 128, 8468, 1, 1.f, 0.f, 1);
-    for (int tA = 0; tA < 2; tA++)
-        for (int tB = 0; tB < 2; tB++) test_gemm_tc(tA, tB, 37, 45, 70, 2, 1.f, 0.f, 0, true);
     test_gemm_tc(0, 1, 130, 260, 33, 1, 2.f, 0.5f, 0, true);
-    test_splitk(37, 45, 300, 96, -2.f, 0.5f);   // three equal slices and a short fourth
-    test_splitk(37, 45, 300, 96, 1.f, 0.f, true);   // with Backend.linear's epilogue
-    test_gemm_tc(0, 1, 130, 70, 45, 1, 1.f, 0.f, 0, false, true);   // F.linear under autocast: x W^T + b, bf16 out
-    test_gemm_tc(0, 1, 37, 45, 70, 2, 1.f, 0.f, 0, true, true);     // the tf32 kernel's epilogue
+    test_gemm_tc(1, 0, 36, 44, 40, 2, 1.f, 0.f, 0, false, TcEpi::NONE, 4, 1);   // aligned leading dims, misaligned base
+    test_gemm_tc(1, 0, 9, 17, 1, 1, 1.f, 0.f);          // K = 1: one partial K tile
+    test_gemm_tc(0, 0, 9, 17, 0, 1, 1.f, 0.5f);         // K = 0: C = beta * C
+    // weight-gradient shape of ViT-S/14 at 644, batch 4: dW[384 x 384] = X^T dY over K = 4 x 2117 tokens
+    // (first block row only; still streams all 530 K tiles)
+    test_gemm_tc(1, 0, 384, 128, 8468, 1, 1.f, 0.f, 1);
+    // the epilogues, batch 2 (aux and residual follow C's batch stride)
+    for (TcEpi e : {TcEpi::BIAS_BF16, TcEpi::GELU_AUX, TcEpi::SCALED_RESIDUAL}) {
+        test_gemm_tc(0, 1, 130, 70, 48, 2, 1.f, 0.f, 0, false, e, 4);   // F.linear under autocast: x W^T + b
+        test_sgemm_epilogue(e);
+    }
+    test_gemm_tc(0, 1, 37, 45, 70, 2, 1.f, 0.f, 0, true, TcEpi::GELU_AUX);          // the tf32 kernel's epilogue
+    test_gemm_tc(0, 1, 37, 45, 70, 1, 1.f, 0.f, 0, true, TcEpi::SCALED_RESIDUAL);
+    test_splitk(37, 45, 300, 96, -2.f, 0.5f);                      // three equal slices and a short fourth
+    test_splitk(37, 45, 300, 96, 1.f, 0.f, TcEpi::BIAS_BF16);      // with Backend.linear's epilogue
+    test_splitk(37, 45, 300, 96, 1.f, 0.f, TcEpi::GELU_AUX);
+    test_splitk(37, 45, 300, 96, 1.f, 0.f, TcEpi::SCALED_RESIDUAL);
     test_splitk(20, 9, 192, 64, 1.f, 0.f);      // slices only
     test_attention_tc(2, 37, 2, 16);            // one partial key tile; D padded to 64
     test_attention_tc(1, 30, 2, 64);            // the last row is a lane's second row (g + 8)

@@ -603,6 +603,16 @@ inline void emu_cp_async(const char* file, int line, void* dst, const void* src,
     if (srcSize > 0) std::memcpy(c.bytes, src, srcSize);   // a bad source faults here, at the issuing line
     w->cur->cps.push_back(c);
 }
+// A vector load (store: false) or store (true) of `bytes` bytes between registers `regs` and `p`, as
+// ld/st.v2/.v4: `p` must be aligned to the vector's size, which a GPU requires (misaligned: the
+// launch fails, as CUDA_ERROR_MISALIGNED_ADDRESS would).
+inline void emu_vec_access(const char* file, int line, const void* regs, const void* p, int bytes, bool store) {
+    if ((uintptr_t)p % bytes)
+        emu_kernel_fail(EMU_ERR_MISALIGNED, emu_fmt("%d-byte vector %s at %s:%d: address %p is not %d-byte aligned", bytes,
+                                                    store ? "store" : "load", emu_base(file), line, p, bytes));
+    if (store) std::memcpy(const_cast<void*>(p), regs, bytes);
+    else std::memcpy(const_cast<void*>(regs), p, bytes);
+}
 inline void emu_cp_async_commit() {
     EmuFiber* f = emu_w->cur;
     for (auto& c : f->cps)

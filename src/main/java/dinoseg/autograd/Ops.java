@@ -40,7 +40,19 @@ public final class Ops implements AutoCloseable {
     public void backward(Var loss) { tape.backward(loss); }
 
     /** The caller no longer uses these Vars (see {@link Tape#release}); nulls, parameters and inputs are ignored. */
-    public void release(Var... vs) { for (Var v : vs) tape.release(v); }
+    public void release(Var... vs) {
+        for (Var v : vs) {
+            Tensor a = v == null ? null : pendingGelu.remove(v);
+            if (a != null) a.close();
+            tape.release(v);
+        }
+    }
+
+    /**
+     * gelu(h) for the outputs h of {@link #layerNormLinearGelu}, made in the same GEMM launch as h and
+     * waiting for the {@link #geluLinear} that reads h (which takes and frees it).
+     */
+    private final java.util.IdentityHashMap<Var, Tensor> pendingGelu = new java.util.IdentityHashMap<>();
 
     /** Hands v's tensor to the caller: closing this scope will not free it. */
     public Var keep(Var v) { return tape.keep(v); }
@@ -49,7 +61,11 @@ public final class Ops implements AutoCloseable {
     public Var constant(Tensor t) { return result(t, false); }
 
     /** Frees every tensor this scope still owns (except those {@link #keep kept}) and drops the tape. */
-    @Override public void close() { tape.close(); }
+    @Override public void close() {
+        for (Tensor a : pendingGelu.values()) a.close();
+        pendingGelu.clear();
+        tape.close();
+    }
 
     // ------------------------------------------------------------------ plumbing
 
@@ -375,8 +391,11 @@ public final class Ops implements AutoCloseable {
         String op = "geluLinear";
         int[] nk = linearShapes(op, h, w, b, gamma);
         int n = nk[0], k = nk[1], rows = (int) (h.value().numel() / k);
-        Tensor a = be.empty(h.shape());
-        be.gelu(h.value(), a);
+        Tensor a = pendingGelu.remove(h);   // made with h by layerNormLinearGelu, or computed here
+        if (a == null) {
+            a = be.empty(h.shape());
+            be.gelu(h.value(), a);
+        }
         Tensor y = linearForward(op, a, rows, k, n, w, b, gamma, residual, h.shape());
         a.close();
         boolean g = needs(h, w, b, gamma, residual);
@@ -434,7 +453,21 @@ public final class Ops implements AutoCloseable {
      * recomputes for w's gradient. Same values and gradients as the two ops.
      */
     public Var layerNormLinear(Var x, Var gamma, Var beta, float eps, Var w, Var b) {
-        String op = "layerNormLinear";
+        return layerNormLinear("layerNormLinear", x, gamma, beta, eps, w, b, false);
+    }
+
+    /**
+     * {@link #layerNormLinear} whose GELU is computed in the same GEMM launch ({@link Backend#linearGelu}:
+     * on CUDA one launch writes h and gelu(h)) and held for the {@link #geluLinear} that reads the
+     * returned h next, which then skips its GELU pass (a DINOv2 MLP's fc1 and fc2). Same values and
+     * gradients; h's gradient is unchanged (GELU's backward belongs to geluLinear). When h goes to
+     * anything else, the held tensor is freed with h ({@link #release}) or this scope.
+     */
+    public Var layerNormLinearGelu(Var x, Var gamma, Var beta, float eps, Var w, Var b) {
+        return layerNormLinear("layerNormLinearGelu", x, gamma, beta, eps, w, b, true);
+    }
+
+    private Var layerNormLinear(String op, Var x, Var gamma, Var beta, float eps, Var w, Var b, boolean withGelu) {
         int c = x.dim(-1);
         Checks.shape(op, "gamma", gamma.value(), Shape.of(c));
         Checks.shape(op, "beta", beta.value(), Shape.of(c));
@@ -442,10 +475,18 @@ public final class Ops implements AutoCloseable {
         int n = nk[0], rows = (int) (x.value().numel() / c);
         Tensor normed = be.empty(x.shape()), mean = be.empty(Shape.of(rows)), rstd = be.empty(Shape.of(rows));
         be.layerNorm(x.value(), gamma.value(), beta.value(), eps, normed, mean, rstd);
-        Tensor y = linearForward(op, normed, rows, c, n, w, b, null, null, x.shape());
+        Tensor y, act = null;
+        if (withGelu) {
+            y = be.empty(outShape(x.shape(), n));
+            act = be.empty(y.shape());
+            be.linearGelu(normed, w.value(), b == null ? null : b.value(), rows, n, c, y, act);   // y: the pre-activation h
+        } else {
+            y = linearForward(op, normed, rows, c, n, w, b, null, null, x.shape());
+        }
         normed.close();
         boolean g = needs(x, gamma, beta, w, b);
         Var out = result(y, g);
+        if (act != null) pendingGelu.put(out, act);
         boolean lnGrads = wants(x) || wants(gamma) || wants(beta);
         if (!g) free(mean, rstd);
         else record(out, saves(x.value(), gamma.value(), valueIf(wants(w), beta), valueIf(lnGrads, w)), internal(mean, rstd), gy -> {
@@ -482,17 +523,21 @@ public final class Ops implements AutoCloseable {
      * and residual may be null).
      */
     private Tensor linearForward(String op, Tensor a, int rows, int k, int n, Var w, Var b, Var gamma, Var residual, Shape inShape) {
-        int[] od = inShape.dims();
-        od[od.length - 1] = n;
-        Shape os = Shape.of(od);
+        Shape os = outShape(inShape, n);
         if (residual != null) Checks.shape(op, "residual", residual.value(), os);
         Tensor y = be.empty(os);
-        be.linear(a, w.value(), b == null ? null : b.value(), rows, n, k, y);   // bias and autocast's bf16 store included
-        // LayerScale in fp32 (bf16 * fp32 promotes under autocast); with the residual add in the same pass
-        if (gamma != null && residual != null) be.addcmul(residual.value(), y, gamma.value(), y);
-        else if (gamma != null) be.mul(y, gamma.value(), y);
-        else if (residual != null) be.add(residual.value(), y, 1f, y);
+        Tensor bias = b == null ? null : b.value();
+        if (gamma == null && residual == null) be.linear(a, w.value(), bias, rows, n, k, y);   // bias and autocast's bf16 store included
+        // LayerScale in fp32 (bf16 * fp32 promotes under autocast) and the residual add, in the GEMM's epilogue where the backend can
+        else be.linearScaled(a, w.value(), bias, gamma == null ? null : gamma.value(), residual == null ? null : residual.value(), rows, n, k, y);
         return y;
+    }
+
+    /** inShape with its last dimension replaced by n. */
+    private static Shape outShape(Shape inShape, int n) {
+        int[] od = inShape.dims();
+        od[od.length - 1] = n;
+        return Shape.of(od);
     }
 
     /**

@@ -134,6 +134,50 @@ public interface Backend extends AutoCloseable {
     }
 
     /**
+     * {@link #linear} followed by exact GELU in one pass where the backend can (cuBLASLt's
+     * {@code CUBLASLT_EPILOGUE_GELU_AUX_BIAS}): aux [rows, n] = x · wᵀ + bias (under BF16 rounded to
+     * bf16, exactly what {@link #linear} writes), y [rows, n] = gelu(aux) ({@link #gelu}, not rounded).
+     * aux may be null when the pre-activation is not wanted (no backward); y must not share storage with
+     * x, w or aux. The MLP's fc1 of a DINOv2 block: its backward needs aux, the next layer reads y.
+     * Default: {@link #linear} into aux (or y), then {@link #gelu}. The CUDA backend makes it one GEMM
+     * launch with the bias, rounding, aux store and GELU in the epilogue (kernels/tc.cuh TcEpilogue).
+     *
+     * @throws IllegalArgumentException as {@link #linear}, or when aux does not have rows·n elements
+     */
+    default void linearGelu(Tensor x, Tensor w, Tensor bias, int rows, int n, int k, Tensor aux, Tensor y) {
+        if (aux != null && aux.numel() != (long) rows * n)
+            throw new IllegalArgumentException("linearGelu: aux has " + aux.numel() + " elements, not " + rows + "x" + n);
+        Tensor pre = aux != null ? aux : y;
+        linear(x, w, bias, rows, n, k, pre);
+        gelu(pre, y);
+    }
+
+    /**
+     * y [rows, n] = residual + gamma ⊙ linear(x, w, bias): a Linear, DINOv2's LayerScale (gamma [n], one
+     * factor per output column) and the residual add in one pass where the backend can. Either of gamma
+     * and residual [rows, n] may be null (the step is skipped). Rounded as the separate ops: the linear
+     * output as {@link #linear} stores it (bf16 under BF16), then the product and the sum each rounded to
+     * float with no fused multiply-add, as {@link #addcmul}, {@link #mul} and {@link #add} round them, so
+     * the result has the same bits. residual may be y only when this backend's {@link #linear} reads all
+     * of x and w before writing y (always: y must not share storage with x or w).
+     * Default: {@link #linear}, then {@link #addcmul} / {@link #mul} / {@link #add}. The CUDA backend
+     * makes it one GEMM launch with the LayerScale and residual in the epilogue.
+     *
+     * @throws IllegalArgumentException as {@link #linear}, or when gamma does not have n elements or
+     *         residual not rows·n
+     */
+    default void linearScaled(Tensor x, Tensor w, Tensor bias, Tensor gamma, Tensor residual, int rows, int n, int k, Tensor y) {
+        if (gamma != null && gamma.numel() != n)
+            throw new IllegalArgumentException("linearScaled: gamma has " + gamma.numel() + " elements, not " + n + " (one per output column)");
+        if (residual != null && residual.numel() != (long) rows * n)
+            throw new IllegalArgumentException("linearScaled: residual has " + residual.numel() + " elements, not " + rows + "x" + n);
+        linear(x, w, bias, rows, n, k, y);
+        if (gamma != null && residual != null) addcmul(residual, y, gamma.reshape(n), y);
+        else if (gamma != null) mul(y, gamma.reshape(n), y);
+        else if (residual != null) add(residual, y, 1f, y);
+    }
+
+    /**
      * The arithmetic of {@link #gemm} (and so of linear layers, convolutions and every op built on
      * it) and, under BF16, of {@link #attention}'s two products (see there): with {@link Precision#BF16} or {@link Precision#TF32} every element of op(A) and op(B) is
      * first rounded to that format ({@link Precision#round}) and the products are summed in fp32 — on

@@ -57,7 +57,7 @@ public final class OpProfile {
         java.util.function.BiConsumer<String, String> put = (fam, names) -> {
             for (String n : names.split(" ")) f.put(n, fam);
         };
-        put.accept("gemm", "gemm linear");
+        put.accept("gemm", "gemm linear linearGelu linearScaled");
         put.accept("attention", "attention attentionBackward");
         put.accept("norm", "layerNorm layerNormBackward batchNorm batchNormBackward");
         put.accept("elementwise", "add mul scale axpy gelu geluBackward relu reluBackward swiglu swigluBackward fill roundTo addcmul");

@@ -173,7 +173,7 @@ public final class Block extends Module implements Layer {
     /** residual + ls2(mlp(norm2(x1))) (without ls2 when g2 is null, without residual when it is null). */
     private Var feedForward(Ops ops, Var x1, Var g2, Var residual) {
         if (mlp instanceof Mlp f) {
-            Var h = ops.layerNormLinear(x1, norm2.weight, norm2.bias, norm2.eps, f.fc1.weight, f.fc1.bias);
+            Var h = ops.layerNormLinearGelu(x1, norm2.weight, norm2.bias, norm2.eps, f.fc1.weight, f.fc1.bias);
             Var m = ops.geluLinear(h, f.fc2.weight, f.fc2.bias, g2, residual);
             ops.release(h);
             return m;

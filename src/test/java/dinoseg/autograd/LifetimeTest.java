@@ -230,4 +230,36 @@ class LifetimeTest {
         sameAsUnfused((ops, p) -> ops.layerNormLinear(p[0], p[1], p[2], 1e-6f, p[3], p[4]),
                 (ops, p) -> ops.linear(ops.layerNorm(p[0], p[1], p[2], 1e-6f), p[3], p[4]), ps, 2e-5f);
     }
+
+    @Test
+    void fc1WithItsGeluThenGeluLinearMatchesTheSeparateOps() {
+        // a DINOv2 MLP: layerNormLinearGelu makes h and gelu(h) (Backend.linearGelu), geluLinear takes gelu(h)
+        Parameter[] ps = {param(2, 3, 6), param(6), param(6), param(8, 6), param(8), param(6, 8), param(6), param(6), param(2, 3, 6)};
+        sameAsUnfused((ops, p) -> ops.geluLinear(ops.layerNormLinearGelu(p[0], p[1], p[2], 1e-6f, p[3], p[4]), p[5], p[6], p[7], p[8]),
+                (ops, p) -> ops.add(p[8], ops.mul(ops.linear(ops.gelu(ops.linear(ops.layerNorm(p[0], p[1], p[2], 1e-6f), p[3], p[4])), p[5], p[6]), p[7])),
+                ps, 2e-5f);
+    }
+
+    @Test
+    @SuppressWarnings("try")
+    void theHeldGeluIsFreedByGeluLinearOrWithItsH() {
+        dinoseg.backend.meta.MetaBackend meta = new dinoseg.backend.meta.MetaBackend();
+        Parameter x = new Parameter(meta.empty(Shape.of(4, 16))), g = new Parameter(meta.empty(Shape.of(16))), b = new Parameter(meta.empty(Shape.of(16)));
+        Parameter w1 = new Parameter(meta.empty(Shape.of(64, 16))), b1 = new Parameter(meta.empty(Shape.of(64)));
+        Parameter w2 = new Parameter(meta.empty(Shape.of(16, 64))), b2 = new Parameter(meta.empty(Shape.of(16)));
+        long base = meta.liveBytes(), token = 4 * 64 * 4;
+        try (Ops ops = new Ops(meta); var s = ops.noGrad()) {
+            Var h = ops.layerNormLinearGelu(x, g, b, 1e-6f, w1, b1);
+            assertEquals(base + 2 * token, meta.liveBytes(), "h and gelu(h)");
+            ops.release(h);
+            assertEquals(base, meta.liveBytes(), "releasing h frees the gelu(h) it held");
+            h = ops.layerNormLinearGelu(x, g, b, 1e-6f, w1, b1);
+            Var y = ops.geluLinear(h, w2, b2);
+            ops.release(h);
+            assertEquals(base + 4 * 16 * 4, meta.liveBytes(), "geluLinear took gelu(h): only y is left");
+            ops.release(y);
+            ops.layerNormLinearGelu(x, g, b, 1e-6f, w1, b1);   // never released: the scope frees both
+        }
+        assertEquals(base, meta.liveBytes());
+    }
 }

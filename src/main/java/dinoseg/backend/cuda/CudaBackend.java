@@ -181,12 +181,50 @@ public final class CudaBackend implements Backend {
     @Override public void linear(Tensor x, Tensor w, Tensor bias, int rows, int n, int k, Tensor y) {
         Precision p = gemmOps.precision();
         if (p == Precision.FP32) { Backend.super.linear(x, w, bias, rows, n, k, y); return; }
+        fusedLinear("linear", x, w, bias, rows, n, k, y, null, false, null, null);
+    }
+
+    /**
+     * {@inheritDoc} One GEMM launch (gemm_bf16_tc / gemm_tf32_tc, or sgemm_batched in fp32 when cuBLAS is
+     * not loaded) whose epilogue adds the bias, rounds, stores aux and applies GELU.
+     */
+    @Override public void linearGelu(Tensor x, Tensor w, Tensor bias, int rows, int n, int k, Tensor aux, Tensor y) {
+        if (aux != null && aux.numel() != (long) rows * n)
+            throw new IllegalArgumentException("linearGelu: aux has " + aux.numel() + " elements, not " + rows + "x" + n);
+        if (aux != null) dinoseg.backend.Checks.f32("linearGelu", "aux", aux);
+        if (!fusedLinear("linearGelu", x, w, bias, rows, n, k, y, aux, true, null, null))
+            Backend.super.linearGelu(x, w, bias, rows, n, k, aux, y);
+    }
+
+    /** {@inheritDoc} One GEMM launch (as {@link #linearGelu}) whose epilogue applies gamma and adds the residual. */
+    @Override public void linearScaled(Tensor x, Tensor w, Tensor bias, Tensor gamma, Tensor residual, int rows, int n, int k, Tensor y) {
+        if (gamma != null && gamma.numel() != n)
+            throw new IllegalArgumentException("linearScaled: gamma has " + gamma.numel() + " elements, not " + n + " (one per output column)");
+        if (residual != null && residual.numel() != (long) rows * n)
+            throw new IllegalArgumentException("linearScaled: residual has " + residual.numel() + " elements, not " + rows + "x" + n);
+        if (gamma != null) dinoseg.backend.Checks.f32("linearScaled", "gamma", gamma);
+        if (residual != null) dinoseg.backend.Checks.f32("linearScaled", "residual", residual);
+        if (!fusedLinear("linearScaled", x, w, bias, rows, n, k, y, null, false, gamma, residual))
+            Backend.super.linearScaled(x, w, bias, gamma, residual, rows, n, k, y);
+    }
+
+    /**
+     * y = epilogue(x · wᵀ) as one GEMM launch: the tensor-core kernels under BF16/TF32, sgemm_batched in
+     * FP32 when cuBLAS is not loaded; false (nothing done) when FP32 runs on cuBLAS, whose product has no
+     * epilogue here.
+     */
+    private boolean fusedLinear(String op, Tensor x, Tensor w, Tensor bias, int rows, int n, int k, Tensor y,
+                                Tensor aux, boolean gelu, Tensor gamma, Tensor residual) {
         if (bias != null && bias.numel() != n)
-            throw new IllegalArgumentException("linear: bias has " + bias.numel() + " elements, not " + n + " (one per output column)");
+            throw new IllegalArgumentException(op + ": bias has " + bias.numel() + " elements, not " + n + " (one per output column)");
         MatrixView a = MatrixView.of(x, k), b = MatrixView.of(w, k).t(), c = MatrixView.of(y, n);
         OpContract.gemm(rows, n, k, a, b, c, 1);
-        if (bias != null) dinoseg.backend.Checks.f32("linear", "bias", bias);
-        gemmOps.tensorCoreGemm(p, rows, n, k, 1f, a, b, 0f, c, 1, CudaMemory.ptrOrNull(bias), p == Precision.BF16);
+        if (bias != null) dinoseg.backend.Checks.f32(op, "bias", bias);
+        Precision p = gemmOps.precision();
+        CudaGemmOps.Epilogue ep = new CudaGemmOps.Epilogue(CudaMemory.ptrOrNull(bias), p == Precision.BF16, gelu,
+                CudaMemory.ptrOrNull(aux), CudaMemory.ptrOrNull(gamma), CudaMemory.ptrOrNull(residual));
+        if (p != Precision.FP32) { gemmOps.tensorCoreGemm(p, rows, n, k, 1f, a, b, 0f, c, 1, ep); return true; }
+        return gemmOps.fp32LinearKernel(rows, n, k, a, b, c, ep);
     }
 
     /** {@link #gemm} on our tiled kernel regardless of cuBLAS (same checks; the tests compare both paths). */

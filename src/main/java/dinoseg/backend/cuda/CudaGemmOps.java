@@ -47,7 +47,7 @@ final class CudaGemmOps {
         ctx.bind();
         Precision p = precision;
         if (p != Precision.FP32) {
-            tensorCoreGemm(p, m, n, k, alpha, a, b, beta, c, batch, null, false);
+            tensorCoreGemm(p, m, n, k, alpha, a, b, beta, c, batch, Epilogue.NONE);
             return;
         }
         if (cublas != null && k > 0) {   // cuBLAS rejects the leading dimensions of empty operands
@@ -59,20 +59,55 @@ final class CudaGemmOps {
     }
 
     /**
-     * The tensor-core GEMM (precision BF16 or TF32) with the epilogue of kernels/gemm_tc.cu: bias (null,
-     * or one value per column of C, added after alpha and beta) and the result rounded to bf16 when
-     * {@code roundBf16}. Split-K when few tiles share a long K (batch 1).
+     * The linear epilogue of the GEMM kernels (kernels/tc.cuh, TcEpilogue), in cuBLASLt's terms BIAS and
+     * GELU_AUX_BIAS plus DINOv2's LayerScale and residual, applied in this order to each output value v:
+     * {@code v += bias[col]}; v rounded to bf16 when {@code roundBf16}; {@code aux = v} (the pre-activation)
+     * when aux is not null; {@code v = gelu(v)} when {@code gelu}; {@code v = residual + v * gamma[col]}
+     * (each rounded, no FMA). Null pointers skip a step; aux and residual have C's layout.
+     */
+    record Epilogue(CUdeviceptr bias, boolean roundBf16, boolean gelu, CUdeviceptr aux, CUdeviceptr gamma, CUdeviceptr residual) {
+        static final Epilogue NONE = new Epilogue(null, false, false, null, null, null);
+
+        KernelArgs append(KernelArgs args) {
+            return args.ptr(bias).i(roundBf16 ? 1 : 0).i(gelu ? 1 : 0).ptr(aux).ptr(gamma).ptr(residual);
+        }
+    }
+
+    /**
+     * Dynamic shared memory of gemm_bf16_tc and gemm_tf32_tc (GEMM_TC_SMEM in kernels/gemm_tc.cu): the
+     * cp.async staging buffers and the converted bf16/tf32 tiles. Above the 48 KiB default, so the
+     * backend opts in per kernel; within the 99 KiB that sm_86/sm_89 allow.
+     */
+    static final int TC_SHARED_BYTES = 90112;
+
+    /**
+     * The tensor-core GEMM (precision BF16 or TF32) with the linear epilogue (see {@link Epilogue}).
+     * Split-K when few tiles share a long K (batch 1); the epilogue then runs in the reduction.
      */
     void tensorCoreGemm(Precision p, int m, int n, int k, float alpha, MatrixView a, MatrixView b, float beta, MatrixView c, int batch,
-                        CUdeviceptr bias, boolean roundBf16) {
+                        Epilogue ep) {
         if (m == 0 || n == 0 || batch == 0) return;
         ctx.bind();
         String kernel = p == Precision.BF16 ? "gemm_bf16_tc" : "gemm_tf32_tc";
         int slices = batch == 1 ? splitK(m, n, k, ctx.smCount) : 1;
-        if (slices > 1) { splitKGemm(kernel, slices, m, n, k, alpha, a, b, beta, c, bias, roundBf16); return; }
-        tcGemm(kernel, a.transposed(), b.transposed(), m, n, k, alpha,
+        if (slices > 1) { splitKGemm(kernel, slices, m, n, k, alpha, a, b, beta, c, ep); return; }
+        launchGemm(kernel, a.transposed(), b.transposed(), m, n, k, alpha,
                 ptr(a.tensor(), a.offset()), a.ld(), a.stride(), ptr(b.tensor(), b.offset()), b.ld(), b.stride(),
-                beta, ptr(c.tensor(), c.offset()), c.ld(), c.stride(), batch, bias, roundBf16);
+                beta, ptr(c.tensor(), c.offset()), c.ld(), c.stride(), batch, ep);
+    }
+
+    /**
+     * C = epilogue(op(A) op(B)) on the fp32 path for a linear layer (batch 1, alpha 1, beta 0): one
+     * sgemm_batched launch with the epilogue when cuBLAS is not in use, and false (nothing done) when it
+     * is, so the caller composes cuBLAS's product with the separate ops.
+     */
+    boolean fp32LinearKernel(int m, int n, int k, MatrixView a, MatrixView b, MatrixView c, Epilogue ep) {
+        if (cublas != null && k > 0) return false;
+        if (m == 0 || n == 0) return true;
+        ctx.bind();
+        launchGemm("sgemm_batched", a.transposed(), b.transposed(), m, n, k, 1f, ptr(a.tensor(), a.offset()), a.ld(), a.stride(),
+                ptr(b.tensor(), b.offset()), b.ld(), b.stride(), 0f, ptr(c.tensor(), c.offset()), c.ld(), c.stride(), 1, ep);
+        return true;
     }
 
     /** The kernel path regardless of cuBLAS. */
@@ -104,7 +139,7 @@ final class CudaGemmOps {
      * splitk_reduce sums them in slice order into C: deterministic, no atomics.
      */
     private void splitKGemm(String kernel, int slices, int m, int n, int k, float alpha, MatrixView a, MatrixView b, float beta, MatrixView c,
-                            CUdeviceptr bias, boolean roundBf16) {
+                            Epilogue ep) {
         int kc = (k + slices - 1) / slices;
         kc = (kc + 31) / 32 * 32;
         int full = Math.min(slices, k / kc), rest = k - full * kc, s = full + (rest > 0 ? 1 : 0);
@@ -113,13 +148,13 @@ final class CudaGemmOps {
         long mn = (long) m * n;
         try (dinoseg.tensor.Tensor part = mem.empty(dinoseg.tensor.Shape.of(Math.toIntExact(s * mn)), dinoseg.tensor.DType.F32)) {
             CUdeviceptr pp = ptr(part);
-            tcGemm(kernel, a.transposed(), b.transposed(), m, n, kc, 1f, ptr(a.tensor(), a.offset()), a.ld(), stepA,
-                    ptr(b.tensor(), b.offset()), b.ld(), stepB, 0f, pp, n, mn, full, null, false);
+            launchGemm(kernel, a.transposed(), b.transposed(), m, n, kc, 1f, ptr(a.tensor(), a.offset()), a.ld(), stepA,
+                    ptr(b.tensor(), b.offset()), b.ld(), stepB, 0f, pp, n, mn, full, Epilogue.NONE);
             if (rest > 0)
-                tcGemm(kernel, a.transposed(), b.transposed(), m, n, rest, 1f, ptr(a.tensor(), a.offset() + full * stepA), a.ld(), 0,
-                        ptr(b.tensor(), b.offset() + full * stepB), b.ld(), 0, 0f, ptr(part, full * mn), n, 0, 1, null, false);
-            ctx.launchN("splitk_reduce", mn, new KernelArgs().ptr(pp).ptr(ptr(c.tensor(), c.offset())).i(c.ld()).i(m).i(n).i(s)
-                    .f(alpha).f(beta).ptr(bias).i(roundBf16 ? 1 : 0));
+                launchGemm(kernel, a.transposed(), b.transposed(), m, n, rest, 1f, ptr(a.tensor(), a.offset() + full * stepA), a.ld(), 0,
+                        ptr(b.tensor(), b.offset() + full * stepB), b.ld(), 0, 0f, ptr(part, full * mn), n, 0, 1, Epilogue.NONE);
+            ctx.launchN("splitk_reduce", mn, ep.append(new KernelArgs().ptr(pp).ptr(ptr(c.tensor(), c.offset())).i(c.ld()).i(m).i(n).i(s)
+                    .f(alpha).f(beta)));
         }
     }
 
@@ -130,32 +165,28 @@ final class CudaGemmOps {
         kernelGemm("sgemm_batched", transA, transB, m, n, k, alpha, pa, lda, strideA, pb, ldb, strideB, beta, pc, ldc, strideC, batch);
     }
 
-    /** One of the GEMM kernels sharing sgemm_batched's arguments and 128x128 tiles of 256 threads. */
+    /**
+     * One of the GEMM kernels sharing sgemm_batched's arguments, 128x128 tiles of 256 threads and the
+     * linear epilogue; the tensor-core kernels with their {@value #TC_SHARED_BYTES} bytes of dynamic shared memory.
+     */
     private void kernelGemm(String kernel, boolean transA, boolean transB, int m, int n, int k, float alpha,
                             CUdeviceptr pa, int lda, long strideA, CUdeviceptr pb, int ldb, long strideB,
                             float beta, CUdeviceptr pc, int ldc, long strideC, int batch) {
-        launchGemm(kernel, transA, transB, m, n, k, alpha, pa, lda, strideA, pb, ldb, strideB, beta, pc, ldc, strideC, batch, false, null, false);
-    }
-
-    /** A tensor-core GEMM kernel: sgemm_batched's arguments, then the epilogue's bias and rounding. */
-    private void tcGemm(String kernel, boolean transA, boolean transB, int m, int n, int k, float alpha,
-                        CUdeviceptr pa, int lda, long strideA, CUdeviceptr pb, int ldb, long strideB,
-                        float beta, CUdeviceptr pc, int ldc, long strideC, int batch, CUdeviceptr bias, boolean roundBf16) {
-        launchGemm(kernel, transA, transB, m, n, k, alpha, pa, lda, strideA, pb, ldb, strideB, beta, pc, ldc, strideC, batch, true, bias, roundBf16);
+        launchGemm(kernel, transA, transB, m, n, k, alpha, pa, lda, strideA, pb, ldb, strideB, beta, pc, ldc, strideC, batch, Epilogue.NONE);
     }
 
     private void launchGemm(String kernel, boolean transA, boolean transB, int m, int n, int k, float alpha,
                             CUdeviceptr pa, int lda, long strideA, CUdeviceptr pb, int ldb, long strideB,
-                            float beta, CUdeviceptr pc, int ldc, long strideC, int batch, boolean epilogue, CUdeviceptr bias, boolean roundBf16) {
+                            float beta, CUdeviceptr pc, int ldc, long strideC, int batch, Epilogue ep) {
         int gx = (n + 127) / 128, gy = (m + 127) / 128;   // 128x128 tiles (gemm.cu, gemm_tc.cu)
+        int shared = kernel.startsWith("sgemm") ? 0 : TC_SHARED_BYTES;
         for (int z0 = 0; z0 < batch; z0 += 65535) {
             int nz = Math.min(65535, batch - z0);
             KernelArgs args = new KernelArgs()
                     .i(transA ? 1 : 0).i(transB ? 1 : 0).i(m).i(n).i(k).f(alpha)
                     .ptr(pa).i(lda).l(strideA).ptr(pb).i(ldb).l(strideB)
                     .f(beta).ptr(pc).i(ldc).l(strideC).l(z0);
-            if (epilogue) args.ptr(bias).i(roundBf16 ? 1 : 0);
-            ctx.launch(kernel, gx, gy, nz, 256, 0, args);
+            ctx.launch(kernel, gx, gy, nz, 256, shared, ep.append(args));
         }
     }
 

@@ -180,6 +180,70 @@ class TensorCoreGemmTest {
             }
     }
 
+    /**
+     * linearGelu and linearScaled (the GEMM epilogues of kernels/tc.cuh) under FP32 (sgemm_batched:
+     * cuBLAS is not loaded here), BF16 and TF32: one launch each on the emulated driver (two with split-K),
+     * and the same bits as the backend's own unfused ops (linear, then gelu / addcmul / mul / add), which
+     * use the same GELU and the same rounding order; plus the CPU backend's values within the GEMM tolerance.
+     */
+    @Test
+    void linearEpiloguesAreOneLaunchWithTheBitsOfTheSeparateOps() {
+        int[][] shapes = {{37, 70, 45}, {96, 40, 2304}};
+        for (Precision p : new Precision[]{Precision.FP32, Precision.BF16, Precision.TF32})
+            for (int[] sh : shapes)
+                for (int variant = 0; variant < 4; variant++) {   // gelu+aux, gelu, gamma+residual, residual only
+                    int rows = sh[0], n = sh[1], k = sh[2];
+                    Random rnd = new Random(rows + n + k + variant);
+                    float[] x = CudaTestSupport.randn(rnd, (long) rows * k), w = CudaTestSupport.randn(rnd, (long) n * k), b = CudaTestSupport.randn(rnd, n);
+                    float[] gamma = CudaTestSupport.randn(rnd, n), res = CudaTestSupport.randn(rnd, (long) rows * n);
+                    boolean gelu = variant < 2;
+                    String what = p + " " + (gelu ? "linearGelu" + (variant == 0 ? " + aux" : "") : "linearScaled" + (variant == 2 ? " gamma +" : "") + " residual")
+                            + " " + rows + "x" + n + "x" + k;
+                    Shape ys = Shape.of(rows, n);
+                    float[][] cpuOut = new float[2][];
+                    try (CpuBackend cpu = new CpuBackend()) {
+                        cpu.setMatmulPrecision(p);
+                        Tensor cx = cpu.fromFloats(x, Shape.of(rows, k)), cw = cpu.fromFloats(w, Shape.of(n, k)), cb = cpu.fromFloats(b, Shape.of(n));
+                        Tensor cy = cpu.empty(ys), caux = cpu.empty(ys);
+                        if (gelu) cpu.linearGelu(cx, cw, cb, rows, n, k, variant == 0 ? caux : null, cy);
+                        else cpu.linearScaled(cx, cw, cb, variant == 2 ? cpu.fromFloats(gamma, Shape.of(n)) : null, cpu.fromFloats(res, ys), rows, n, k, cy);
+                        cpuOut[0] = cpu.toFloats(cy);
+                        cpuOut[1] = cpu.toFloats(caux);
+                    }
+                    Tensor gx = gpu().fromFloats(x, Shape.of(rows, k)), gw = gpu().fromFloats(w, Shape.of(n, k)), gb = gpu().fromFloats(b, Shape.of(n));
+                    Tensor gg = gpu().fromFloats(gamma, Shape.of(n)), gr = gpu().fromFloats(res, ys);
+                    Tensor fused = gpu().empty(ys), aux = gpu().empty(ys), sep = gpu().empty(ys), pre = gpu().empty(ys);
+                    gpu().setMatmulPrecision(p);
+                    int launches;
+                    try {
+                        int before = EmulatedDriver.active() ? EmulatedDriver.count(EmulatedDriver.LAUNCHES) : 0;
+                        if (gelu) gpu().linearGelu(gx, gw, gb, rows, n, k, variant == 0 ? aux : null, fused);
+                        else gpu().linearScaled(gx, gw, gb, variant == 2 ? gg : null, gr, rows, n, k, fused);
+                        launches = EmulatedDriver.active() ? EmulatedDriver.count(EmulatedDriver.LAUNCHES) - before : -1;
+                        gpu().linear(gx, gw, gb, rows, n, k, pre);   // the separate ops
+                        if (gelu) gpu().gelu(pre, sep);
+                        else if (variant == 2) gpu().addcmul(gr, pre, gg, sep);
+                        else gpu().add(gr, pre, 1f, sep);
+                    } finally {
+                        gpu().setMatmulPrecision(Precision.FP32);
+                    }
+                    boolean splitK = p != Precision.FP32 && k >= 2048;
+                    if (EmulatedDriver.active()) assertEquals(splitK ? 2 : 1, launches, what + ": launches");
+                    float[] got = gpu().toFloats(fused), want = gpu().toFloats(sep);
+                    for (int i = 0; i < got.length; i++)
+                        assertEquals(Float.floatToRawIntBits(want[i]), Float.floatToRawIntBits(got[i]),
+                                what + ": element " + i + " fused " + got[i] + " separate " + want[i]);
+                    if (variant == 0) {
+                        float[] a = gpu().toFloats(aux), pr = gpu().toFloats(pre);
+                        for (int i = 0; i < a.length; i++)
+                            assertEquals(Float.floatToRawIntBits(pr[i]), Float.floatToRawIntBits(a[i]), what + ": aux element " + i);
+                        assertClose(what + " aux vs CPU", cpuOut[1], a, p == Precision.BF16 ? 1.0 / 128 : 1e-4, 1e-4 * Math.sqrt(k));
+                    }
+                    // GELU flattens the bf16 unit's relative error; the residual adds an absolute one
+                    assertClose(what + " vs CPU", cpuOut[0], got, p == Precision.BF16 ? 1.0 / 64 : 1e-3, (p == Precision.BF16 ? 0.1 : 1e-3) * Math.sqrt(k) / 8);
+                }
+    }
+
     @Test
     void precisionIsASettingOfTheBackend() {
         assertEquals(Precision.FP32, gpu().matmulPrecision());
