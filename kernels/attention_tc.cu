@@ -10,7 +10,11 @@
 // accumulators into the A fragments of P.V (V fragments by ldmatrix.trans): no score ever leaves
 // registers. Head dims up to 64 (attention_fwd_bf16_tc_64) or 128 (_128) are zero-padded to that
 // width in shared memory; rows of bf16 are padded by 8 elements (16 bytes) so ldmatrix rows are
-// aligned and fall on different banks. Dynamic shared memory: 3 * 64 * (DP + 8) * 2 bytes.
+// aligned and fall on different banks. With DP = 64 (every DINOv2 preset) the K/V tiles are copied by
+// cp.async one tile ahead into a 32 KiB fp32 staging buffer (16-byte copies when qkv, its row length and
+// D allow, else 4-byte), each thread copying and later rounding only its own chunks, so the next tile's
+// copies are in flight while the tensor cores work on this one; DP = 128 loads each tile directly.
+// Dynamic shared memory: 3 * 64 * (DP + 8) * 2 bytes, plus 32768 with DP = 64 (CudaAttentionOps).
 // round_bf16_f: y = x rounded to bf16 (as floats): Backend.roundTo, and the backward of bf16 attention, which runs
 // the fp32 kernels of attention.cu on the rounded qkv.
 #include "common.cuh"
@@ -34,6 +38,34 @@ __device__ __forceinline__ void atc_fwd(const float* __restrict__ qkv, float* __
     const float* base = qkv + (long long)b * N * rs;
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
     const int g = lane >> 2, t = lane & 3;
+    // K/V staging (DP = 64): chunk c = tid + 128 i (i < 8) is key c / 16, dims 4 (c % 16) ..; this thread's
+    // chunk i of K at stage[(i * 128 + tid) * 4], of V 4096 floats further
+    const bool pipe = DP == 64;
+    float* stage = (float*)(Vs + ATC_KEYS * LD);
+    const bool vec = ((uintptr_t)qkv & 15) == 0 && (rs & 3) == 0 && (D & 3) == 0;
+    auto issue = [&](int j0) {
+        for (int i = 0; i < 8; i++) {
+            const int c = tid + 128 * i, key = j0 + (c >> 4), dq = (c & 15) * 4;
+            float* dk = stage + (i * 128 + tid) * 4;
+            const float* row = base + (long long)key * rs + h * D + dq;
+            if (vec) {
+                int valid = key < N ? D - dq : 0;
+                valid = valid < 0 ? 0 : valid > 4 ? 4 : valid;
+                tc_cp_async16(dk, valid > 0 ? row + H * D : qkv, valid * 4);
+                tc_cp_async16(dk + 4096, valid > 0 ? row + 2 * H * D : qkv, valid * 4);
+            } else {
+                for (int e = 0; e < 4; e++) {
+                    const bool ok = key < N && dq + e < D;
+                    tc_cp_async4(dk + e, ok ? row + H * D + e : qkv, ok ? 4 : 0);
+                    tc_cp_async4(dk + 4096 + e, ok ? row + 2 * H * D + e : qkv, ok ? 4 : 0);
+                }
+            }
+        }
+    };
+    if (pipe) {   // the first K/V tile's copies overlap the Q load
+        issue(0);
+        tc_cp_async_commit();
+    }
 
     for (int e = tid; e < ATC_ROWS * DP; e += blockDim.x) {
         const int r = e / DP, d = e % DP, i = q0 + r;
@@ -55,13 +87,27 @@ __device__ __forceinline__ void atc_fwd(const float* __restrict__ qkv, float* __
         for (int i = 0; i < 4; i++) o[dt][i] = 0.f;
 
     for (int j0 = 0; j0 < N; j0 += ATC_KEYS) {
+        if (pipe) tc_cp_async_wait<0>();         // this thread's copies of the tile have landed
         __syncthreads();                         // every warp is done with the previous K/V tile
-        for (int e = tid; e < ATC_KEYS * DP; e += blockDim.x) {
-            const int c = e / DP, d = e % DP, j = j0 + c;
-            const bool ok = j < N && d < D;
-            const float* row = base + (long long)j * rs + h * D + d;
-            Ks[c * LD + d] = (uint16_t)(tc_pack_bf16x2(ok ? row[(long long)H * D] : 0.f, 0.f) & 0xffffu);
-            Vs[c * LD + d] = (uint16_t)(tc_pack_bf16x2(ok ? row[2LL * H * D] : 0.f, 0.f) & 0xffffu);
+        if (pipe) {
+            for (int i = 0; i < 8; i++) {
+                const int c = tid + 128 * i, key = c >> 4, dq = (c & 15) * 4;
+                float k4[4], v4[4];
+                tc_ld4(k4, stage + (i * 128 + tid) * 4);
+                tc_ld4(v4, stage + 4096 + (i * 128 + tid) * 4);
+                tc_st2(&Ks[key * LD + dq], tc_pack_bf16x2(k4[0], k4[1]), tc_pack_bf16x2(k4[2], k4[3]));
+                tc_st2(&Vs[key * LD + dq], tc_pack_bf16x2(v4[0], v4[1]), tc_pack_bf16x2(v4[2], v4[3]));
+            }
+            if (j0 + ATC_KEYS < N) issue(j0 + ATC_KEYS);   // into the chunks just read: in flight during this tile
+            tc_cp_async_commit();
+        } else {
+            for (int e = tid; e < ATC_KEYS * DP; e += blockDim.x) {
+                const int c = e / DP, d = e % DP, j = j0 + c;
+                const bool ok = j < N && d < D;
+                const float* row = base + (long long)j * rs + h * D + d;
+                Ks[c * LD + d] = (uint16_t)(tc_pack_bf16x2(ok ? row[(long long)H * D] : 0.f, 0.f) & 0xffffu);
+                Vs[c * LD + d] = (uint16_t)(tc_pack_bf16x2(ok ? row[2LL * H * D] : 0.f, 0.f) & 0xffffu);
+            }
         }
         __syncthreads();
 

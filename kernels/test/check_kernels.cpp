@@ -1508,7 +1508,7 @@ static void test_attention_tc(int B, int N, int H, int D, int rowBlocks = 0, boo
             }
         }
     const int DP = D <= 64 ? 64 : 128;
-    const size_t shared = 3 * 64 * (size_t)(DP + 8) * 2;
+    const size_t shared = 3 * 64 * (size_t)(DP + 8) * 2 + (DP == 64 ? 32768 : 0);   // + the K/V cp.async staging
     fvec out((size_t)B * N * H * D, NAN), lse((size_t)B * H * N, NAN);
     if (DP == 64)
         LAUNCH_OPT(optin(shared), attention_fwd_bf16_tc_64, d1(runBlocks, B * H), d1(128), shared, (const float*)qkv.data(), out.data(), lse.data(), N, H, D, scale);
@@ -1695,6 +1695,7 @@ static void test_tensor_core() {
     test_attention_tc(1, 130, 1, 64);           // three key tiles, the last partial; three row blocks
     test_attention_tc(1, 65, 1, 64, 0, true);   // last tile of one key, scores near -120
     test_attention_tc(1, 70, 1, 100);           // D padded to 128 (opt-in shared memory)
+    test_attention_tc(1, 70, 2, 30);            // D % 4 != 0: 4-byte cp.async copies, two key tiles
     test_attention_tc(1, 2117, 2, 64, 1);       // ViT-S/14 at 644: first block of query rows
     test_attention_tc_bwd(1, 30, 2, 64);        // a partial tile of keys and queries: rows g + 8 beyond N
     test_attention_tc_bwd(1, 130, 1, 64);       // three key and query tiles, the last partial

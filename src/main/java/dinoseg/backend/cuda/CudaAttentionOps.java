@@ -50,7 +50,8 @@ final class CudaAttentionOps {
             Tensor l = lse != null ? lse : temp;
             if (precision == Precision.BF16) {   // 64 query rows per block of 4 warps; head dim padded to 64 or 128
                 int dp = d <= 64 ? 64 : 128;
-                ctx.launch("attention_fwd_bf16_tc_" + dp, (n + 63) / 64, b * h, 1, THREADS, 3 * 64 * (dp + 8) * 2,
+                // Q, K, V tiles in bf16, plus (head dim 64) the fp32 staging of the next K/V tile's cp.async copies
+                ctx.launch("attention_fwd_bf16_tc_" + dp, (n + 63) / 64, b * h, 1, THREADS, 3 * 64 * (dp + 8) * 2 + (dp == 64 ? 32768 : 0),
                         new KernelArgs().ptr(ptr(qkv)).ptr(ptr(out)).ptr(ptr(l)).i(n).i(h).i(d).f(scale));
                 return;
             }

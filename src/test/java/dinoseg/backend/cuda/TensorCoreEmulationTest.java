@@ -15,8 +15,9 @@ import org.junit.jupiter.api.io.TempDir;
  * m16n8k8, ldmatrix, cp.async) run on the emulator with the PTX ISA's fragment-to-lane layouts, so a
  * kernel that hands a lane the wrong fragment computes a wrong product. The clean kernels pass in
  * {@link KernelEmulationTest} (family tensor_core); here planted mistakes in kernels/gemm_tc.cu must
- * fail it: a wrong ldmatrix row address for the A fragments (a fragment mapping mistake) and the
- * barrier between K stages removed. tools/mutate_kernels.sh plants many more, one at a time.
+ * fail it: a wrong ldmatrix row address for the A fragments (a fragment mapping mistake), the
+ * barrier between K tiles removed, and a cp.async wait that lets a tile be converted before its copies
+ * have landed. tools/mutate_kernels.sh plants many more, one at a time.
  */
 class TensorCoreEmulationTest {
 
@@ -40,12 +41,18 @@ class TensorCoreEmulationTest {
     @Test
     void wrongLdmatrixRowAddressForTheAFragmentIsCaught(@TempDir Path dir) throws IOException, InterruptedException {
         // lanes 8..15 then give rows 0..7 again: the A fragment's rows g+8 hold rows g
-        assertGemmFails(plantAndRun(dir, "[wm * 64 + mi * 16 + (lane & 15)]", "[wm * 64 + mi * 16 + (lane & 7)]"));
+        assertGemmFails(plantAndRun(dir, "&As[(m + (lane & 15)) * TC_LDK", "&As[(m + (lane & 7)) * TC_LDK"));
     }
 
     @Test
     void missingStageBarrierIsCaught(@TempDir Path dir) throws IOException, InterruptedException {
-        // the barrier after the stores of the next stage: warps then read a stage others still fill
-        assertGemmFails(plantAndRun(dir, "        }\n        __syncthreads();\n    }", "        }\n    }"));
+        // the barrier after each thread converted its chunks: warps then read tiles others still write
+        assertGemmFails(plantAndRun(dir, "        __syncthreads();   // tile kt converted", "        // tile kt converted"));
+    }
+
+    @Test
+    void convertingBeforeTheCopiesLandedIsCaught(@TempDir Path dir) throws IOException, InterruptedException {
+        // wait_group STAGES - 1 leaves tile kt's group in flight: the conversion reads the stale stage
+        assertGemmFails(plantAndRun(dir, "tc_cp_async_wait<BF_STAGES - 2>();", "tc_cp_async_wait<BF_STAGES - 1>();"));
     }
 }
