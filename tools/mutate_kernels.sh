@@ -78,7 +78,7 @@ for my $f (@files) {
     my $emit = sub { my ($what) = @_; print $T join("\t", $id, $where, $family, $what), "\n"; return $id++; };
     my $clean = sub { my ($t) = @_; $t =~ s/ \+ EMU_OFF\(\d+, -?\d+, \d+\) //g; $t =~ s/^\s+|\s+$//g; return $t; };
     # template brackets are not comparisons: hide them from the scan below (restored after it)
-    $code =~ s{(template\s*<[^<>]*>|\b\w+<\s*(?:\d+|[A-Z_][A-Z0-9_]*)\s*>(?=\s*\())}{ (my $t = $1) =~ tr/<>/\x01\x02/; $t }ge;
+    $code =~ s{(template\s*<[^<>]*>|\b\w+<\s*(?:\d+|[A-Z_][A-Z0-9_]*)(?:\s*[-+]\s*(?:\d+|[A-Z_][A-Z0-9_]*))*\s*>(?=\s*\())}{ (my $t = $1) =~ tr/<>/\x01\x02/; $t }ge;
     # relational operators (not part of << >> -> <<= >>=), on the original code
     my $out = "";
     while ($code =~ /\G(.*?)(?<![<>\-])(<=|>=|<|>)(?![<>=])/gcs) {
