@@ -460,9 +460,25 @@ final class VectorAttention {
             x = FloatVector.broadcast(S, a[a5 + p]);
             c50 = x.fma(b0, c50); c51 = x.fma(b1, c51);
         }
-        rescale(c, co, corr[ro], c00, c01); rescale(c, co + ldc, corr[ro + 1], c10, c11);
-        rescale(c, co + 2 * ldc, corr[ro + 2], c20, c21); rescale(c, co + 3 * ldc, corr[ro + 3], c30, c31);
-        rescale(c, co + 4 * ldc, corr[ro + 4], c40, c41); rescale(c, co + 5 * ldc, corr[ro + 5], c50, c51);
+        // c = c * corr[row] + acc, written out (see packedTile1: no helper with FloatVector parameters)
+        FloatVector f = FloatVector.broadcast(S, corr[ro]);
+        FloatVector.fromArray(S, c, co).fma(f, c00).intoArray(c, co);
+        FloatVector.fromArray(S, c, co + L).fma(f, c01).intoArray(c, co + L);
+        f = FloatVector.broadcast(S, corr[ro + 1]);
+        FloatVector.fromArray(S, c, co + ldc).fma(f, c10).intoArray(c, co + ldc);
+        FloatVector.fromArray(S, c, co + ldc + L).fma(f, c11).intoArray(c, co + ldc + L);
+        f = FloatVector.broadcast(S, corr[ro + 2]);
+        FloatVector.fromArray(S, c, co + 2 * ldc).fma(f, c20).intoArray(c, co + 2 * ldc);
+        FloatVector.fromArray(S, c, co + 2 * ldc + L).fma(f, c21).intoArray(c, co + 2 * ldc + L);
+        f = FloatVector.broadcast(S, corr[ro + 3]);
+        FloatVector.fromArray(S, c, co + 3 * ldc).fma(f, c30).intoArray(c, co + 3 * ldc);
+        FloatVector.fromArray(S, c, co + 3 * ldc + L).fma(f, c31).intoArray(c, co + 3 * ldc + L);
+        f = FloatVector.broadcast(S, corr[ro + 4]);
+        FloatVector.fromArray(S, c, co + 4 * ldc).fma(f, c40).intoArray(c, co + 4 * ldc);
+        FloatVector.fromArray(S, c, co + 4 * ldc + L).fma(f, c41).intoArray(c, co + 4 * ldc + L);
+        f = FloatVector.broadcast(S, corr[ro + 5]);
+        FloatVector.fromArray(S, c, co + 5 * ldc).fma(f, c50).intoArray(c, co + 5 * ldc);
+        FloatVector.fromArray(S, c, co + 5 * ldc + L).fma(f, c51).intoArray(c, co + 5 * ldc + L);
     }
 
     /** The 6×NR tile C[co + t·ldc + j] += Σ_{p<k} a[ao + 6p + t]·b[bo + p·PB + j] for t < 6, j < NR. */
@@ -520,12 +536,14 @@ final class VectorAttention {
             c4 = FloatVector.broadcast(S, a[ap + 4]).fma(b0, c4);
             c5 = FloatVector.broadcast(S, a[ap + 5]).fma(b0, c5);
         }
-        addTo(c, co, c0); addTo(c, co + ldc, c1); addTo(c, co + 2 * ldc, c2);
-        addTo(c, co + 3 * ldc, c3); addTo(c, co + 4 * ldc, c4); addTo(c, co + 5 * ldc, c5);
-    }
-
-    private static void addTo(float[] c, int o, FloatVector v) {
-        FloatVector.fromArray(S, c, o).add(v).intoArray(c, o);
+        // written out, not through a helper with FloatVector parameters: where C2's node budget stops
+        // inlining such a helper (NodeCountInliningCutoff, seen on JDK 17), each call boxes its vectors
+        FloatVector.fromArray(S, c, co).add(c0).intoArray(c, co);
+        FloatVector.fromArray(S, c, co + ldc).add(c1).intoArray(c, co + ldc);
+        FloatVector.fromArray(S, c, co + 2 * ldc).add(c2).intoArray(c, co + 2 * ldc);
+        FloatVector.fromArray(S, c, co + 3 * ldc).add(c3).intoArray(c, co + 3 * ldc);
+        FloatVector.fromArray(S, c, co + 4 * ldc).add(c4).intoArray(c, co + 4 * ldc);
+        FloatVector.fromArray(S, c, co + 5 * ldc).add(c5).intoArray(c, co + 5 * ldc);
     }
 
     private static void set(float[] c, int o, FloatVector v0, FloatVector v1) {
@@ -538,9 +556,4 @@ final class VectorAttention {
         FloatVector.fromArray(S, c, o + L).add(v1).intoArray(c, o + L);
     }
 
-    private static void rescale(float[] c, int o, float f, FloatVector v0, FloatVector v1) {
-        FloatVector vf = FloatVector.broadcast(S, f);
-        FloatVector.fromArray(S, c, o).fma(vf, v0).intoArray(c, o);
-        FloatVector.fromArray(S, c, o + L).fma(vf, v1).intoArray(c, o + L);
-    }
 }
