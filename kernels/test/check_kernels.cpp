@@ -1669,6 +1669,7 @@ static void test_tensor_core() {
                 test_gemm_tc(tA, tB, 37, 45, 70, 2, 1.f, 0.f, 0, tf32);                        // tight: 4-byte copies
                 test_gemm_tc(tA, tB, 37, 45, 70, 2, 1.f, 0.f, 0, tf32, TcEpi::NONE, 4);        // 16-byte copies, partial chunks
                 test_gemm_tc(tA, tB, 20, 36, 200, 1, 1.f, 0.f, 0, tf32, TcEpi::NONE, 4);       // 13 K tiles: the stage ring wraps
+                test_gemm_tc(tA, tB, 9, 12, 71, 1, 1.f, 0.f, 0, tf32, TcEpi::NONE, 4);         // K = 71: chunks 3 and -1 elements inside K
             }
     test_gemm_tc(0, 1, 130, 260, 33, 1, 2.f, 0.5f);     // several blocks, partial tiles on every edge, beta
     test_gemm_tc(0, 1, 130, 260, 33, 1, 2.f, 0.5f, 0, true);

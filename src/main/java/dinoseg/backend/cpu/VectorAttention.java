@@ -407,8 +407,12 @@ final class VectorAttention {
             x = FloatVector.broadcast(S, a[a5 + p]);
             c50 = x.fma(b0, c50); c51 = x.fma(b1, c51);
         }
-        set(c, co, c00, c01); set(c, co + ldc, c10, c11); set(c, co + 2 * ldc, c20, c21);
-        set(c, co + 3 * ldc, c30, c31); set(c, co + 4 * ldc, c40, c41); set(c, co + 5 * ldc, c50, c51);
+        c00.intoArray(c, co); c01.intoArray(c, co + L);
+        c10.intoArray(c, co + ldc); c11.intoArray(c, co + ldc + L);
+        c20.intoArray(c, co + 2 * ldc); c21.intoArray(c, co + 2 * ldc + L);
+        c30.intoArray(c, co + 3 * ldc); c31.intoArray(c, co + 3 * ldc + L);
+        c40.intoArray(c, co + 4 * ldc); c41.intoArray(c, co + 4 * ldc + L);
+        c50.intoArray(c, co + 5 * ldc); c51.intoArray(c, co + 5 * ldc + L);
     }
 
     /** As {@link #rowTileSet} with C += the product. */
@@ -433,8 +437,18 @@ final class VectorAttention {
             x = FloatVector.broadcast(S, a[a5 + p]);
             c50 = x.fma(b0, c50); c51 = x.fma(b1, c51);
         }
-        add(c, co, c00, c01); add(c, co + ldc, c10, c11); add(c, co + 2 * ldc, c20, c21);
-        add(c, co + 3 * ldc, c30, c31); add(c, co + 4 * ldc, c40, c41); add(c, co + 5 * ldc, c50, c51);
+        FloatVector.fromArray(S, c, co).add(c00).intoArray(c, co);
+        FloatVector.fromArray(S, c, co + L).add(c01).intoArray(c, co + L);
+        FloatVector.fromArray(S, c, co + ldc).add(c10).intoArray(c, co + ldc);
+        FloatVector.fromArray(S, c, co + ldc + L).add(c11).intoArray(c, co + ldc + L);
+        FloatVector.fromArray(S, c, co + 2 * ldc).add(c20).intoArray(c, co + 2 * ldc);
+        FloatVector.fromArray(S, c, co + 2 * ldc + L).add(c21).intoArray(c, co + 2 * ldc + L);
+        FloatVector.fromArray(S, c, co + 3 * ldc).add(c30).intoArray(c, co + 3 * ldc);
+        FloatVector.fromArray(S, c, co + 3 * ldc + L).add(c31).intoArray(c, co + 3 * ldc + L);
+        FloatVector.fromArray(S, c, co + 4 * ldc).add(c40).intoArray(c, co + 4 * ldc);
+        FloatVector.fromArray(S, c, co + 4 * ldc + L).add(c41).intoArray(c, co + 4 * ldc + L);
+        FloatVector.fromArray(S, c, co + 5 * ldc).add(c50).intoArray(c, co + 5 * ldc);
+        FloatVector.fromArray(S, c, co + 5 * ldc + L).add(c51).intoArray(c, co + 5 * ldc + L);
     }
 
     /** As {@link #rowTileSet} with C[row t] = corr[ro + t]·C[row t] + the product. */
@@ -502,8 +516,18 @@ final class VectorAttention {
             x = FloatVector.broadcast(S, a[ap + 5]);
             c50 = x.fma(b0, c50); c51 = x.fma(b1, c51);
         }
-        add(c, co, c00, c01); add(c, co + ldc, c10, c11); add(c, co + 2 * ldc, c20, c21);
-        add(c, co + 3 * ldc, c30, c31); add(c, co + 4 * ldc, c40, c41); add(c, co + 5 * ldc, c50, c51);
+        FloatVector.fromArray(S, c, co).add(c00).intoArray(c, co);
+        FloatVector.fromArray(S, c, co + L).add(c01).intoArray(c, co + L);
+        FloatVector.fromArray(S, c, co + ldc).add(c10).intoArray(c, co + ldc);
+        FloatVector.fromArray(S, c, co + ldc + L).add(c11).intoArray(c, co + ldc + L);
+        FloatVector.fromArray(S, c, co + 2 * ldc).add(c20).intoArray(c, co + 2 * ldc);
+        FloatVector.fromArray(S, c, co + 2 * ldc + L).add(c21).intoArray(c, co + 2 * ldc + L);
+        FloatVector.fromArray(S, c, co + 3 * ldc).add(c30).intoArray(c, co + 3 * ldc);
+        FloatVector.fromArray(S, c, co + 3 * ldc + L).add(c31).intoArray(c, co + 3 * ldc + L);
+        FloatVector.fromArray(S, c, co + 4 * ldc).add(c40).intoArray(c, co + 4 * ldc);
+        FloatVector.fromArray(S, c, co + 4 * ldc + L).add(c41).intoArray(c, co + 4 * ldc + L);
+        FloatVector.fromArray(S, c, co + 5 * ldc).add(c50).intoArray(c, co + 5 * ldc);
+        FloatVector.fromArray(S, c, co + 5 * ldc + L).add(c51).intoArray(c, co + 5 * ldc + L);
     }
 
     /** {@link #rowTileSet} one vector wide: j < L. */
@@ -545,15 +569,4 @@ final class VectorAttention {
         FloatVector.fromArray(S, c, co + 4 * ldc).add(c4).intoArray(c, co + 4 * ldc);
         FloatVector.fromArray(S, c, co + 5 * ldc).add(c5).intoArray(c, co + 5 * ldc);
     }
-
-    private static void set(float[] c, int o, FloatVector v0, FloatVector v1) {
-        v0.intoArray(c, o);
-        v1.intoArray(c, o + L);
-    }
-
-    private static void add(float[] c, int o, FloatVector v0, FloatVector v1) {
-        FloatVector.fromArray(S, c, o).add(v0).intoArray(c, o);
-        FloatVector.fromArray(S, c, o + L).add(v1).intoArray(c, o + L);
-    }
-
 }

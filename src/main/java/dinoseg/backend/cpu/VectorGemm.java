@@ -303,11 +303,6 @@ final class VectorGemm {
         }
     }
 
-    private static void add(float[] c, int o, FloatVector v0, FloatVector v1) {
-        FloatVector.fromArray(S, c, o).add(v0).intoArray(c, o);
-        FloatVector.fromArray(S, c, o + L).add(v1).intoArray(c, o + L);
-    }
-
     /** C[ci + r*ldc + j] += sum_p ap[ao + p*6 + r]·bp[bo + p*NR + j] for the full 6×NR tile. */
     private static void kernel(float[] ap, int ao, float[] bp, int bo, int kc, float[] c, int ci, int ldc) {
         FloatVector z = FloatVector.zero(S);
@@ -328,8 +323,19 @@ final class VectorGemm {
             x = FloatVector.broadcast(S, ap[ao + 5]);
             c50 = x.fma(b0, c50); c51 = x.fma(b1, c51);
         }
-        add(c, ci, c00, c01); add(c, ci + ldc, c10, c11);
-        add(c, ci + 2 * ldc, c20, c21); add(c, ci + 3 * ldc, c30, c31);
-        add(c, ci + 4 * ldc, c40, c41); add(c, ci + 5 * ldc, c50, c51);
+        // written out, not through a helper taking FloatVectors: where C2 does not inline such a call
+        // (seen on JDK 17 within bench's full model), it boxes every vector it passes
+        FloatVector.fromArray(S, c, ci).add(c00).intoArray(c, ci);
+        FloatVector.fromArray(S, c, ci + L).add(c01).intoArray(c, ci + L);
+        FloatVector.fromArray(S, c, ci + ldc).add(c10).intoArray(c, ci + ldc);
+        FloatVector.fromArray(S, c, ci + ldc + L).add(c11).intoArray(c, ci + ldc + L);
+        FloatVector.fromArray(S, c, ci + 2 * ldc).add(c20).intoArray(c, ci + 2 * ldc);
+        FloatVector.fromArray(S, c, ci + 2 * ldc + L).add(c21).intoArray(c, ci + 2 * ldc + L);
+        FloatVector.fromArray(S, c, ci + 3 * ldc).add(c30).intoArray(c, ci + 3 * ldc);
+        FloatVector.fromArray(S, c, ci + 3 * ldc + L).add(c31).intoArray(c, ci + 3 * ldc + L);
+        FloatVector.fromArray(S, c, ci + 4 * ldc).add(c40).intoArray(c, ci + 4 * ldc);
+        FloatVector.fromArray(S, c, ci + 4 * ldc + L).add(c41).intoArray(c, ci + 4 * ldc + L);
+        FloatVector.fromArray(S, c, ci + 5 * ldc).add(c50).intoArray(c, ci + 5 * ldc);
+        FloatVector.fromArray(S, c, ci + 5 * ldc + L).add(c51).intoArray(c, ci + 5 * ldc + L);
     }
 }
