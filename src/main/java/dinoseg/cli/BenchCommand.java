@@ -80,6 +80,8 @@ public final class BenchCommand implements Callable<Integer> {
     @Override public Integer call() {
         CommandLine cl = spec.commandLine();
         Flags.device(cl, device);
+        // as summary and train: an unknown preset is a usage error (exit 2), a bad JSON file a run-time one (exit 1)
+        Flags.backbone(cl, backbone);
         Bench.Config c;
         try {
             Flags.require(cl, loraRank >= 0, "--lora-rank must be a positive integer (or 0: off), got " + loraRank);

@@ -236,6 +236,19 @@ class TrainEvalBenchCommandTest {
     }
 
     @Test
+    void benchSaysWhatIsWrongWithABackboneFileAsARunTimeError() throws Exception {
+        // as summary and train: a broken JSON file is a run-time problem (exit 1, one line naming it), an unknown preset a usage error
+        Path bad = data.getParent().resolve("broken-backbone.json");
+        Files.writeString(bad, "{\"embed_dim\": 32");
+        Run r = run("bench", "--device", "cpu", "--mode", "infer", "--backbone", bad.toString(), "--imgsz", "28", "--iters", "1");
+        assertEquals(1, r.code(), r.err());
+        List<String> lines = r.err().lines().filter(l -> !l.isBlank()).toList();
+        assertEquals(1, lines.size(), r.err());
+        assertTrue(lines.get(0).startsWith("error: ") && lines.get(0).contains("broken-backbone.json") && lines.get(0).contains("not valid JSON"), lines.get(0));
+        assertOneLineUsageError(run("bench", "--device", "cpu", "--backbone", "smal", "--imgsz", "28"), "smal");
+    }
+
+    @Test
     void benchEstimatesMemoryWithoutComputingAndProfilesOpFamilies() throws Exception {
         // 56 px: activations large enough that the JSON's 0.1 MiB rounding does not decide the comparisons
         Run small = run("bench", "--mode", "finetune", "--backbone", backbone.toString(), "--imgsz", "56", "--batch", "2", "--estimate-memory");
