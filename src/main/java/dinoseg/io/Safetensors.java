@@ -74,8 +74,12 @@ public final class Safetensors {
         ByteBuffer lenBuf = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN);
         readFully(file, ch, lenBuf, 0);
         long n = lenBuf.getLong(0);
-        if (n < 2 || n > MAX_HEADER || n > size - 8)
+        if (n < 2 || n > MAX_HEADER || n > size - 8) {
+            // a JSON or text file given as weights reads as a huge "header length": say what the file is instead
+            byte b0 = lenBuf.get(0);
+            if (b0 == '{' || b0 == '[') throw bad(file, "a JSON text file, not safetensors: a safetensors file starts with an 8-byte header length");
             throw bad(file, "header length " + Long.toUnsignedString(n) + " is invalid for a file of " + size + " bytes");
+        }
         ByteBuffer hb = ByteBuffer.allocate((int) n);
         readFully(file, ch, hb, 8);
         String json;

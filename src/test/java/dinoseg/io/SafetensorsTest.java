@@ -91,6 +91,10 @@ class SafetensorsTest {
         Files.write(tiny, new byte[]{1, 2, 3});
         assertFails(tiny, "too short");
 
+        Path json = dir.resolve("config.json");   // a JSON file given as a checkpoint: named as such, not as a bad header length
+        Files.writeString(json, "{\"embed_dim\": 384, \"depth\": 12}");
+        assertFails(json, "a JSON text file, not safetensors");
+
         Path huge = dir.resolve("huge.safetensors");
         byte[] h = all.clone();
         ByteBuffer.wrap(h).order(ByteOrder.LITTLE_ENDIAN).putLong(0, Long.MAX_VALUE - 3);
