@@ -47,6 +47,46 @@ final class CpuArrayPool {
         return Runtime.getRuntime().maxMemory() / 4;
     }
 
+    /**
+     * Test hook, {@code -Ddinoseg.cpu.poisonEmpty=true} (set for the test suite by the pom): arrays of
+     * {@link #floatsUninitialized} / {@link #intsUninitialized} are filled with NaN (ints: {@link #POISON_INT}),
+     * so an op that reads an element of an {@code empty} tensor it never wrote fails its tests, as on
+     * the CUDA emulator, whose allocations are poisoned too.
+     */
+    static final boolean POISON = Boolean.getBoolean("dinoseg.cpu.poisonEmpty");
+    static final int POISON_INT = 0x7fbadbad;
+
+    /**
+     * A float array of length n with unspecified contents (Backend.empty): a cached one as it was left,
+     * or a new one; no zero-filling pass (under {@link #POISON}: NaN-filled).
+     */
+    float[] floatsUninitialized(int n) {
+        float[] a = null;
+        if (n >= MIN_LENGTH) {
+            synchronized (this) {
+                a = take(floats.get(n), n);
+                if (a != null) hits++; else misses++;
+            }
+        }
+        if (a == null) a = new float[n];
+        if (POISON) java.util.Arrays.fill(a, Float.NaN);
+        return a;
+    }
+
+    /** An int array of length n with unspecified contents (see {@link #floatsUninitialized}). */
+    int[] intsUninitialized(int n) {
+        int[] a = null;
+        if (n >= MIN_LENGTH) {
+            synchronized (this) {
+                a = take(ints.get(n), n);
+                if (a != null) hits++; else misses++;
+            }
+        }
+        if (a == null) a = new int[n];
+        if (POISON) java.util.Arrays.fill(a, POISON_INT);
+        return a;
+    }
+
     /** A zero-filled float array of length n (cached or new). */
     float[] floats(int n) {
         if (n >= MIN_LENGTH) {
