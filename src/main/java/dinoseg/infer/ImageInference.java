@@ -113,14 +113,22 @@ public final class ImageInference {
         return OUTPUT_SUFFIXES.stream().anyMatch(n::endsWith);
     }
 
-    /** Output stems: the file name without its extension, or with it ('a_jpg') where two inputs share a stem. */
+    /**
+     * Output stems, one per file and all different (ignoring case, for case-insensitive file
+     * systems): the file name without its extension, or with it ('a_jpg') where two inputs share a
+     * stem; a name still taken by an earlier file ('x.bmp' -> 'x_bmp' and 'x_bmp.png' -> 'x_bmp')
+     * gets '_2', '_3', ... in the order of {@code files}, so no output overwrites another.
+     */
     static Map<Path, String> stems(List<Path> files) {
         Map<String, Integer> counts = new HashMap<>();
         for (Path p : files) counts.merge(stem(p), 1, Integer::sum);
         Map<Path, String> out = new HashMap<>();
+        java.util.Set<String> used = new java.util.HashSet<>();
         for (Path p : files) {
             String s = stem(p);
-            out.put(p, counts.get(s) > 1 ? p.getFileName().toString().replace('.', '_') : s);
+            String base = counts.get(s) > 1 ? p.getFileName().toString().replace('.', '_') : s, name = base;
+            for (int i = 2; !used.add(name.toLowerCase(java.util.Locale.ROOT)); i++) name = base + "_" + i;
+            out.put(p, name);
         }
         return out;
     }

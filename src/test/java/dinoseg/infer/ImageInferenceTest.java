@@ -88,6 +88,10 @@ class ImageInferenceTest {
         assertEquals("a_png", stems.get(a));
         assertEquals("a_jpg", stems.get(b));
         assertEquals("c.v1", stems.get(c));
+        // x.bmp and x.png share a stem (x_bmp, x_png), and x_bmp.png's own stem is then taken: no output may overwrite another
+        Path x1 = dir.resolve("x.bmp"), x2 = dir.resolve("x.png"), x3 = dir.resolve("x_bmp.png"), x4 = dir.resolve("X_BMP.gif");
+        var xs = ImageInference.stems(List.of(x1, x2, x3, x4));
+        assertEquals(List.of("x_bmp", "x_png", "x_bmp_2", "X_BMP_3"), List.of(xs.get(x1), xs.get(x2), xs.get(x3), xs.get(x4)));
         Files.writeString(c, "x");
         assertEquals(List.of(c), ImageInference.inputs(c));
     }
