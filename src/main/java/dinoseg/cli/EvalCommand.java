@@ -104,6 +104,7 @@ public final class EvalCommand implements Callable<Integer> {
         if (out != null) {
             OutputChecks.outputFile(cl, "--out", out);
             if (file != null) OutputChecks.notTheInput(cl, checkpoint != null ? "--checkpoint" : "--model", file, "--out", out);
+            dinoseg.io.AtomicFiles.checkWritable(out);   // before the evaluation, not after it
         }
         try (Backend be = Backends.create(device, err::println)) {
             PrecisionOption.apply(p, be, err);

@@ -70,6 +70,7 @@ public final class FeaturesCommand implements Callable<Integer> {
         OutputChecks.notTheInput(cl, "--input", input, "--out", out);
         WeightsArg.Choice named = WeightsArg.parse(cl, weights);
         String bb = WeightsArg.backbone(cl, named, backbone, null);
+        dinoseg.io.AtomicFiles.checkWritable(out);   // before the work: an unwritable folder is a one-line run-time error naming --out
         Flags.require(cl, bb != null, "--backbone is required unless --weights names pretrained weights (e.g. dinov2_vits14)");
         BackboneConfig cfg = Flags.backbone(cl, bb);
         int[] blocks = layers == null ? cfg.defaultLayers() : layers;

@@ -208,9 +208,9 @@ public final class SegDataset {
         return split + ": skipped " + bad.size() + " bad pair" + (bad.size() == 1 ? "" : "s") + " (" + String.join(", ", parts) + "), " + left + " left";
     }
 
-    /** The error of a split that has no usable pair after skipping. */
+    /** The error of a split whose every pair is bad (with --skip-bad, or as data check counts them without it). */
     public static String noneLeft(String split) {
-        return split + ": no usable image/mask pairs left after --skip-bad";
+        return split + ": no usable image/mask pairs: every pair is bad";
     }
 
     /** The error of an empty split, as train, eval and data check word it. */

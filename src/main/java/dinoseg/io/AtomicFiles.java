@@ -39,7 +39,7 @@ public final class AtomicFiles {
         if (Files.isDirectory(abs)) throw new IOException(file + ": is a directory; cannot write a file in its place");
         Path dir = abs.getParent();
         if (dir != null) Files.createDirectories(dir);
-        Path tmp = Files.createTempFile(dir, "." + abs.getFileName() + ".", ".tmp");
+        Path tmp = temporaryBeside(file, dir, abs);
         try {
             ordinaryPermissions(tmp);
             try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
@@ -50,6 +50,36 @@ public final class AtomicFiles {
         } finally {
             Files.deleteIfExists(tmp);
         }
+    }
+
+    /** The temporary file beside the target; failing, an error that names the target and its folder, not the temporary name. */
+    private static Path temporaryBeside(Path file, Path dir, Path abs) throws IOException {
+        try {
+            return Files.createTempFile(dir, "." + abs.getFileName() + ".", ".tmp");
+        } catch (IOException e) {
+            String why = e instanceof java.nio.file.AccessDeniedException ? "permission denied"
+                    : e instanceof java.nio.file.NoSuchFileException ? "no such folder, or it cannot hold files"
+                    : e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
+            throw new IOException(file + ": cannot write a file in " + dir + " (" + why + ")", e);
+        }
+    }
+
+    /**
+     * Checks, before any long work, that {@code target} can be written atomically: creates and deletes
+     * a temporary file beside it (the folder is made if missing).
+     *
+     * @throws IOException one line naming the target when its folder cannot hold a new file, or it is a folder
+     */
+    public static void checkWritable(Path target) throws IOException {
+        Path abs = target.toAbsolutePath();
+        if (Files.isDirectory(abs)) throw new IOException(target + ": is a directory; cannot write a file in its place");
+        Path dir = abs.getParent();
+        try {
+            if (dir != null) Files.createDirectories(dir);
+        } catch (IOException e) {
+            throw new IOException(target + ": cannot make its folder " + dir + " (" + e.getClass().getSimpleName() + ")", e);
+        }
+        Files.deleteIfExists(temporaryBeside(target, dir, abs));
     }
 
     /**

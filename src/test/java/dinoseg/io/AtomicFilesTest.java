@@ -46,4 +46,18 @@ class AtomicFilesTest {
         try (var s = Files.list(dir)) { assertEquals(1, s.count(), "no temporary file beside the folder"); }
         assertTrue(Files.isDirectory(folder));
     }
+
+    @Test
+    void anUnwritableFolderIsNamedWithTheTargetNotATemporaryName() throws Exception {
+        // /proc accepts no new files (as a read-only or permission-denied folder): the error names the target and the folder
+        Path target = Path.of("/proc/dinoseg-test-out.json");
+        org.junit.jupiter.api.Assumptions.assumeTrue(Files.isDirectory(target.getParent()), "a Linux /proc");
+        IOException e = assertThrows(IOException.class, () -> AtomicFiles.checkWritable(target));
+        assertTrue(e.getMessage().startsWith(target + ": cannot write a file in /proc ("), e.getMessage());
+        assertFalse(e.getMessage().contains(".tmp"), e.getMessage());
+        IOException w = assertThrows(IOException.class, () -> AtomicFiles.writeString(target, "x"));
+        assertTrue(w.getMessage().startsWith(target + ": cannot write a file in /proc"), w.getMessage());
+        AtomicFiles.checkWritable(dir.resolve("sub/ok.json"));   // a writable place: no error, no file left, the folder made
+        try (var s = Files.list(dir.resolve("sub"))) { assertEquals(0, s.count()); }
+    }
 }
