@@ -17,9 +17,7 @@ import java.util.concurrent.Callable;
 public final class DataCommand implements Runnable {
     @Spec CommandSpec spec;
 
-    @Override public void run() {
-        spec.commandLine().usage(spec.commandLine().getOut());
-    }
+    @Override public void run() { throw Main.missingSubcommand(spec.commandLine()); }
 
     /** {@code dinoseg data check}: the dataset report; exit status 1 when it cannot be trained on. */
     @Command(name = "check", mixinStandardHelpOptions = true,

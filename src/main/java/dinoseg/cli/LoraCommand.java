@@ -21,7 +21,7 @@ import java.util.concurrent.Callable;
 public final class LoraCommand implements Runnable {
     @Spec CommandSpec spec;
 
-    @Override public void run() { spec.commandLine().usage(spec.commandLine().getOut()); }
+    @Override public void run() { throw Main.missingSubcommand(spec.commandLine()); }
 
     /** {@code dinoseg lora merge --checkpoint C --lora L --out O}. */
     @Command(name = "merge", mixinStandardHelpOptions = true,

@@ -14,9 +14,18 @@ import picocli.CommandLine.Command;
                 WeightsCommand.class,
                 LoraCommand.class})
 public final class Main implements Runnable {
+    @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
-    @Override public void run() {
-        new CommandLine(this).usage(System.out);
+    @Override public void run() { throw missingSubcommand(spec.commandLine()); }
+
+    /**
+     * A command group run without its subcommand: a usage error (exit 2, one line naming the
+     * subcommands), as any other missing required argument.
+     */
+    static CommandLine.ParameterException missingSubcommand(CommandLine cl) {
+        java.util.List<String> names = new java.util.ArrayList<>();
+        for (var e : cl.getSubcommands().entrySet()) if (!e.getValue().getCommandSpec().usageMessage().hidden() && !e.getKey().equals("help")) names.add(e.getKey());
+        return new CommandLine.ParameterException(cl, "a subcommand is required: " + String.join(", ", names));
     }
 
     /** Builds the configured command line (shared by {@link #main} and tests). */

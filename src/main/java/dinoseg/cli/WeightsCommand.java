@@ -45,9 +45,7 @@ import java.util.concurrent.Callable;
 public final class WeightsCommand implements Runnable {
     @Spec CommandSpec spec;
 
-    @Override public void run() {
-        spec.commandLine().usage(spec.commandLine().getOut());
-    }
+    @Override public void run() { throw Main.missingSubcommand(spec.commandLine()); }
 
     /** The hub of this process's settings, notes and bars on {@code err}. */
     private static WeightsHub hub(PrintWriter err) {
