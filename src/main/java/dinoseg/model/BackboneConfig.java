@@ -164,7 +164,10 @@ public record BackboneConfig(String name, int embedDim, int depth, int heads, in
                     .patch(integer(o, "patch", 14, where)).mlpRatio(number(o, "mlp_ratio", 4.0, where))
                     .posGrid(integer(o, "pos_grid", 37, where)).layerScaleInit((float) number(o, "layerscale_init", 1.0, where)).build();
         } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException(where + ": " + e.getMessage());
+            // the file names the config here; the record's own "backbone <name>: " would name it twice
+            String m = e.getMessage(), own = "backbone " + nm + ": ";
+            if (m != null && m.startsWith(where + ": ")) throw e;   // the key readers name the file themselves
+            throw new IllegalArgumentException(where + ": " + (m != null && m.startsWith(own) ? m.substring(own.length()) : m));
         }
     }
 

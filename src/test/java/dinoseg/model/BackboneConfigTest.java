@@ -67,6 +67,8 @@ class BackboneConfigTest {
             Files.writeString(f, b[0]);
             IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> BackboneConfig.parse(f.toString()), b[0]);
             assertTrue(e.getMessage().startsWith(f.toString()) && e.getMessage().contains(b[1]), e.getMessage());
+            assertEquals(e.getMessage().indexOf(f.getFileName().toString()), e.getMessage().lastIndexOf(f.getFileName().toString()),
+                    "the file is named once: " + e.getMessage());
         }
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> BackboneConfig.parse(dir.resolve("none.json").toString()));
         assertTrue(e.getMessage().contains("cannot read"), e.getMessage());
