@@ -23,10 +23,39 @@ public final class DemoDataCommand implements Callable<Integer> {
     long seed;
 
     @Override public Integer call() throws Exception {
+        refuseForeignFolder(out);
         DemoData.Summary s = DemoData.generate(out, seed);
         spec.commandLine().getOut().println("demo data: " + s.train() + " train / " + s.valid() + " valid images of " + s.size() + "x" + s.size()
                 + ", classes " + s.classes().names() + " -> " + s.root() + " (classes.json written)");
         spec.commandLine().getOut().flush();
         return 0;
+    }
+
+    /**
+     * demo-data writes only into a new or empty folder, or over its own earlier output (a classes.json
+     * with the demo's classes): mixing demo images into a user's dataset and replacing its classes.json
+     * would corrupt it silently.
+     *
+     * @throws IllegalArgumentException one line naming the folder
+     */
+    static void refuseForeignFolder(Path out) throws java.io.IOException {
+        if (java.nio.file.Files.exists(out) && !java.nio.file.Files.isDirectory(out))
+            throw new IllegalArgumentException(out + ": is a file; give a folder for the demo dataset");
+        if (!java.nio.file.Files.isDirectory(out)) return;
+        try (var entries = java.nio.file.Files.list(out)) {
+            if (entries.findAny().isEmpty()) return;
+        }
+        Path classes = out.resolve("classes.json");
+        boolean ownOutput = false;
+        if (java.nio.file.Files.isRegularFile(classes)) {
+            try {
+                ownOutput = dinoseg.data.ClassSet.load(classes).names().equals(DemoData.classes().names());
+            } catch (RuntimeException e) {
+                ownOutput = false;   // unreadable: not ours
+            }
+        }
+        if (!ownOutput)
+            throw new IllegalArgumentException(out + ": folder is not empty and is not an earlier demo-data output; "
+                    + "demo-data writes only into a new or empty folder (its files and classes.json would mix into this one)");
     }
 }

@@ -82,6 +82,20 @@ class NewcomerMistakesTest {
         }
     }
 
+    @Test void demoDataDoesNotWriteIntoAnotherDataset(@TempDir Path dir) throws Exception {
+        Path mine = dir.resolve("mine");
+        java.nio.file.Files.createDirectories(mine.resolve("train_images"));
+        java.nio.file.Files.writeString(mine.resolve("classes.json"), "{\"classes\": [\"background\", \"cat\"]}");
+        Run r = run("demo-data", "--out", mine.toString());
+        assertEquals(1, r.code(), r.out() + r.err());
+        assertTrue(onlyErrorLine(r).contains(mine + ": folder is not empty and is not an earlier demo-data output"), r.err());
+        assertTrue(java.nio.file.Files.readString(mine.resolve("classes.json")).contains("cat"), "the user's classes.json is untouched");
+        try (var s = java.nio.file.Files.list(mine.resolve("train_images"))) { assertEquals(0, s.count(), "no demo image added"); }
+        Path demo = dir.resolve("demo");   // a new folder, then its own earlier output: both fine
+        assertEquals(0, run("demo-data", "--out", demo.toString()).code());
+        assertEquals(0, run("demo-data", "--out", demo.toString()).code());
+    }
+
     @Test void evalReadsTheClassesJsonBesideTheDataAndRefusesADifferentModel(@TempDir Path dir) {
         Path data = dir.resolve("demo");
         assertEquals(0, run("demo-data", "--out", data.toString()).code());   // 4 classes in classes.json, RGB masks
