@@ -160,6 +160,10 @@ public final class ImageIOUtil {
         if (size == 0) throw new IllegalArgumentException(file + ": empty file (0 bytes)");
     }
 
+    /** The formats the installed ImageIO readers decode, e.g. "BMP, GIF, JPEG, PNG, TIFF, WBMP" (for error lines). */
+    static final String KNOWN_FORMATS = String.join(", ", new java.util.TreeSet<>(java.util.Arrays.stream(ImageIO.getReaderFormatNames())
+            .map(f -> f.toUpperCase(java.util.Locale.ROOT)).map(f -> f.equals("JPG") ? "JPEG" : f.equals("TIF") ? "TIFF" : f).toList()));
+
     private static Decoded decode(Path file, boolean picture) {
         return decode(file, picture, picture);
     }
@@ -170,7 +174,7 @@ public final class ImageIOUtil {
         try (ImageInputStream in = ImageIO.createImageInputStream(file.toFile())) {
             Iterator<ImageReader> readers = in == null ? null : ImageIO.getImageReaders(in);
             if (readers == null || !readers.hasNext())
-                throw new IllegalArgumentException(file + ": not an image in a known format (PNG, JPEG, BMP, GIF)");
+                throw new IllegalArgumentException(file + ": not an image in a known format (" + KNOWN_FORMATS + ")");
             ImageReader r = readers.next();
             try {
                 List<String> warnings = new ArrayList<>(1);
@@ -241,7 +245,7 @@ public final class ImageIOUtil {
         try (ImageInputStream in = ImageIO.createImageInputStream(file.toFile())) {
             Iterator<ImageReader> readers = in == null ? null : ImageIO.getImageReaders(in);
             if (readers == null || !readers.hasNext())
-                throw new IllegalArgumentException(file + ": not an image in a known format (PNG, JPEG, BMP, GIF)");
+                throw new IllegalArgumentException(file + ": not an image in a known format (" + KNOWN_FORMATS + ")");
             ImageReader r = readers.next();
             try {
                 r.setInput(in, true, false);
