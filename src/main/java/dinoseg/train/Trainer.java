@@ -561,6 +561,9 @@ public final class Trainer {
         }
         if (!Double.isFinite(valid.loss())) throw diverged(r, "validation", valid.loss(), epoch, r.stepsPerEpoch, lrUsed);
         r.lastValid = valid;
+        if (p.confusion.total() == 0)   // data check refuses such a dataset; a training run must not save checkpoints that learnt nothing
+            throw new IllegalArgumentException("train: the training masks have no pixel of a known class in epoch " + epoch
+                    + " (every pixel is ignored: wrong --classes or --mask-format?); nothing can be learnt");
         double seconds = p.seconds();
         History.Row row = new History.Row(epoch, p.meanLoss(), p.confusion.pixelAccuracy(), p.confusion.meanIou(),
                 valid.loss(), valid.pixelAccuracy(), valid.miou(), lrUsed, seconds);

@@ -389,4 +389,22 @@ class TrainerTest {
         assertEquals(List.of("background", "box", "disc"), full.classes().names());
         assertTrue(Files.readString(d.resolve("metrics.csv")).lines().count() == 3);
     }
+
+    @Test
+    void masksWithoutAnyKnownClassStopTheRunBeforeACheckpoint() throws Exception {
+        // every training mask is the ignore index: data check refuses this; train must not save a model that learnt nothing
+        Path d = TinyData.write(tmp.resolve("all-ignored"), 2, 1, 56, 5);
+        try (var masks = java.nio.file.Files.list(d.resolve("train_labels"))) {
+            for (Path m : masks.toList()) {
+                int[] ids = new int[56 * 56];
+                java.util.Arrays.fill(ids, 255);
+                dinoseg.data.MaskIO.writeGreyPng(m.toFile(), ids, 56, 56);
+            }
+        }
+        Path out = tmp.resolve("all-ignored-run");
+        TrainConfig c = TinyData.config(d, out, 56).epochs(2).batch(2).build();
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> trainer(c).run());
+        assertTrue(e.getMessage().contains("the training masks have no pixel of a known class in epoch 1"), e.getMessage());
+        assertFalse(java.nio.file.Files.exists(out.resolve("best_model_iou.safetensors")), "no checkpoint of a run that learnt nothing");
+    }
 }
