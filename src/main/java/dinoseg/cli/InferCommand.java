@@ -31,7 +31,8 @@ public final class InferCommand implements Callable<Integer> {
         Signals.cooperate(); // SIGINT/SIGTERM: stop between batches/images/frames, no partial output
         predict.validate(spec.commandLine()); // bad flags first (exit 2), then the files
         if (java.nio.file.Files.exists(outDir) && !java.nio.file.Files.isDirectory(outDir))
-            throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--out-dir " + outDir + ": is a file, not a folder");
+            // before the work, but a run-time problem (README: a folder that cannot be made, exit 1), worded as train words it
+            throw new IllegalArgumentException(outDir + ": is a file, not a folder (--out-dir)");
         var files = ImageInference.inputs(input);
         try {
             files = ImageInference.checkedForOutDir(input, files, outDir, line -> { err.println(line); err.flush(); });

@@ -328,7 +328,7 @@ public final class Trainer {
         r.model.backbone.setCheckpointBlocks(r.cfg.checkpointBlocks());
         be.setMatmulPrecision(r.cfg.precision());   // every gemm of this run: forward, backward, validation, caches
         r.opt = new AdamW(be, ParamGroups.of(r.model, r.cfg));
-        out.printf(Locale.ROOT, "model: backbone %s (embed %d, depth %d, heads %d), head %s, %d classes, %s%s; %.2fM parameters, %.3fM trainable%n",
+        out.printf(Locale.ROOT, "model: backbone %s (embed %d, depth %d, heads %d), head %s, %d classes, %s%s; %s parameters, %s trainable%n",
                 bc.name(), bc.embedDim(), bc.depth(), bc.heads(), r.cfg.head().id(), r.classes.size(),
                 r.cfg.lora() != null ? loraNote(r.cfg.lora())
                         : r.cfg.fineTune() ? "fine-tuning (" + (r.cfg.unfreezeLast() > 0 ? "last " + r.cfg.unfreezeLast() + " blocks and norm, " : "")
@@ -336,7 +336,7 @@ public final class Trainer {
                         + (r.cfg.dropPath() > 0 ? ", drop path " + r.cfg.dropPath() : "") + ")"
                         : "frozen backbone",
                 r.cfg.precision() == dinoseg.backend.Precision.FP32 ? "" : ", " + r.cfg.precision().flag() + " matmuls",
-                r.model.parameterCount(false) / 1e6, r.model.parameterCount(true) / 1e6);
+                millions(r.model.parameterCount(false)), millions(r.model.parameterCount(true)));
         out.println("trainable params by group: " + ParamGroups.describe(r.opt.groups()));
 
         // loaders, schedule, restored state, caches
@@ -764,5 +764,10 @@ public final class Trainer {
             for (int i = 0; i < colours.length; i++) colours[i] = classes.color(i);
             Overlay.writePng(Overlay.triptych(image, 0, labels, pred, h, w, colours, 0.5), file);
         }
+    }
+
+    /** A parameter count as people write it: "22.06M" from a million on, else the count itself ("260", "32,277"). */
+    static String millions(long n) {
+        return n >= 1_000_000 ? String.format(Locale.ROOT, "%.2fM", n / 1e6) : String.format(Locale.ROOT, "%,d", n);
     }
 }

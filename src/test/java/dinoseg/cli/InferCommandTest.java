@@ -141,7 +141,8 @@ class InferCommandTest {
         // an output folder that is a file: the file and the problem, not the bare path
         Path file = Files.writeString(dir.resolve("README.md"), "text");
         Run intoFile = run("infer", "--checkpoint", checkpoint.toString(), "--input", img.toString(), "--out-dir", file.toString(), "--device", "cpu");
-        assertEquals(2, intoFile.code(), "checked before the work, as a bad flag value");
+        assertEquals(1, intoFile.code(), "a folder that cannot be made is a run-time problem (README), as in train; checked before the work");
+        assertFalse(intoFile.out().contains("segmented"), "nothing was segmented");
         List<String> errors = intoFile.err().lines().filter(l -> l.startsWith("error:")).toList();
         assertEquals(1, errors.size(), intoFile.err());
         assertTrue(errors.get(0).contains("README.md") && errors.get(0).contains("is a file, not a folder"), errors.get(0));

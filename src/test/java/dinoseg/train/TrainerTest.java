@@ -407,4 +407,11 @@ class TrainerTest {
         assertTrue(e.getMessage().contains("the training masks have no pixel of a known class in epoch 1"), e.getMessage());
         assertFalse(java.nio.file.Files.exists(out.resolve("best_model_iou.safetensors")), "no checkpoint of a run that learnt nothing");
     }
+
+    @Test
+    void parameterCountsArePrintedAsPeopleWriteThem() {
+        assertEquals("260", Trainer.millions(260), "a small head: not 0.000M");
+        assertEquals("32,277", Trainer.millions(32_277));
+        assertEquals("22.09M", Trainer.millions(22_088_469));
+    }
 }
