@@ -9,6 +9,7 @@ import dinoseg.data.DemoData;
 import dinoseg.train.DatasetSettings;
 import dinoseg.train.TrainConfig;
 import dinoseg.train.Trainer;
+import dinoseg.model.BackboneConfig;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -230,6 +231,11 @@ public final class TrainCommand implements Callable<Integer> {
             TrainConfig cfg = base.overriddenBy(given).build();
             if (cfg.loraRank() == 0 && (given.has("lora_alpha") || given.has("lora_targets")))
                 throw new CommandLine.ParameterException(cl, (given.has("lora_alpha") ? "--lora-alpha" : "--lora-targets") + " needs --lora-rank R (LoRA is off without it)");
+            if (cfg.unfreezeLast() > 0 && cfg.backboneConfig() == null) {   // as summary and bench: a usage error, before the data is read
+                BackboneConfig bc = BackboneConfig.parse(cfg.backbone());
+                Flags.require(cl, cfg.unfreezeLast() <= bc.depth(),
+                        "--unfreeze-last must be in 1.." + bc.depth() + " for the " + bc.name() + " backbone, got " + cfg.unfreezeLast());
+            }
             cfg = cfg.outDir() != null ? cfg : cfg.toBuilder().outDir(defaultOutDir(cfg.demo())).build();
             // the settings are sound: now the named weights may be downloaded (the run records the cached file)
             return named == null ? cfg : cfg.toBuilder().weights(WeightsArg.local(named, cl.getErr()).toString()).build();

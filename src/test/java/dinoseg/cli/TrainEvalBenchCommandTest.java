@@ -55,6 +55,9 @@ class TrainEvalBenchCommandTest {
         assertOneLineUsageError(run("train", "--data", data.toString(), "--fine-tune", "--cache-features"), "--cache-features");
         // issue 17's recipes: ranges and the settings they need
         assertOneLineUsageError(run("train", "--data", data.toString(), "--layer-decay", "0.9"), "--layer-decay scales the backbone");
+        // a block count beyond the backbone: a bad flag value (exit 2) before the data is read, as summary and bench say it
+        assertOneLineUsageError(run("train", "--data", data.toString(), "--backbone", backbone.toString(), "--unfreeze-last", "5"),
+                "--unfreeze-last must be in 1..2");
         assertOneLineUsageError(run("train", "--data", data.toString(), "--fine-tune", "--layer-decay", "1.5"), "--layer-decay must be in (0, 1]");
         assertOneLineUsageError(run("train", "--data", data.toString(), "--drop-path", "0.1"), "--drop-path regularises");
         assertOneLineUsageError(run("train", "--data", data.toString(), "--fine-tune", "--drop-path", "1"), "--drop-path must be in [0, 1)");
