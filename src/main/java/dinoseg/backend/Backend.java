@@ -145,8 +145,7 @@ public interface Backend extends AutoCloseable {
      * @throws IllegalArgumentException as {@link #linear}, or when aux does not have rows·n elements
      */
     default void linearGelu(Tensor x, Tensor w, Tensor bias, int rows, int n, int k, Tensor aux, Tensor y) {
-        if (aux != null && aux.numel() != (long) rows * n)
-            throw new IllegalArgumentException("linearGelu: aux has " + aux.numel() + " elements, not " + rows + "x" + n);
+        OpContract.linearEpilogue("linearGelu", rows, n, aux, null, null);
         Tensor pre = aux != null ? aux : y;
         linear(x, w, bias, rows, n, k, pre);
         gelu(pre, y);
@@ -167,10 +166,7 @@ public interface Backend extends AutoCloseable {
      *         residual not rows·n
      */
     default void linearScaled(Tensor x, Tensor w, Tensor bias, Tensor gamma, Tensor residual, int rows, int n, int k, Tensor y) {
-        if (gamma != null && gamma.numel() != n)
-            throw new IllegalArgumentException("linearScaled: gamma has " + gamma.numel() + " elements, not " + n + " (one per output column)");
-        if (residual != null && residual.numel() != (long) rows * n)
-            throw new IllegalArgumentException("linearScaled: residual has " + residual.numel() + " elements, not " + rows + "x" + n);
+        OpContract.linearEpilogue("linearScaled", rows, n, null, gamma, residual);
         linear(x, w, bias, rows, n, k, y);
         if (gamma != null && residual != null) addcmul(residual, y, gamma.reshape(n), y);
         else if (gamma != null) mul(y, gamma.reshape(n), y);

@@ -70,6 +70,21 @@ public final class OpContract {
     // ------------------------------------------------------------------ gemm
 
     /**
+     * The epilogue operands of {@link Backend#linearGelu} / {@link Backend#linearScaled} (each may be null):
+     * aux and residual [rows, n], gamma [n].
+     *
+     * @throws IllegalArgumentException naming the op and the operand whose size is wrong
+     */
+    public static void linearEpilogue(String op, int rows, int n, Tensor aux, Tensor gamma, Tensor residual) {
+        if (aux != null && aux.numel() != (long) rows * n)
+            throw new IllegalArgumentException(op + ": aux has " + aux.numel() + " elements, not " + rows + "x" + n);
+        if (gamma != null && gamma.numel() != n)
+            throw new IllegalArgumentException(op + ": gamma has " + gamma.numel() + " elements, not " + n + " (one per output column)");
+        if (residual != null && residual.numel() != (long) rows * n)
+            throw new IllegalArgumentException(op + ": residual has " + residual.numel() + " elements, not " + rows + "x" + n);
+    }
+
+    /**
      * gemm: sizes are non-negative; each operand is a float tensor whose batch of stored matrices
      * (op(A) m×k, op(B) k×n, C m×n) lies inside it with {@code ld} at least the stored row length
      * and non-negative offset and stride (an operand with no elements is not checked for extent);

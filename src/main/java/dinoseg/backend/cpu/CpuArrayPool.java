@@ -61,13 +61,7 @@ final class CpuArrayPool {
      * or a new one; no zero-filling pass (under {@link #POISON}: NaN-filled).
      */
     float[] floatsUninitialized(int n) {
-        float[] a = null;
-        if (n >= MIN_LENGTH) {
-            synchronized (this) {
-                a = take(floats.get(n), n);
-                if (a != null) hits++; else misses++;
-            }
-        }
+        float[] a = cachedFloats(n);
         if (a == null) a = new float[n];
         if (POISON) java.util.Arrays.fill(a, Float.NaN);
         return a;
@@ -75,13 +69,7 @@ final class CpuArrayPool {
 
     /** An int array of length n with unspecified contents (see {@link #floatsUninitialized}). */
     int[] intsUninitialized(int n) {
-        int[] a = null;
-        if (n >= MIN_LENGTH) {
-            synchronized (this) {
-                a = take(ints.get(n), n);
-                if (a != null) hits++; else misses++;
-            }
-        }
+        int[] a = cachedInts(n);
         if (a == null) a = new int[n];
         if (POISON) java.util.Arrays.fill(a, POISON_INT);
         return a;
@@ -89,34 +77,34 @@ final class CpuArrayPool {
 
     /** A zero-filled float array of length n (cached or new). */
     float[] floats(int n) {
-        if (n >= MIN_LENGTH) {
-            float[] a;
-            synchronized (this) {
-                a = take(floats.get(n), n);
-                if (a != null) hits++; else misses++;
-            }
-            if (a != null) {
-                java.util.Arrays.fill(a, 0f);
-                return a;
-            }
-        }
-        return new float[n];
+        float[] a = cachedFloats(n);
+        if (a == null) return new float[n];
+        java.util.Arrays.fill(a, 0f);
+        return a;
     }
 
     /** A zero-filled int array of length n (cached or new). */
     int[] ints(int n) {
-        if (n >= MIN_LENGTH) {
-            int[] a;
-            synchronized (this) {
-                a = take(ints.get(n), n);
-                if (a != null) hits++; else misses++;
-            }
-            if (a != null) {
-                java.util.Arrays.fill(a, 0);
-                return a;
-            }
-        }
-        return new int[n];
+        int[] a = cachedInts(n);
+        if (a == null) return new int[n];
+        java.util.Arrays.fill(a, 0);
+        return a;
+    }
+
+    /** A cached float array of length n as it was left, or null (also below {@link #MIN_LENGTH}); counts the hit or miss. */
+    private synchronized float[] cachedFloats(int n) {
+        if (n < MIN_LENGTH) return null;
+        float[] a = take(floats.get(n), n);
+        if (a != null) hits++; else misses++;
+        return a;
+    }
+
+    /** As {@link #cachedFloats} for int arrays. */
+    private synchronized int[] cachedInts(int n) {
+        if (n < MIN_LENGTH) return null;
+        int[] a = take(ints.get(n), n);
+        if (a != null) hits++; else misses++;
+        return a;
     }
 
     /** The first array of q the garbage collector has not reclaimed, or null; every entry polled leaves the count. */

@@ -189,8 +189,7 @@ public final class CudaBackend implements Backend {
      * not loaded) whose epilogue adds the bias, rounds, stores aux and applies GELU.
      */
     @Override public void linearGelu(Tensor x, Tensor w, Tensor bias, int rows, int n, int k, Tensor aux, Tensor y) {
-        if (aux != null && aux.numel() != (long) rows * n)
-            throw new IllegalArgumentException("linearGelu: aux has " + aux.numel() + " elements, not " + rows + "x" + n);
+        OpContract.linearEpilogue("linearGelu", rows, n, aux, null, null);
         if (aux != null) dinoseg.backend.Checks.f32("linearGelu", "aux", aux);
         if (!fusedLinear("linearGelu", x, w, bias, rows, n, k, y, aux, true, null, null))
             Backend.super.linearGelu(x, w, bias, rows, n, k, aux, y);
@@ -198,10 +197,7 @@ public final class CudaBackend implements Backend {
 
     /** {@inheritDoc} One GEMM launch (as {@link #linearGelu}) whose epilogue applies gamma and adds the residual. */
     @Override public void linearScaled(Tensor x, Tensor w, Tensor bias, Tensor gamma, Tensor residual, int rows, int n, int k, Tensor y) {
-        if (gamma != null && gamma.numel() != n)
-            throw new IllegalArgumentException("linearScaled: gamma has " + gamma.numel() + " elements, not " + n + " (one per output column)");
-        if (residual != null && residual.numel() != (long) rows * n)
-            throw new IllegalArgumentException("linearScaled: residual has " + residual.numel() + " elements, not " + rows + "x" + n);
+        OpContract.linearEpilogue("linearScaled", rows, n, null, gamma, residual);
         if (gamma != null) dinoseg.backend.Checks.f32("linearScaled", "gamma", gamma);
         if (residual != null) dinoseg.backend.Checks.f32("linearScaled", "residual", residual);
         if (!fusedLinear("linearScaled", x, w, bias, rows, n, k, y, null, false, gamma, residual))
