@@ -1675,6 +1675,8 @@ static void test_tensor_core() {
     test_gemm_tc(0, 1, 130, 260, 33, 1, 2.f, 0.5f, 0, true);
     test_gemm_tc(1, 0, 36, 44, 40, 2, 1.f, 0.f, 0, false, TcEpi::NONE, 4, 1);   // aligned leading dims, misaligned base
     test_gemm_tc(1, 0, 9, 17, 1, 1, 1.f, 0.f);          // K = 1: one partial K tile
+    test_gemm_tc(1, 0, 9, 17, 1, 1, 1.f, 0.f, 0, true);     // tf32 with one and two K tiles: fewer tiles than prologue stages
+    test_gemm_tc(0, 1, 9, 17, 20, 1, 1.f, 0.f, 0, true);
     test_gemm_tc(0, 0, 9, 17, 0, 1, 1.f, 0.5f);         // K = 0: C = beta * C
     // weight-gradient shape of ViT-S/14 at 644, batch 4: dW[384 x 384] = X^T dY over K = 4 x 2117 tokens
     // (first block row only; still streams all 530 K tiles)
