@@ -62,7 +62,9 @@ enum : int {
     CUDA_ERROR_INVALID_CONTEXT = 201, CUDA_ERROR_INVALID_HANDLE = 400, CUDA_ERROR_NOT_FOUND = 500,
     CUDA_ERROR_NOT_READY = 600, CUDA_ERROR_ILLEGAL_ADDRESS = 700, CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES = 701,
     CUDA_ERROR_LAUNCH_TIMEOUT = 702, CUDA_ERROR_LAUNCH_FAILED = 719, CUDA_ERROR_NOT_SUPPORTED = 801,
-    CUDA_ERROR_UNKNOWN = 999
+    CUDA_ERROR_ILLEGAL_STATE = 401, CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED = 900,
+    CUDA_ERROR_STREAM_CAPTURE_INVALIDATED = 901, CUDA_ERROR_STREAM_CAPTURE_IMPLICIT = 906,
+    CUDA_ERROR_CAPTURED_EVENT = 907, CUDA_ERROR_UNKNOWN = 999
 };
 
 // Device attributes (values of CUdevice_attribute used here).
@@ -81,7 +83,8 @@ enum : int {
 enum : int {
     DSEMU_ATTR_BASE = 0x44530000, DSEMU_ATTR_EMULATED = DSEMU_ATTR_BASE, DSEMU_ATTR_LAUNCHES, DSEMU_ATTR_MEM_ALLOCS,
     DSEMU_ATTR_MEM_FREES, DSEMU_ATTR_LIVE_KIB, DSEMU_ATTR_PEAK_KIB, DSEMU_ATTR_COPIES_HTOD, DSEMU_ATTR_COPIES_DTOH,
-    DSEMU_ATTR_HOST_WAITS, DSEMU_ATTR_FAILED_LAUNCHES, DSEMU_ATTR_LIVE_ALLOCATIONS, DSEMU_ATTR_END
+    DSEMU_ATTR_HOST_WAITS, DSEMU_ATTR_FAILED_LAUNCHES, DSEMU_ATTR_LIVE_ALLOCATIONS, DSEMU_ATTR_GRAPH_LAUNCHES,
+    DSEMU_ATTR_CAPTURED_NODES, DSEMU_ATTR_END
 };
 
 static constexpr int kFuncMaxDynamicShared = 8;   // CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES
@@ -121,6 +124,13 @@ static KernelEntry make_entry_impl(const char* name, void (*k)(P...), std::index
             return nullptr;
         }
         return [name, k, args](const LaunchCfg& c) {
+            // checked again when the launch runs: a graph node replays long after its capture, and the
+            // memory it was captured with may have been freed since
+            int gone = -1;
+            ((gone < 0 && !pointer_ok(std::get<I>(*args)) ? (void)(gone = (int)I) : (void)0), ...);
+            if (gone >= 0)
+                return emu_fail_launch(CUDA_ERROR_ILLEGAL_ADDRESS, std::string("pointer argument ") + std::to_string(gone)
+                                       + " no longer points into a live device allocation (freed after the launch was queued or captured)");
             return std::apply([&](auto... a) {
                 return emu_launch_checked(name, k, c.grid, c.block, c.dynShared, c.sharedLimit, a...);
             }, *args);
@@ -147,8 +157,13 @@ static const std::vector<KernelEntry>& registry() {
 
 struct DsFunction { const KernelEntry* kernel; size_t maxDynShared = kDefaultShared; };
 struct DsModule { std::string image; std::map<std::string, std::unique_ptr<DsFunction>> functions; };
-struct DsStream { unsigned flags; };
-struct DsEvent { unsigned flags; unsigned long long seq = 0; bool recorded = false;
+// Stream capture (cuStreamBeginCapture): while a stream captures, the work queued on it becomes the
+// nodes of a graph instead of running; the nodes are the same closures the queue would run, in
+// capture order (one stream: a chain). A graph exec replays them on the queue (cuGraphLaunch).
+struct DsGraph { std::vector<std::function<void()>> nodes; std::vector<std::string> kinds; };
+struct DsGraphExec { std::vector<std::function<void()>> nodes; };
+struct DsStream { unsigned flags; DsGraph* capture = nullptr; int mode = 0; int invalidated = 0; };
+struct DsEvent { unsigned flags; unsigned long long seq = 0; bool recorded = false; bool captured = false;
                  std::chrono::steady_clock::time_point at; };
 struct DsCtx { int refs = 0; };
 
@@ -160,6 +175,8 @@ thread_local CUcontext t_current = nullptr;
 std::set<DsModule*> g_modules;
 std::set<DsStream*> g_streams;
 std::set<DsEvent*> g_events;
+std::set<DsGraph*> g_graphs;
+std::set<DsGraphExec*> g_execs;
 std::unordered_map<void*, size_t> g_device;     // live device allocations
 std::unordered_map<void*, size_t> g_pinned;     // page-locked host allocations
 size_t g_live = 0, g_peak = 0, g_capacity = 0;
@@ -257,6 +274,51 @@ int ready(bool needContext = true) {
     return CUDA_SUCCESS;
 }
 
+// A stream capture in CU_STREAM_CAPTURE_MODE_GLOBAL (or thread-local) mode is active: "potentially
+// unsafe" calls (cuMemAlloc, cuMemFree, synchronous copies, waits on the device or context) are then
+// prohibited for every thread; they fail with CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED and invalidate
+// the capture (cuStreamEndCapture then fails with CUDA_ERROR_STREAM_CAPTURE_INVALIDATED), as on a GPU.
+thread_local int t_capture_mode = 0;   // this thread's mode (cuThreadExchangeStreamCaptureMode)
+
+DsStream* strict_capture() {
+    for (DsStream* s : g_streams)
+        if (s->capture && s->mode != 2) return s;
+    return nullptr;
+}
+
+int capture_violation(const char* api) {
+    if (t_capture_mode == 2) return CUDA_SUCCESS;   // this thread is relaxed: not prohibited
+    DsStream* s = strict_capture();
+    if (!s) return CUDA_SUCCESS;
+    if (!s->invalidated) s->invalidated = CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
+    std::fprintf(stderr, "[dsemu] %s during stream capture: CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED (the capture is invalidated)\n", api);
+    return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
+}
+
+// Queues fn on stream s, or appends it to s's graph while s captures; kind names the node.
+// Returns 0 after capturing, else the queue's sequence number. Work on the legacy (null) stream while
+// another stream captures is CUDA_ERROR_STREAM_CAPTURE_IMPLICIT and invalidates that capture.
+int enqueue(CUstream s, const char* kind, std::function<void()> fn, unsigned long long* seq = nullptr) {
+    if (s && s->capture) {
+        if (s->invalidated) return CUDA_ERROR_STREAM_CAPTURE_INVALIDATED;
+        s->capture->nodes.push_back(std::move(fn));
+        s->capture->kinds.push_back(kind);
+        counter(DSEMU_ATTR_CAPTURED_NODES)++;
+        if (seq) *seq = 0;
+        return CUDA_SUCCESS;
+    }
+    if (!s) {
+        if (DsStream* c = strict_capture()) {
+            if (!c->invalidated) c->invalidated = CUDA_ERROR_STREAM_CAPTURE_IMPLICIT;
+            return CUDA_ERROR_STREAM_CAPTURE_IMPLICIT;
+        }
+    }
+    unsigned long long q = submit(std::move(fn));
+    if (seq) *seq = q;
+    if (blocking_launches()) drain();
+    return CUDA_SUCCESS;
+}
+
 // Is [p, p+bytes) inside one live device allocation?
 bool device_range(CUdeviceptr p, size_t bytes) {
     return p != 0 && emu_dev_contains(reinterpret_cast<const void*>(p), bytes == 0 ? 1 : bytes);
@@ -295,6 +357,11 @@ const char* error_name(int e) {
         case CUDA_ERROR_LAUNCH_TIMEOUT: return "CUDA_ERROR_LAUNCH_TIMEOUT";
         case CUDA_ERROR_LAUNCH_FAILED: return "CUDA_ERROR_LAUNCH_FAILED";
         case CUDA_ERROR_NOT_SUPPORTED: return "CUDA_ERROR_NOT_SUPPORTED";
+        case CUDA_ERROR_ILLEGAL_STATE: return "CUDA_ERROR_ILLEGAL_STATE";
+        case CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED: return "CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED";
+        case CUDA_ERROR_STREAM_CAPTURE_INVALIDATED: return "CUDA_ERROR_STREAM_CAPTURE_INVALIDATED";
+        case CUDA_ERROR_STREAM_CAPTURE_IMPLICIT: return "CUDA_ERROR_STREAM_CAPTURE_IMPLICIT";
+        case CUDA_ERROR_CAPTURED_EVENT: return "CUDA_ERROR_CAPTURED_EVENT";
         default: return "CUDA_ERROR_UNKNOWN";
     }
 }
@@ -317,6 +384,11 @@ const char* error_text(int e) {
         case CUDA_ERROR_LAUNCH_TIMEOUT: return "the launch timed out and was terminated";
         case CUDA_ERROR_LAUNCH_FAILED: return "unspecified launch failure";
         case CUDA_ERROR_NOT_SUPPORTED: return "operation not supported";
+        case CUDA_ERROR_ILLEGAL_STATE: return "the operation is not permitted in the current state";
+        case CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED: return "operation not permitted when stream is capturing";
+        case CUDA_ERROR_STREAM_CAPTURE_INVALIDATED: return "operation failed due to a previous error during capture";
+        case CUDA_ERROR_STREAM_CAPTURE_IMPLICIT: return "operation would make the legacy stream depend on a capturing blocking stream";
+        case CUDA_ERROR_CAPTURED_EVENT: return "operation not permitted on an event last recorded in a capturing stream";
         default: return "unknown error";
     }
 }
@@ -494,6 +566,7 @@ DSEMU_API CUresult cuCtxSynchronize() {
     {
         API_LOCK;
         if (int r = ready()) return r;
+        if (int r = capture_violation("cuCtxSynchronize")) return r;
         counter(DSEMU_ATTR_HOST_WAITS)++;
     }
     drain();
@@ -506,6 +579,7 @@ DSEMU_API CUresult cuMemAlloc_v2(CUdeviceptr* p, size_t bytes) {
     API_LOCK;
     if (int r = ready()) return r;
     if (!p || bytes == 0) return CUDA_ERROR_INVALID_VALUE;
+    if (int r = capture_violation("cuMemAlloc")) return r;
     if (bytes > g_capacity - g_live) return CUDA_ERROR_OUT_OF_MEMORY;
     void* m = emu_dev_alloc(bytes);
     if (!m) return CUDA_ERROR_OUT_OF_MEMORY;
@@ -522,6 +596,7 @@ DSEMU_API CUresult cuMemFree_v2(CUdeviceptr p) {
     if (int r = ready()) return r;
     auto it = g_device.find(reinterpret_cast<void*>(p));
     if (it == g_device.end()) return CUDA_ERROR_INVALID_VALUE;   // not an allocation's base (or freed twice)
+    if (int r = capture_violation("cuMemFree")) return r;
     drain();   // like cuMemFree on a GPU: work already queued may still use the block
     g_live -= it->second;
     g_device.erase(it);
@@ -543,6 +618,7 @@ DSEMU_API CUresult cuMemAllocHost_v2(void** p, size_t bytes) {
     API_LOCK;
     if (int r = ready()) return r;
     if (!p || bytes == 0) return CUDA_ERROR_INVALID_VALUE;
+    if (int r = capture_violation("cuMemAllocHost")) return r;
     void* m = std::aligned_alloc(4096, (bytes + 4095) / 4096 * 4096);
     if (!m) return CUDA_ERROR_OUT_OF_MEMORY;
     g_pinned[m] = bytes;
@@ -555,6 +631,7 @@ DSEMU_API CUresult cuMemFreeHost(void* p) {
     if (int r = ready()) return r;
     auto it = g_pinned.find(p);
     if (it == g_pinned.end()) return CUDA_ERROR_INVALID_VALUE;
+    if (int r = capture_violation("cuMemFreeHost")) return r;
     drain();   // a queued copy may still read it
     g_pinned.erase(it);
     std::free(p);
@@ -564,7 +641,8 @@ DSEMU_API CUresult cuMemFreeHost(void* p) {
 namespace {
 // Queues (or, for pageable host memory, performs after draining: the real driver stages those
 // synchronously) a copy; checks that the device side lies inside one allocation.
-CUresult copy(const char* api, void* dst, const void* src, size_t bytes, bool dstDevice, bool srcDevice, bool async) {
+CUresult copy(const char* api, void* dst, const void* src, size_t bytes, bool dstDevice, bool srcDevice, bool async,
+              CUstream stream = nullptr) {
     if (bytes == 0) return CUDA_SUCCESS;
     if (!dst || !src) return CUDA_ERROR_INVALID_VALUE;
     auto d = reinterpret_cast<CUdeviceptr>(dst), s = reinterpret_cast<CUdeviceptr>(src);
@@ -578,15 +656,18 @@ CUresult copy(const char* api, void* dst, const void* src, size_t bytes, bool ds
                    + " bytes) is not inside one device allocation");
         return CUDA_ERROR_ILLEGAL_ADDRESS;
     }
-    if (!dstDevice) counter(DSEMU_ATTR_COPIES_DTOH)++;
-    if (!srcDevice) counter(DSEMU_ATTR_COPIES_HTOD)++;
     bool hostPinned = (!dstDevice && pinned(dst)) || (!srcDevice && pinned(src));
     bool deviceOnly = dstDevice && srcDevice;
     if (async && (deviceOnly || hostPinned)) {
-        submit([dst, src, bytes] { std::memmove(dst, src, bytes); });
-        if (blocking_launches()) drain();
+        // captured: the node copies from (to) the same host buffer at every replay
+        if (int r = enqueue(stream, "memcpy", [dst, src, bytes] { std::memmove(dst, src, bytes); })) return r;
+        if (!dstDevice) counter(DSEMU_ATTR_COPIES_DTOH)++;
+        if (!srcDevice) counter(DSEMU_ATTR_COPIES_HTOD)++;
         return CUDA_SUCCESS;
     }
+    if (int r = capture_violation(api)) return r;   // staged through pageable memory: synchronous
+    if (!dstDevice) counter(DSEMU_ATTR_COPIES_DTOH)++;
+    if (!srcDevice) counter(DSEMU_ATTR_COPIES_HTOD)++;
     counter(DSEMU_ATTR_HOST_WAITS)++;
     drain();
     if (int st = g_sticky.load()) return st;
@@ -619,21 +700,21 @@ DSEMU_API CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr dst, const void* src, size_t
     API_LOCK;
     if (int r = ready()) return r;
     if (!stream_ok(s)) return CUDA_ERROR_INVALID_HANDLE;
-    return copy("cuMemcpyHtoDAsync", reinterpret_cast<void*>(dst), src, bytes, true, false, true);
+    return copy("cuMemcpyHtoDAsync", reinterpret_cast<void*>(dst), src, bytes, true, false, true, s);
 }
 
 DSEMU_API CUresult cuMemcpyDtoHAsync_v2(void* dst, CUdeviceptr src, size_t bytes, CUstream s) {
     API_LOCK;
     if (int r = ready()) return r;
     if (!stream_ok(s)) return CUDA_ERROR_INVALID_HANDLE;
-    return copy("cuMemcpyDtoHAsync", dst, reinterpret_cast<const void*>(src), bytes, false, true, true);
+    return copy("cuMemcpyDtoHAsync", dst, reinterpret_cast<const void*>(src), bytes, false, true, true, s);
 }
 
 DSEMU_API CUresult cuMemcpyDtoDAsync_v2(CUdeviceptr dst, CUdeviceptr src, size_t bytes, CUstream s) {
     API_LOCK;
     if (int r = ready()) return r;
     if (!stream_ok(s)) return CUDA_ERROR_INVALID_HANDLE;
-    return copy("cuMemcpyDtoDAsync", reinterpret_cast<void*>(dst), reinterpret_cast<const void*>(src), bytes, true, true, true);
+    return copy("cuMemcpyDtoDAsync", reinterpret_cast<void*>(dst), reinterpret_cast<const void*>(src), bytes, true, true, true, s);
 }
 
 namespace {
@@ -650,9 +731,9 @@ CUresult memset32(CUdeviceptr dst, unsigned value, size_t count, CUstream s, boo
     auto* p = reinterpret_cast<unsigned*>(dst);
     auto fn = [p, value, count] { for (size_t i = 0; i < count; i++) p[i] = value; };
     if (async) {
-        submit(fn);
-        if (blocking_launches()) drain();
+        return enqueue(s, "memset", fn);
     } else {
+        if (int r = capture_violation("cuMemsetD32")) return r;
         drain();
         fn();
     }
@@ -695,6 +776,7 @@ DSEMU_API CUresult cuStreamSynchronize(CUstream s) {
         API_LOCK;
         if (int r = ready()) return r;
         if (!stream_ok(s)) return CUDA_ERROR_INVALID_HANDLE;
+        if (int r = capture_violation("cuStreamSynchronize")) return r;
         counter(DSEMU_ATTR_HOST_WAITS)++;
     }
     drain();
@@ -705,6 +787,7 @@ DSEMU_API CUresult cuStreamQuery(CUstream s) {
     API_LOCK;
     if (int r = ready()) return r;
     if (!stream_ok(s)) return CUDA_ERROR_INVALID_HANDLE;
+    if (s && s->capture) return capture_violation("cuStreamQuery of the capturing stream");
     std::lock_guard<std::mutex> l(g_qlock);
     return g_completed >= g_submitted ? CUDA_SUCCESS : CUDA_ERROR_NOT_READY;
 }
@@ -733,8 +816,14 @@ DSEMU_API CUresult cuEventRecord(CUevent e, CUstream s) {
     if (int r = ready()) return r;
     if (!g_events.count(e)) return CUDA_ERROR_INVALID_HANDLE;
     if (!stream_ok(s)) return CUDA_ERROR_INVALID_HANDLE;
-    e->recorded = true;
-    e->seq = submit([e] { e->at = std::chrono::steady_clock::now(); });
+    bool capturing = s && s->capture;
+    unsigned long long seq = 0;
+    if (int r = enqueue(s, "event record", [e] { e->at = std::chrono::steady_clock::now(); }, &seq)) return r;
+    // an event recorded into a capture is a node of the graph: waiting on it or querying it is
+    // CUDA_ERROR_CAPTURED_EVENT until it is recorded again outside a capture
+    e->captured = capturing;
+    e->recorded = !capturing;
+    e->seq = seq;
     return CUDA_SUCCESS;
 }
 
@@ -744,6 +833,7 @@ DSEMU_API CUresult cuEventSynchronize(CUevent e) {
         API_LOCK;
         if (int r = ready()) return r;
         if (!g_events.count(e)) return CUDA_ERROR_INVALID_HANDLE;
+        if (e->captured) return CUDA_ERROR_CAPTURED_EVENT;
         seq = e->recorded ? e->seq : 0;
         counter(DSEMU_ATTR_HOST_WAITS)++;
     }
@@ -755,6 +845,7 @@ DSEMU_API CUresult cuEventQuery(CUevent e) {
     API_LOCK;
     if (int r = ready()) return r;
     if (!g_events.count(e)) return CUDA_ERROR_INVALID_HANDLE;
+    if (e->captured) return CUDA_ERROR_CAPTURED_EVENT;
     if (!e->recorded) return CUDA_SUCCESS;
     std::lock_guard<std::mutex> l(g_qlock);
     return g_completed >= e->seq ? CUDA_SUCCESS : CUDA_ERROR_NOT_READY;
@@ -904,19 +995,142 @@ DSEMU_API CUresult cuLaunchKernel(CUfunction f, unsigned gx, unsigned gy, unsign
         }
         cfg = LaunchCfg{EmuDim{gx, gy, gz}, EmuDim{bx, by, bz}, sharedBytes,
                         f->maxDynShared > kDefaultShared ? f->maxDynShared : kDefaultShared};
+        if (int r = enqueue(s, "kernel", [run, cfg, name] {
+                int r = run(cfg);
+                if (r != 0) {
+                    counter(DSEMU_ATTR_FAILED_LAUNCHES)++;
+                    set_sticky(r, std::string(error_name(r)) + " in kernel " + name + ": " + emu_last_error());
+                }
+            })) return r;
         counter(DSEMU_ATTR_LAUNCHES)++;
-        submit([run, cfg, name] {
-            int r = run(cfg);
-            if (r != 0) {
-                counter(DSEMU_ATTR_FAILED_LAUNCHES)++;
-                set_sticky(r, std::string(error_name(r)) + " in kernel " + name + ": " + emu_last_error());
-            }
-        });
+        if (s && s->capture) return CUDA_SUCCESS;
     }
     if (blocking_launches()) {
         drain();
         return g_sticky.load();
     }
+    return CUDA_SUCCESS;
+}
+
+// ------------------------------------------------------------------ stream capture and graphs
+
+// mode: CU_STREAM_CAPTURE_MODE_GLOBAL 0, THREAD_LOCAL 1, RELAXED 2. The legacy stream cannot capture.
+DSEMU_API CUresult cuStreamBeginCapture_v2(CUstream s, int mode) {
+    API_LOCK;
+    if (int r = ready()) return r;
+    if (!s) return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
+    if (!stream_ok(s)) return CUDA_ERROR_INVALID_HANDLE;
+    if (mode < 0 || mode > 2) return CUDA_ERROR_INVALID_VALUE;
+    if (s->capture) return CUDA_ERROR_ILLEGAL_STATE;
+    s->capture = new DsGraph;
+    s->mode = mode;
+    s->invalidated = 0;
+    return CUDA_SUCCESS;
+}
+
+DSEMU_API CUresult cuStreamEndCapture(CUstream s, DsGraph** graph) {
+    API_LOCK;
+    if (int r = ready()) return r;
+    if (!s || !graph) return CUDA_ERROR_INVALID_VALUE;
+    if (!stream_ok(s)) return CUDA_ERROR_INVALID_HANDLE;
+    if (!s->capture) return CUDA_ERROR_ILLEGAL_STATE;
+    DsGraph* g = s->capture;
+    int bad = s->invalidated;
+    s->capture = nullptr;
+    s->invalidated = 0;
+    if (bad) {
+        delete g;
+        *graph = nullptr;
+        return CUDA_ERROR_STREAM_CAPTURE_INVALIDATED;
+    }
+    g_graphs.insert(g);
+    *graph = g;
+    return CUDA_SUCCESS;
+}
+
+// Sets this thread's capture mode and returns the one it had (PyTorch's allocator turns relaxed
+// around cudaMalloc while a graph captures).
+DSEMU_API CUresult cuThreadExchangeStreamCaptureMode(int* mode) {
+    API_LOCK;
+    if (!mode || *mode < 0 || *mode > 2) return CUDA_ERROR_INVALID_VALUE;
+    std::swap(*mode, t_capture_mode);
+    return CUDA_SUCCESS;
+}
+
+// CU_STREAM_CAPTURE_STATUS_NONE 0, ACTIVE 1, INVALIDATED 2.
+DSEMU_API CUresult cuStreamIsCapturing(CUstream s, int* status) {
+    API_LOCK;
+    if (int r = ready()) return r;
+    if (!status) return CUDA_ERROR_INVALID_VALUE;
+    if (!stream_ok(s)) return CUDA_ERROR_INVALID_HANDLE;
+    if (!s) {
+        *status = 0;
+        return strict_capture() ? CUDA_ERROR_STREAM_CAPTURE_IMPLICIT : CUDA_SUCCESS;
+    }
+    *status = !s->capture ? 0 : s->invalidated ? 2 : 1;
+    return CUDA_SUCCESS;
+}
+
+// Node handles are the graph's node indices + 1.
+DSEMU_API CUresult cuGraphGetNodes(DsGraph* g, void** nodes, size_t* count) {
+    API_LOCK;
+    if (int r = ready()) return r;
+    if (!count) return CUDA_ERROR_INVALID_VALUE;
+    if (!g_graphs.count(g)) return CUDA_ERROR_INVALID_HANDLE;
+    size_t n = g->nodes.size();
+    if (nodes) {
+        for (size_t i = 0; i < *count && i < n; i++) nodes[i] = reinterpret_cast<void*>(i + 1);
+        if (*count > n) *count = n;
+    } else {
+        *count = n;
+    }
+    return CUDA_SUCCESS;
+}
+
+DSEMU_API CUresult cuGraphInstantiateWithFlags(DsGraphExec** exec, DsGraph* g, unsigned long long flags) {
+    API_LOCK;
+    if (int r = ready()) return r;
+    if (!exec) return CUDA_ERROR_INVALID_VALUE;
+    if (!g_graphs.count(g)) return CUDA_ERROR_INVALID_HANDLE;
+    if (flags != 0) return CUDA_ERROR_NOT_SUPPORTED;
+    auto* e = new DsGraphExec{g->nodes};
+    g_execs.insert(e);
+    *exec = e;
+    return CUDA_SUCCESS;
+}
+
+// Queues every node of the exec on the stream, in capture order: the whole step is one call here.
+DSEMU_API CUresult cuGraphLaunch(DsGraphExec* exec, CUstream s) {
+    {
+        API_LOCK;
+        if (int r = ready()) return r;
+        if (!g_execs.count(exec)) return CUDA_ERROR_INVALID_HANDLE;
+        if (!stream_ok(s)) return CUDA_ERROR_INVALID_HANDLE;
+        if (s && s->capture) return CUDA_ERROR_NOT_SUPPORTED;   // graphs in graphs: not emulated
+        if (!s && strict_capture()) return CUDA_ERROR_STREAM_CAPTURE_IMPLICIT;
+        counter(DSEMU_ATTR_GRAPH_LAUNCHES)++;
+        for (auto& fn : exec->nodes) submit(fn);
+    }
+    if (blocking_launches()) {
+        drain();
+        return g_sticky.load();
+    }
+    return CUDA_SUCCESS;
+}
+
+DSEMU_API CUresult cuGraphExecDestroy(DsGraphExec* exec) {
+    API_LOCK;
+    if (int r = ready()) return r;
+    if (!g_execs.erase(exec)) return CUDA_ERROR_INVALID_HANDLE;
+    delete exec;   // queued replays hold copies of its nodes
+    return CUDA_SUCCESS;
+}
+
+DSEMU_API CUresult cuGraphDestroy(DsGraph* g) {
+    API_LOCK;
+    if (int r = ready()) return r;
+    if (!g_graphs.erase(g)) return CUDA_ERROR_INVALID_HANDLE;
+    delete g;
     return CUDA_SUCCESS;
 }
 
