@@ -421,6 +421,58 @@ public interface Backend extends AutoCloseable {
                float eps, float weightDecay, int step);
 
     /**
+     * The same AdamW step with its per-step scalars read from memory of this backend, as
+     * {@code torch.optim.AdamW(capturable=True)} keeps its step on the device: row {@code row} of
+     * {@code scalars} [R, 3] (F32) holds lr, lr / (1 - beta1^step) and sqrt(1 - beta2^step), each
+     * rounded to float from double. A captured graph ({@link #capture}) that holds this launch then
+     * steps with whatever the row holds when it replays. Same values as the other overload with the
+     * same lr and step.
+     *
+     * @throws IllegalArgumentException when the shapes differ or row is not a row of scalars
+     */
+    void adamw(Tensor param, Tensor grad, Tensor m, Tensor v, Tensor scalars, int row, float beta1, float beta2,
+               float eps, float weightDecay);
+
+    // ------------------------------------------------------------------ graphs
+
+    /**
+     * Work queued on the device, recorded once and replayed with one call: a CUDA graph
+     * ({@code cuStreamBeginCapture} .. {@code cuGraphInstantiate}, as {@code torch.cuda.CUDAGraph}).
+     * A replay runs the recorded kernels and copies again on the same memory: the tensors the work
+     * read or wrote when it was recorded (made before the capture, or by it and still alive) hold the
+     * inputs and outputs of every replay.
+     */
+    interface Graph extends AutoCloseable {
+        /** Queues the recorded work once more (asynchronous, like the ops it recorded). */
+        void replay();
+
+        /** The nodes of the graph (kernels, copies, memsets). */
+        int nodes();
+
+        /** Bytes of device memory the graph keeps for its replays (its intermediates and outputs). */
+        long bytes();
+
+        /** Frees the graph and returns the memory it kept for its intermediates. */
+        @Override void close();
+    }
+
+    /** Whether {@link #capture} records graphs on this backend (CUDA). */
+    default boolean capturesGraphs() { return false; }
+
+    /**
+     * Runs {@code body} while recording the device work it queues into a {@link Graph}; the work
+     * does not run now (replay it). The tensors the body makes come from memory kept for the graph,
+     * and stay valid for every replay: those still alive after the body are its outputs, rewritten
+     * by each replay. The body must not read values back to the host, upload, or wait.
+     *
+     * @throws UnsupportedOperationException where {@link #capturesGraphs} is false
+     * @throws IllegalStateException when the body reads, uploads or waits (the capture is discarded)
+     */
+    default Graph capture(Runnable body) {
+        throw new UnsupportedOperationException("the " + device() + " backend cannot capture graphs (CUDA graphs need a CUDA device)");
+    }
+
+    /**
      * Peak bytes of device memory held by live tensors since the backend opened (PyTorch's
      * max_memory_allocated), or -1 where the backend does not track it (the CPU: its tensors live
      * on the Java heap, which the JVM's memory pools measure).

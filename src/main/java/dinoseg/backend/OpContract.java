@@ -554,4 +554,13 @@ public final class OpContract {
         Checks.sameShape(op, param, v);
         check(step >= 1, op, "step counts from 1, got " + step);
     }
+
+    /** adamw with device scalars: as above, and scalars an F32 [R, 3] tensor with 0 &lt;= row &lt; R. */
+    public static void adamw(Tensor param, Tensor grad, Tensor m, Tensor v, Tensor scalars, int row) {
+        adamw(param, grad, m, v, 1);
+        String op = "adamw";
+        f32(op, "scalars", scalars);
+        check(scalars.shape().rank() == 2 && scalars.shape().dim(1) == 3, op, "scalars must be [R, 3], got " + scalars.shape());
+        check(row >= 0 && row < scalars.shape().dim(0), op, "row " + row + " is not a row of scalars " + scalars.shape());
+    }
 }

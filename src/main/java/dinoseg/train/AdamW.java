@@ -23,6 +23,12 @@ import java.util.Set;
  * for a while, unused branch) is updated exactly as PyTorch would. Parameters without a gradient are
  * skipped. {@link #state()} and {@link #loadState} export and import everything needed to resume
  * bit-exactly: the step counter, the current learning rates, and each parameter's m, v and step.
+ *
+ * <p>{@link #capturable} is PyTorch's {@code capturable=True}: the scalars of each parameter's step
+ * (lr, lr / (1 - beta1^step), sqrt(1 - beta2^step)) are written to a device tensor before its
+ * update kernels run and read by them there, so the update can be recorded in a CUDA graph
+ * ({@link #captureUpdate}) and replayed step after step ({@link #advance} before each replay). The
+ * values are the same as those of an ordinary step.
  */
 public final class AdamW {
     /** A set of parameters sharing a learning rate and weight decay; names must be unique. */
@@ -61,6 +67,12 @@ public final class AdamW {
     private final double beta1, beta2, eps;
     private final Map<Parameter, Slot> slots = new IdentityHashMap<>();
     private int step;
+    /** capturable: the row of each trainable parameter in {@link #scalars}, its host copy, the device tensor [P, 3]. */
+    private Map<Parameter, Integer> rows;
+    private float[] hostScalars;
+    private Tensor scalars;
+    /** The updates {@link #captureUpdate} recorded: group index and parameter, in launch order. */
+    private List<Map.Entry<Integer, Parameter>> captured;
 
     /** AdamW with PyTorch's defaults: betas (0.9, 0.999), eps 1e-8. */
     public AdamW(Backend be, List<ParamGroup> groups) { this(be, groups, 0.9, 0.999, 1e-8); }
@@ -120,8 +132,28 @@ public final class AdamW {
         throw new IllegalArgumentException("AdamW: no parameter group named " + group);
     }
 
+    /**
+     * PyTorch's {@code capturable=True} (see the class comment): from the next step on, each step's
+     * scalars are written to device memory and read by the update kernels. Same values as before.
+     */
+    public AdamW capturable() {
+        if (rows != null) return this;
+        rows = new IdentityHashMap<>();
+        for (ParamGroup g : groups) for (Parameter p : g.params()) rows.put(p, rows.size());
+        hostScalars = new float[3 * rows.size()];
+        scalars = be.zeros(Shape.of(rows.size(), 3));
+        return this;
+    }
+
+    /** Whether {@link #capturable} was called. */
+    public boolean isCapturable() { return rows != null; }
+
     /** One update of every parameter that has a gradient. */
     public void step() {
+        if (rows != null) {
+            capturableStep();
+            return;
+        }
         step++;
         for (int gi = 0; gi < groups.size(); gi++) {
             ParamGroup g = groups.get(gi);
@@ -138,6 +170,81 @@ public final class AdamW {
                 be.adamw(p.value(), grad, s.m, s.v, lr, (float) beta1, (float) beta2, (float) eps, wd, s.step);
             }
         }
+    }
+
+    private void capturableStep() {
+        step++;
+        List<Map.Entry<Integer, Parameter>> stepping = new ArrayList<>();
+        for (int gi = 0; gi < groups.size(); gi++)
+            for (Parameter p : groups.get(gi).params()) {
+                if (p.grad() == null) continue;
+                Slot s = slots.computeIfAbsent(p, q -> new Slot(be.zeros(q.shape()), be.zeros(q.shape()), 0));
+                s.step++;
+                stepping.add(Map.entry(gi, p));
+            }
+        writeScalars(stepping);
+        queueUpdates(stepping);
+    }
+
+    /** Row of each stepping parameter: lr, lr / bc1, sqrt(bc2) at its step (as the kernel's scalar arguments would be); then one upload. */
+    private void writeScalars(List<Map.Entry<Integer, Parameter>> stepping) {
+        float b1 = (float) beta1, b2 = (float) beta2;
+        for (Map.Entry<Integer, Parameter> e : stepping) {
+            float lr = (float) lrs[e.getKey()];
+            int t = slots.get(e.getValue()).step, row = 3 * rows.get(e.getValue());
+            double bc1 = 1 - Math.pow(b1, t), bc2 = 1 - Math.pow(b2, t);
+            hostScalars[row] = lr;
+            hostScalars[row + 1] = (float) (lr / bc1);
+            hostScalars[row + 2] = (float) Math.sqrt(bc2);
+        }
+        be.writeFloats(hostScalars, 0, scalars, 0, hostScalars.length);
+    }
+
+    private void queueUpdates(List<Map.Entry<Integer, Parameter>> stepping) {
+        for (Map.Entry<Integer, Parameter> e : stepping) {
+            Parameter p = e.getValue();
+            Slot s = slots.get(p);
+            be.adamw(p.value(), p.grad(), s.m, s.v, scalars, rows.get(p), (float) beta1, (float) beta2, (float) eps,
+                    (float) groups.get(e.getKey()).weightDecay());
+        }
+    }
+
+    /**
+     * Queues the update of every parameter that has a gradient, reading the scalars the next
+     * {@link #advance} writes, and remembers which: what a captured training step holds. Step
+     * counts do not move here (a capture runs nothing).
+     *
+     * @throws IllegalStateException when not {@link #capturable}, or a parameter with a gradient has
+     *     had no step yet (its moments would be made inside the capture: take one ordinary step first)
+     */
+    public void captureUpdate() {
+        if (rows == null) throw new IllegalStateException("AdamW: captureUpdate needs a capturable optimizer");
+        List<Map.Entry<Integer, Parameter>> stepping = new ArrayList<>();
+        for (int gi = 0; gi < groups.size(); gi++)
+            for (int i = 0; i < groups.get(gi).params().size(); i++) {
+                Parameter p = groups.get(gi).params().get(i);
+                if (p.grad() == null) continue;
+                if (!slots.containsKey(p))
+                    throw new IllegalStateException("AdamW: parameter " + groups.get(gi).name() + "/" + i
+                            + " has had no step: take an ordinary step before capturing one");
+                stepping.add(Map.entry(gi, p));
+            }
+        queueUpdates(stepping);
+        captured = stepping;
+    }
+
+    /**
+     * The host half of a replayed step: counts one more step for the optimizer and for each
+     * parameter {@link #captureUpdate} recorded, and writes their scalars (at the current learning
+     * rates) to the device, ahead of the replay on the same stream.
+     *
+     * @throws IllegalStateException when no update was captured
+     */
+    public void advance() {
+        if (captured == null) throw new IllegalStateException("AdamW: advance needs a captured update (captureUpdate)");
+        step++;
+        for (Map.Entry<Integer, Parameter> e : captured) slots.get(e.getValue()).step++;
+        writeScalars(captured);
     }
 
     /**

@@ -110,6 +110,23 @@ class AdamWTest {
     }
 
     @Test
+    void capturableStepsMatchPyTorchAndTheOrdinaryStepsBitForBit() throws Exception {
+        Golden g = load(), h = load();
+        AdamW plain = optimizer(g), capturable = optimizer(h).capturable();
+        assertThrows(IllegalStateException.class, capturable::advance, "nothing captured yet");
+        AdamWTest.setGrad(h.params().get(0), be.fromFloats(new float[h.params().get(0).shape().size()], h.params().get(0).shape()));
+        IllegalStateException e = assertThrows(IllegalStateException.class, capturable::captureUpdate);
+        assertTrue(e.getMessage().contains("has had no step"), e.getMessage());
+        capturable.zeroGrad();
+        run(g, plain, 0, 5);
+        run(h, capturable, 0, 5);   // the device-scalar update, checked against PyTorch
+        for (int k = 0; k < g.params().size(); k++)
+            org.junit.jupiter.api.Assertions.assertArrayEquals(be.toFloats(g.params().get(k).value()),
+                    be.toFloats(h.params().get(k).value()), 0f, "param " + k);
+        assertEquals(plain.state().params().get("decay/1").step(), capturable.state().params().get("decay/1").step());
+    }
+
+    @Test
     void resumesExactlyFromExportedState() throws Exception {
         Golden g = load();
         AdamW first = optimizer(g);

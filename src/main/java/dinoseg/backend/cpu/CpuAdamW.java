@@ -11,11 +11,22 @@ final class CpuAdamW {
 
     static void adamw(Tensor param, Tensor grad, Tensor m, Tensor v, float lr, float beta1, float beta2,
                                 float eps, float weightDecay, int step) {
-        float[] p = floats(param), g = floats(grad), fm = floats(m), fv = floats(v);
         double bc1 = 1.0 - Math.pow(beta1, step), bc2 = 1.0 - Math.pow(beta2, step);
+        update(param, grad, m, v, lr, beta1, beta2, eps, weightDecay, (float) (lr / bc1), (float) Math.sqrt(bc2));
+    }
+
+    /** The step with its scalars from row {@code row} of scalars [R, 3]: lr, lr / bc1, sqrt(bc2). */
+    static void adamw(Tensor param, Tensor grad, Tensor m, Tensor v, Tensor scalars, int row, float beta1, float beta2,
+                      float eps, float weightDecay) {
+        float[] s = floats(scalars);
+        int o = 3 * row;
+        update(param, grad, m, v, s[o], beta1, beta2, eps, weightDecay, s[o + 1], s[o + 2]);
+    }
+
+    private static void update(Tensor param, Tensor grad, Tensor m, Tensor v, float lr, float beta1, float beta2,
+                               float eps, float weightDecay, float stepSize, float bc2Sqrt) {
+        float[] p = floats(param), g = floats(grad), fm = floats(m), fv = floats(v);
         final float decay = 1f - lr * weightDecay;
-        final float stepSize = (float) (lr / bc1);
-        final float bc2Sqrt = (float) Math.sqrt(bc2);
         final float ob1 = 1f - beta1, ob2 = 1f - beta2;
         Parallel.forRange(p.length, 12, (s, e) -> {
             for (int i = s; i < e; i++) {

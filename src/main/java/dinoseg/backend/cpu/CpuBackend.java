@@ -362,4 +362,10 @@ public final class CpuBackend implements Backend {
         OpContract.adamw(param, grad, m, v, step);
         CpuAdamW.adamw(param, grad, m, v, lr, beta1, beta2, eps, weightDecay, step);
     }
+
+    @Override public void adamw(Tensor param, Tensor grad, Tensor m, Tensor v, Tensor scalars, int row, float beta1,
+                                float beta2, float eps, float weightDecay) {
+        OpContract.adamw(param, grad, m, v, scalars, row);
+        CpuAdamW.adamw(param, grad, m, v, scalars, row, beta1, beta2, eps, weightDecay);
+    }
 }

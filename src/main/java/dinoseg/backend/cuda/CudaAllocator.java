@@ -4,6 +4,7 @@ import static jcuda.driver.JCudaDriver.cuCtxSynchronize;
 import static jcuda.driver.JCudaDriver.cuMemAlloc;
 import static jcuda.driver.JCudaDriver.cuMemFree;
 import static jcuda.driver.JCudaDriver.cuMemGetInfo;
+import static jcuda.driver.JCudaDriver.cuThreadExchangeStreamCaptureMode;
 
 import java.util.ArrayDeque;
 import java.util.HashMap;
@@ -20,6 +21,11 @@ import jcuda.driver.CUdeviceptr;
  * When the device is full the cache is released, the garbage collector is asked to return
  * unreachable tensors, and the allocation is retried once before failing with the sizes.
  * Thread-safe (the Cleaner thread returns blocks concurrently).
+ *
+ * <p>While a CUDA graph is captured ({@link #beginCapture}) blocks come from a {@link GraphPool}
+ * kept for that graph, like PyTorch's graph-private memory pool: a replay writes the same addresses
+ * the capture recorded, so the pool's blocks are handed out only to the capture that recorded them
+ * and return to the shared cache when the graph is closed.
  */
 final class CudaAllocator {
 
@@ -27,9 +33,26 @@ final class CudaAllocator {
     static final class Block {
         final CUdeviceptr ptr;
         final long bytes;
+        /** The graph pool that owns it, or null (the shared cache). */
+        final GraphPool pool;
 
-        Block(CUdeviceptr ptr, long bytes) { this.ptr = ptr; this.bytes = bytes; }
+        Block(CUdeviceptr ptr, long bytes) { this(ptr, bytes, null); }
+
+        Block(CUdeviceptr ptr, long bytes, GraphPool pool) { this.ptr = ptr; this.bytes = bytes; this.pool = pool; }
     }
+
+    /** The memory of one captured graph: every block its capture took, free ones kept for its replays. */
+    static final class GraphPool {
+        private final Map<Long, ArrayDeque<CUdeviceptr>> free = new HashMap<>();
+        private long bytes, freeBytes;
+        private boolean closed;
+
+        /** Bytes of device memory the graph holds (its intermediates and its outputs). */
+        long bytes() { return bytes; }
+    }
+
+    private GraphPool capturing;
+    private long graphBytes;
 
     private final Map<Long, ArrayDeque<CUdeviceptr>> free = new HashMap<>();
     private long cachedBytes;
@@ -51,6 +74,9 @@ final class CudaAllocator {
 
     Block allocate(long bytes) {
         long size = bucket(bytes);
+        GraphPool pool;
+        synchronized (this) { pool = capturing; }
+        if (pool != null) return allocateForCapture(pool, size);
         Block b = reuse(size);
         if (b != null) return b;
         CUdeviceptr p = tryMalloc(size);
@@ -90,6 +116,77 @@ final class CudaAllocator {
         return new Block(p, size);
     }
 
+    /**
+     * A block for the capture of {@code pool}'s graph: one the capture freed, else one from the shared
+     * cache, else a new one (cuMemAlloc in the relaxed capture mode, as PyTorch's allocator does: the
+     * call is not recorded). No cache is emptied and no garbage collected while capturing.
+     */
+    private Block allocateForCapture(GraphPool pool, long size) {
+        synchronized (this) {
+            ArrayDeque<CUdeviceptr> q = pool.free.get(size);
+            if (q != null && !q.isEmpty()) {
+                pool.freeBytes -= size;
+                return liveBlock(q.pop(), size, pool);
+            }
+            q = free.get(size);
+            if (q != null && !q.isEmpty()) {
+                cachedBytes -= size;
+                pool.bytes += size;
+                graphBytes += size;
+                return liveBlock(q.pop(), size, pool);
+            }
+        }
+        int[] mode = {2};   // CU_STREAM_CAPTURE_MODE_RELAXED
+        cuThreadExchangeStreamCaptureMode(mode);
+        CUdeviceptr p;
+        try {
+            p = tryMalloc(size);
+        } finally {
+            cuThreadExchangeStreamCaptureMode(mode);
+        }
+        if (p == null)
+            throw new IllegalStateException("CUDA out of memory while capturing a graph: cannot allocate " + mib(size)
+                    + "; live tensors hold " + mib(liveBytes()) + ", graphs " + mib(graphBytes()));
+        synchronized (this) {
+            deviceAllocs++;
+            pool.bytes += size;
+            graphBytes += size;
+            return liveBlock(p, size, pool);
+        }
+    }
+
+    private Block liveBlock(CUdeviceptr p, long size, GraphPool pool) {
+        liveBytes += size;
+        peakBytes = Math.max(peakBytes, liveBytes);
+        return new Block(p, size, pool);
+    }
+
+    /** From now until {@link #endCapture} allocations come from a new graph pool. */
+    synchronized GraphPool beginCapture() {
+        if (capturing != null) throw new IllegalStateException("a graph is already being captured");
+        capturing = new GraphPool();
+        return capturing;
+    }
+
+    /** Allocations come from the shared cache again; the pool keeps its blocks for the graph's replays. */
+    synchronized void endCapture() { capturing = null; }
+
+    /** The graph of {@code pool} is gone: its free blocks return to the shared cache, and so will its live ones. */
+    synchronized void closePool(GraphPool pool) {
+        if (pool.closed) return;
+        pool.closed = true;
+        for (Map.Entry<Long, ArrayDeque<CUdeviceptr>> e : pool.free.entrySet())
+            for (CUdeviceptr p : e.getValue()) toCache(p, e.getKey());
+        graphBytes -= pool.freeBytes;
+        pool.free.clear();
+        pool.freeBytes = 0;
+    }
+
+    private void toCache(CUdeviceptr p, long size) {
+        cachedBytes += size;
+        free.computeIfAbsent(size, k -> new ArrayDeque<>()).push(p);
+    }
+
     private synchronized Block reuse(long size) {
         ArrayDeque<CUdeviceptr> q = free.get(size);
         if (q == null || q.isEmpty()) return null;
@@ -125,13 +222,18 @@ final class CudaAllocator {
         }
         if (closed) return;
         liveBytes -= b.bytes;
-        cachedBytes += b.bytes;
-        free.computeIfAbsent(b.bytes, k -> new ArrayDeque<>()).push(b.ptr);
+        if (b.pool != null && !b.pool.closed) {   // kept for the graph's replays
+            b.pool.freeBytes += b.bytes;
+            b.pool.free.computeIfAbsent(b.bytes, k -> new ArrayDeque<>()).push(b.ptr);
+            return;
+        }
+        if (b.pool != null) graphBytes -= b.bytes;
+        toCache(b.ptr, b.bytes);
     }
 
     /** Frees every cached block on the device (waits for queued work first). */
     synchronized void emptyCache() {
-        if (closed || cachedBytes == 0) return;
+        if (closed || cachedBytes == 0 || capturing != null) return;
         cuCtxSynchronize();
         for (ArrayDeque<CUdeviceptr> q : free.values()) for (CUdeviceptr p : q) cuMemFree(p);
         free.clear();
@@ -141,6 +243,9 @@ final class CudaAllocator {
     synchronized long liveBytes() { return liveBytes; }
 
     synchronized long cachedBytes() { return cachedBytes; }
+
+    /** Bytes held by open graphs' pools (free for their replays or live as their outputs). */
+    synchronized long graphBytes() { return graphBytes; }
 
     synchronized long peakBytes() { return peakBytes; }
 

@@ -162,6 +162,22 @@ public final class CudaBackend implements Backend {
         ctx.sync();
     }
 
+    // ------------------------------------------------------------------ graphs
+
+    @Override public boolean capturesGraphs() { return true; }
+
+    /**
+     * {@inheritDoc} The stream is captured in CU_STREAM_CAPTURE_MODE_GLOBAL; the allocator serves the
+     * body from a pool kept for the graph (new device memory, if needed, is allocated in relaxed mode).
+     */
+    @Override public Graph capture(Runnable body) {
+        java.util.Objects.requireNonNull(body, "body");
+        return CudaGraph.capture(ctx, mem, body);
+    }
+
+    /** Bytes held by open graphs (their intermediates and outputs). */
+    public long graphBytes() { return mem.graphBytes(); }
+
     // ------------------------------------------------------------------ gemm
 
     @Override public Precision matmulPrecision() { return gemmOps.precision(); }
@@ -413,6 +429,12 @@ public final class CudaBackend implements Backend {
                                 float eps, float weightDecay, int step) {
         OpContract.adamw(param, grad, m, v, step);
         optimizer.adamw(param, grad, m, v, lr, beta1, beta2, eps, weightDecay, step);
+    }
+
+    @Override public void adamw(Tensor param, Tensor grad, Tensor m, Tensor v, Tensor scalars, int row, float beta1,
+                                float beta2, float eps, float weightDecay) {
+        OpContract.adamw(param, grad, m, v, scalars, row);
+        optimizer.adamw(param, grad, m, v, scalars, row, beta1, beta2, eps, weightDecay);
     }
 
     // ------------------------------------------------------------------ closing

@@ -11,8 +11,10 @@ import static jcuda.driver.JCudaDriver.cuDeviceTotalMem;
 import static jcuda.driver.JCudaDriver.cuDriverGetVersion;
 import static jcuda.driver.JCudaDriver.cuInit;
 import static jcuda.driver.JCudaDriver.cuLaunchKernel;
+import static jcuda.driver.JCudaDriver.cuStreamBeginCapture;
 import static jcuda.driver.JCudaDriver.cuStreamCreate;
 import static jcuda.driver.JCudaDriver.cuStreamDestroy;
+import static jcuda.driver.JCudaDriver.cuStreamEndCapture;
 import static jcuda.driver.JCudaDriver.cuStreamSynchronize;
 
 import java.util.List;
@@ -24,6 +26,8 @@ import jcuda.driver.CUcontext;
 import jcuda.driver.CUdevice;
 import jcuda.driver.CUdevice_attribute;
 import jcuda.driver.CUfunction;
+import jcuda.driver.CUgraph;
+import jcuda.driver.CUstreamCaptureMode;
 import jcuda.driver.CUstream;
 import jcuda.driver.JCudaDriver;
 
@@ -51,6 +55,8 @@ final class CudaContext {
     private final CudaKernels kernels = new CudaKernels();
     private final ThreadLocal<Boolean> bound = ThreadLocal.withInitial(() -> Boolean.FALSE);
     private volatile boolean closed;
+    /** The stream is being captured into a graph: nothing may wait for it, upload or download. */
+    private volatile boolean capturing;
 
     // ------------------------------------------------------------------ opening
 
@@ -210,6 +216,7 @@ final class CudaContext {
 
     /** Waits for the stream; a fault of earlier queued work surfaces here, described by {@link #describe}. */
     void sync() {
+        requireNotCapturing("waiting for the GPU");
         try {
             cuStreamSynchronize(stream);
         } catch (CudaException e) {
@@ -237,6 +244,32 @@ final class CudaContext {
     }
 
     boolean isClosed() { return closed; }
+
+    // ------------------------------------------------------------------ graph capture
+
+    /** Throws when the stream is being captured: {@code what} would wait for or copy through it. */
+    void requireNotCapturing(String what) {
+        if (capturing)
+            throw new IllegalStateException(what + " inside a CUDA graph capture: a captured step must not read values back,"
+                    + " upload or wait (write its inputs before the capture and before each replay)");
+    }
+
+    /** Starts recording the stream's work (cuStreamBeginCapture, global mode: any unsafe call fails). */
+    void beginCapture() {
+        requireNotCapturing("starting a capture");
+        cuStreamBeginCapture(stream, CUstreamCaptureMode.CU_STREAM_CAPTURE_MODE_GLOBAL);
+        capturing = true;
+    }
+
+    /** Ends the recording into {@code graph}; a capture a prohibited call invalidated fails here. */
+    void endCapture(CUgraph graph) {
+        capturing = false;
+        try {
+            cuStreamEndCapture(stream, graph);
+        } catch (CudaException e) {
+            throw new CudaException("CUDA graph capture failed: " + describe(e), e);
+        }
+    }
 
     /** Unloads the kernels, destroys the stream and releases the primary context (the caller waited and freed memory first). */
     void close() {

@@ -37,7 +37,7 @@ final class CudaKernels {
             "im2col_f", "col2im_f",
             "resize_bilinear_fwd", "resize_bilinear_bwd",
             "ce_partial", "ce_finalize", "ce_grad", "confusion_update",
-            "adamw_step");
+            "adamw_step", "adamw_step_scalars");
 
     private final CUmodule module = new CUmodule();
     private final Map<String, CUfunction> functions = new HashMap<>();

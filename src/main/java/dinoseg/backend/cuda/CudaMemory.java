@@ -68,12 +68,14 @@ final class CudaMemory {
     }
 
     Tensor fromFloats(float[] data, Shape shape) {
+        ctx.requireNotCapturing("an upload");
         Tensor t = empty(shape, DType.F32);
         if (data.length > 0) staging.upload(data, 0, ptr(t), 0, data.length);
         return t;
     }
 
     Tensor fromInts(int[] data, Shape shape) {
+        ctx.requireNotCapturing("an upload");
         Tensor t = empty(shape, DType.I32);
         if (data.length > 0) staging.upload(data, 0, ptr(t), 0, data.length);
         return t;
@@ -95,11 +97,13 @@ final class CudaMemory {
 
     void writeFloats(float[] src, int srcOff, Tensor dst, long dstOff, int len) {
         ctx.bind();
+        ctx.requireNotCapturing("an upload");
         if (len > 0) staging.upload(src, srcOff, ptr(dst), dstOff, len);
     }
 
     void writeInts(int[] src, int srcOff, Tensor dst, long dstOff, int len) {
         ctx.bind();
+        ctx.requireNotCapturing("an upload");
         if (len > 0) staging.upload(src, srcOff, ptr(dst), dstOff, len);
     }
 
@@ -123,6 +127,14 @@ final class CudaMemory {
     long liveBytes() { return allocator.liveBytes(); }
 
     long cachedBytes() { return allocator.cachedBytes(); }
+
+    long graphBytes() { return allocator.graphBytes(); }
+
+    CudaAllocator.GraphPool beginCapture() { return allocator.beginCapture(); }
+
+    void endCapture() { allocator.endCapture(); }
+
+    void closePool(CudaAllocator.GraphPool pool) { allocator.closePool(pool); }
 
     long peakBytes() { return allocator.peakBytes(); }
 

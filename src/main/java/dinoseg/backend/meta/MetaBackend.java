@@ -347,4 +347,10 @@ public final class MetaBackend implements Backend {
         OpContract.adamw(param, grad, m, v, step);
         own(param, grad, m, v);
     }
+
+    @Override public void adamw(Tensor param, Tensor grad, Tensor m, Tensor v, Tensor scalars, int row, float beta1,
+                                float beta2, float eps, float weightDecay) {
+        OpContract.adamw(param, grad, m, v, scalars, row);
+        own(param, grad, m, v, scalars);
+    }
 }

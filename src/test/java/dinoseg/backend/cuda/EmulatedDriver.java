@@ -20,18 +20,19 @@ import jcuda.driver.CUdevice;
  * through cuDeviceGetAttribute with private attribute numbers (DSEMU_ATTR_* in driver.cpp); a real
  * driver rejects those numbers, so on a GPU {@link #active()} is false.
  */
-final class EmulatedDriver {
+public final class EmulatedDriver {
     private EmulatedDriver() { }
 
     static final int BASE = 0x44530000;
-    static final int EMULATED = BASE, LAUNCHES = BASE + 1, MEM_ALLOCS = BASE + 2, MEM_FREES = BASE + 3,
+    public static final int EMULATED = BASE, LAUNCHES = BASE + 1, MEM_ALLOCS = BASE + 2, MEM_FREES = BASE + 3,
             LIVE_KIB = BASE + 4, PEAK_KIB = BASE + 5, COPIES_HTOD = BASE + 6, COPIES_DTOH = BASE + 7,
-            HOST_WAITS = BASE + 8, FAILED_LAUNCHES = BASE + 9, LIVE_ALLOCATIONS = BASE + 10;
+            HOST_WAITS = BASE + 8, FAILED_LAUNCHES = BASE + 9, LIVE_ALLOCATIONS = BASE + 10, GRAPH_LAUNCHES = BASE + 11,
+            CAPTURED_NODES = BASE + 12;
 
     private static Boolean active;
 
     /** True when CUDA is available and the driver is the emulator. */
-    static synchronized boolean active() {
+    public static synchronized boolean active() {
         if (active == null) {
             if (!CudaTestSupport.available()) active = false;
             else {
@@ -46,7 +47,7 @@ final class EmulatedDriver {
     }
 
     /** One counter of the emulated driver (launches, cuMemAlloc calls, ...). */
-    static int count(int attribute) {
+    public static int count(int attribute) {
         if (!active()) throw new IllegalStateException("not running on the emulated CUDA driver");
         return query(attribute);
     }
