@@ -13,7 +13,8 @@
 #                   batch 2 and ViT-g/14 @518 batch 1: peak_gpu_mib that the step's tensor lifetimes need
 #   bench           dinoseg bench --device cuda at KIT_IMGSZ: infer batch 1, linear 8, finetune 2 and 8
 #                   (peak_gpu_mib from the caching allocator: finetune b2 @644 is the 4 GB target of issue 13)
-#                   in fp32, then finetune batch 8 again with --precision bf16 (tensor-core GEMMs)
+#                   in fp32, then finetune batch 8 again with --precision bf16 (tensor-core GEMMs), and
+#                   finetune batch 2 and bf16 batch 8 with --cuda-graphs (the step replayed as one CUDA graph)
 #   peer            torch_peer.py --device cuda, the same three settings, without and with --amp
 #   ops             bench --mode gemm and --mode attention in bf16 (batch 8; checked against the CPU), and
 #                   torch_ops.py's torch.matmul / scaled_dot_product_attention on the same shapes
@@ -262,6 +263,10 @@ if wanted bench; then
   done
   oneline "bench finetune b8 bf16" 90 "$JAVA" "${JOPTS[@]}" -cp "$MAIN_CP" dinoseg.cli.Main \
     bench --device cuda --mode finetune --imgsz "$IMGSZ" --batch 8 --precision bf16 "${BENCH_ARGS[@]}"
+  oneline "bench finetune b2 graphs" 90 "$JAVA" "${JOPTS[@]}" -cp "$MAIN_CP" dinoseg.cli.Main \
+    bench --device cuda --mode finetune --imgsz "$IMGSZ" --batch 2 --cuda-graphs "${BENCH_ARGS[@]}"
+  oneline "bench finetune b8 bf16 graphs" 90 "$JAVA" "${JOPTS[@]}" -cp "$MAIN_CP" dinoseg.cli.Main \
+    bench --device cuda --mode finetune --imgsz "$IMGSZ" --batch 8 --precision bf16 --cuda-graphs "${BENCH_ARGS[@]}"
 fi
 if wanted peer; then
   for amp in "" --amp; do

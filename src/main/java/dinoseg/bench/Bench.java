@@ -51,7 +51,7 @@ public final class Bench {
 
     /** Bench settings. */
     public record Config(String device, Mode mode, String backbone, int imgsz, int batch, Precision precision, int warmup, int iters, int classes,
-                         boolean checkpointBlocks, dinoseg.model.Lora lora, int unfreezeLast) {
+                         boolean checkpointBlocks, dinoseg.model.Lora lora, int unfreezeLast, boolean cudaGraphs) {
         /** Settings without activation checkpointing. */
         public Config(String device, Mode mode, String backbone, int imgsz, int batch, Precision precision, int warmup, int iters, int classes) {
             this(device, mode, backbone, imgsz, batch, precision, warmup, iters, classes, false);
@@ -61,6 +61,12 @@ public final class Bench {
         public Config(String device, Mode mode, String backbone, int imgsz, int batch, Precision precision, int warmup, int iters, int classes,
                       boolean checkpointBlocks) {
             this(device, mode, backbone, imgsz, batch, precision, warmup, iters, classes, checkpointBlocks, null, 0);
+        }
+
+        /** Settings of a recipe, op by op (no CUDA graph). */
+        public Config(String device, Mode mode, String backbone, int imgsz, int batch, Precision precision, int warmup, int iters, int classes,
+                      boolean checkpointBlocks, dinoseg.model.Lora lora, int unfreezeLast) {
+            this(device, mode, backbone, imgsz, batch, precision, warmup, iters, classes, checkpointBlocks, lora, unfreezeLast, false);
         }
 
         public Config {
@@ -79,6 +85,8 @@ public final class Bench {
             int depth = BackboneConfig.parse(backbone).depth();
             if (unfreezeLast < 0 || unfreezeLast > depth)
                 throw new IllegalArgumentException("--unfreeze-last must be in 1.." + depth + " for " + backbone + ", got " + unfreezeLast);
+            if (cudaGraphs && mode != Mode.LINEAR && mode != Mode.FINETUNE)
+                throw new IllegalArgumentException("--cuda-graphs replays training steps: use --mode linear or finetune");
         }
 
         /** The model's trainable part as train sets it (--lora-rank, --unfreeze-last, or the mode) and the optimizer's settings. */
@@ -109,6 +117,10 @@ public final class Bench {
      */
     public static JsonObject run(Config c, Backend be, java.io.PrintWriter profile) {
         if (c.mode().isOp()) throw new IllegalArgumentException("bench: mode " + c.mode() + " times ops: use runAll");
+        if (c.cudaGraphs() && !be.capturesGraphs())
+            throw new IllegalArgumentException("--cuda-graphs needs a CUDA device (the " + be.device() + " backend runs op by op)");
+        if (c.cudaGraphs() && profile != null)
+            throw new IllegalArgumentException("--profile times each op on its own: it cannot be combined with --cuda-graphs");
         BackboneConfig bc = BackboneConfig.parse(c.backbone());
         // with --profile every call goes through the profiler (model and optimizer too); it times only the extra steps
         OpProfile prof = profile == null ? null : new OpProfile(be);
@@ -120,6 +132,7 @@ public final class Bench {
         model.train(c.mode() != Mode.INFER);
         model.backbone.setCheckpointBlocks(c.checkpointBlocks());
         AdamW opt = c.mode() == Mode.INFER ? null : new AdamW(be, ParamGroups.of(model, tc));
+        if (c.cudaGraphs()) opt.capturable();
         SplittableRandom rng = new SplittableRandom(0);
         int n = c.batch(), s = c.imgsz();
         float[] img = new float[n * 3 * s * s];
@@ -127,7 +140,23 @@ public final class Bench {
         int[] lbl = new int[n * s * s];
         for (int i = 0; i < lbl.length; i++) lbl[i] = rng.nextInt(c.classes());
 
-        for (int i = 0; i < c.warmup(); i++) step(c.mode(), model, be, opt, img, lbl, n, s);
+        // --cuda-graphs: at least one step before the capture (the optimizer makes its moments there)
+        for (int i = 0; i < Math.max(c.warmup(), c.cudaGraphs() ? 1 : 0); i++) step(c.mode(), model, be, opt, img, lbl, n, s);
+        // --cuda-graphs: the step recorded once on fixed input tensors; each timed step writes the batch and replays it
+        Tensor gx = null, gl = null;
+        Backend.Graph graph = null;
+        if (c.cudaGraphs()) {
+            Tensor x = gx = be.empty(Shape.of(n, 3, s, s)), l = gl = be.empty(Shape.of(n, s, s), DType.I32);
+            Dinov2Segmentation m = model;
+            Backend b = be;
+            graph = be.capture(() -> {
+                try (Ops ops = new Ops(b)) {
+                    trainingWork(m, ops, Var.constant(x), l, s);
+                    opt.captureUpdate();
+                    opt.zeroGrad();
+                }
+            });
+        }
         be.synchronize();
         PeakMemory.reset();
         be.resetPeakDeviceBytes();   // the figure is the timed steps' peak, from the allocator
@@ -135,10 +164,23 @@ public final class Bench {
         double[] times = new double[c.iters()];
         for (int i = 0; i < c.iters(); i++) {
             long t = System.nanoTime();
-            step(c.mode(), model, be, opt, img, lbl, n, s);
+            if (graph != null) {
+                be.writeFloats(img, 0, gx, 0, img.length);
+                be.writeInts(lbl, 0, gl, 0, lbl.length);
+                opt.advance();
+                graph.replay();
+            } else {
+                step(c.mode(), model, be, opt, img, lbl, n, s);
+            }
             be.synchronize();
             times[i] = (System.nanoTime() - t) / 1e9;
             gpuPeak = Math.max(gpuPeak, gpuBytes(be));
+        }
+        long graphBytes = graph == null ? 0 : graph.bytes();
+        if (graph != null) {
+            graph.close();
+            gx.close();
+            gl.close();
         }
         double med = median(times);
         if (prof != null) {
@@ -161,13 +203,14 @@ public final class Bench {
             o.addProperty("lora_targets", String.join(",", c.lora().targets()));
         }
         if (c.unfreezeLast() > 0) o.addProperty("unfreeze_last", c.unfreezeLast());
+        if (c.cudaGraphs()) o.addProperty("cuda_graphs", true);
         o.addProperty("trainable_params", model.parameterCount(true));
         o.addProperty("threads", Runtime.getRuntime().availableProcessors());
         o.addProperty("images_per_s", round(n / med, 3));
         o.addProperty("step_s_median", round(med, 4));
         o.addProperty("peak_heap_mib", round(PeakMemory.mib(PeakMemory.peakBytes()), 1));
         if (gpuPeak < 0) o.add("peak_gpu_mib", JsonNull.INSTANCE);
-        else o.addProperty("peak_gpu_mib", round(PeakMemory.mib(gpuPeak), 1));
+        else o.addProperty("peak_gpu_mib", round(PeakMemory.mib(gpuPeak + graphBytes), 1));   // a graph's intermediates stay reserved
         return o;
     }
 
@@ -233,17 +276,22 @@ public final class Bench {
                 }
                 return ops.tape.ownedBytesPeak();
             }
-            Var grid = model.forwardGrid(ops, x); // the backbone runs without a tape unless fine-tuning
-            ops.release(x);
             try (Tensor labels = be.fromInts(lbl, Shape.of(n, s, s))) {
-                Var loss = ops.crossEntropyUpsampled(grid, s, s, labels, null, 255, null);   // as the trainer
-                ops.release(grid);
-                ops.backward(loss);
+                trainingWork(model, ops, x, labels, s);
             }
             opt.step();
             opt.zeroGrad();   // frees the gradients before the next forward
             return ops.tape.ownedBytesPeak();
         }
+    }
+
+    /** Forward (the backbone without a tape unless fine-tuning), cross-entropy on labels [n, s, s] as the trainer, backward. */
+    private static void trainingWork(Dinov2Segmentation model, Ops ops, Var x, Tensor labels, int s) {
+        Var grid = model.forwardGrid(ops, x);
+        ops.release(x);
+        Var loss = ops.crossEntropyUpsampled(grid, s, s, labels, null, 255, null);
+        ops.release(grid);
+        ops.backward(loss);
     }
 
     /** Peak device memory of live tensors since the last reset (CUDA allocator), -1 on the CPU. */

@@ -74,6 +74,10 @@ public final class BenchCommand implements Callable<Integer> {
             description = "Finetune: only the last N blocks and the final norm train, as train --unfreeze-last (default: all).")
     int unfreezeLast;
 
+    @Option(names = "--cuda-graphs", description = "Linear, finetune: record the step as a CUDA graph after --warmup and time its "
+            + "replays (as train --cuda-graphs; one warmup step at least; peak_gpu_mib includes the memory the graph keeps).")
+    boolean cudaGraphs;
+
     @Option(names = "--verbose", description = "Print stack traces of errors.")
     boolean verbose;
 
@@ -87,7 +91,7 @@ public final class BenchCommand implements Callable<Integer> {
             Flags.require(cl, loraRank >= 0, "--lora-rank must be a positive integer (or 0: off), got " + loraRank);
             dinoseg.model.Lora lora = loraRank == 0 ? null : new dinoseg.model.Lora(loraRank, 8, dinoseg.model.Lora.parseTargets(loraTargets));
             c = new Bench.Config(device.toLowerCase(java.util.Locale.ROOT), Bench.Mode.parse(mode), backbone, imgsz, batch,
-                    precision.parse(cl), warmup, iters, classes, checkpointBlocks, lora, unfreezeLast);
+                    precision.parse(cl), warmup, iters, classes, checkpointBlocks, lora, unfreezeLast, cudaGraphs);
         } catch (IllegalArgumentException e) {
             throw new CommandLine.ParameterException(cl, e.getMessage());
         }
@@ -100,7 +104,13 @@ public final class BenchCommand implements Callable<Integer> {
             cl.getOut().flush();
             return 0;
         }
+        if (c.cudaGraphs() && c.device().equals("cpu"))
+            throw new CommandLine.ParameterException(cl, "--cuda-graphs needs a CUDA device (the cpu backend runs op by op)");
         try (Backend be = Backends.create(c.device(), cl.getErr()::println)) {
+            if (c.cudaGraphs() && !be.capturesGraphs())
+                throw new CommandLine.ParameterException(cl, "--cuda-graphs needs a CUDA device (the " + be.device() + " backend runs op by op)");
+            if (c.cudaGraphs() && profile)
+                throw new CommandLine.ParameterException(cl, "--profile times each op on its own: it cannot be combined with --cuda-graphs");
             if (profile && !c.mode().isOp()) cl.getOut().println(Bench.run(c, be, cl.getErr()).toString());
             else for (var line : Bench.runAll(c, be)) cl.getOut().println(line.toString());
             cl.getOut().flush();

@@ -134,6 +134,10 @@ public final class TrainCommand implements Callable<Integer> {
             + "each block keeps only its input and is recomputed in backward (less memory for a second forward of the blocks; same gradients).")
     boolean checkpointBlocks;
 
+    @Option(names = "--cuda-graphs", description = "CUDA: record one training step as a CUDA graph after the first step and replay it for "
+            + "every full batch (one launch per step instead of thousands; same results). Not with --clip-grad, --drop-path or --accum-steps.")
+    boolean cudaGraphs;
+
     @Option(names = "--clip-grad", paramLabel = "NORM",
             description = "Clip the gradients' total L2 norm to NORM before every optimizer step, as torch.nn.utils.clip_grad_norm_ (default: off).")
     Double clipGrad;
@@ -167,7 +171,7 @@ public final class TrainCommand implements Callable<Integer> {
     /** Dataset flags that say where the data is or how to read it: given with --demo, they replace the preset's dataset. */
     private static final List<String> DATASET_FLAGS = List.of("--data", "--train-images", "--classes", "--mask-format");
     /** Flags a resumed run takes besides the settings it may change ({@link TrainConfig#RESUMABLE}). */
-    private static final Set<String> RESUME_FLAGS = Set.of("--resume", "--device", "--verbose");
+    private static final Set<String> RESUME_FLAGS = Set.of("--resume", "--device", "--verbose", "--cuda-graphs");
     private static final Gson GSON = new GsonBuilder().serializeSpecialFloatingPointValues().create();
 
     @Override public Integer call() throws IOException {
@@ -194,16 +198,25 @@ public final class TrainCommand implements Callable<Integer> {
                 } catch (TrainConfig.InvalidSettingException e) {
                     throw new CommandLine.ParameterException(cl, e.getMessage());
                 }
-                t.launcher(launcher()).run();
+                t.launcher(launcher()).cudaGraphs(graphs(cl, t.config(), be)).run();
             }
             return 0;
         }
         TrainConfig cfg = config(pr);
         if (cfg.demo()) ensureDemoData(cfg, out);
+        graphs(cl, cfg, null);   // settings that rule --cuda-graphs out: before the device is opened
         try (Backend be = Backends.create(cfg.device(), err::println)) {
-            new Trainer(cfg, be, out, err).launcher(launcher()).run();
+            new Trainer(cfg, be, out, err).launcher(launcher()).cudaGraphs(graphs(cl, cfg, be)).run();
         }
         return 0;
+    }
+
+    /** --cuda-graphs, checked against the run's settings and the backend (null: not opened yet); a usage error when it cannot be used. */
+    private boolean graphs(CommandLine cl, TrainConfig cfg, Backend be) {
+        if (!cudaGraphs) return false;
+        String why = Trainer.whyNoGraphs(cfg, be);
+        if (why != null) throw new CommandLine.ParameterException(cl, why);
+        return true;
     }
 
     /**

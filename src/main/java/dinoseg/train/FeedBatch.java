@@ -45,4 +45,30 @@ public record FeedBatch(float[] images, int[] labels, int n, int h, int w, float
     public Tensor labelTensor(Backend be) {
         return be.fromInts(labels, Shape.of(n, h, w));
     }
+
+    /** The shape of the head input this batch uploads: the cached maps' [B, C, h/p, w/p], or the images' [N, 3, H, W]. */
+    public Shape inputShape() {
+        return features != null ? Shape.of(featureShape) : Shape.of(n, Batch.CHANNELS, h, w);
+    }
+
+    /** Whether b uploads inputs and labels of the same shapes as this batch (so a captured step can take it). */
+    public boolean sameShapes(FeedBatch b) {
+        return (features != null) == (b.features != null) && inputShape().equals(b.inputShape()) && n == b.n && h == b.h && w == b.w;
+    }
+
+    /** Writes this batch into tensors the caller owns: input (of {@link #inputShape}) and labels [N, H, W]. */
+    public void write(Backend be, Tensor input, Tensor labels) {
+        float[] x = features != null ? features : images;
+        be.writeFloats(x, 0, input, 0, x.length);
+        be.writeInts(this.labels, 0, labels, 0, this.labels.length);
+    }
+
+    /**
+     * The head's input computed from {@code input}, a tensor the caller owns holding this batch's
+     * {@link #write written} input (a captured step's static input): not freed by {@code ops}.
+     */
+    public static Var headInput(Dinov2Segmentation m, Ops ops, Tensor input, boolean cachedFeatures) {
+        Var x = Var.constant(input);
+        return cachedFeatures ? x : m.features(ops, x);
+    }
 }

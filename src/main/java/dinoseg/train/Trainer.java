@@ -83,6 +83,7 @@ public final class Trainer {
     private Listener listener = (e, m) -> { };
     private Stop stop = Stop.process();
     private String launcher = "dinoseg";
+    private boolean cudaGraphs;
 
     /** A fresh run with {@code cfg} (which needs an {@link TrainConfig#outDir}). */
     public Trainer(TrainConfig cfg, Backend be, PrintWriter out, PrintWriter err) {
@@ -151,6 +152,31 @@ public final class Trainer {
         return this;
     }
 
+    /**
+     * {@code --cuda-graphs}: after the first optimizer step, record one training step as a CUDA
+     * graph and replay it for every batch of the same shapes ({@link StepGraph}); the other batches
+     * (a short last batch) run op by op. The weights, losses and metrics are the same bits as
+     * without it. Checked when the run starts: it needs a backend that captures graphs and a step
+     * with no host work inside (no --clip-grad, --drop-path or --accum-steps).
+     */
+    public Trainer cudaGraphs(boolean on) {
+        this.cudaGraphs = on;
+        return this;
+    }
+
+    /**
+     * Why {@code cfg} on {@code be} cannot replay captured steps, or null when it can; with a null
+     * {@code be} (not opened yet) only an explicit {@code --device cpu} is refused for the device.
+     */
+    public static String whyNoGraphs(TrainConfig cfg, Backend be) {
+        if (be == null ? "cpu".equals(cfg.device()) : !be.capturesGraphs())
+            return "--cuda-graphs needs a CUDA device (the " + (be == null ? "cpu" : be.device()) + " backend runs op by op)";
+        if (cfg.clipGrad() > 0) return "--cuda-graphs cannot be combined with --clip-grad (the gradient norm is read on the host every step)";
+        if (cfg.dropPath() > 0) return "--cuda-graphs cannot be combined with --drop-path (each step draws its masks on the host)";
+        if (cfg.accumSteps() > 1) return "--cuda-graphs cannot be combined with --accum-steps (the optimizer steps every few batches)";
+        return null;
+    }
+
     /** The settings this trainer was given (a run writes them with the dataset's classes, the rounded size and the backbone resolved). */
     public TrainConfig config() { return cfg; }
 
@@ -209,8 +235,13 @@ public final class Trainer {
         ResumeState.Partial partial;      // the part of the first epoch a resumed state already trained, until it is used
         Evaluator.Result lastValid;
         long saveEveryNanos, lastSave;
+        /** --cuda-graphs: replay captured steps; the captured step, once recorded. */
+        boolean graphs;
+        StepGraph graph;
 
         @Override public void close() {
+            if (graph != null) graph.close();
+            graph = null;
             if (trainLoader != null) trainLoader.close();
             if (validLoader != null) validLoader.close();
         }
@@ -231,6 +262,8 @@ public final class Trainer {
         /** Counts [K, K] (I32) not yet in {@link #confusion}, and the labelled pixels they hold. */
         private Tensor deviceCounts;
         private long devicePixels;
+        /** deviceCounts is a captured step's (zeroed after a flush, never freed here). */
+        private boolean graphCounts;
 
         EpochProgress(int classes, ResumeState.Partial from) {
             confusion = new ConfusionMatrix(classes);
@@ -256,16 +289,31 @@ public final class Trainer {
             return deviceCounts;
         }
 
-        /** Adds the device counts into {@link #confusion} and frees them. */
+        /**
+         * A captured step adds a batch of {@code batchPixels} labels into its own counts tensor: the
+         * counts before it are flushed first (and whenever a cell could overflow), then it is the
+         * epoch's device counts.
+         */
+        void addGraphCounts(Backend be, Tensor counts, long batchPixels) {
+            if (deviceCounts != counts || devicePixels + batchPixels > Integer.MAX_VALUE) flush(be);
+            deviceCounts = counts;
+            graphCounts = true;
+            devicePixels += batchPixels;
+        }
+
+        /** Adds the device counts into {@link #confusion}; frees them (a captured step's: sets them to 0). */
         void flush(Backend be) {
             if (deviceCounts == null) return;
-            confusion.addCounts(be.toInts(deviceCounts));
+            int[] c = be.toInts(deviceCounts);
+            confusion.addCounts(c);
+            if (graphCounts) be.writeInts(new int[c.length], 0, deviceCounts, 0, c.length);
             close();
         }
 
         @Override public void close() {
-            if (deviceCounts != null) deviceCounts.close();
+            if (deviceCounts != null && !graphCounts) deviceCounts.close();
             deviceCounts = null;
+            graphCounts = false;
             devicePixels = 0;
         }
 
@@ -328,6 +376,12 @@ public final class Trainer {
         r.model.backbone.setCheckpointBlocks(r.cfg.checkpointBlocks());
         be.setMatmulPrecision(r.cfg.precision());   // every gemm of this run: forward, backward, validation, caches
         r.opt = new AdamW(be, ParamGroups.of(r.model, r.cfg));
+        if (cudaGraphs) {
+            String why = whyNoGraphs(r.cfg, be);
+            if (why != null) throw new TrainConfig.InvalidSettingException(why);
+            r.opt.capturable();
+            r.graphs = true;
+        }
         out.printf(Locale.ROOT, "model: backbone %s (embed %d, depth %d, heads %d), head %s, %d classes, %s%s; %s parameters, %s trainable%n",
                 bc.name(), bc.embedDim(), bc.depth(), bc.heads(), r.cfg.head().id(), r.classes.size(),
                 r.cfg.lora() != null ? loraNote(r.cfg.lora())
@@ -511,19 +565,16 @@ public final class Trainer {
      */
     private double trainStep(Run r, FeedBatch fb, EpochProgress p, int epoch) {
         r.opt.scaleBaseLrs(r.schedule.factor(r.globalStep));
+        // --cuda-graphs: once the optimizer has its moments, full batches replay one captured step
+        if (r.graphs && r.opt.stepCount() > 0 && fb.n() == r.cfg.batch() && (r.graph == null || r.graph.takes(fb)))
+            return replayStep(r, fb, p, epoch);
         boolean accumulate = r.cfg.accumSteps() > 1, stepNow = atOptimizerStep(r, p.step);
         // one scope per step: the tape frees activations during backward, the scope the rest
         if (r.cfg.dropPath() > 0) r.model.backbone.setDropPathKey(dropPathKey(r.cfg.seed(), epoch, p.step));
         try (Ops ops = new Ops(be); Tensor labels = fb.labelTensor(be); Tensor lossCopy = be.empty(Shape.scalar())) {
             Var features = fb.headInput(r.model, ops);
-            Var grid = r.model.head.forward(ops, features);
-            ops.release(features);
             Tensor counts = p.countsFor(be, (long) fb.n() * fb.h() * fb.w());
-            // the loss on the upsampled logits, which also feed the confusion matrix and are not kept for the backward
-            Var loss = ops.crossEntropyUpsampled(grid, fb.h(), fb.w(), labels, null, r.ignore,
-                    up -> be.confusionMatrix(up, labels, r.ignore, counts));
-            ops.release(grid);
-            be.copy(loss.value(), lossCopy);   // read after the step is queued (the backward frees the loss)
+            Var loss = loss(r, ops, features, fb.h(), fb.w(), labels, counts, lossCopy);
             if (accumulate) {
                 // --accum-steps: the gradient of the summed pixel losses, divided by the group's pixels at its step
                 long counted = fb.counted(r.classes.size(), r.ignore);
@@ -544,6 +595,49 @@ public final class Trainer {
             if (!Double.isFinite(l)) throw diverged(r, "training", l, epoch, p.step, r.opt.lr(0));
             return l;
         }
+    }
+
+    /**
+     * The head on {@code features} (released), the loss on the upsampled logits, which also add to
+     * {@code counts} and are not kept for the backward, and a copy of the loss into {@code lossCopy}
+     * (read once the step is queued: the backward frees the loss).
+     */
+    private Var loss(Run r, Ops ops, Var features, int h, int w, Tensor labels, Tensor counts, Tensor lossCopy) {
+        Var grid = r.model.head.forward(ops, features);
+        ops.release(features);
+        Var loss = ops.crossEntropyUpsampled(grid, h, w, labels, null, r.ignore,
+                up -> be.confusionMatrix(up, labels, r.ignore, counts));
+        ops.release(grid);
+        be.copy(loss.value(), lossCopy);
+        return loss;
+    }
+
+    /**
+     * One step of --cuda-graphs: on the first call records the step (forward, loss, backward, the
+     * optimizer's update, all on fixed tensors; nothing runs while recording), then writes the
+     * batch into the step's inputs and the optimizer's scalars to the device, replays the graph
+     * and reads the loss.
+     */
+    private double replayStep(Run r, FeedBatch fb, EpochProgress p, int epoch) {
+        if (r.graph == null) {
+            boolean cached = fb.features() != null;
+            r.graph = StepGraph.capture(be, fb, r.classes.size(), (input, labels, counts, lossCopy) -> {
+                try (Ops ops = new Ops(be)) {
+                    Var loss = loss(r, ops, FeedBatch.headInput(r.model, ops, input, cached), fb.h(), fb.w(), labels, counts, lossCopy);
+                    ops.backward(loss);
+                    r.opt.captureUpdate();
+                    r.opt.zeroGrad();
+                }
+            });
+            err.printf(Locale.ROOT, "cuda graphs: one training step recorded (%d nodes); full batches replay it%n", r.graph.nodes());
+        }
+        p.addGraphCounts(be, r.graph.counts, (long) fb.n() * fb.h() * fb.w());
+        r.opt.advance();
+        r.graph.replay(be, fb);
+        r.globalStep++;
+        double l = be.toFloats(r.graph.loss)[0];
+        if (!Double.isFinite(l)) throw diverged(r, "training", l, epoch, p.step, r.opt.lr(0));
+        return l;
     }
 
     /**

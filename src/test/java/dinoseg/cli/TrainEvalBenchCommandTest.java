@@ -68,6 +68,9 @@ class TrainEvalBenchCommandTest {
         assertOneLineUsageError(run("train", "--data", data.toString(), "--precision", "fp16"), "--precision 'fp16' is not one of fp32, tf32, bf16");
         assertOneLineUsageError(run("eval", "--checkpoint", "x.safetensors", "--precision", "half"), "--precision 'half' is not one of");
         assertOneLineUsageError(run("bench", "--mode", "train"), "--mode");
+        assertOneLineUsageError(run("train", "--data", data.toString(), "--device", "cpu", "--cuda-graphs"), "--cuda-graphs needs a CUDA device");
+        assertOneLineUsageError(run("bench", "--device", "cpu", "--mode", "finetune", "--cuda-graphs"), "--cuda-graphs needs a CUDA device");
+        assertOneLineUsageError(run("bench", "--mode", "infer", "--cuda-graphs"), "use --mode linear or finetune");
         assertOneLineUsageError(run("bench", "--imgsz", "100"), "multiple of 14");
         assertOneLineUsageError(run("eval"), "--checkpoint");
         assertOneLineUsageError(run("train", "--imgsz", "224", "224", "--imgsz", "448"), "--imgsz");
