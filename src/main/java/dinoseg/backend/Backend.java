@@ -64,6 +64,31 @@ public interface Backend extends AutoCloseable {
     /** Copies an int tensor to a new host array (waits for pending work). */
     int[] toInts(Tensor t);
 
+    /** The values of a {@link #readLater} read, once the work queued before it has run. */
+    interface PendingRead {
+        /** Waits for the copy (not for work queued after it) and returns the values. */
+        float[] get();
+    }
+
+    /**
+     * Starts copying the small F32 tensor {@code t} (at most {@link #READ_LATER_MAX} elements) to
+     * the host after the work queued so far, without waiting: as {@code loss.to("cpu",
+     * non_blocking=True)} with an event in PyTorch, the host queues the next step before it reads a
+     * step's loss. t may be freed or overwritten by later work at once. A backend that does not
+     * queue work reads at once. The read must be taken with {@code get()} before
+     * {@link #READ_LATER_SLOTS} later reads have started.
+     *
+     * @throws IllegalArgumentException when t is not F32 or has more than READ_LATER_MAX elements
+     */
+    default PendingRead readLater(Tensor t) {
+        OpContract.readLater(t);
+        float[] v = toFloats(t);
+        return () -> v;
+    }
+
+    /** Largest tensor {@link #readLater} takes, and how many reads may be pending at once. */
+    int READ_LATER_MAX = 64, READ_LATER_SLOTS = 8;
+
     /**
      * Writes {@code len} host floats from {@code src[srcOff..]} into the F32 tensor {@code dst}
      * starting at element {@code dstOff}; both ranges must lie inside their arrays.

@@ -555,6 +555,12 @@ public final class OpContract {
         check(step >= 1, op, "step counts from 1, got " + step);
     }
 
+    /** readLater: an F32 tensor of at most Backend.READ_LATER_MAX elements. */
+    public static void readLater(Tensor t) {
+        f32("readLater", "t", t);
+        check(t.numel() <= Backend.READ_LATER_MAX, "readLater", "reads at most " + Backend.READ_LATER_MAX + " elements, got " + t.shape());
+    }
+
     /** adamw with device scalars: as above, and scalars an F32 [R, 3] tensor with 0 &lt;= row &lt; R. */
     public static void adamw(Tensor param, Tensor grad, Tensor m, Tensor v, Tensor scalars, int row) {
         adamw(param, grad, m, v, 1);

@@ -510,29 +510,48 @@ public final class Trainer {
                 : map(r.trainLoader.epoch(epoch - 1, p.step));
         try (ProgressBar bar = new ProgressBar(err, "train", r.stepsPerEpoch); EpochProgress counts = p) {
             bar.resumeAt(p.step);
+            PendingLoss pending = null;
             while (true) {
                 // a step boundary: stop here when asked, with the state of the steps done (with --accum-steps: an
                 // optimizer-step boundary, since accumulated gradients are not part of the state)
-                if (stop.requested() && atOptimizerStep(r, p.step)) throw stopped(r, epoch, p.step, capture(r, epoch - 1, p.partial(be)));
+                if (stop.requested() && atOptimizerStep(r, p.step)) {
+                    settle(r, p, pending, epoch);
+                    throw stopped(r, epoch, p.step, capture(r, epoch - 1, p.partial(be)));
+                }
                 if (!batches.hasNext()) break;
                 FeedBatch fb = batches.next();
                 p.step++;
-                double l = trainStep(r, fb, p, epoch);
-                long counted = fb.counted(r.classes.size(), r.ignore);
-                p.lossSum += l * counted;
-                p.pixels += counted;
+                PendingLoss queued = new PendingLoss(trainStep(r, fb, p, epoch), fb.counted(r.classes.size(), r.ignore), p.step, r.opt.lr(0));
+                // the step before's loss: on a GPU read while this step runs (a non-finite one ends the run here)
+                settle(r, p, pending, epoch);
+                pending = queued;
                 bar.step(String.format(Locale.ROOT, "loss %.4f", p.meanLoss()));
                 listener.stepEnd(epoch, p.step);
                 if (System.nanoTime() - r.lastSave >= r.saveEveryNanos && p.step < r.stepsPerEpoch && !stop.requested()
                         && atOptimizerStep(r, p.step)) {
                     // --save-every-min: a long epoch is not lost to a reboot
+                    settle(r, p, pending, epoch);
+                    pending = null;
                     capture(r, epoch - 1, p.partial(be)).write(r.dir.resolve(ResumeState.FILE));
                     r.lastSave = System.nanoTime();
                 }
             }
+            settle(r, p, pending, epoch);
             p.flush(be);   // the epoch's counts, for validate and the history row
         }
         return p;
+    }
+
+    /** A queued step's loss on its way to the host (Backend.readLater), the pixels it counts, its step and lr. */
+    private record PendingLoss(Backend.PendingRead loss, long counted, int step, double lr) { }
+
+    /** Adds a queued step's loss to the epoch's sums once it has arrived; a NaN or infinite one ends the run. */
+    private void settle(Run r, EpochProgress p, PendingLoss s, int epoch) {
+        if (s == null) return;
+        double l = s.loss().get()[0];
+        if (!Double.isFinite(l)) throw diverged(r, "training", l, epoch, s.step(), s.lr());
+        p.lossSum += l * s.counted();
+        p.pixels += s.counted();
     }
 
     /** After the first epoch: what the decode-once caches hold (the heap they take), when they are on. */
@@ -558,12 +577,12 @@ public final class Trainer {
 
     /**
      * One optimizer step on {@code fb}; adds its predictions to the epoch's confusion matrix (on the
-     * device) and returns its mean loss. The loss is read back once forward, backward and the
-     * optimizer step are queued, so on a GPU the host does not wait between the forward and the
-     * backward; a NaN or infinite loss then ends the run after that step (no checkpoint is written
-     * from it).
+     * device) and returns its mean loss on its way to the host. The read is queued after the whole
+     * step, and {@link #trainEpoch} takes it once the next step is queued, so on a GPU the host never
+     * waits inside a step nor between steps; a NaN or infinite loss then ends the run after the next
+     * step (no checkpoint is written from either).
      */
-    private double trainStep(Run r, FeedBatch fb, EpochProgress p, int epoch) {
+    private Backend.PendingRead trainStep(Run r, FeedBatch fb, EpochProgress p, int epoch) {
         r.opt.scaleBaseLrs(r.schedule.factor(r.globalStep));
         // --cuda-graphs: once the optimizer has its moments, full batches replay one captured step
         if (r.graphs && r.opt.stepCount() > 0 && fb.n() == r.cfg.batch() && (r.graph == null || r.graph.takes(fb)))
@@ -591,9 +610,7 @@ public final class Trainer {
                 r.opt.zeroGrad();
                 r.globalStep++;
             }
-            double l = be.toFloats(lossCopy)[0];
-            if (!Double.isFinite(l)) throw diverged(r, "training", l, epoch, p.step, r.opt.lr(0));
-            return l;
+            return be.readLater(lossCopy);   // queued after the step: lossCopy may be freed now
         }
     }
 
@@ -618,7 +635,7 @@ public final class Trainer {
      * batch into the step's inputs and the optimizer's scalars to the device, replays the graph
      * and reads the loss.
      */
-    private double replayStep(Run r, FeedBatch fb, EpochProgress p, int epoch) {
+    private Backend.PendingRead replayStep(Run r, FeedBatch fb, EpochProgress p, int epoch) {
         if (r.graph == null) {
             boolean cached = fb.features() != null;
             r.graph = StepGraph.capture(be, fb, r.classes.size(), (input, labels, counts, lossCopy) -> {
@@ -635,9 +652,7 @@ public final class Trainer {
         r.opt.advance();
         r.graph.replay(be, fb);
         r.globalStep++;
-        double l = be.toFloats(r.graph.loss)[0];
-        if (!Double.isFinite(l)) throw diverged(r, "training", l, epoch, p.step, r.opt.lr(0));
-        return l;
+        return be.readLater(r.graph.loss);   // copied before the next replay rewrites it
     }
 
     /**

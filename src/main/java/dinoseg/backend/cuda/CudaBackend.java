@@ -137,6 +137,12 @@ public final class CudaBackend implements Backend {
         return mem.toInts(t);
     }
 
+    /** {@inheritDoc} cuMemcpyDtoHAsync into a page-locked slot and an event (see PinnedReads). */
+    @Override public PendingRead readLater(Tensor t) {
+        OpContract.readLater(t);
+        return mem.readLater(t);
+    }
+
     @Override public void writeFloats(float[] src, int srcOff, Tensor dst, long dstOff, int len) {
         OpContract.write("writeFloats", src, src == null ? 0 : src.length, srcOff, dst, dstOff, len, DType.F32);
         mem.writeFloats(src, srcOff, dst, dstOff, len);

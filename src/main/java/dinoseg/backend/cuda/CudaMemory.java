@@ -24,12 +24,14 @@ final class CudaMemory {
     private final CudaContext ctx;
     private final CudaAllocator allocator = new CudaAllocator();
     private final PinnedStaging staging;
+    private final PinnedReads reads;
     /** Scratch for reductions: partial sums, loss statistics, one result (stream-ordered, reused). */
     private final Tensor scratch;
 
     CudaMemory(CudaContext ctx) {
         this.ctx = ctx;
         this.staging = new PinnedStaging(ctx.stream);
+        this.reads = new PinnedReads(ctx.stream);
         this.scratch = empty(Shape.of(4 * PARTIALS + 16), DType.F32);
     }
 
@@ -95,6 +97,13 @@ final class CudaMemory {
         return r;
     }
 
+    /** Backend.readLater: an asynchronous copy into page-locked memory, waited for by get(). */
+    dinoseg.backend.Backend.PendingRead readLater(Tensor t) {
+        ctx.bind();
+        ctx.requireNotCapturing("a read");
+        return reads.start(ptr(t), (int) t.numel());
+    }
+
     void writeFloats(float[] src, int srcOff, Tensor dst, long dstOff, int len) {
         ctx.bind();
         ctx.requireNotCapturing("an upload");
@@ -150,6 +159,7 @@ final class CudaMemory {
     void close() {
         scratch.close();
         staging.close();
+        reads.close();
         allocator.close();
     }
 }

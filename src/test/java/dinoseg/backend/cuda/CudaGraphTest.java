@@ -121,6 +121,30 @@ class CudaGraphTest {
     }
 
     @Test
+    void readLaterCopiesWhatTheQueueHoldsAtThatPointWithoutWaiting() {
+        try (CudaBackend gpu = CudaBackend.open()) {
+            Tensor loss = gpu.fromFloats(new float[] {1.5f, -2f}, Shape.of(2));
+            gpu.synchronize();
+            int waits = EmulatedDriver.active() ? EmulatedDriver.count(EmulatedDriver.HOST_WAITS) : 0;
+            Backend.PendingRead first = gpu.readLater(loss);
+            gpu.scale(loss, 10f, loss);   // queued after the read: the read keeps the earlier values
+            Backend.PendingRead second = gpu.readLater(loss);
+            loss.close();                 // freed at once: the copies are queued before any reuse
+            if (EmulatedDriver.active())
+                assertEquals(waits, EmulatedDriver.count(EmulatedDriver.HOST_WAITS), "starting reads waits for nothing");
+            assertArrayEquals(new float[] {15f, -20f}, second.get(), 0f);
+            assertArrayEquals(new float[] {1.5f, -2f}, first.get(), 0f);
+            Tensor x = gpu.fromFloats(new float[] {7f}, Shape.of(1));
+            Backend.PendingRead old = gpu.readLater(x);
+            for (int i = 0; i < Backend.READ_LATER_SLOTS; i++) gpu.readLater(x).get();
+            IllegalStateException e = assertThrows(IllegalStateException.class, old::get);
+            assertTrue(e.getMessage().contains("not taken"), e.getMessage());
+            assertThrows(IllegalArgumentException.class, () -> gpu.readLater(gpu.empty(Shape.of(65))));
+            x.close();
+        }
+    }
+
+    @Test
     void aProhibitedDriverCallInvalidatesTheCapture() {
         CudaTestSupport.assumeGpu();
         try (CudaBackend gpu = CudaBackend.open()) {
