@@ -48,9 +48,9 @@ public final class OpProfile {
      */
     static final Map<String, String> FAMILIES = families();
 
-    /** Backend methods that are not ops: identity, settings, waiting, peak counters. */
+    /** Backend methods that are not ops: identity, settings, waiting, peak counters, graph capture. */
     static final java.util.Set<String> NOT_OPS = java.util.Set.of("name", "device", "synchronize", "close",
-            "matmulPrecision", "setMatmulPrecision", "peakDeviceBytes", "resetPeakDeviceBytes");
+            "matmulPrecision", "setMatmulPrecision", "peakDeviceBytes", "resetPeakDeviceBytes", "capture", "capturesGraphs");
 
     private static Map<String, String> families() {
         Map<String, String> f = new java.util.HashMap<>();
@@ -66,7 +66,7 @@ public final class OpProfile {
         put.accept("layout", "permute copyBlocks copy im2col col2im flipLastDim");
         put.accept("resize", "resizeBilinear resizeBilinearBackward");
         put.accept("optimizer", "adamw");
-        put.accept("memory", "empty zeros full fromFloats fromInts toFloats toInts writeFloats writeInts adopt");
+        put.accept("memory", "empty zeros full fromFloats fromInts toFloats toInts readLater writeFloats writeInts adopt");
         return java.util.Collections.unmodifiableMap(f);
     }
 
