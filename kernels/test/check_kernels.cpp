@@ -929,11 +929,19 @@ static void test_adamw(size_t n) {
         vr[i] = b2 * (double)v[i] + (1 - b2) * (double)g[i] * g[i];
         pr[i] = pp - lr * (mr[i] / bc1) / (std::sqrt(vr[i] / bc2) + eps);
     }
+    fvec p2 = p, m2 = m, v2 = v;
     LAUNCH(adamw_step, d1(2), d1(64), 0, p.data(), g.data(), m.data(), v.data(), (long long)n, lr, b1, b2, eps, wd,
                (float)(lr / bc1), (float)std::sqrt(bc2));
     check("adamw param", pr, p, 1e-6, 1e-7);
     check("adamw m", mr, m, 1e-6, 1e-7);
     check("adamw v", vr, v, 1e-5, 1e-9);
+    // the same step with its scalars read from device memory (a captured graph's AdamW): the same bits
+    fvec scalars = {lr, (float)(lr / bc1), (float)std::sqrt(bc2)};
+    LAUNCH(adamw_step_scalars, d1(3), d1(32), 0, p2.data(), g.data(), m2.data(), v2.data(), (long long)n, scalars.data(),
+           b1, b2, eps, wd);
+    check("adamw_step_scalars param = adamw_step's", std::vector<double>(p.begin(), p.end()), p2, 0, 0);
+    check("adamw_step_scalars m = adamw_step's", std::vector<double>(m.begin(), m.end()), m2, 0, 0);
+    check("adamw_step_scalars v = adamw_step's", std::vector<double>(v.begin(), v.end()), v2, 0, 0);
 }
 
 // ------------------------------------------------------------------ elementwise at model size
