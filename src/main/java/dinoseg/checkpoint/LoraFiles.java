@@ -96,6 +96,12 @@ public final class LoraFiles {
     public static void mergeCheckpoint(Path checkpoint, Path loraFile, Path out, dinoseg.backend.Backend be) throws IOException {
         Adapter ad = read(loraFile);
         ModelCheckpoint.Loaded ck = ModelCheckpoint.load(checkpoint, be);
+        // a checkpoint that already holds adapters folded in would get them twice
+        if (ck.config().has("lora_merged"))
+            throw new IllegalArgumentException(checkpoint + ": LoRA adapters are already merged into it (lora merge wrote it); merging again would add them twice");
+        if (ck.config().get("train_config") instanceof JsonObject tc && tc.has("lora_rank"))
+            throw new IllegalArgumentException(checkpoint + ": written by a LoRA run, which saves its adapters merged (W + scaling·B·A);"
+                    + " it already holds them: use it as it is (infer, eval)");
         String bbName = ck.model().backbone.cfg.name();
         if (ad.backbone() != null && !ad.backbone().equals(bbName))
             throw new IllegalArgumentException(loraFile + ": adapters for backbone '" + dinoseg.io.Untrusted.text(ad.backbone(), 80)

@@ -77,5 +77,20 @@ class LoraMergeCommandTest {
         assertNotEquals(0, missing.code());
         assertTrue(missing.err().contains("none.safetensors"), missing.err());
         assertFalse(Files.exists(dir.resolve("x.safetensors")) || Files.exists(dir.resolve("y.safetensors")));
+
+        // a checkpoint that already holds adapters: merged by lora merge, or saved (merged) by a LoRA run
+        CliRun.Run twice = run("lora", "merge", "--checkpoint", out.toString(), "--lora", lf.toString(), "--out", dir.resolve("z.safetensors").toString());
+        assertEquals(1, twice.code(), twice.err());
+        assertTrue(twice.err().contains(out + ": LoRA adapters are already merged into it"), twice.err());
+        assertEquals(1, twice.err().strip().lines().count(), twice.err());
+        com.google.gson.JsonObject runCfg = new com.google.gson.JsonObject(), tc = new com.google.gson.JsonObject();
+        tc.addProperty("lora_rank", 2);
+        runCfg.add("train_config", tc);
+        Path runCk = dir.resolve("run_final.safetensors");
+        ModelCheckpoint.save(runCk, base, classes, 28, 28, runCfg, false);
+        CliRun.Run own = run("lora", "merge", "--checkpoint", runCk.toString(), "--lora", lf.toString(), "--out", dir.resolve("w.safetensors").toString());
+        assertEquals(1, own.code(), own.err());
+        assertTrue(own.err().contains(runCk + ": written by a LoRA run"), own.err());
+        assertFalse(Files.exists(dir.resolve("z.safetensors")) || Files.exists(dir.resolve("w.safetensors")));
     }
 }
