@@ -185,6 +185,20 @@ class TrainEvalBenchCommandTest {
     }
 
     @Test
+    void trainWithCudaGraphsOnCudaRecordsAndReplaysAStep() throws Exception {
+        dinoseg.backend.cuda.CudaTestSupport.assumeGpu();   // the emulated driver without a GPU
+        Path out = tmp.resolve("graphs");
+        Run t = run("train", "--data", data.toString(), "--backbone", backbone.toString(), "--fine-tune", "--epochs", "1",
+                "--imgsz", "28", "--batch", "1", "--device", "cuda", "--cuda-graphs", "--out-dir", out.toString());
+        assertEquals(0, t.code(), t.err());
+        assertTrue(t.err().contains("cuda graphs: one training step recorded"), t.err());
+        assertTrue(Files.exists(out.resolve("final_model.safetensors")));
+        Run clip = run("train", "--data", data.toString(), "--backbone", backbone.toString(), "--fine-tune", "--epochs", "1",
+                "--imgsz", "28", "--device", "cuda", "--cuda-graphs", "--clip-grad", "1", "--out-dir", tmp.resolve("graphs-clip").toString());
+        assertOneLineUsageError(clip, "--cuda-graphs cannot be combined with --clip-grad");
+    }
+
+    @Test
     void benchPrintsOneJsonLineWithThePeersKeys() throws Exception {
         for (String mode : List.of("infer", "linear", "finetune")) {
             Run r = run("bench", "--device", "cpu", "--mode", mode, "--backbone", backbone.toString(), "--imgsz", "28", "--batch", "2",
