@@ -158,6 +158,11 @@ public final class Bench {
             });
         }
         be.synchronize();
+        // peak_heap_mib is the timed steps' peak: collect the warm-up's garbage first (on JDK 17 the
+        // Vector API allocates on every operation until C2 has compiled a kernel, hundreds of MB in
+        // the first steps), else the figure depends on whether a young collection happened to run
+        // after the last warm-up step. Garbage the timed steps make still counts in full.
+        System.gc();
         PeakMemory.reset();
         be.resetPeakDeviceBytes();   // the figure is the timed steps' peak, from the allocator
         long gpuPeak = gpuBytes(be);

@@ -66,7 +66,9 @@ final class CpuGemm {
         if (!HARDWARE_FMA) return false;
         try {
             // loads and initialises VectorGemm only now that the module is known to be there
-            return VectorGemm.L >= 4;
+            if (VectorGemm.L < 4) return false;
+            VectorOpCaches.fill();   // before any kernel runs: see VectorOpCaches
+            return true;
         } catch (LinkageError | RuntimeException e) {
             return false;
         }
