@@ -129,6 +129,29 @@ class CudaGraphTrainingTest {
         }
     }
 
+    @Test
+    void aRunStoppedMidEpochResumesWithGraphsToTheSameBits() throws Exception {
+        Backend gpu = CudaTestSupport.gpu();
+        PrintWriter quiet = new PrintWriter(new StringWriter(), true);
+        Trainer.Result straight = new Trainer(config("straight"), gpu, quiet, quiet).cudaGraphs(true).run();
+        // stop after step 2 of epoch 2 (a replayed step whose loss is still on its way when the stop comes)
+        dinoseg.io.Stop stop = new dinoseg.io.Stop();
+        Trainer first = new Trainer(config("stopped"), gpu, quiet, quiet).cudaGraphs(true).stopOn(stop);
+        first.listener(new Trainer.Listener() {
+            @Override public void epochEnd(int epoch, dinoseg.model.Dinov2Segmentation m) { }
+            @Override public void stepEnd(int epoch, int step) { if (epoch == 2 && step == 2) stop.request("TERM", 143); }
+        });
+        org.junit.jupiter.api.Assertions.assertThrows(dinoseg.io.Stop.Stopped.class, first::run);
+        assertEquals(2, ResumeState.read(tmp.resolve("stopped")).partial().steps(), "the state holds two steps of epoch 2");
+        Trainer.Result resumed = Trainer.resume(tmp.resolve("stopped"), null, gpu, quiet, quiet).cudaGraphs(true).run();
+        assertEquals(straight.history().size(), resumed.history().size());
+        for (int i = 0; i < straight.history().size(); i++) {
+            History.Row x = straight.history().get(i), y = resumed.history().get(i);
+            assertArrayEquals(new double[] {x.trainLoss(), x.trainMiou(), x.validLoss(), x.validMiou()},
+                    new double[] {y.trainLoss(), y.trainMiou(), y.validLoss(), y.validMiou()}, 0.0, "epoch " + (i + 1) + " after a resume");
+        }
+    }
+
     /** Kernel launches and graph launches so far (zeros when the driver is not the emulator). */
     private static int[] counters() {
         if (!EmulatedDriver.active()) return new int[2];
