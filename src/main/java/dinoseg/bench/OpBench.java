@@ -26,7 +26,7 @@ import java.util.SplittableRandom;
  * </ul>
  * The reference is the CPU backend at the same {@link Precision} on a slice (the first 256 rows of
  * a GEMM, the first batch entry of attention); the check is the largest |difference| relative to
- * the largest |reference| value ({@code max_rel_err}; null when the benchmarked backend is the CPU). Timing: warmup runs, then the median of timed runs, each ending
+ * the largest |reference| value ({@code max_rel_err}; null when the benchmarked backend is the CPU). Timing: warm-up runs (at least --warmup and 1 s; none with --warmup 0), then the median of timed runs, each ending
  * with {@link Backend#synchronize}. One JSON object per case; {@code tools/torch_ops.py} prints
  * PyTorch's for the same cases.
  */
@@ -144,10 +144,23 @@ public final class OpBench {
         return o;
     }
 
-    /** Median seconds of iters timed runs after warmup untimed ones. */
-    private static double time(Backend be, Runnable r, int warmup, int iters) {
-        for (int i = 0; i < warmup; i++) r.run();
-        be.synchronize();
+    /**
+     * Untimed runs before a case is timed: at least {@code --warmup} and at least this long. A
+     * millisecond op would otherwise be timed while the JIT still compiles the CPU kernels (with
+     * {@code --warmup 2} the first GEMM case read half its rate) or the GPU clocks ramp up.
+     */
+    static final long MIN_WARMUP_NANOS = 1_000_000_000L;
+
+    /**
+     * Median seconds of iters timed runs after at least warmup untimed ones and {@link #MIN_WARMUP_NANOS}
+     * ({@code warmup} 0: none at all).
+     */
+    static double time(Backend be, Runnable r, int warmup, int iters) {
+        long start = System.nanoTime();
+        for (int i = 0; warmup > 0 && (i < warmup || System.nanoTime() - start < MIN_WARMUP_NANOS); i++) {
+            r.run();
+            be.synchronize();
+        }
         double[] t = new double[iters];
         for (int i = 0; i < iters; i++) {
             long s = System.nanoTime();

@@ -17,7 +17,8 @@ import java.util.concurrent.Callable;
                 "Steps: one JSON line: images_per_s, step_s_median (median of --iters steps after --warmup), the settings, "
                         + "peak_heap_mib and peak_gpu_mib; the keys match tools/torch_peer.py for side-by-side runs.",
                 "--mode gemm|attention: one JSON line per case (the block's GEMMs, attention forward and backward) with ms_median, "
-                        + "tflops and max_rel_err against the CPU backend; tools/torch_ops.py prints PyTorch's."})
+                        + "tflops and max_rel_err against the CPU backend (each case warms up for --warmup runs and at least 1 s; --warmup 0: not at all); "
+                        + "tools/torch_ops.py prints PyTorch's."})
 public final class BenchCommand implements Callable<Integer> {
     @Spec CommandSpec spec;
 
