@@ -111,16 +111,27 @@ public final class Bench {
     public static JsonObject run(Config c, Backend be) { return run(c, be, null); }
 
     /**
+     * Why --cuda-graphs cannot run with {@code c} on {@code be} (null: not opened yet, only an
+     * explicit {@code --device cpu} is refused for the device) and {@code profile}, or null when it
+     * can or is off.
+     */
+    public static String whyNoGraphs(Config c, Backend be, boolean profile) {
+        if (!c.cudaGraphs()) return null;
+        if (be == null ? c.device().equals("cpu") : !be.capturesGraphs())
+            return "--cuda-graphs needs a CUDA device (the " + (be == null ? "cpu" : be.device()) + " backend runs op by op)";
+        if (profile) return "--profile times each op on its own: it cannot be combined with --cuda-graphs";
+        return null;
+    }
+
+    /**
      * Runs warmup and timed steps; returns the JSON line's object. With a {@code profile} writer,
      * {@code iters} more steps then run through {@link OpProfile} (each op waited for) and the time
      * per op family is printed there; the timed figures do not include them.
      */
     public static JsonObject run(Config c, Backend be, java.io.PrintWriter profile) {
         if (c.mode().isOp()) throw new IllegalArgumentException("bench: mode " + c.mode() + " times ops: use runAll");
-        if (c.cudaGraphs() && !be.capturesGraphs())
-            throw new IllegalArgumentException("--cuda-graphs needs a CUDA device (the " + be.device() + " backend runs op by op)");
-        if (c.cudaGraphs() && profile != null)
-            throw new IllegalArgumentException("--profile times each op on its own: it cannot be combined with --cuda-graphs");
+        String noGraphs = whyNoGraphs(c, be, profile != null);
+        if (noGraphs != null) throw new IllegalArgumentException(noGraphs);
         BackboneConfig bc = BackboneConfig.parse(c.backbone());
         // with --profile every call goes through the profiler (model and optimizer too); it times only the extra steps
         OpProfile prof = profile == null ? null : new OpProfile(be);

@@ -105,13 +105,11 @@ public final class BenchCommand implements Callable<Integer> {
             cl.getOut().flush();
             return 0;
         }
-        if (c.cudaGraphs() && c.device().equals("cpu"))
-            throw new CommandLine.ParameterException(cl, "--cuda-graphs needs a CUDA device (the cpu backend runs op by op)");
+        String noGraphs = Bench.whyNoGraphs(c, null, profile);   // before the device opens where it can
+        if (noGraphs != null) throw new CommandLine.ParameterException(cl, noGraphs);
         try (Backend be = Backends.create(c.device(), cl.getErr()::println)) {
-            if (c.cudaGraphs() && !be.capturesGraphs())
-                throw new CommandLine.ParameterException(cl, "--cuda-graphs needs a CUDA device (the " + be.device() + " backend runs op by op)");
-            if (c.cudaGraphs() && profile)
-                throw new CommandLine.ParameterException(cl, "--profile times each op on its own: it cannot be combined with --cuda-graphs");
+            noGraphs = Bench.whyNoGraphs(c, be, profile);
+            if (noGraphs != null) throw new CommandLine.ParameterException(cl, noGraphs);
             if (profile && !c.mode().isOp()) cl.getOut().println(Bench.run(c, be, cl.getErr()).toString());
             else for (var line : Bench.runAll(c, be)) cl.getOut().println(line.toString());
             cl.getOut().flush();

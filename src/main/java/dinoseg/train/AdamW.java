@@ -174,16 +174,29 @@ public final class AdamW {
 
     private void capturableStep() {
         step++;
-        List<Map.Entry<Integer, Parameter>> stepping = new ArrayList<>();
-        for (int gi = 0; gi < groups.size(); gi++)
-            for (Parameter p : groups.get(gi).params()) {
-                if (p.grad() == null) continue;
-                Slot s = slots.computeIfAbsent(p, q -> new Slot(be.zeros(q.shape()), be.zeros(q.shape()), 0));
-                s.step++;
-                stepping.add(Map.entry(gi, p));
-            }
+        List<Map.Entry<Integer, Parameter>> stepping = withGradients(true);
+        for (Map.Entry<Integer, Parameter> e : stepping) slots.get(e.getValue()).step++;
         writeScalars(stepping);
         queueUpdates(stepping);
+    }
+
+    /**
+     * (group index, parameter) of every parameter with a gradient, in group order; a parameter
+     * without moments gets them ({@code makeMoments}) or is an error (a capture must not make them).
+     */
+    private List<Map.Entry<Integer, Parameter>> withGradients(boolean makeMoments) {
+        List<Map.Entry<Integer, Parameter>> stepping = new ArrayList<>();
+        for (int gi = 0; gi < groups.size(); gi++)
+            for (int i = 0; i < groups.get(gi).params().size(); i++) {
+                Parameter p = groups.get(gi).params().get(i);
+                if (p.grad() == null) continue;
+                if (makeMoments) slots.computeIfAbsent(p, q -> new Slot(be.zeros(q.shape()), be.zeros(q.shape()), 0));
+                else if (!slots.containsKey(p))
+                    throw new IllegalStateException("AdamW: parameter " + groups.get(gi).name() + "/" + i
+                            + " has had no step: take an ordinary step before capturing one");
+                stepping.add(Map.entry(gi, p));
+            }
+        return stepping;
     }
 
     /** Row of each stepping parameter: lr, lr / bc1, sqrt(bc2) at its step (as the kernel's scalar arguments would be); then one upload. */
@@ -219,16 +232,7 @@ public final class AdamW {
      */
     public void captureUpdate() {
         if (rows == null) throw new IllegalStateException("AdamW: captureUpdate needs a capturable optimizer");
-        List<Map.Entry<Integer, Parameter>> stepping = new ArrayList<>();
-        for (int gi = 0; gi < groups.size(); gi++)
-            for (int i = 0; i < groups.get(gi).params().size(); i++) {
-                Parameter p = groups.get(gi).params().get(i);
-                if (p.grad() == null) continue;
-                if (!slots.containsKey(p))
-                    throw new IllegalStateException("AdamW: parameter " + groups.get(gi).name() + "/" + i
-                            + " has had no step: take an ordinary step before capturing one");
-                stepping.add(Map.entry(gi, p));
-            }
+        List<Map.Entry<Integer, Parameter>> stepping = withGradients(false);
         queueUpdates(stepping);
         captured = stepping;
     }
