@@ -1,14 +1,29 @@
 package dinoseg.backend.cpu;
 
-import java.util.concurrent.ForkJoinPool;
-import java.util.concurrent.ForkJoinTask;
-import java.util.concurrent.ForkJoinWorkerThread;
-import java.util.concurrent.RecursiveAction;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.concurrent.locks.LockSupport;
 
 /**
- * The one thread pool of the CPU backend (daemon threads, one per core) and a chunked parallel
- * loop. Work below a threshold runs on the calling thread so small tensors pay no hand-off cost.
- * A loop started from inside the pool runs serially (the outer loop already uses every core).
+ * The one thread pool of the CPU backend and a chunked parallel loop, in the manner of an OpenMP
+ * runtime's fork-join team: {@code THREADS − 1} daemon workers (one per core beside the caller) and
+ * the calling thread, which takes pieces of each loop itself.
+ *
+ * <p>A loop is published as one job; every thread of the team claims its pieces from a shared
+ * counter until none is left, so a piece ends up on whichever thread is free (the split, and so
+ * every result, is the same whichever thread runs a piece). Between loops a worker waits by
+ * spinning for {@link #SPIN_NS} ({@code Thread.onSpinWait}), then parks; the caller waits for the
+ * last piece the same way. That is OpenMP's default wait policy (spin, then sleep; ONNX Runtime's
+ * pool spins too), and it matters here: a model step runs some hundred loops of 0.05–2 ms, and
+ * waking a parked thread costs 20–160 µs on these virtual machines (a java.util.concurrent
+ * ForkJoinPool, which parks idle workers at once and leaves the caller waiting, paid three such
+ * wake-ups per loop). The property {@code dinoseg.cpu.spin-us} sets the spin (0: park at once, for a
+ * machine shared with other busy programs).
+ *
+ * <p>Work below a threshold runs on the calling thread so small tensors pay no hand-off cost. A
+ * loop started inside a piece, or from a second thread while the team is busy with another
+ * caller's loop, runs serially on its own thread (the team already uses every core).
  */
 final class Parallel {
     private Parallel() { }
@@ -26,18 +41,101 @@ final class Parallel {
     /** Below this many estimated flops/element-operations a loop runs serially. */
     static final long MIN_WORK = 32_768;
 
-    private static final java.util.concurrent.atomic.AtomicInteger THREAD_IDS = new java.util.concurrent.atomic.AtomicInteger();
+    /** How long an idle thread of the team spins before it parks, in nanoseconds. */
+    static final long SPIN_NS = Math.max(0, Long.getLong("dinoseg.cpu.spin-us", 200)) * 1000;
 
-    static final ForkJoinPool POOL = new ForkJoinPool(THREADS, pool -> {
-        ForkJoinWorkerThread t = ForkJoinPool.defaultForkJoinWorkerThreadFactory.newThread(pool);
-        t.setDaemon(true);
-        t.setName("dinoseg-cpu-" + THREAD_IDS.getAndIncrement());
-        return t;
-    }, null, false);
+    /** One loop: its split, the next unclaimed piece, the pieces finished and the first failure. */
+    private static final class Job {
+        final Chunk body;
+        final int n, chunks;
+        final Thread caller;
+        final AtomicInteger next = new AtomicInteger();
+        final AtomicInteger finished = new AtomicInteger();
+        final AtomicReference<Throwable> failure = new AtomicReference<>();
+        volatile boolean callerParked;
 
-    /** True on one of this pool's worker threads (nested loops then run serially). */
+        Job(Chunk body, int n, int chunks, Thread caller) {
+            this.body = body;
+            this.n = n;
+            this.chunks = chunks;
+            this.caller = caller;
+        }
+
+        /** Runs unclaimed pieces until none is left; the thread that ends the last one wakes the caller. */
+        void work() {
+            for (int c; (c = next.getAndIncrement()) < chunks; ) {
+                try {
+                    if (failure.get() == null) body.run(c, (int) ((long) n * c / chunks), (int) ((long) n * (c + 1) / chunks));
+                } catch (Throwable t) {
+                    failure.compareAndSet(null, t);
+                } finally {
+                    if (finished.incrementAndGet() == chunks && callerParked) LockSupport.unpark(caller);
+                }
+            }
+        }
+
+        boolean done() { return finished.get() == chunks; }
+    }
+
+    private static final class Worker extends Thread {
+        volatile boolean parked;
+
+        Worker(int id) {
+            super("dinoseg-cpu-" + id);
+            setDaemon(true);
+        }
+
+        @Override public void run() {
+            Job last = null;
+            while (true) {
+                Job job = current;
+                if (job == last) {
+                    job = await(last);
+                }
+                last = job;
+                job.work();
+            }
+        }
+
+        /** Waits for a job other than {@code last}: spins for SPIN_NS, then parks. */
+        private Job await(Job last) {
+            long start = System.nanoTime();
+            for (int spins = 0; ; spins++) {
+                Job job = current;
+                if (job != last) return job;
+                if ((spins & 63) != 63 || System.nanoTime() - start < SPIN_NS) {
+                    Thread.onSpinWait();
+                    continue;
+                }
+                parked = true;
+                job = current;            // re-read after announcing: a publisher that missed the flag was seen here
+                if (job == last) LockSupport.park(this);
+                parked = false;
+                start = System.nanoTime();
+                spins = 0;
+            }
+        }
+    }
+
+    /** The loop the team is working on (null before the first). */
+    private static volatile Job current;
+    /** Held by the thread whose loop the team runs. */
+    private static final AtomicBoolean BUSY = new AtomicBoolean();
+    /** The thread holding {@link #BUSY}. */
+    private static volatile Thread owner;
+    private static final Worker[] WORKERS = new Worker[THREADS - 1];
+
+    static {
+        for (int i = 0; i < WORKERS.length; i++) {
+            WORKERS[i] = new Worker(i);
+            WORKERS[i].start();
+        }
+    }
+
+    /** True on a thread that is running a piece of a parallel loop (nested loops then run serially). */
     static boolean inPool() {
-        return Thread.currentThread() instanceof ForkJoinWorkerThread w && w.getPool() == POOL;
+        Thread t = Thread.currentThread();
+        return t instanceof Worker || t == owner;
     }
 
     /**
@@ -62,28 +160,47 @@ final class Parallel {
 
     /**
      * Splits [0, n) into exactly {@code chunks} near-equal pieces (chunks clamped to [1, n]) and runs
-     * them in the pool; piece c covers [n*c/chunks, n*(c+1)/chunks). Per-piece partial results can
-     * be stored at index c. Returns the number of pieces.
+     * them on the team; piece c covers [n*c/chunks, n*(c+1)/chunks). Per-piece partial results can
+     * be stored at index c. An exception thrown by a piece is rethrown here once every piece has
+     * ended (pieces not yet started are skipped). Returns the number of pieces.
      */
     static int forChunks(int n, int chunks, Chunk body) {
         chunks = Math.max(1, Math.min(chunks, n));
-        if (chunks == 1 || inPool()) {
-            final int c = chunks;
+        final int c = chunks;
+        if (c == 1 || THREADS == 1 || inPool() || !BUSY.compareAndSet(false, true)) {
             for (int t = 0; t < c; t++) body.run(t, (int) ((long) n * t / c), (int) ((long) n * (t + 1) / c));
             return c;
         }
-        final int c = chunks;
-        POOL.invoke(new RecursiveAction() {
-            @Override protected void compute() {
-                ForkJoinTask<?>[] tasks = new ForkJoinTask<?>[c];
-                for (int t = 0; t < c; t++) {
-                    final int from = (int) ((long) n * t / c), to = (int) ((long) n * (t + 1) / c);
-                    final int id = t;
-                    tasks[t] = ForkJoinTask.adapt(() -> body.run(id, from, to));
-                }
-                invokeAll(tasks);
-            }
-        });
+        Thread self = Thread.currentThread();
+        Job job = new Job(body, n, c, self);
+        owner = self;
+        try {
+            current = job;
+            for (Worker w : WORKERS) if (w.parked) LockSupport.unpark(w);
+            job.work();
+            awaitDone(job);
+        } finally {
+            owner = null;
+            BUSY.set(false);
+        }
+        Throwable t = job.failure.get();
+        if (t instanceof RuntimeException e) throw e;
+        if (t instanceof Error e) throw e;
+        if (t != null) throw new IllegalStateException(t);
         return c;
+    }
+
+    /** The caller's wait for pieces still running on workers: spin for SPIN_NS, then park. */
+    private static void awaitDone(Job job) {
+        long start = System.nanoTime();
+        for (int spins = 0; !job.done(); spins++) {
+            if ((spins & 63) != 63 || System.nanoTime() - start < SPIN_NS) {
+                Thread.onSpinWait();
+                continue;
+            }
+            job.callerParked = true;
+            if (!job.done()) LockSupport.park(job);
+            job.callerParked = false;
+        }
     }
 }
