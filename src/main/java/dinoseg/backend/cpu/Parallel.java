@@ -46,6 +46,8 @@ final class Parallel {
 
     /** One loop: its split, the next unclaimed piece, the pieces finished and the first failure. */
     private static final class Job {
+        /** Number of this loop (from 1), by which a worker tells a new loop from the one it last ran. */
+        final long seq;
         final Chunk body;
         final int n, chunks;
         final Thread caller;
@@ -54,7 +56,8 @@ final class Parallel {
         final AtomicReference<Throwable> failure = new AtomicReference<>();
         volatile boolean callerParked;
 
-        Job(Chunk body, int n, int chunks, Thread caller) {
+        Job(long seq, Chunk body, int n, int chunks, Thread caller) {
+            this.seq = seq;
             this.body = body;
             this.n = n;
             this.chunks = chunks;
@@ -86,30 +89,27 @@ final class Parallel {
         }
 
         @Override public void run() {
-            Job last = null;
-            while (true) {
-                Job job = current;
-                if (job == last) {
-                    job = await(last);
-                }
-                last = job;
+            // only the number of the last loop is kept, not the loop: its body holds the caller's arrays
+            for (long last = 0; ; ) {
+                Job job = await(last);
+                last = job.seq;
                 job.work();
             }
         }
 
-        /** Waits for a job other than {@code last}: spins for SPIN_NS, then parks. */
-        private Job await(Job last) {
+        /** Waits for a loop numbered other than {@code last}: spins for SPIN_NS, then parks. */
+        private Job await(long last) {
             long start = System.nanoTime();
             for (int spins = 0; ; spins++) {
                 Job job = current;
-                if (job != last) return job;
+                if (job != null && job.seq != last) return job;
                 if ((spins & 63) != 63 || System.nanoTime() - start < SPIN_NS) {
                     Thread.onSpinWait();
                     continue;
                 }
                 parked = true;
                 job = current;            // re-read after announcing: a publisher that missed the flag was seen here
-                if (job == last) LockSupport.park(this);
+                if (job == null || job.seq == last) LockSupport.park(this);
                 parked = false;
                 start = System.nanoTime();
                 spins = 0;
@@ -117,8 +117,10 @@ final class Parallel {
         }
     }
 
-    /** The loop the team is working on (null before the first). */
+    /** The loop the team is working on; null between loops, so that no array outlives its loop here. */
     private static volatile Job current;
+    /** Number of the last loop published (guarded by {@link #BUSY}). */
+    private static long published;
     /** Held by the thread whose loop the team runs. */
     private static final AtomicBoolean BUSY = new AtomicBoolean();
     /** The thread holding {@link #BUSY}. */
@@ -172,7 +174,7 @@ final class Parallel {
             return c;
         }
         Thread self = Thread.currentThread();
-        Job job = new Job(body, n, c, self);
+        Job job = new Job(++published, body, n, c, self);
         owner = self;
         try {
             current = job;
@@ -180,6 +182,7 @@ final class Parallel {
             job.work();
             awaitDone(job);
         } finally {
+            current = null;
             owner = null;
             BUSY.set(false);
         }

@@ -128,6 +128,23 @@ class ParallelTest {
         assertFalse(Parallel.inPool());
     }
 
+    /** A loop whose body holds a 64 MiB array; returns a weak reference to it. */
+    private static java.lang.ref.WeakReference<float[]> loopOverABigArray() {
+        float[] big = new float[16 << 20];
+        Parallel.forChunks(8, 8, (Parallel.Chunk) (c, from, to) -> big[c] = c);
+        return new java.lang.ref.WeakReference<>(big);
+    }
+
+    @Test void theTeamKeepsNoArrayOfALoopThatHasEnded() throws Exception {
+        java.lang.ref.WeakReference<float[]> ref = loopOverABigArray();
+        Thread.sleep(Parallel.SPIN_NS / 1_000_000 + 5);   // the workers are parked, waiting for the next loop
+        for (int i = 0; i < 20 && ref.get() != null; i++) {
+            System.gc();
+            Thread.sleep(20);
+        }
+        assertTrue(ref.get() == null, "the ended loop's body (and the array it holds) is still reachable from the team");
+    }
+
     @Test void concurrentCallersEachGetTheirWholeLoop() throws Exception {
         ExecutorService ex = Executors.newFixedThreadPool(4);
         try {
