@@ -139,21 +139,34 @@ final class CpuReductions {
         });
     }
 
+    /** Pixels per block of {@link #argmax}: the running maxima (2 KiB) stay in L1 while each class's row streams by. */
+    private static final int ARGMAX_BLOCK = 512;
+
+    /**
+     * out[b, i] = the first index of the largest x[b, :, i] (NaN counts as largest, as torch.argmax).
+     * Pixels are taken in blocks: for each class in turn its contiguous run of the block is compared
+     * with the block's running maxima, so memory is read along rows instead of across k planes per
+     * pixel. Every pixel still sees its classes in order 0..k−1 with the same comparison.
+     */
     static void argmax(Tensor x, Tensor out) {
         float[] a = floats(x);
         int[] o = ints(out);
         int b = x.dim(0), k = x.dim(1), inner = (int) x.shape().prod(2, x.rank());
-        Parallel.forRange(b * inner, k, (s, e) -> {
+        int blocks = (inner + ARGMAX_BLOCK - 1) / ARGMAX_BLOCK;
+        Parallel.forRange(b * blocks, (long) k * ARGMAX_BLOCK, (s, e) -> {
+            float[] best = new float[ARGMAX_BLOCK];
             for (int t = s; t < e; t++) {
-                int bi = t / inner, i = t % inner;
-                int base = bi * k * inner + i;
-                float best = a[base];
-                int arg = 0;
+                int bi = t / blocks, i0 = t % blocks * ARGMAX_BLOCK, w = Math.min(ARGMAX_BLOCK, inner - i0);
+                int plane = bi * k * inner + i0, dst = bi * inner + i0;
+                System.arraycopy(a, plane, best, 0, w);
+                java.util.Arrays.fill(o, dst, dst + w, 0);
                 for (int j = 1; j < k; j++) {
-                    float v = a[base + j * inner];
-                    if (v > best || (Float.isNaN(v) && !Float.isNaN(best))) { best = v; arg = j; }
+                    int row = plane + j * inner;
+                    for (int i = 0; i < w; i++) {
+                        float v = a[row + i], cur = best[i];
+                        if (v > cur || (v != v && cur == cur)) { best[i] = v; o[dst + i] = j; }
+                    }
                 }
-                o[t] = arg;
             }
         });
     }
