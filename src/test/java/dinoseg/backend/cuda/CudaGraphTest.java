@@ -160,4 +160,45 @@ class CudaGraphTest {
             x.close();
         }
     }
+
+    /** Runs fn, which must fail with the driver error {@code name} (JCuda throws with the result's name). */
+    private static void assertDriverError(String name, Runnable fn) {
+        CudaException e = assertThrows(CudaException.class, fn::run);
+        assertTrue(e.getMessage().contains(name), e.getMessage());
+    }
+
+    @Test
+    void endCaptureReportsTheCaptureAProhibitedCallInvalidated() {
+        CudaTestSupport.assumeGpu();
+        try (CudaBackend gpu = CudaBackend.open()) {
+            jcuda.driver.CUstream s = new jcuda.driver.CUstream();
+            JCudaDriver.cuStreamCreate(s, 0);
+            JCudaDriver.cuStreamBeginCapture(s, jcuda.driver.CUstreamCaptureMode.CU_STREAM_CAPTURE_MODE_GLOBAL);
+            assertDriverError("CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED", () -> JCudaDriver.cuMemAlloc(new CUdeviceptr(), 1024));
+            assertDriverError("CUDA_ERROR_STREAM_CAPTURE_INVALIDATED", () -> JCudaDriver.cuStreamEndCapture(s, new jcuda.driver.CUgraph()));
+            JCudaDriver.cuStreamDestroy(s);
+        }
+    }
+
+    @Test
+    void anEventLastRecordedInACaptureCannotBeWaitedFor() {
+        CudaTestSupport.assumeGpu();
+        try (CudaBackend gpu = CudaBackend.open()) {
+            jcuda.driver.CUstream s = new jcuda.driver.CUstream();
+            jcuda.driver.CUevent ev = new jcuda.driver.CUevent();
+            jcuda.driver.CUgraph g = new jcuda.driver.CUgraph();
+            JCudaDriver.cuStreamCreate(s, 0);
+            JCudaDriver.cuEventCreate(ev, 0);
+            JCudaDriver.cuStreamBeginCapture(s, jcuda.driver.CUstreamCaptureMode.CU_STREAM_CAPTURE_MODE_GLOBAL);
+            JCudaDriver.cuEventRecord(ev, s);
+            JCudaDriver.cuStreamEndCapture(s, g);
+            assertDriverError("CUDA_ERROR_CAPTURED_EVENT", () -> JCudaDriver.cuEventQuery(ev));
+            assertDriverError("CUDA_ERROR_CAPTURED_EVENT", () -> JCudaDriver.cuEventSynchronize(ev));
+            JCudaDriver.cuEventRecord(ev, s);   // recorded again outside a capture: usable
+            JCudaDriver.cuEventSynchronize(ev);
+            JCudaDriver.cuGraphDestroy(g);
+            JCudaDriver.cuEventDestroy(ev);
+            JCudaDriver.cuStreamDestroy(s);
+        }
+    }
 }
