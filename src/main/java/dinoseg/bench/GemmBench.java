@@ -120,6 +120,7 @@ public final class GemmBench {
             return;
         }
         CpuBackend be = new CpuBackend();
+        be.setPrepack(false);   // whole products, packing included, as BLAS times them
         System.out.println("# " + be.name() + ", " + Runtime.getRuntime().availableProcessors() + " threads"); // the CPU pool has one per core
         if (mixed) for (Case g : chosen) gemm(be, g).run();
         for (Case g : chosen) report(g.name(), g.flops(), gemm(be, g), ms);

@@ -5,6 +5,7 @@ import dinoseg.backend.Backend;
 import dinoseg.backend.Backends;
 import dinoseg.backend.MatrixView;
 import dinoseg.backend.Precision;
+import dinoseg.backend.cpu.CpuBackend;
 import dinoseg.model.BackboneConfig;
 import dinoseg.tensor.Shape;
 import dinoseg.tensor.Tensor;
@@ -56,12 +57,19 @@ public final class OpBench {
     public static List<JsonObject> run(Bench.Config c, Backend be, String op) {
         BackboneConfig bc = BackboneConfig.parse(c.backbone());
         List<JsonObject> out = new ArrayList<>();
-        try (Backend ref = Backends.cpu() == be ? null : new dinoseg.backend.cpu.CpuBackend()) {
+        try (Backend ref = Backends.cpu() == be ? null : new CpuBackend()) {
             Backend r = ref == null ? be : ref;
             r.setMatmulPrecision(c.precision());
             be.setMatmulPrecision(c.precision());
             if (op.equals("gemm")) {
-                for (Gemm g : gemms(bc, c.imgsz(), c.batch())) out.add(gemm(c, be, r, g));
+                // whole products, packing included, as tools/torch_ops.py times PyTorch's
+                boolean prepack = be instanceof CpuBackend cpu && cpu.prepack();
+                if (prepack) ((CpuBackend) be).setPrepack(false);
+                try {
+                    for (Gemm g : gemms(bc, c.imgsz(), c.batch())) out.add(gemm(c, be, r, g));
+                } finally {
+                    if (prepack) ((CpuBackend) be).setPrepack(true);
+                }
             } else {
                 out.addAll(attention(c, be, r, bc));
             }

@@ -132,6 +132,29 @@ public final class CpuBackend implements Backend {
 
     private volatile Precision matmulPrecision = Precision.FP32;
 
+    /** Whether a linear weight read twice unchanged is packed once for the GEMM (property {@code dinoseg.cpu.prepack}, default true). */
+    private volatile boolean prepack = !"false".equals(System.getProperty("dinoseg.cpu.prepack"));
+
+    /**
+     * Turns weight prepacking on or off (default on; the system property {@code dinoseg.cpu.prepack=false}
+     * starts it off, as ONNX Runtime's {@code session.disable_prepacking}). With it on, a B operand read
+     * as a linear weight w [n, k] (B = wᵀ: transposed, at offset 0, ld = k, batch 1, fp32) twice with
+     * no write in between is packed once into the vector GEMM's panel layout and kept beside w until
+     * an op next writes w; products with it skip packing B and have the same bits as without. A
+     * frozen ViT-S/14 keeps 88 MiB of such copies. No copy is made when it would take more than a
+     * quarter of the free heap. {@code bench --mode gemm} turns it off, to time whole products as BLAS does.
+     */
+    public void setPrepack(boolean on) { prepack = on; }
+
+    /** Whether weight prepacking is on ({@link #setPrepack}). */
+    public boolean prepack() { return prepack; }
+
+    /** Room for a packed copy of {@code bytes}: at most a quarter of what the heap can still grow to hold. */
+    private static boolean packFits(long bytes) {
+        Runtime rt = Runtime.getRuntime();
+        return bytes * 4 <= rt.maxMemory() - (rt.totalMemory() - rt.freeMemory());
+    }
+
     @Override public Precision matmulPrecision() { return matmulPrecision; }
 
     @Override public void setMatmulPrecision(Precision precision) {
@@ -160,9 +183,17 @@ public final class CpuBackend implements Backend {
      */
     @Override public void gemm(int m, int n, int k, float alpha, MatrixView a, MatrixView b, float beta, MatrixView c, int batch) {
         OpContract.gemm(m, n, k, a, b, c, batch);
-        float[] fa = floats(a.tensor()), fb = floats(b.tensor()), fc = floats(c.tensor());
+        float[] fa = CpuStorage.floatsToRead(a.tensor()), fb = CpuStorage.floatsToRead(b.tensor()), fc = floats(c.tensor());
         if (m == 0 || n == 0 || batch == 0) return;
         Precision p = matmulPrecision;
+        if (p == Precision.FP32 && prepack && vectorGemm && batch == 1 && b.transposed() && b.offset() == 0 && b.ld() == k
+                && (long) n * k == b.tensor().numel() && VectorGemm.packedBFits(m)) {
+            float[] packed = CpuStorage.linearPack(b.tensor(), n, k, CpuBackend::packFits);
+            if (packed != null) {
+                VectorGemm.gemmPackedB(a.transposed(), m, n, k, alpha, fa, a.offset(), a.ld(), packed, beta, fc, c.offset(), c.ld(), true);
+                return;
+            }
+        }
         if (p != Precision.FP32) {
             float[] ra = p.rounded(fa);
             fb = fb == fa ? ra : p.rounded(fb);

@@ -29,6 +29,9 @@ import jdk.incubator.vector.VectorSpecies;
  * block to C (loads of C that do not hold up the sums: with k in the tokens, C lives in L3).
  * The packing and the compute loop are separate methods per transpose, so how C2 compiles one
  * does not depend on which transposes ran first.
+ *
+ * <p>A frozen linear weight comes packed ({@link #packLinearWeight}, kept by {@link CpuStorage}):
+ * {@link #gemmPackedB} then packs only A, each thread its own rows, with no phase boundary.
  */
 final class VectorGemm {
     private VectorGemm() { }
@@ -119,6 +122,64 @@ final class VectorGemm {
         return new int[] {mt, nt};
     }
 
+    /**
+     * A linear weight w [n, k] (row-major, as {@code F.linear} takes it) packed once as the B operand
+     * of y = x·wᵀ: B = wᵀ in NR-column micro-panels and KC-deep slabs, exactly as {@link #packBT}
+     * lays out op(B) for the whole depth ({@code panels[pc·npad + q·kc·NR + p·NR + j]}), so
+     * {@link #gemmPackedB} skips packing B (ONNX Runtime's MLAS prepacks constant weights the same
+     * way). {@code n·k} must be w's length.
+     */
+    static float[] packLinearWeight(float[] w, int n, int k) {
+        int np = (n + NR - 1) / NR;
+        float[] panels = new float[Math.toIntExact((long) np * NR * k)];
+        packBT(w, 0, k, n, 0, k, panels, 0, np * NR, 0, np);
+        return panels;
+    }
+
+    /** Whether {@link #gemmPackedB} splits an m-row product among the threads as well as the unpacked path does. */
+    static boolean packedBFits(int m) {
+        return (m + MR - 1) / MR >= 2 * Parallel.THREADS;
+    }
+
+    /**
+     * C = alpha·op(A)·B + beta·C (batch 1) with B given as {@link #packLinearWeight}'s panels of w
+     * [n, k] (B = wᵀ): the same sums in the same order as {@link #gemm} with B = w transposed, so
+     * the same bits. C is cut into row pieces of at most about MC rows, a multiple of the thread
+     * count; each thread packs its piece's rows of A, slab by slab, into its own buffer and runs the
+     * micro-kernel over all of B. Nothing is shared but B, which no one writes: no hand-off between
+     * a packing and a compute phase, and A's rows stay in the cache of the thread that packed them.
+     */
+    static void gemmPackedB(boolean transA, int m, int n, int k, float alpha, float[] a, long offA, int lda,
+                            float[] bp, float beta, float[] c, long offC, int ldc, boolean parallel) {
+        if (m == 0 || n == 0) return;
+        if (k == 0 || alpha == 0f) {
+            scale(beta, c, offC, ldc, 0, m, 0, n);
+            return;
+        }
+        int mp = (m + MR - 1) / MR, npad = (n + NR - 1) / NR * NR;
+        if ((long) npad * k != bp.length) throw new IllegalArgumentException("gemm: packed B holds " + bp.length + " floats, not " + npad + "x" + k);
+        int threads = parallel && !Parallel.inPool() && 2L * m * n * k >= 2_000_000 ? Parallel.THREADS : 1;
+        int pieces = Math.min(mp, threads == 1 ? 1 : roundUp((m + MC - 1) / MC, threads));
+        Parallel.Range body = (u0, u1) -> {
+            Buffers bf = BUFFERS.get();
+            for (int u = u0; u < u1; u++) {
+                int r0 = (int) ((long) mp * u / pieces), r1 = (int) ((long) mp * (u + 1) / pieces);
+                int i0 = r0 * MR, rows = Math.min(m, r1 * MR) - i0, lpad = (r1 - r0) * MR;
+                long oa = transA ? offA + i0 : offA + (long) i0 * lda, oc = offC + (long) i0 * ldc;
+                float[] ap = bf.pack((long) lpad * Math.min(k, KC));
+                scale(beta, c, oc, ldc, 0, rows, 0, n);
+                for (int pc = 0; pc < k; pc += KC) {
+                    int kc = Math.min(KC, k - pc);
+                    if (transA) packAT(a, oa, lda, rows, pc, kc, alpha, ap, lpad, 0, r1 - r0);
+                    else packAN(a, oa, lda, rows, pc, kc, alpha, ap, lpad, 0, r1 - r0);
+                    tile(ap, lpad, bp, pc * npad, npad, kc, 0, rows, 0, n, c, oc, ldc, bf.edge);
+                }
+            }
+        };
+        if (pieces > 1) Parallel.forChunks(pieces, pieces, body);
+        else body.run(0, 1);
+    }
+
     /** One product C = alpha·op(A)·op(B) + beta·C. */
     private static void entry(boolean transA, boolean transB, int m, int n, int k, float alpha,
                               float[] a, long offA, int lda, float[] b, long offB, int ldb,
@@ -176,7 +237,7 @@ final class VectorGemm {
                     int j0 = CpuGemm.cut(n, ni, nt, NR), j1 = CpuGemm.cut(n, ni + 1, nt, NR);
                     if (i1 <= i0 || j1 <= j0) continue;
                     if (first) scale(beta, c, offC, ldc, i0, i1, j0, j1);
-                    tile(buf, (int) mpad, bBase, (int) npad, kl, i0, i1, j0, j1, c, offC, ldc, edge);
+                    tile(buf, (int) mpad, buf, bBase, (int) npad, kl, i0, i1, j0, j1, c, offC, ldc, edge);
                 }
             };
             if (tiles > 1) Parallel.forChunks(tiles, tiles, compute);
@@ -272,10 +333,10 @@ final class VectorGemm {
     }
 
     /**
-     * C[i0..i1, j0..j1] += packed A rows × packed B columns over the chunk (depth kl); i0 is a
-     * multiple of MR and j0 of NR.
+     * C[i0..i1, j0..j1] += packed A rows (in ap from 0, mpad rows per slab) × packed B columns (in bp
+     * from bBase, npad columns per slab) over the chunk (depth kl); i0 is a multiple of MR and j0 of NR.
      */
-    private static void tile(float[] buf, int mpad, int bBase, int npad, int kl, int i0, int i1, int j0, int j1,
+    private static void tile(float[] ap, int mpad, float[] bp, int bBase, int npad, int kl, int i0, int i1, int j0, int j1,
                              float[] c, long offC, int ldc, float[] edge) {
         for (int pc = 0; pc < kl; pc += KC) {
             int kc = Math.min(KC, kl - pc);
@@ -290,10 +351,10 @@ final class VectorGemm {
                         int ao = aSlab + (ir / MR) * kc * MR;
                         int ci = Math.toIntExact(offC + (long) ir * ldc + jr);
                         if (mr == MR && nr == NR) {
-                            kernel(buf, ao, buf, bo, kc, c, ci, ldc);
+                            kernel(ap, ao, bp, bo, kc, c, ci, ldc);
                         } else {
                             java.util.Arrays.fill(edge, 0f);
-                            kernel(buf, ao, buf, bo, kc, edge, 0, NR);
+                            kernel(ap, ao, bp, bo, kc, edge, 0, NR);
                             for (int r = 0; r < mr; r++)
                                 for (int j = 0; j < nr; j++) c[ci + r * ldc + j] += edge[r * NR + j];
                         }
