@@ -63,12 +63,12 @@ public final class OpBench {
             be.setMatmulPrecision(c.precision());
             if (op.equals("gemm")) {
                 // whole products, packing included, as tools/torch_ops.py times PyTorch's
-                boolean prepack = be instanceof CpuBackend cpu && cpu.prepack();
-                if (prepack) ((CpuBackend) be).setPrepack(false);
+                CpuBackend prepacking = be instanceof CpuBackend cpu && cpu.prepack() ? cpu : null;
+                if (prepacking != null) prepacking.setPrepack(false);
                 try {
                     for (Gemm g : gemms(bc, c.imgsz(), c.batch())) out.add(gemm(c, be, r, g));
                 } finally {
-                    if (prepack) ((CpuBackend) be).setPrepack(true);
+                    if (prepacking != null) prepacking.setPrepack(true);
                 }
             } else {
                 out.addAll(attention(c, be, r, bc));

@@ -132,16 +132,16 @@ public final class CpuBackend implements Backend {
 
     private volatile Precision matmulPrecision = Precision.FP32;
 
-    /** Whether a linear weight read twice unchanged is packed once for the GEMM (property {@code dinoseg.cpu.prepack}, default true). */
+    /** Whether a linear weight read unchanged {@link CpuStorage#PACK_AFTER_READS} times is packed once for the GEMM (property {@code dinoseg.cpu.prepack}, default true). */
     private volatile boolean prepack = !"false".equals(System.getProperty("dinoseg.cpu.prepack"));
 
     /**
      * Turns weight prepacking on or off (default on; the system property {@code dinoseg.cpu.prepack=false}
      * starts it off, as ONNX Runtime's {@code session.disable_prepacking}). With it on, a B operand read
-     * as a linear weight w [n, k] (B = wᵀ: transposed, at offset 0, ld = k, batch 1, fp32) twice with
-     * no write in between is packed once into the vector GEMM's panel layout and kept beside w until
+     * as a linear weight w [n, k] (B = wᵀ: transposed, at offset 0, ld = k, batch 1, fp32) three times
+     * with no write in between is packed once into the vector GEMM's panel layout and kept beside w until
      * an op next writes w; products with it skip packing B and have the same bits as without. A
-     * frozen ViT-S/14 keeps 88 MiB of such copies. No copy is made when it would take more than a
+     * frozen ViT-S/14 keeps 81 MiB of such copies. No copy is made when it would take more than a
      * quarter of the free heap. {@code bench --mode gemm} turns it off, to time whole products as BLAS does.
      */
     public void setPrepack(boolean on) { prepack = on; }
