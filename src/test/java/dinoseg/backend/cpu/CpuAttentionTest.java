@@ -7,6 +7,7 @@ import org.junit.jupiter.api.Test;
 import java.util.SplittableRandom;
 
 import static org.junit.jupiter.api.Assertions.*;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
  * Fused attention against softmax(Q Kᵀ · scale) V and its gradients computed naively in double: the
@@ -179,6 +180,40 @@ class CpuAttentionTest {
         be.attention(qkv, h, scale, out, lse);
         be.attentionBackward(qkv, out, lse, be.fromFloats(goutA, Shape.of(b, n, hd)), h, scale, g);
         return new float[][]{be.toFloats(out), be.toFloats(lse), be.toFloats(g)};
+    }
+
+    /**
+     * The two forward schedules of {@link VectorAttention} (one task per head, or a pack phase and one
+     * task per query block) run the same kernels on the same panels, so they give the same bits; the
+     * per-head one is also checked against the naive product, on several query and key blocks.
+     */
+    @Test void perHeadAndTwoPhaseForwardAgreeBitwise() {
+        assumeTrue(CpuGemm.VECTOR_AVAILABLE, "needs --add-modules jdk.incubator.vector");
+        int[][] shapes = {{1, 257, 6, 64}, {2, 300, 4, 64}, {3, 37, 2, 40}, {2, 5, 3, 8}};
+        for (int[] sh : shapes) {
+            int b = sh[0], n = sh[1], h = sh[2], d = sh[3], hd = h * d;
+            float scale = (float) (1 / Math.sqrt(d));
+            float[] qkv = random(b * n * 3 * hd, 31 + n, 1);
+            float[] o1 = new float[b * n * hd], l1 = new float[b * h * n], o2 = o1.clone(), l2 = l1.clone();
+            VectorAttention.forwardPerHead(qkv, b, n, h, d, scale, o1, l1);
+            VectorAttention.forwardTwoPhase(qkv, b, n, h, d, scale, o2, l2);
+            String what = "B=" + b + " N=" + n + " H=" + h + " D=" + d;
+            assertArrayEquals(o2, o1, what + " out");
+            assertArrayEquals(l2, l1, what + " lse");
+            double[][] ref = naive(qkv, new float[b * n * hd], b, n, h, d, scale);
+            assertClose(ref[0], o1, 2e-5, what + " out (per head)");
+            assertClose(ref[1], l1, 2e-5, what + " lse (per head)");
+        }
+    }
+
+    @Test void perHeadScheduleOnlyWhenHeadsSplitEvenlyAndFitInL2() {
+        int fits = VectorAttention.PER_HEAD_MAX_FLOATS;
+        assertTrue(VectorAttention.perHead(2, false, 6, fits));
+        assertTrue(VectorAttention.perHead(4, false, 24, 1000));
+        assertFalse(VectorAttention.perHead(1, false, 6, 1000), "one thread");
+        assertFalse(VectorAttention.perHead(2, true, 6, 1000), "called from the pool");
+        assertFalse(VectorAttention.perHead(4, false, 6, 1000), "6 heads on 4 threads");
+        assertFalse(VectorAttention.perHead(2, false, 6, fits + 1), "over half an L2");
     }
 
     @Test void shapeErrorsNameTheOp() {
