@@ -27,6 +27,19 @@ final class CpuIndex {
         return small.numel();
     }
 
+    /**
+     * Length L when small, right-aligned to big, equals big's leading dims followed by ones only
+     * (small[i] pairs with big[i*L .. i*L + L): a row sum), so [n, k] -> [n, 1] gives k; else -1.
+     */
+    static long leadingLength(Shape big, Shape small) {
+        int r = big.rank(), off = r - small.rank(), j = 0;
+        while (j < r && (j < off ? 1 : small.dim(j - off)) == big.dim(j)) j++;
+        for (int d = j; d < r; d++) if (d >= off && small.dim(d - off) != 1) return -1;
+        long inner = 1;
+        for (int d = j; d < r; d++) inner *= big.dim(d);
+        return inner;
+    }
+
     /** idx[0..count) = multi-index of flat row r over dims[0..count). */
     static void unravel(long r, int[] dims, int count, int[] idx) {
         for (int i = count - 1; i >= 0; i--) {

@@ -9,6 +9,7 @@ import static dinoseg.backend.cpu.CpuStorage.floats;
 import static dinoseg.backend.cpu.CpuStorage.ints;
 import static dinoseg.backend.cpu.CpuIndex.broadcastStrides;
 import static dinoseg.backend.cpu.CpuIndex.increment;
+import static dinoseg.backend.cpu.CpuIndex.leadingLength;
 import static dinoseg.backend.cpu.CpuIndex.trailingLength;
 
 /** Reductions on the CPU: sumTo (broadcast adjoint), sums in double, softmax and argmax over an axis. */
@@ -41,6 +42,11 @@ final class CpuReductions {
             }
             return;
         }
+        long ll = leadingLength(x.shape(), out.shape());
+        if (ll > 0) {   // row sums ([n, k] -> [n, 1]: LayerScale's sum_k W ⊙ G), each in double from the row's start
+            rowSums(a, o, (int) ll);
+            return;
+        }
         Shape sh = x.shape();
         int rank = sh.rank();
         long[] os = broadcastStrides(sh, out.shape());
@@ -54,6 +60,36 @@ final class CpuReductions {
             increment(idx, dims, rank);
         }
         for (int i = 0; i < o.length; i++) o[i] = (float) acc[i];
+    }
+
+    /**
+     * o[r] = sum of a[r*len .. r*len + len) in double, added in index order (the bits of the general
+     * path); four rows at a time so that the four sums' dependency chains overlap.
+     */
+    private static void rowSums(float[] a, float[] o, int len) {
+        int rows = o.length;
+        Parallel.forRange((rows + 3) / 4, 4L * len, (s, e) -> {
+            for (int g = s; g < e; g++) {
+                int r = 4 * g;
+                if (r + 4 <= rows) {
+                    int b0 = r * len, b1 = b0 + len, b2 = b1 + len, b3 = b2 + len;
+                    double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+                    for (int j = 0; j < len; j++) {
+                        s0 += a[b0 + j];
+                        s1 += a[b1 + j];
+                        s2 += a[b2 + j];
+                        s3 += a[b3 + j];
+                    }
+                    o[r] = (float) s0; o[r + 1] = (float) s1; o[r + 2] = (float) s2; o[r + 3] = (float) s3;
+                } else {
+                    for (; r < rows; r++) {
+                        double sum = 0;
+                        for (int j = 0, b = r * len; j < len; j++) sum += a[b + j];
+                        o[r] = (float) sum;
+                    }
+                }
+            }
+        });
     }
 
     /** Sum of f over all elements in double, in parallel chunks. */
