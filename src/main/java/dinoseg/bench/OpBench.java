@@ -10,10 +10,13 @@ import dinoseg.model.BackboneConfig;
 import dinoseg.tensor.Shape;
 import dinoseg.tensor.Tensor;
 
+import java.lang.management.CompilationMXBean;
+import java.lang.management.ManagementFactory;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.SplittableRandom;
+import java.util.function.LongSupplier;
 
 /**
  * Micro-benchmarks of the two op families that dominate a step, on the shapes of the chosen
@@ -153,21 +156,61 @@ public final class OpBench {
     }
 
     /**
-     * Untimed runs before a case is timed: at least {@code --warmup} and at least this long. A
-     * millisecond op would otherwise be timed while the JIT still compiles the CPU kernels (with
-     * {@code --warmup 2} the first GEMM case read half its rate) or the GPU clocks ramp up.
+     * Untimed runs before a case is timed: at least {@code --warmup}, at least this long after the
+     * first run (which pays one-time set-up: the CPU attention's first call takes a second by itself),
+     * and until a window of runs in which the JIT compiled nothing and the op's mean time is within 5%
+     * of the window's before ({@link #steady}). A millisecond op would otherwise be timed while the JIT
+     * still compiles the CPU kernels (with {@code --warmup 2} the first GEMM case read half its rate;
+     * attention at 224, warmed for a second from its first call, read 0.44 of its rate: C2 was still
+     * compiling its kernels a second after that) or the GPU clocks ramp up.
      */
     static final long MIN_WARMUP_NANOS = 1_000_000_000L;
+    /** The warm-up stops here even when the op's speed has not settled. */
+    static final long MAX_WARMUP_NANOS = 10_000_000_000L;
+    /** Length of one window of warm-up runs. */
+    static final long WINDOW_NANOS = 250_000_000L;
+
+    /** Milliseconds the JIT has spent compiling in this JVM, or a constant where it cannot tell. */
+    private static final LongSupplier JIT_MILLIS = jitMillis();
+
+    private static LongSupplier jitMillis() {
+        CompilationMXBean jit = ManagementFactory.getCompilationMXBean();
+        if (jit == null || !jit.isCompilationTimeMonitoringSupported()) return () -> 0L;
+        return jit::getTotalCompilationTime;
+    }
 
     /**
-     * Median seconds of iters timed runs after at least warmup untimed ones and {@link #MIN_WARMUP_NANOS}
-     * ({@code warmup} 0: none at all).
+     * Median seconds of iters timed runs after the warm-up above ({@code warmup} 0: none at all).
      */
     static double time(Backend be, Runnable r, int warmup, int iters) {
-        long start = System.nanoTime();
-        for (int i = 0; warmup > 0 && (i < warmup || System.nanoTime() - start < MIN_WARMUP_NANOS); i++) {
+        return time(be, r, warmup, iters, JIT_MILLIS);
+    }
+
+    /** As above with the JIT's compilation clock given (tests stand in for the JIT with it). */
+    static double time(Backend be, Runnable r, int warmup, int iters, LongSupplier jitMillis) {
+        if (warmup > 0) {
             r.run();
             be.synchronize();
+            long start = System.nanoTime(), windowStart = start, jitAtWindow = jitMillis.getAsLong();
+            int runs = 1, windowRuns = 0;
+            double previous = Double.NaN;
+            while (true) {
+                r.run();
+                be.synchronize();
+                runs++;
+                windowRuns++;
+                long now = System.nanoTime();
+                if (now - windowStart < WINDOW_NANOS) continue;
+                double mean = (now - windowStart) / (double) windowRuns;
+                long jit = jitMillis.getAsLong();
+                boolean quiet = jit == jitAtWindow;
+                boolean done = runs >= warmup && now - start >= MIN_WARMUP_NANOS && quiet && steady(previous, mean);
+                if (done || now - start >= MAX_WARMUP_NANOS) break;
+                previous = mean;
+                windowStart = now;
+                windowRuns = 0;
+                jitAtWindow = jit;
+            }
         }
         double[] t = new double[iters];
         for (int i = 0; i < iters; i++) {
@@ -177,6 +220,11 @@ public final class OpBench {
             t[i] = (System.nanoTime() - s) / 1e9;
         }
         return Bench.median(t);
+    }
+
+    /** Whether a window's mean run time is within 5% of the window's before it. */
+    static boolean steady(double previousMean, double mean) {
+        return !Double.isNaN(previousMean) && Math.abs(mean - previousMean) <= 0.05 * mean;
     }
 
     /** max |got - want| / max |want| over the first n elements (both start at the same element). */
