@@ -56,11 +56,20 @@ public final class Main implements Runnable {
     /**
      * Runs a command line; an {@link Error} escaping a command (picocli hands only Exceptions to
      * the {@link ErrorHandler}) becomes one line too, e.g. "error: out of memory ...", with the
-     * stack trace only under {@code --verbose} or {@code DINOSEG_VERBOSE=1}. Exit status 1.
+     * stack trace only under {@code --verbose} or {@code DINOSEG_VERBOSE=1}. Exit status 1; also 1,
+     * with one line, when the command succeeded but its standard output could not be written.
      */
     public static int execute(CommandLine cl, String... args) {
         try {
-            return cl.execute(args);
+            int code = cl.execute(args);
+            // PrintStream and PrintWriter drop write errors: a JSON line or table that never reached a
+            // full disk or a closed pipe must not end in success
+            if (cl.getOut().checkError() || System.out.checkError()) {
+                cl.getErr().println("error: cannot write to standard output (a full disk or a closed pipe?)");
+                cl.getErr().flush();
+                return code == 0 ? 1 : code;
+            }
+            return code;
         } catch (Error e) {
             cl.getErr().println("error: " + ErrorHandler.describe(e));
             if (ErrorHandler.verbose(java.util.Arrays.asList(args))) e.printStackTrace(cl.getErr());

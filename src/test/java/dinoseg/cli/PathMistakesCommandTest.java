@@ -88,10 +88,17 @@ class PathMistakesCommandTest {
         Path file = Files.writeString(dir.resolve("notes.txt"), "x");
         Path img = dir.resolve("in.png");
         image(img, 28, 28, 3);
-        CliRun.Run r = run("features", "--backbone", "small", "--input", img.toString(), "--imgsz", "28", "--device", "cpu",
-                "--out", file.resolve("sub/f.safetensors").toString());
-        assertEquals(2, r.code(), r.err());
-        assertTrue(errorLine(r).contains("cannot create its folder") && errorLine(r).contains(file + " is a file"), r.err());
+        // a folder that cannot be made is a run-time error (exit 1) in every command, as the README says
+        List<String[]> commands = List.of(
+                new String[] {"features", "--backbone", "small", "--input", img.toString(), "--imgsz", "28", "--device", "cpu",
+                        "--out", file.resolve("sub/f.safetensors").toString()},
+                new String[] {"eval", "--checkpoint", checkpoint.toString(), "--data", dir.resolve("no-data").toString(), "--device", "cpu",
+                        "--out", file.resolve("m.json").toString()});
+        for (String[] c : commands) {
+            CliRun.Run r = run(c);
+            assertEquals(1, r.code(), c[0] + ": " + r.err());
+            assertTrue(errorLine(r).contains("cannot create its folder") && errorLine(r).contains(file + " is a file"), r.err());
+        }
     }
 
     // ---- 4. a folder where a file goes, a file where a folder goes
