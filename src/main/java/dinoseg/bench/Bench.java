@@ -82,11 +82,29 @@ public final class Bench {
                 throw new IllegalArgumentException((lora != null ? "--lora-rank" : "--unfreeze-last") + " is a fine-tuning recipe: use --mode finetune");
             if (lora != null && unfreezeLast != 0)
                 throw new IllegalArgumentException("--lora-rank trains adapters on a frozen backbone: it cannot be combined with --unfreeze-last");
-            int depth = BackboneConfig.parse(backbone).depth();
+            BackboneConfig bcfg = BackboneConfig.parse(backbone);
+            long largest = largestTensor(bcfg, imgsz, batch);
+            if (largest > Integer.MAX_VALUE)
+                throw new IllegalArgumentException("--imgsz " + imgsz + " with --batch " + batch + ": the largest tensor would hold "
+                        + largest + " values, over the " + Integer.MAX_VALUE + " a tensor can index; use a smaller --imgsz or --batch");
+            int depth = bcfg.depth();
             if (unfreezeLast < 0 || unfreezeLast > depth)
                 throw new IllegalArgumentException("--unfreeze-last must be in 1.." + depth + " for " + backbone + ", got " + unfreezeLast);
+            if (checkpointBlocks && mode != Mode.FINETUNE)   // as train, which refuses it without backbone training
+                throw new IllegalArgumentException("--checkpoint-blocks saves the memory of a backbone's backward: use --mode finetune");
             if (cudaGraphs && mode != Mode.LINEAR && mode != Mode.FINETUNE)
                 throw new IllegalArgumentException("--cuda-graphs replays training steps: use --mode linear or finetune");
+        }
+
+        /**
+         * Elements of the larger of the input [batch, 3, s, s] and a block's widest activation
+         * [batch, tokens, max(3·embed_dim, ffn hidden)]: tensors are indexed with ints (see
+         * {@link Shape}), and the bench makes its input as one Java array.
+         */
+        static long largestTensor(BackboneConfig bc, int imgsz, int batch) {
+            long side = imgsz / bc.patch(), tokens = 1 + bc.registers() + side * side;
+            long widest = (long) batch * tokens * Math.max(3L * bc.embedDim(), bc.ffnHidden());
+            return Math.max(3L * batch * imgsz * imgsz, widest);
         }
 
         /** The model's trainable part as train sets it (--lora-rank, --unfreeze-last, or the mode) and the optimizer's settings. */
@@ -220,6 +238,7 @@ public final class Bench {
         }
         if (c.unfreezeLast() > 0) o.addProperty("unfreeze_last", c.unfreezeLast());
         if (c.cudaGraphs()) o.addProperty("cuda_graphs", true);
+        if (c.checkpointBlocks()) o.addProperty("checkpoint_blocks", true);
         o.addProperty("trainable_params", model.parameterCount(true));
         o.addProperty("threads", Runtime.getRuntime().availableProcessors());
         o.addProperty("images_per_s", round(n / med, 3));
@@ -266,6 +285,11 @@ public final class Bench {
         o.addProperty("batch", c.batch());
         o.addProperty("precision", c.precision().flag());
         o.addProperty("checkpoint_blocks", c.checkpointBlocks());
+        if (c.lora() != null) {
+            o.addProperty("lora_rank", c.lora().rank());
+            o.addProperty("lora_targets", String.join(",", c.lora().targets()));
+        }
+        if (c.unfreezeLast() > 0) o.addProperty("unfreeze_last", c.unfreezeLast());
         o.addProperty("peak_gpu_mib", round(PeakMemory.mib(be.peakDeviceBytes()), 1));
         o.addProperty("params_mib", round(PeakMemory.mib(params), 1));
         o.addProperty("grads_mib", round(PeakMemory.mib(opt == null ? 0 : trainable), 1));

@@ -96,6 +96,8 @@ public final class BenchCommand implements Callable<Integer> {
         } catch (IllegalArgumentException e) {
             throw new CommandLine.ParameterException(cl, e.getMessage());
         }
+        if (profile && c.mode().isOp() && !estimateMemory)
+            throw new CommandLine.ParameterException(cl, "--profile times the ops of a step: use --mode infer, linear or finetune");
         if (estimateMemory) {
             try {
                 cl.getOut().println(Bench.estimateMemory(c).toString());

@@ -56,7 +56,8 @@ final class Flags {
 
     /**
      * The {@code --imgsz W [H]} flag as {width, height} (one value: a square), or null when it was not
-     * given. Every value must be at least 1. picocli appends the values of a repeated array option,
+     * given. Every value must be at least 1, and 3·W·H at most 2^31−1 (int indexing). picocli
+     * appends the values of a repeated array option,
      * so "--imgsz 28 --imgsz 56" would silently read as 28x56: a repeat is refused, as picocli
      * refuses a repeated single-value option.
      */
@@ -69,6 +70,9 @@ final class Flags {
                 "--imgsz takes a width and a height (or one side), got " + values.length + " values");
         int w = values[0], h = values.length > 1 ? values[1] : values[0];
         require(cl, w >= 1 && h >= 1, "--imgsz must be positive, got " + (values.length > 1 ? w + " " + h : String.valueOf(w)));
+        // one image [3, h, w] is one tensor, indexed with ints
+        require(cl, 3L * w * h <= Integer.MAX_VALUE, "--imgsz " + w + " " + h + " is too large: an image of 3x" + h + "x" + w
+                + " values is over the " + Integer.MAX_VALUE + " a tensor can index");
         return new int[] {w, h};
     }
 

@@ -72,6 +72,13 @@ class TrainEvalBenchCommandTest {
         assertOneLineUsageError(run("bench", "--device", "cpu", "--mode", "finetune", "--cuda-graphs"), "--cuda-graphs needs a CUDA device");
         assertOneLineUsageError(run("bench", "--mode", "infer", "--cuda-graphs"), "use --mode linear or finetune");
         assertOneLineUsageError(run("bench", "--imgsz", "100"), "multiple of 14");
+        // sizes whose tensors would overflow int indexing: one line naming the flags, not an overflowed number
+        assertOneLineUsageError(run("bench", "--imgsz", "140000000"), "--imgsz 140000000 with --batch 1");
+        assertOneLineUsageError(run("bench", "--estimate-memory", "--imgsz", "14000", "--batch", "4"), "--imgsz 14000 with --batch 4");
+        assertOneLineUsageError(run("bench", "--mode", "gemm", "--imgsz", "229376", "--batch", "4"), "a tensor can index");
+        assertOneLineUsageError(run("train", "--data", data.toString(), "--imgsz", "140000000"), "--imgsz 140000000 140000000 is too large");
+        assertOneLineUsageError(run("bench", "--mode", "linear", "--checkpoint-blocks"), "--checkpoint-blocks saves the memory of a backbone's backward");
+        assertOneLineUsageError(run("bench", "--mode", "gemm", "--profile"), "--profile times the ops of a step");
         assertOneLineUsageError(run("eval"), "--checkpoint");
         assertOneLineUsageError(run("train", "--imgsz", "224", "224", "--imgsz", "448"), "--imgsz");
     }
@@ -253,6 +260,32 @@ class TrainEvalBenchCommandTest {
                 "--lora-rank is a fine-tuning recipe: use --mode finetune");
         assertOneLineUsageError(run("bench", "--mode", "finetune", "--unfreeze-last", "99", "--backbone", backbone.toString(), "--imgsz", "28"),
                 "--unfreeze-last must be in 1..");
+    }
+
+    @Test
+    void benchFailsWhenItsJsonLineCannotBeWritten() {
+        StringWriter err = new StringWriter();
+        CommandLine cl = Main.commandLine();
+        cl.setOut(new PrintWriter(new java.io.OutputStream() {
+            @Override public void write(int b) throws java.io.IOException { throw new java.io.IOException("No space left on device"); }
+        }, true));
+        cl.setErr(new PrintWriter(err, true));
+        int code = Main.execute(cl, "bench", "--estimate-memory", "--backbone", backbone.toString(), "--imgsz", "28");
+        assertEquals(1, code, err.toString());
+        assertEquals("error: cannot write to standard output (a full disk or a closed pipe?)", err.toString().strip());
+    }
+
+    @Test
+    void benchJsonNamesTheRecipeItRan() {
+        Run r = run("bench", "--estimate-memory", "--mode", "finetune", "--backbone", backbone.toString(), "--imgsz", "28", "--unfreeze-last", "1");
+        assertEquals(0, r.code(), r.err());
+        assertEquals(1, JsonParser.parseString(r.out().strip()).getAsJsonObject().get("unfreeze_last").getAsInt(), r.out());
+        r = run("bench", "--estimate-memory", "--mode", "finetune", "--backbone", backbone.toString(), "--imgsz", "28", "--lora-rank", "2");
+        assertEquals(2, JsonParser.parseString(r.out().strip()).getAsJsonObject().get("lora_rank").getAsInt(), r.out());
+        r = run("bench", "--device", "cpu", "--mode", "finetune", "--backbone", backbone.toString(), "--imgsz", "28", "--batch", "2",
+                "--warmup", "0", "--iters", "1", "--checkpoint-blocks");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(JsonParser.parseString(r.out().strip()).getAsJsonObject().get("checkpoint_blocks").getAsBoolean(), r.out());
     }
 
     @Test
