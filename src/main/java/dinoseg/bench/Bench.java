@@ -71,7 +71,8 @@ public final class Bench {
 
         public Config {
             java.util.Objects.requireNonNull(precision, "precision");
-            int patch = BackboneConfig.parse(backbone).patch();
+            BackboneConfig bcfg = BackboneConfig.parse(backbone);
+            int patch = bcfg.patch();
             if (imgsz < patch || imgsz % patch != 0)
                 throw new IllegalArgumentException("--imgsz must be a positive multiple of " + patch + " (the patch size of " + backbone + "), got " + imgsz);
             if (batch < 1) throw new IllegalArgumentException("--batch must be at least 1, got " + batch);
@@ -82,7 +83,6 @@ public final class Bench {
                 throw new IllegalArgumentException((lora != null ? "--lora-rank" : "--unfreeze-last") + " is a fine-tuning recipe: use --mode finetune");
             if (lora != null && unfreezeLast != 0)
                 throw new IllegalArgumentException("--lora-rank trains adapters on a frozen backbone: it cannot be combined with --unfreeze-last");
-            BackboneConfig bcfg = BackboneConfig.parse(backbone);
             long largest = largestTensor(bcfg, imgsz, batch);
             if (largest > Integer.MAX_VALUE)
                 throw new IllegalArgumentException("--imgsz " + imgsz + " with --batch " + batch + ": the largest tensor would hold "

@@ -57,9 +57,8 @@ final class Flags {
     /**
      * The {@code --imgsz W [H]} flag as {width, height} (one value: a square), or null when it was not
      * given. Every value must be at least 1, and 3·W·H at most 2^31−1 (int indexing). picocli
-     * appends the values of a repeated array option,
-     * so "--imgsz 28 --imgsz 56" would silently read as 28x56: a repeat is refused, as picocli
-     * refuses a repeated single-value option.
+     * appends the values of a repeated array option, so "--imgsz 28 --imgsz 56" would silently read
+     * as 28x56: a repeat is refused, as picocli refuses a repeated single-value option.
      */
     static int[] imageSize(CommandLine cl, int[] values) {
         if (values == null) return null;
